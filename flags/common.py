@@ -1,0 +1,59 @@
+"""Flags shared by several modes, and writing the resolved flags into an output folder."""
+
+import json
+import os
+
+from absl import flags as absl_flags
+
+absl_flags.DEFINE_string('mode', 'quickstart',
+                         'What to run: quickstart, make_records, train, eval, predict, visualize, '
+                         'summary. No flags at all runs the synthetic quickstart end to end.')
+absl_flags.DEFINE_integer('seed', 0, 'Seed for splits, synthetic data, augmentation and init.')
+absl_flags.DEFINE_string('records_dir', None,
+                         'make_records output; train, eval, visualize and export input.')
+absl_flags.DEFINE_string('model_dir', None,
+                         'Training output (checkpoints, best model, logs); resumed when it exists.')
+absl_flags.DEFINE_string('model_path', None,
+                         'eval/predict: a model directory or a .keras, SavedModel, .tflite, '
+                         '.onnx or .mnn file.')
+absl_flags.DEFINE_string('output_dir', None, 'Where eval, export and visualize write their files.')
+absl_flags.DEFINE_integer('batch_size', 16, 'Global batch size (over all replicas).',
+                          lower_bound=1)
+absl_flags.DEFINE_string('classes_path', None, 'Keypoint names, one a line (overrides the source).')
+absl_flags.DEFINE_string('matchpoint_path', None,
+                         'Flip pairs "name1,name2,h|v" per line (overrides the source).')
+absl_flags.DEFINE_string('skeleton_path', None,
+                         'Skeleton edges "start,end,color" per line (overrides the source).')
+absl_flags.DEFINE_string('sigmas_path', None,
+                         'Per-keypoint OKS sigmas "name,sigma" per line, for COCO AP.')
+absl_flags.DEFINE_float('score_threshold', 0.5, 'PCK threshold (normalised by heatmap side / 10).')
+absl_flags.DEFINE_bool('deterministic', False,
+                       'Op determinism on and a seeded pipeline: identical runs, slower.')
+
+FLAGFILE_NAME = 'flags.txt'
+SEED_FILE_NAME = 'seed.json'
+
+
+def save_resolved_flags(flag_values, directory):
+  """Writes every flag's resolved value as a flagfile, and the seed, into `directory`.
+
+  The flagfile can be passed back with `--flagfile` to repeat the run.
+  """
+  os.makedirs(directory, exist_ok=True)
+  lines = []
+  for name in sorted(flag_values):
+    flag = flag_values[name]
+    module = flag_values.find_module_defining_flag(name) or ''
+    if not module.startswith('flags.') or flag.value is None:
+      continue
+    lines.append(flag.serialize())
+  _write_atomic(os.path.join(directory, FLAGFILE_NAME), '\n'.join(lines) + '\n')
+  _write_atomic(os.path.join(directory, SEED_FILE_NAME),
+                json.dumps({'seed': flag_values.seed}) + '\n')
+
+
+def _write_atomic(path, text):
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    f.write(text)
+  os.replace(tmp, path)

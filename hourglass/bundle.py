@@ -1,0 +1,87 @@
+"""A self-contained model directory: the Keras inference model plus everything eval, predict and
+export need (keypoint definition, model config, codec settings), so they need no other flag.
+
+Layout of a bundle directory:
+  model.keras       the inference model (last stack's heatmaps), RGB [0, 255] input
+  keypoints.json    the KeypointDefinition (names, flip pairs, skeleton, sigmas)
+  model_info.json   {"model": ModelConfig dict, "codec": codec settings dict, "format": 1}
+"""
+
+import json
+import os
+
+import keras
+
+from hourglass.config import ModelConfig
+from records.errors import UserInputError
+from records.keypoint_definition import KeypointDefinition
+
+MODEL_FILE = 'model.keras'
+DEFINITION_FILE = 'keypoints.json'
+INFO_FILE = 'model_info.json'
+
+
+def save_bundle(directory, model, model_config, definition, codec_settings):
+  """Writes a bundle; each file goes to a temporary name first, then is renamed into place.
+
+  Args:
+    model: the Keras inference model.
+    model_config: ModelConfig.
+    definition: KeypointDefinition.
+    codec_settings: dict of the heatmap codec's settings (e.g. stride, sigma, input size).
+  """
+  os.makedirs(directory, exist_ok=True)
+  tmp_model = os.path.join(directory, f'tmp-{os.getpid()}-{MODEL_FILE}')
+  model.save(tmp_model)
+  os.replace(tmp_model, os.path.join(directory, MODEL_FILE))
+  _write_json(os.path.join(directory, DEFINITION_FILE), definition.to_dict())
+  _write_json(os.path.join(directory, INFO_FILE),
+              {'format': 1, 'model': model_config.to_dict(), 'codec': dict(codec_settings)})
+
+
+def load_bundle(directory, compile=False):
+  """Loads a bundle (safe mode on).
+
+  Returns:
+    (keras model, ModelConfig, KeypointDefinition, codec settings dict).
+  Raises:
+    UserInputError: naming the directory and the missing or broken file.
+  """
+  info = _read_json(os.path.join(directory, INFO_FILE))
+  definition = KeypointDefinition.from_dict(_read_json(os.path.join(directory, DEFINITION_FILE)),
+                                            origin=os.path.join(directory, DEFINITION_FILE))
+  model_path = os.path.join(directory, MODEL_FILE)
+  if not os.path.isfile(model_path):
+    raise UserInputError(f'{model_path}: missing; {directory} is not a complete model directory')
+  try:
+    model = keras.models.load_model(model_path, compile=compile, safe_mode=True)
+  except Exception as e:  # Keras raises many types for a file that is not a model.
+    raise UserInputError(f'{model_path}: not a loadable Keras model ({type(e).__name__}: {e})'
+                         ) from None
+  try:
+    config = ModelConfig.from_dict(info['model'])
+    codec = dict(info['codec'])
+  except (KeyError, TypeError, ValueError) as e:
+    raise UserInputError(f'{os.path.join(directory, INFO_FILE)}: malformed ({e!r})') from None
+  return model, config, definition, codec
+
+
+def is_bundle(directory):
+  return os.path.isfile(os.path.join(directory, INFO_FILE))
+
+
+def _write_json(path, obj):
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    json.dump(obj, f, indent=2)
+  os.replace(tmp, path)
+
+
+def _read_json(path):
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except FileNotFoundError:
+    raise UserInputError(f'{path}: missing; not a model directory') from None
+  except (OSError, ValueError) as e:
+    raise UserInputError(f'{path}: cannot read JSON ({e})') from None

@@ -1,0 +1,34 @@
+"""The project's one user-facing error family.
+
+Every error a user can cause (bad annotation, bad definition file, bad flag value, bad model
+file) is raised as a subclass of `UserInputError`, with a message that names the file, the record
+or line, and the field. Entry points catch it and print the message without a traceback.
+"""
+
+
+class UserInputError(Exception):
+  """Bad input from the user: a file, a record, a flag. The message says which and why."""
+
+
+class DefinitionError(UserInputError):
+  """A keypoint definition file (classes, match points, skeleton, sigmas) is malformed."""
+
+
+class AnnotationError(UserInputError):
+  """An annotation file or one of its records cannot be read."""
+
+
+class RecordsError(UserInputError):
+  """A records directory is missing, incomplete, corrupt or does not match the model."""
+
+
+def where(path, line=None, record=None, field=None):
+  """Formats a location as 'path, line 3, record 'x', field 'y'' for error messages."""
+  parts = [str(path)]
+  if line is not None:
+    parts.append(f'line {line}')
+  if record is not None:
+    parts.append(f'record {record!r}')
+  if field is not None:
+    parts.append(f'field {field!r}')
+  return ', '.join(parts)
