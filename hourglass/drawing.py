@@ -1,0 +1,144 @@
+"""Drawing keypoints, skeletons and heatmaps on RGB images (OpenCV, anti-aliased).
+
+Every function takes and returns RGB uint8 arrays: colours in a KeypointDefinition are (r, g, b)
+and are drawn as such. Convert to BGR only when handing an image to `cv2.imwrite` or a
+`cv2.VideoWriter` (`save_grid` does that itself).
+
+Coordinates follow records/schema.py: integer coordinates are pixel centres. OpenCV's drawing
+functions take fixed-point coordinates (`shift` fractional bits) in that same convention, so
+sub-pixel keypoints are drawn where they are instead of rounded to a pixel.
+"""
+
+import os
+
+import cv2
+import numpy as np
+
+_SHIFT = 4  # fractional bits for sub-pixel drawing
+_SCALE = 1 << _SHIFT
+_POINT_COLOUR = (255, 255, 0)  # keypoints drawn without a skeleton edge colour: yellow
+
+
+def _fixed(point):
+  """(x, y) float -> fixed-point int tuple for cv2 drawing with shift=_SHIFT."""
+  return int(round(float(point[0]) * _SCALE)), int(round(float(point[1]) * _SCALE))
+
+
+def _default_sizes(shape, radius, thickness):
+  side = min(shape[0], shape[1])
+  if radius is None:
+    radius = max(2, int(round(side / 120)))
+  if thickness is None:
+    thickness = max(1, int(round(side / 200)))
+  return radius, thickness
+
+
+def draw_keypoints(image_rgb, keypoints, scores_or_visible, definition, conf_threshold=0.0,
+                   radius=None, thickness=None):
+  """Draws the skeleton and keypoints of one object on a copy of an RGB image.
+
+  Args:
+    image_rgb: np.uint8 [H, W, 3] RGB.
+    keypoints: [K, 2] x, y in the image's pixel coordinates (integer = pixel centre).
+    scores_or_visible: [K] confidences or visibility flags; a keypoint is drawn when its value
+      is above `conf_threshold` (a visibility flag of 0 is never drawn) and it is finite.
+    definition: KeypointDefinition (skeleton edges and their colours).
+    conf_threshold: keypoints whose score is not above this are not drawn, nor their edges.
+    radius: keypoint circle radius in pixels; default scales with the image size.
+    thickness: skeleton line thickness in pixels; default scales with the image size.
+  Returns:
+    np.uint8 [H, W, 3] RGB: a new image; the input is not modified.
+  """
+  image = np.ascontiguousarray(np.array(image_rgb, dtype=np.uint8, copy=True))
+  if image.ndim != 3 or image.shape[2] != 3:
+    raise ValueError(f'draw_keypoints expects an [H, W, 3] image, got shape {image.shape}')
+  keypoints = np.asarray(keypoints, dtype=np.float64).reshape(-1, 2)
+  scores = np.asarray(scores_or_visible, dtype=np.float64).reshape(-1)
+  if len(keypoints) != definition.num_keypoints or len(scores) != definition.num_keypoints:
+    raise ValueError(f'draw_keypoints: {len(keypoints)} keypoints and {len(scores)} scores for '
+                     f'a definition of {definition.num_keypoints}')
+  radius, thickness = _default_sizes(image.shape, radius, thickness)
+  # A visibility flag of 0 must never be drawn, even with the default threshold of 0.
+  shown = (scores > conf_threshold) & np.all(np.isfinite(keypoints), axis=1)
+  # Keep coordinates inside the int32 range cv2 accepts; far-away points are clipped by cv2.
+  limit = 1e5
+  point_colour = {}
+  for i, j, colour in definition.skeleton:
+    if shown[i] and shown[j] and np.all(np.abs(keypoints[[i, j]]) < limit):
+      cv2.line(image, _fixed(keypoints[i]), _fixed(keypoints[j]), tuple(int(c) for c in colour),
+               thickness, cv2.LINE_AA, _SHIFT)
+    point_colour.setdefault(i, colour)
+    point_colour.setdefault(j, colour)
+  for k in np.flatnonzero(shown):
+    if np.all(np.abs(keypoints[k]) < limit):
+      colour = tuple(int(c) for c in point_colour.get(int(k), _POINT_COLOUR))
+      cv2.circle(image, _fixed(keypoints[k]), radius * _SCALE, colour, -1, cv2.LINE_AA, _SHIFT)
+      # A thin dark rim keeps points visible on backgrounds of their own colour.
+      cv2.circle(image, _fixed(keypoints[k]), radius * _SCALE, (0, 0, 0), 1, cv2.LINE_AA, _SHIFT)
+  return image
+
+
+def heatmap_overlay(image_rgb, heatmaps, alpha=0.5):
+  """Blends the maximum over keypoint heatmaps, colour-mapped, onto an RGB image.
+
+  Args:
+    image_rgb: np.uint8 [H, W, 3] RGB.
+    heatmaps: float [h, w, K] (any stride: resized to the image).
+    alpha: weight of the heatmap colours in the blend.
+  Returns:
+    np.uint8 [H, W, 3] RGB.
+  """
+  image = np.asarray(image_rgb, dtype=np.uint8)
+  heat = np.asarray(heatmaps, dtype=np.float32)
+  if heat.ndim == 3:
+    heat = heat.max(axis=-1)
+  heat = np.nan_to_num(np.clip(heat, 0.0, 1.0))
+  heat = cv2.resize(heat, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+  coloured_bgr = cv2.applyColorMap(np.uint8(np.round(heat * 255)), cv2.COLORMAP_JET)
+  coloured = cv2.cvtColor(coloured_bgr, cv2.COLOR_BGR2RGB)
+  return cv2.addWeighted(image, 1.0 - alpha, coloured, alpha, 0.0)
+
+
+def make_grid(images, columns):
+  """Tiles RGB images row-major into one RGB image; smaller images are padded with black.
+
+  Args:
+    images: list of np.uint8 [H_i, W_i, 3].
+    columns: images per row, >= 1.
+  Returns:
+    np.uint8 [rows * H_max, columns * W_max, 3].
+  """
+  if not images:
+    raise ValueError('make_grid: no images')
+  columns = max(1, min(int(columns), len(images)))
+  rows = (len(images) + columns - 1) // columns
+  cell_h = max(im.shape[0] for im in images)
+  cell_w = max(im.shape[1] for im in images)
+  grid = np.zeros((rows * cell_h, columns * cell_w, 3), np.uint8)
+  for n, im in enumerate(images):
+    r, c = divmod(n, columns)
+    grid[r * cell_h:r * cell_h + im.shape[0], c * cell_w:c * cell_w + im.shape[1]] = im
+  return grid
+
+
+def save_grid(images, path, columns):
+  """Writes RGB images tiled into one picture at `path` (format from the extension).
+
+  Args:
+    images: list of np.uint8 [H_i, W_i, 3] RGB.
+    path: output file, e.g. 'grid.png'; written to a temporary name then renamed.
+    columns: images per row.
+  """
+  grid = make_grid(images, columns)
+  write_rgb(path, grid)
+
+
+def write_rgb(path, image_rgb):
+  """Writes one RGB image with OpenCV (which expects BGR), atomically."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  root, ext = os.path.splitext(path)
+  tmp = f'{root}.tmp-{os.getpid()}{ext or ".png"}'
+  if not cv2.imwrite(tmp, cv2.cvtColor(np.asarray(image_rgb, np.uint8), cv2.COLOR_RGB2BGR)):
+    raise OSError(f'{path}: OpenCV could not write the image (unknown extension?)')
+  os.replace(tmp, path)
