@@ -1,0 +1,156 @@
+"""Reading a records directory: the manifest, and the shard paths of each split.
+
+A records directory is `manifest.json` plus shards `<split>-00000-of-00004.tfrecord`. The
+manifest is written last (temporary name, then rename), so a directory without a complete
+manifest, or whose manifest names a shard that is missing or (with `verify_checksums`) differs
+from its recorded SHA-256, is refused: a killed run never passes for a finished one.
+"""
+
+import hashlib
+import json
+import os
+from typing import Dict, List, Tuple
+
+from records.errors import DefinitionError, RecordsError
+from records.keypoint_definition import KeypointDefinition
+
+MANIFEST_NAME = 'manifest.json'
+FORMAT = 'hourglass-records/1'
+SPLITS = ('train', 'val')
+
+
+class Manifest:
+  """A parsed, checked `manifest.json`.
+
+  Attributes:
+    records_dir: the directory (absolute path).
+    definition: the KeypointDefinition of the K keypoints.
+    num_keypoints: K.
+    input_shape: (H, W) of the model input the crops were made for.
+    crop_shape: (h, w) of the stored crops.
+    source: the annotation source name ('coco', 'json', ...).
+    raw: the manifest as a dict (settings, skipped, filtered, ...).
+  """
+
+  def __init__(self, records_dir: str, raw: Dict, definition: KeypointDefinition):
+    self.records_dir = os.path.abspath(records_dir)
+    self.raw = raw
+    self.definition = definition
+    self.num_keypoints = definition.num_keypoints
+    self.input_shape: Tuple[int, int] = tuple(int(v) for v in raw['input_shape'])
+    self.crop_shape: Tuple[int, int] = tuple(int(v) for v in raw['crop_shape'])
+    self.source: str = raw.get('source', '')
+
+  def count(self, split: str) -> int:
+    """Number of examples in `split` (0 for a split with no examples)."""
+    return int(self.raw['splits'].get(split, {}).get('count', 0))
+
+  def shard_paths(self, split: str) -> List[str]:
+    """Absolute shard paths of `split`, in order; [] when the split has no examples."""
+    shards = self.raw['splits'].get(split, {}).get('shards', [])
+    return [os.path.join(self.records_dir, s['file']) for s in shards]
+
+  @property
+  def skipped(self) -> List[Dict]:
+    return list(self.raw.get('skipped', []))
+
+  @property
+  def filtered(self) -> Dict[str, int]:
+    return dict(self.raw.get('filtered', {}))
+
+  def __repr__(self):
+    counts = ', '.join(f'{s}={self.count(s)}' for s in self.raw['splits'])
+    return f'Manifest({self.records_dir!r}, source={self.source!r}, {counts})'
+
+
+def sha256_of(path: str, chunk: int = 1 << 20) -> str:
+  """Hex SHA-256 of a file's bytes."""
+  h = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(chunk), b''):
+      h.update(block)
+  return h.hexdigest()
+
+
+def load_manifest(records_dir: str, verify_checksums: bool = False) -> Manifest:
+  """Loads and checks the manifest of a records directory.
+
+  Args:
+    records_dir: a make_records output directory.
+    verify_checksums: also recompute every shard's SHA-256 (reads every byte).
+  Returns:
+    The Manifest.
+  Raises:
+    RecordsError: naming the directory or file, when the directory or manifest is missing,
+      unreadable, incomplete, of another format, names a missing or wrongly sized shard, or
+      (verify_checksums) a shard's checksum differs.
+  """
+  if not records_dir or not os.path.isdir(records_dir):
+    raise RecordsError(f'{records_dir}: records directory not found (run --mode=make_records)')
+  path = os.path.join(records_dir, MANIFEST_NAME)
+  if not os.path.isfile(path):
+    raise RecordsError(f'{path}: no manifest; the records directory is missing or incomplete '
+                       f'(an interrupted make_records run?): rerun --mode=make_records')
+  try:
+    with open(path, encoding='utf-8') as f:
+      raw = json.load(f)
+  except (OSError, UnicodeDecodeError, ValueError) as e:
+    raise RecordsError(f'{path}: unreadable manifest ({e})') from None
+  _check_structure(raw, path)
+  try:
+    definition = KeypointDefinition.from_dict(raw['definition'], origin=f'{path}, field '
+                                              f"'definition'")
+  except DefinitionError as e:
+    raise RecordsError(str(e)) from None
+  manifest = Manifest(records_dir, raw, definition)
+  _check_shards(manifest, path, verify_checksums)
+  return manifest
+
+
+def _check_structure(raw, path: str) -> None:
+  """Raises RecordsError unless `raw` has the fields a complete manifest has."""
+  if not isinstance(raw, dict):
+    raise RecordsError(f'{path}: manifest is not a JSON object')
+  if raw.get('format') != FORMAT:
+    raise RecordsError(f'{path}: field \'format\' is {raw.get("format")!r}, expected {FORMAT!r}')
+  if raw.get('complete') is not True:
+    raise RecordsError(f'{path}: the manifest is not marked complete (interrupted run?)')
+  for key in ('input_shape', 'crop_shape'):
+    value = raw.get(key)
+    if (not isinstance(value, list) or len(value) != 2 or
+        not all(isinstance(v, int) and v > 0 for v in value)):
+      raise RecordsError(f'{path}: field {key!r} must be [height, width], got {value!r}')
+  if not isinstance(raw.get('definition'), dict):
+    raise RecordsError(f'{path}: field \'definition\' is missing')
+  splits = raw.get('splits')
+  if not isinstance(splits, dict):
+    raise RecordsError(f'{path}: field \'splits\' is missing')
+  for split, entry in splits.items():
+    try:
+      shards = entry['shards']
+      total = sum(int(s['count']) for s in shards)
+      files = [str(s['file']) for s in shards]
+      int(entry['count'])
+    except (KeyError, TypeError, ValueError):
+      raise RecordsError(f'{path}: split {split!r} is malformed') from None
+    if total != int(entry['count']):
+      raise RecordsError(f'{path}: split {split!r} counts {entry["count"]} examples but its '
+                         f'shards hold {total}')
+    for name in files:
+      if os.path.basename(name) != name:
+        raise RecordsError(f'{path}: shard name {name!r} of split {split!r} is not a file name')
+
+
+def _check_shards(manifest: Manifest, path: str, verify: bool) -> None:
+  for split, entry in manifest.raw['splits'].items():
+    for shard in entry['shards']:
+      shard_path = os.path.join(manifest.records_dir, shard['file'])
+      if not os.path.isfile(shard_path):
+        raise RecordsError(f'{shard_path}: shard of split {split!r} listed in {path} is missing')
+      size = shard.get('bytes')
+      if size is not None and os.path.getsize(shard_path) != int(size):
+        raise RecordsError(f'{shard_path}: size {os.path.getsize(shard_path)} differs from the '
+                           f'{size} bytes recorded in {path} (truncated or replaced)')
+      if verify and sha256_of(shard_path) != shard.get('sha256'):
+        raise RecordsError(f'{shard_path}: SHA-256 differs from the one recorded in {path} '
+                           f'(corrupt shard): rerun --mode=make_records')
