@@ -134,8 +134,7 @@ class HeatmapCodec:
       patch = _patch3x3(maps, px, py)
       step = tf.stack([tf.sign(patch[..., 1, 2] - patch[..., 1, 0]),
                        tf.sign(patch[..., 2, 1] - patch[..., 0, 1])], axis=-1)
-      interior = _interior(px, py, w, h)
-      xy += 0.25 * step * tf.cast(interior, tf.float32)[..., None]
+      xy += 0.25 * step  # at the map edge the clamped stencil still points to the higher side
     elif method == 'dark':
       xy = self._dark(maps, px, py, w, h, blur)
     return self.to_input_coords(xy), scores
@@ -193,11 +192,6 @@ class HeatmapCodec:
     back = tf.gather(tf.reverse(tf.cast(flipped_heatmaps, tf.float32), axis=[2]),
                      list(flip_permutation), axis=3)
     return 0.5 * (tf.cast(heatmaps, tf.float32) + back)
-
-
-def _interior(px, py, w, h):
-  """True where the 3x3 neighbourhood of (px, py) lies inside the map: [B, K] bool."""
-  return (px > 0) & (px < w - 1) & (py > 0) & (py < h - 1)
 
 
 def _patch3x3(maps, px, py):
