@@ -1,0 +1,232 @@
+"""Training and evaluation datasets built from a records directory (records/reader.py).
+
+Training: shard files per input pipeline -> interleave parallel reads -> shuffle -> enumerate
+(the example's position keys its random draws) -> one parallel map per example: parse, decode,
+ONE warp to the model input with the composed augmentation matrix, keypoints moved with it,
+match-point swap on flips -> batch (drop remainder) -> one parallel map per batch: colour jitter,
+optional blur, heatmap targets (HeatmapCodec) -> prefetch. Everything is TF graph code.
+"""
+
+import dataclasses
+from typing import Optional
+
+import tensorflow as tf
+
+from hourglass.codec import HeatmapCodec
+from pipelines import augment
+from pipelines.config import PipelineConfig
+from records import schema
+from records.errors import RecordsError
+from records.reader import load_manifest
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setup:
+  """What every stage needs: the manifest, the resolved input shape and the codec."""
+  manifest: object
+  input_shape: tuple
+  codec: HeatmapCodec
+
+
+def _setup(records_dir, config):
+  manifest = load_manifest(records_dir)
+  input_shape = tuple(config.input_shape or manifest.input_shape)
+  return _Setup(manifest, input_shape, HeatmapCodec(input_shape, config.stride, config.sigma))
+
+
+def codec_for(records_dir: str, config: PipelineConfig) -> HeatmapCodec:
+  """The codec the pipelines render targets with (input shape from config or manifest)."""
+  return _setup(records_dir, config).codec
+
+
+def decode_image(features, config):
+  """Decodes the crop: (uint8 [h, w, 3], [3, 3] decoded px -> crop px).
+
+  JPEGs decode at 1/config.decode_ratio through DCT scaling (cheaper when the crops have more
+  resolution than the model needs); the returned matrix undoes that scaling exactly.
+  """
+  encoded = features[schema.IMAGE_ENCODED]
+  is_png = tf.equal(tf.strings.substr(encoded, 0, 4), b'\x89PNG')
+  dct = 'INTEGER_FAST' if config.fast_dct else ''
+
+  def jpeg():
+    return tf.io.decode_jpeg(encoded, channels=3, ratio=config.decode_ratio, dct_method=dct)
+
+  def png():
+    image = tf.io.decode_png(encoded, channels=3)
+    if config.decode_ratio == 1:
+      return image
+    # PNG has no DCT scaling: resize by area so both formats give the same geometry.
+    size = -(-tf.shape(image)[:2] // config.decode_ratio)
+    return tf.cast(tf.image.resize(image, size, 'area'), tf.uint8)
+  image = tf.cond(is_png, png, jpeg)
+  image.set_shape([None, None, 3])
+  return image, augment.downscaled_to_full(config.decode_ratio)
+
+
+def _example_fn(setup, config, training, seed, epoch):
+  """Per-example map: (index, serialized) -> dict of one augmented (or plain) example."""
+  definition = setup.manifest.definition
+  perm_h = definition.flip_permutation('h')
+  perm_v = definition.flip_permutation('v')
+  vertical = definition.has_vertical_pairs
+  num_keypoints = setup.manifest.num_keypoints
+
+  def fn(index, serialized):
+    features = schema.parse_example(serialized, num_keypoints)
+    image, decoded_to_crop = decode_image(features, config)
+    crop_to_input = augment.box_to_input(features[schema.BOX_IN_CROP], setup.input_shape)
+    keypoints = features[schema.KEYPOINTS_XY]
+    visibility = features[schema.KEYPOINTS_VISIBILITY]
+    out = {'index': index}
+    if training and config.augment:
+      key = augment.example_key(seed, epoch, index)
+      geo_key, colour_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+      aug, do_h, do_v = augment.random_geometry(geo_key, config, setup.input_shape, vertical)
+      crop_to_input = aug @ crop_to_input
+      keypoints = augment.transform_points(keypoints, crop_to_input)
+      keypoints = augment.swap_channels(keypoints, perm_h, do_h)
+      visibility = augment.swap_channels(visibility, perm_h, do_h)
+      if vertical:
+        keypoints = augment.swap_channels(keypoints, perm_v, do_v)
+        visibility = augment.swap_channels(visibility, perm_v, do_v)
+      out['colour'], out['contrast'], out['blur'] = augment.random_colour(colour_key, config)
+    else:
+      keypoints = augment.transform_points(keypoints, crop_to_input)
+    out['image'] = augment.warp(image, crop_to_input @ decoded_to_crop, setup.input_shape)
+    out['keypoints'] = keypoints
+    out['visibility'] = visibility
+    out['features'] = features
+    out['crop_to_input'] = crop_to_input
+    return out
+  return fn
+
+
+def _read(manifest, split, config, input_context, shuffle_files, seed):
+  """Serialized examples of `split`, sharded per input pipeline, read in parallel."""
+  paths = manifest.shard_paths(split)
+  if not paths:
+    raise RecordsError(f'{manifest.records_dir}: the {split!r} split has no examples')
+  files = tf.data.Dataset.from_tensor_slices(paths)
+  shard_records = False
+  if input_context and input_context.num_input_pipelines > 1:
+    if len(paths) >= input_context.num_input_pipelines:
+      files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    else:
+      shard_records = True
+  if shuffle_files:
+    files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=False)
+  ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(config.cycle_length, len(paths)),
+                        num_parallel_calls=AUTOTUNE, deterministic=True)
+  if shard_records:
+    ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+  return ds
+
+
+def _options(config):
+  options = tf.data.Options()
+  options.deterministic = bool(config.deterministic)
+  options.experimental_optimization.map_parallelization = True
+  return options
+
+
+def _batch_size(config, input_context):
+  if input_context is None:
+    return config.batch_size
+  return input_context.get_per_replica_batch_size(config.batch_size)
+
+
+def build_train_dataset(records_dir: str, config: PipelineConfig, *, epoch: int = 0,
+                        input_context: Optional[tf.distribute.InputContext] = None
+                        ) -> tf.data.Dataset:
+  """One epoch of augmented training batches (no repeat, drop remainder).
+
+  Args:
+    records_dir: a make_records output directory.
+    config: PipelineConfig; config.batch_size is global.
+    epoch: keys the shuffle and every random draw, so (config.seed, epoch) fixes the content
+      in deterministic mode.
+    input_context: per-replica pipeline: shards by input pipeline, per-replica batch size.
+  Returns:
+    Dataset of (images uint8 [B, H, W, 3], {'heatmaps': float32 [B, h, w, K],
+    'weights': float32 [B, K], 'keypoints': float32 [B, K, 2] model-input px}).
+  Raises:
+    RecordsError: the records are missing, or hold fewer training examples than one batch.
+  """
+  setup = _setup(records_dir, config)
+  batch = _batch_size(config, input_context)
+  pipelines = input_context.num_input_pipelines if input_context else 1
+  count = setup.manifest.count('train')
+  if count // pipelines < batch:
+    raise RecordsError(f'{records_dir}: {count} training examples cannot fill one batch of '
+                       f'{batch} per replica over {pipelines} input pipeline(s); lower '
+                       f'--batch_size or add data')
+  shuffle_seed = int(config.seed) * 1000003 + int(epoch)
+  ds = _read(setup.manifest, 'train', config, input_context, True, shuffle_seed)
+  ds = ds.shuffle(config.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
+  ds = ds.enumerate()
+  fn = _example_fn(setup, config, True, config.seed, epoch)
+  ds = ds.map(lambda i, s: _train_fields(fn(i, s), config), num_parallel_calls=AUTOTUNE)
+  ds = ds.batch(batch, drop_remainder=True)
+  ds = ds.map(lambda b: _finish_train_batch(b, setup.codec, config), num_parallel_calls=AUTOTUNE)
+  return ds.prefetch(AUTOTUNE).with_options(_options(config))
+
+
+def _train_fields(example, config):
+  keep = ['image', 'keypoints', 'visibility']
+  if config.augment:
+    keep += ['colour', 'contrast', 'blur']
+  return {k: example[k] for k in keep}
+
+
+def _finish_train_batch(batch, codec, config):
+  """Per-batch work (vectorised): colour jitter, optional blur, heatmap targets."""
+  images = batch['image']
+  if config.augment:
+    images = augment.apply_colour(images, batch['colour'], batch['contrast'])
+    if config.blur_prob > 0 and config.blur_sigma > 0:
+      images = augment.gaussian_blur(images, batch['blur'], config.blur_sigma)
+  heatmaps, weights = codec.encode(batch['keypoints'], batch['visibility'])
+  return images, {'heatmaps': heatmaps, 'weights': weights, 'keypoints': batch['keypoints']}
+
+
+def build_eval_dataset(records_dir: str, config: PipelineConfig, *, split: str = 'val',
+                       input_context: Optional[tf.distribute.InputContext] = None
+                       ) -> tf.data.Dataset:
+  """Un-augmented batches in record order (no drop remainder), with what maps results back.
+
+  Returns:
+    Dataset of dicts: 'image' uint8 [B, H, W, 3], 'heatmaps' [B, h, w, K], 'weights' [B, K],
+    'keypoints' [B, K, 2] model-input px, 'visibility' int32 [B, K], 'input_to_original'
+    float32 [B, 2, 3] (model-input px -> original image px), 'image_id', 'object_id' int64 [B],
+    'bbox' [B, 4], 'area' [B], 'headbox' [B, 4], 'has_headbox' bool [B],
+    'original_keypoints' float32 [B, K, 2], 'path' string [B].
+  """
+  setup = _setup(records_dir, config)
+  eval_config = dataclasses.replace(config, augment=False)
+  ds = _read(setup.manifest, split, eval_config, input_context, False, 0).enumerate()
+  fn = _example_fn(setup, eval_config, False, 0, 0)
+  ds = ds.map(lambda i, s: _eval_fields(fn(i, s), setup.codec), num_parallel_calls=AUTOTUNE)
+  ds = ds.batch(_batch_size(config, input_context), drop_remainder=False)
+  options = _options(config)
+  options.deterministic = True  # eval results are matched to records by position
+  return ds.prefetch(AUTOTUNE).with_options(options)
+
+
+def _eval_fields(example, codec):
+  f = example['features']
+  heatmaps, weights = codec.encode(example['keypoints'], example['visibility'])
+  crop_to_original = tf.concat([f[schema.CROP_TO_ORIGINAL], [[0., 0., 1.]]], axis=0)
+  input_to_original = crop_to_original @ tf.linalg.inv(example['crop_to_input'])
+  return {
+      'image': example['image'], 'heatmaps': heatmaps, 'weights': weights,
+      'keypoints': example['keypoints'], 'visibility': example['visibility'],
+      'input_to_original': input_to_original[:2],
+      'image_id': f[schema.ORIGINAL_ID], 'object_id': f[schema.OBJECT_ID],
+      'bbox': f[schema.OBJECT_BBOX], 'area': f[schema.OBJECT_AREA],
+      'headbox': f[schema.OBJECT_HEADBOX], 'has_headbox': f['object/has_headbox'],
+      'original_keypoints': augment.transform_points(f[schema.KEYPOINTS_XY], crop_to_original),
+      'path': f[schema.ORIGINAL_PATH],
+  }
