@@ -1,0 +1,34 @@
+"""Flags of --mode=eval and --mode=predict (the seed's names where it had the concept)."""
+
+from absl import flags as absl_flags
+
+absl_flags.DEFINE_enum('decoder', 'dark', ['argmax', 'quarter', 'dark'],
+                       'Heatmap decoding: argmax; quarter (a quarter heatmap pixel towards the '
+                       'higher neighbour); dark (Taylor expansion on the log heatmap, the most '
+                       'precise).')
+absl_flags.DEFINE_bool('flip_test', False,
+                       'Also predict the horizontally flipped image and average the heatmaps '
+                       '(channels swapped by the match points).')
+absl_flags.DEFINE_string('detections', None,
+                         'eval: a COCO detection results json (image_id, category_id, bbox, '
+                         'score); objects are cropped by these boxes instead of the ground truth, '
+                         'rescored and OKS-NMSed. predict: a json of boxes per image file name '
+                         '({"name.jpg": [[x, y, w, h, score], ...]}) or the same COCO format.')
+absl_flags.DEFINE_float('detection_score_threshold', 0.0,
+                        'Detector boxes scoring under this are ignored.')
+absl_flags.DEFINE_bool('save_result', False,
+                       'eval: write overlay images (crop, true points, predicted skeleton).')
+absl_flags.DEFINE_float('conf_threshold', 0.1,
+                        'Keypoints whose confidence (heatmap peak) is under this are dropped from '
+                        'drawings and from predict outputs.')
+absl_flags.DEFINE_string('eval_split', 'val', 'eval: the records split to evaluate.')
+absl_flags.DEFINE_string('input', None,
+                         'predict: an image, a folder of images, a video file or a webcam index '
+                         '(0, 1, ...).')
+absl_flags.DEFINE_string('output', None,
+                         'predict: an image file, a folder or a video file (.mp4/.avi) for the '
+                         'drawings; a JSON of keypoints is written beside it. Default: '
+                         'an "_keypoints" sibling of the input.')
+absl_flags.DEFINE_integer('max_frames', None,
+                          'predict: stop after this many frames/images (for a quick look).',
+                          lower_bound=1)

@@ -1,0 +1,186 @@
+"""Evaluation: run a predictor over an eval dataset, decode, map to original pixels, score, report.
+
+The dataset is built by the caller (pipelines.dataset.build_eval_dataset; hourglass never imports
+pipelines). Its elements are dicts of batched tensors: 'image' uint8 [B, H, W, 3],
+'keypoints' [B, K, 2] model-input px, 'visibility' [B, K], 'input_to_original' [B, 2, 3],
+'original_keypoints' [B, K, 2], 'image_id', 'object_id' [B], 'bbox' [B, 4], 'area' [B],
+'headbox' [B, 4], 'has_headbox' [B], 'path' [B].
+
+Every object is cropped by its ground-truth box (the protocol of COCO and MPII evaluation), so
+there is one prediction per record.
+"""
+
+import dataclasses
+import logging
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from hourglass import metrics
+from hourglass import report
+
+_KEYS = ('keypoints', 'visibility', 'input_to_original', 'original_keypoints', 'image_id',
+         'object_id', 'bbox', 'area', 'headbox', 'has_headbox', 'path')
+
+
+@dataclasses.dataclass
+class EvalConfig:
+  """Plain settings of one evaluation (the eval mode fills it from flags).
+
+  Attributes:
+    decoder: 'argmax', 'quarter' or 'dark'.
+    flip_test: average with the heatmaps of the horizontally flipped crops.
+    pck_threshold: PCK threshold in units of (mean heatmap side / 10).
+    curve_thresholds: thresholds of the PCK curve.
+    pckh_thresholds: MPII PCKh thresholds reported when the records have head boxes.
+    coco_keypoint_threshold: keypoints above this confidence count in the instance score.
+    output_dir: where metrics.json, results json and plots go; None writes nothing.
+    save_result: write overlays (crop, true points, predicted skeleton).
+    max_result_images: at most this many overlays.
+    conf_threshold: predicted keypoints under this confidence are not drawn.
+    coco_ground_truth: a COCO annotation json to score AP against, or None to build the
+      ground truth from the records themselves (works for any keypoint set).
+  """
+  decoder: str = 'dark'
+  flip_test: bool = False
+  pck_threshold: float = 0.5
+  curve_thresholds: Sequence[float] = tuple(np.round(np.linspace(0.0, 1.0, 101), 4))
+  pckh_thresholds: Sequence[float] = (0.5, 0.1)
+  coco_keypoint_threshold: float = 0.2
+  output_dir: Optional[str] = None
+  save_result: bool = False
+  max_result_images: int = 64
+  conf_threshold: float = 0.0
+  coco_ground_truth: Optional[str] = None
+
+
+def _to_original(keypoints, affine):
+  """[B, K, 2] model-input px through [B, 2, 3] affines -> [B, K, 2] original px."""
+  return np.einsum('bij,bkj->bki', affine[:, :, :2], keypoints) + affine[:, None, :, 2]
+
+
+def collect_predictions(predictor, dataset, config, overlays=None):
+  """Runs the predictor batched over the dataset.
+
+  Args:
+    predictor: hourglass.predictors.Predictor.
+    dataset: eval tf.data.Dataset (see the module docstring).
+    config: EvalConfig (decoder, flip_test).
+    overlays: a list to append (crop uint8 [H, W, 3], true [K, 2], visibility [K], predicted
+      [K, 2], scores [K]) to, for the first config.max_result_images objects; None for none.
+  Returns:
+    dict of numpy arrays concatenated over the dataset: the _KEYS of the records plus
+    'predicted' [N, K, 2] model-input px, 'predicted_original' [N, K, 2], 'scores' [N, K],
+    and 'seconds' (model + decode time) and 'count'.
+  """
+  parts = {k: [] for k in _KEYS + ('predicted', 'scores')}
+  seconds = 0.0
+  for batch in dataset:
+    images = batch['image'].numpy()
+    start = time.perf_counter()
+    heatmaps = predictor.heatmaps(images, config.flip_test)
+    predicted, scores = predictor.decode(heatmaps, config.decoder)
+    seconds += time.perf_counter() - start
+    for k in _KEYS:
+      parts[k].append(batch[k].numpy())
+    parts['predicted'].append(predicted)
+    parts['scores'].append(scores)
+    if overlays is not None:
+      for i in range(len(images)):
+        if len(overlays) >= config.max_result_images:
+          break
+        overlays.append((images[i], batch['keypoints'][i].numpy(),
+                         batch['visibility'][i].numpy(), predicted[i], scores[i]))
+  if not parts['predicted']:
+    raise ValueError('the eval dataset is empty: no records to evaluate')
+  out = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+  out['predicted_original'] = _to_original(out['predicted'].astype(np.float64),
+                                           out['input_to_original'].astype(np.float64))
+  out['seconds'] = seconds
+  out['count'] = len(out['predicted'])
+  return out
+
+
+def coco_results(collected, keypoint_threshold=0.2):
+  """One COCO result per object: original-pixel keypoints, instance score = mmpose rescoring
+  with a ground-truth box score of 1."""
+  instance = metrics.rescore(np.ones(collected['count']), collected['scores'], keypoint_threshold)
+  return [metrics.coco_result(collected['image_id'][n], collected['predicted_original'][n],
+                              collected['scores'][n], instance[n])
+          for n in range(collected['count'])]
+
+
+def coco_ground_truth(collected, names):
+  objects = [{'image_id': collected['image_id'][n], 'object_id': collected['object_id'][n],
+              'keypoints': collected['original_keypoints'][n],
+              'visibility': collected['visibility'][n], 'bbox': collected['bbox'][n],
+              'area': collected['area'][n]} for n in range(collected['count'])]
+  return metrics.coco_ground_truth(objects, names)
+
+
+def compute_metrics(collected, definition, codec, config):
+  """All metrics of the collected predictions (see hourglass/metrics.py for definitions).
+
+  Returns:
+    (metrics dict ready for JSON, COCO results list).
+  """
+  names = list(definition.names)
+  mask = collected['visibility'] > 0
+  stride = codec.stride
+  errors_hm = metrics.euclidean_errors(collected['predicted'], collected['keypoints']) / stride
+  result = {'num_objects': int(collected['count']), 'num_labelled_keypoints': int(mask.sum())}
+  pck = metrics.pck(errors_hm, mask, codec.heatmap_size, config.pck_threshold)
+  thresholds, curve, auc = metrics.pck_curve(errors_hm, mask, codec.heatmap_size,
+                                             config.curve_thresholds)
+  result['pck'] = {'threshold': config.pck_threshold, 'total': pck['total'],
+                   'per_joint': dict(zip(names, pck['per_joint'].tolist())),
+                   'normalize_heatmap_px': metrics.pck_normalize(codec.heatmap_size)}
+  result['pck_curve'] = {'thresholds': thresholds.tolist(), 'pck': curve.tolist(), 'auc': auc}
+  total, per_joint = metrics.mean_error(collected['predicted_original'],
+                                        collected['original_keypoints'], mask)
+  result['mean_error_px'] = total
+  result['mean_error_px_per_joint'] = dict(zip(names, per_joint.tolist()))
+  has_head = collected['has_headbox'].astype(bool)
+  if has_head.any():
+    table = metrics.pckh(collected['predicted_original'][has_head],
+                         collected['original_keypoints'][has_head], mask[has_head],
+                         collected['headbox'][has_head], names, config.pckh_thresholds)
+    result['pckh'] = {f'{t:g}': v for t, v in table.items()}
+    result['pckh_num_objects'] = int(has_head.sum())
+  results = coco_results(collected, config.coco_keypoint_threshold)
+  if definition.sigmas is None:
+    logging.warning('the keypoint definition has no OKS sigmas file: COCO AP uses the default '
+                    'sigma %.4f for every keypoint and is comparable only within this project',
+                    definition.oks_sigmas()[0])
+  gt = config.coco_ground_truth or coco_ground_truth(collected, names)
+  coco = metrics.coco_keypoint_ap(gt, results, definition.oks_sigmas())
+  coco.pop('summary', None)
+  coco['sigmas'] = 'definition' if definition.sigmas is not None else 'default'
+  result['coco'] = coco
+  return result, results
+
+
+def evaluate(predictor, dataset, config=None):
+  """Evaluates a predictor on an eval dataset and writes the reports.
+
+  Args:
+    predictor: hourglass.predictors.Predictor.
+    dataset: the eval tf.data.Dataset (pipelines.dataset.build_eval_dataset).
+    config: EvalConfig.
+  Returns:
+    the metrics dict (also written to `<output_dir>/metrics.json` when output_dir is set).
+  """
+  config = config or EvalConfig()
+  overlays = [] if (config.save_result and config.output_dir) else None
+  collected = collect_predictions(predictor, dataset, config, overlays)
+  result, results = compute_metrics(collected, predictor.definition, predictor.codec, config)
+  result.update({'model': predictor.name, 'decoder': config.decoder,
+                 'flip_test': bool(config.flip_test),
+                 'images_per_second': collected['count'] / max(collected['seconds'], 1e-9)})
+  if config.output_dir:
+    report.write_reports(config.output_dir, result, results, predictor.definition)
+    if overlays:
+      report.write_overlays(config.output_dir, overlays, predictor.definition,
+                            config.conf_threshold)
+  return result

@@ -1,0 +1,189 @@
+"""The predict runner: frames in, skeleton drawings and a keypoints JSON out.
+
+    from hourglass.predictors import load_predictor
+    from hourglass.prediction import PredictConfig, predict_source
+    summary = predict_source(load_predictor('runs/m'), PredictConfig(input='clip.mp4'))
+
+Outputs: an image, a folder of images or a video (same fps and size as the input), and a JSON of
+keypoints in original frame pixels (integer = pixel centre) per image/frame beside it.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from hourglass import drawing
+from hourglass import video
+from records.errors import UserInputError
+
+JSON_NAME = 'keypoints.json'
+
+
+@dataclasses.dataclass
+class PredictConfig:
+  """Plain settings of one predict run (modes/predict.py fills it from flags)."""
+  input: str
+  output: Optional[str] = None
+  decoder: str = 'dark'
+  flip_test: bool = False
+  conf_threshold: float = 0.1
+  detections: Optional[str] = None
+  detection_score_threshold: float = 0.0
+  box_scale: float = 1.0
+  max_frames: Optional[int] = None
+  batch_frames: int = 8
+  log_every_s: float = 2.0
+
+
+def default_output(source):
+  """Where drawings go when --output is not given: a sibling of the input."""
+  if source.kind == 'webcam':
+    return f'webcam_{source.spec}_keypoints.mp4'
+  spec = os.path.normpath(source.spec)
+  root, ext = os.path.splitext(spec)
+  if source.kind == 'folder':
+    return f'{spec}_keypoints'
+  if source.kind == 'image':
+    return f'{root}_keypoints{ext}'
+  return f'{root}_keypoints.mp4'
+
+
+class _Writer:
+  """Writes drawn RGB frames as one image, a folder of images, or a video (BGR for OpenCV)."""
+
+  def __init__(self, source, output):
+    self.output, self.video = output, None
+    lower = output.lower()
+    if source.kind in ('video', 'webcam') and lower.endswith(video.VIDEO_EXTENSIONS):
+      self.mode = 'video'
+      self.json_path = f'{os.path.splitext(output)[0]}.json'
+    elif source.kind == 'image' and lower.endswith(video.IMAGE_EXTENSIONS):
+      self.mode = 'image'
+      self.json_path = f'{os.path.splitext(output)[0]}.json'
+    else:
+      self.mode = 'folder'
+      self.json_path = os.path.join(output, JSON_NAME)
+    os.makedirs(output if self.mode == 'folder' else
+                (os.path.dirname(os.path.abspath(output))), exist_ok=True)
+    self.source = source
+
+  def write(self, frame, canvas_rgb):
+    bgr = cv2.cvtColor(canvas_rgb, cv2.COLOR_RGB2BGR)
+    if self.mode == 'image':
+      drawing.write_rgb(self.output, canvas_rgb)
+    elif self.mode == 'folder':
+      name = os.path.splitext(frame.name)[0] + '.png'
+      drawing.write_rgb(os.path.join(self.output, name), canvas_rgb)
+    else:
+      if self.video is None:
+        self._tmp = f'{os.path.splitext(self.output)[0]}.tmp-{os.getpid()}' \
+                    f'{os.path.splitext(self.output)[1]}'
+        fourcc = cv2.VideoWriter_fourcc(*('mp4v' if self.output.lower().endswith(
+            ('.mp4', '.m4v', '.mov')) else 'MJPG'))
+        self.video = cv2.VideoWriter(self._tmp, fourcc, self.source.fps,
+                                     (bgr.shape[1], bgr.shape[0]))
+        if not self.video.isOpened():
+          raise UserInputError(f'--output {self.output}: OpenCV cannot write this video format')
+      self.video.write(bgr)
+
+  def close(self, frames):
+    if self.video is not None:
+      self.video.release()
+      os.replace(self._tmp, self.output)
+    tmp = f'{self.json_path}.tmp-{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+      json.dump(frames, f, indent=1)
+    os.replace(tmp, self.json_path)
+
+
+def _boxes_for(frame, detections, shape, config):
+  """[(input_to_original [2, 3], box [x, y, w, h], score)] for one frame."""
+  boxes = detections.get(frame.name, detections.get(str(frame.index)))
+  if boxes is None:
+    height, width = frame.rgb.shape[:2]
+    return [(video.letterbox_to_input(frame.rgb.shape, shape), [-0.5, -0.5, width, height], 1.0)]
+  out = []
+  for x, y, w, h, score in boxes:
+    if score >= config.detection_score_threshold and w > 0 and h > 0:
+      out.append((video.box_to_input([x, y, w, h], shape, config.box_scale), [x, y, w, h],
+                  float(score)))
+  return out
+
+
+def _process(predictor, batch, detections, config):
+  """Predicts every object of a list of frames in one batched call."""
+  shape = predictor.input_shape
+  jobs = [(f, m, box, score) for f in batch for m, box, score in
+          _boxes_for(f, detections, shape, config)]
+  objects = {f.index: [] for f in batch}
+  if jobs:
+    crops = np.stack([video.crop_input(f.rgb, m, shape) for f, m, _, _ in jobs])
+    keypoints, scores = predictor.predict(crops, config.decoder, config.flip_test)
+    for (f, m, box, score), kp, sc in zip(jobs, keypoints, scores):
+      original = kp.astype(np.float64) @ m[:, :2].T + m[:, 2]
+      objects[f.index].append({'keypoints': original, 'scores': sc, 'box': box,
+                               'box_score': score})
+  return objects
+
+
+def predict_source(predictor, config):
+  """Runs the predictor over every frame of config.input and writes drawings + JSON.
+
+  Returns:
+    dict: 'frames' (count), 'objects', 'output', 'json', 'frames_per_second'.
+  Raises:
+    UserInputError: unreadable input or unwritable output; an input without any frame.
+  """
+  source = video.Source(config.input, config.max_frames)
+  detections = video.load_boxes(config.detections)
+  output = config.output or default_output(source)
+  writer = _Writer(source, output)
+  records, batch, count, objects_total = [], [], 0, 0
+  start = last_log = time.perf_counter()
+
+  def flush():
+    nonlocal count, objects_total, last_log
+    results = _process(predictor, batch, detections, config)
+    for frame in batch:
+      objs = results[frame.index]
+      writer.write(frame, video.draw_objects(frame.rgb, objs, predictor.definition,
+                                             config.conf_threshold))
+      records.append({'frame': frame.index, 'name': frame.name,
+                      'objects': video.objects_json(objs, config.conf_threshold,
+                                                    predictor.definition.names)})
+      objects_total += len(objs)
+    count += len(batch)
+    batch.clear()
+    now = time.perf_counter()
+    if now - last_log >= config.log_every_s:
+      total = f'/{source.total}' if source.total else ''
+      logging.info('frame %d%s, %.1f frames/s', count, total, count / (now - start))
+      print(f'frame {count}{total}, {count / (now - start):.1f} frames/s', flush=True)
+      last_log = now
+
+  try:
+    for frame in source:
+      batch.append(frame)
+      if len(batch) >= config.batch_frames:
+        flush()
+    if batch:
+      flush()
+  except KeyboardInterrupt:  # webcam: Ctrl-C ends the run and still writes the outputs
+    logging.info('interrupted: writing what was predicted so far')
+  if not count:
+    raise UserInputError(f'--input {config.input}: no frame could be read')
+  document = {'model': predictor.name, 'input': config.input, 'keypoint_names':
+              list(predictor.definition.names), 'conf_threshold': config.conf_threshold,
+              'coordinates': 'original image pixels, integer = pixel centre',
+              'fps': source.fps, 'size': list(source.size) if source.size else None,
+              'frames': records}
+  writer.close(document)
+  elapsed = time.perf_counter() - start
+  return {'frames': count, 'objects': objects_total, 'output': output,
+          'json': writer.json_path, 'frames_per_second': count / max(elapsed, 1e-9)}

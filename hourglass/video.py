@@ -1,0 +1,206 @@
+"""Prediction on images, folders, video files and webcams: crops, batching, drawing, outputs.
+
+The object box is the whole frame letterboxed to the model's aspect ratio (no distortion), or
+boxes from a detections file. Frames are read by OpenCV as BGR and converted to RGB once: the
+model and the drawing functions see RGB, and only the writers convert back to BGR.
+Coordinates: integer = pixel centre (records/schema.py), the convention of cv2.warpAffine.
+"""
+
+import dataclasses
+import math
+import os
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from records.errors import UserInputError
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.m4v', '.mpg', '.mpeg', '.wmv', '.webm')
+
+
+def box_to_input(box_xywh, input_shape, box_scale=1.0):
+  """Affine [2, 3] from model-input px to original px for an object box.
+
+  The box [x, y, w, h] (centre x + w / 2, y + h / 2, as records/example.py reads boxes) is scaled
+  by `box_scale`, grown on its shorter side to the model aspect (never distorted) and mapped
+  exactly onto the model input, as the records' crops do.
+  """
+  x, y, w, h = (float(v) for v in box_xywh)
+  if not (w > 0 and h > 0 and all(math.isfinite(v) for v in (x, y, w, h))):
+    raise ValueError(f'degenerate box {list(box_xywh)}')
+  h_in, w_in = input_shape
+  cx, cy = x + w / 2.0, y + h / 2.0
+  w, h = w * box_scale, h * box_scale
+  if w * h_in > h * w_in:
+    h = w * h_in / w_in
+  else:
+    w = h * w_in / h_in
+  inv_s = w / w_in  # original px per input px
+  return np.array([[inv_s, 0.0, cx - inv_s * (w_in - 1) / 2.0],
+                   [0.0, inv_s, cy - inv_s * (h_in - 1) / 2.0]], np.float64)
+
+
+def letterbox_to_input(frame_shape, input_shape):
+  """Affine [2, 3] model-input px -> frame px for the whole frame, letterboxed (centred)."""
+  height, width = frame_shape[:2]
+  return box_to_input([-0.5, -0.5, width, height], input_shape)
+
+
+def crop_input(frame_rgb, input_to_original, input_shape):
+  """Samples the model input from a frame: uint8 [H_in, W_in, 3], black outside the frame.
+
+  When the crop shrinks the frame by 2x or more, the frame is first reduced by that integer
+  factor with area averaging so that bilinear sampling does not skip pixels (aliasing); the
+  affine is composed accordingly, so coordinates stay exact.
+  """
+  h_in, w_in = input_shape
+  m = np.asarray(input_to_original, np.float64)
+  factor = max(1, int(math.floor(abs(m[0, 0]) + 1e-9)))
+  image = frame_rgb
+  if factor > 1:
+    fh, fw = frame_rgb.shape[0] // factor, frame_rgb.shape[1] // factor
+    if fh >= 1 and fw >= 1:
+      image = cv2.resize(frame_rgb[:fh * factor, :fw * factor], (fw, fh),
+                         interpolation=cv2.INTER_AREA)
+      # reduced pixel i <-> original factor * i + (factor - 1) / 2
+      m = np.concatenate([m[:, :2], (m[:, 2] - (factor - 1) / 2.0)[:, None]], 1) / factor
+    else:
+      factor = 1
+  return cv2.warpAffine(image, m, (w_in, h_in), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                        borderMode=cv2.BORDER_CONSTANT)
+
+
+@dataclasses.dataclass
+class Frame:
+  """One image or video frame: RGB pixels, its index and a name for outputs."""
+  index: int
+  name: str
+  rgb: np.ndarray
+
+
+def _read_image(path):
+  data = np.fromfile(path, np.uint8) if os.path.isfile(path) else None
+  image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+  if image is None:
+    raise UserInputError(f'{path}: cannot read the image (missing, corrupt or not an image)')
+  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def list_images(folder):
+  names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
+  if not names:
+    raise UserInputError(f'{folder}: no images ({", ".join(IMAGE_EXTENSIONS)}) in the folder')
+  return [os.path.join(folder, n) for n in names]
+
+
+class Source:
+  """Frames of an image, a folder of images, a video file or a webcam index.
+
+  Attributes:
+    kind: 'image', 'folder', 'video' or 'webcam'.
+    fps: frames per second for videos (30 when the container does not say), else None.
+    size: (width, height) of video frames, else None.
+    total: number of frames when known, else None.
+  """
+
+  def __init__(self, spec: str, max_frames: Optional[int] = None):
+    self.spec, self.max_frames = str(spec), max_frames
+    self.fps = self.size = self.total = None
+    self._capture = None
+    if self.spec.isdigit() and not os.path.exists(self.spec):
+      self.kind = 'webcam'
+      self._open_capture(int(self.spec))
+    elif os.path.isdir(self.spec):
+      self.kind, self._paths = 'folder', list_images(self.spec)
+      self.total = len(self._paths)
+    elif not os.path.isfile(self.spec):
+      raise UserInputError(f'--input {self.spec}: no such file, folder or webcam index')
+    elif self.spec.lower().endswith(IMAGE_EXTENSIONS):
+      self.kind, self._paths, self.total = 'image', [self.spec], 1
+    else:
+      self.kind = 'video'
+      self._open_capture(self.spec)
+    if self.total is not None and max_frames:
+      self.total = min(self.total, max_frames)
+
+  def _open_capture(self, what):
+    capture = cv2.VideoCapture(what)
+    if not capture.isOpened():
+      raise UserInputError(f'--input {self.spec}: cannot open it as a video or webcam')
+    ok, first = capture.read()
+    if not ok or first is None:
+      capture.release()
+      raise UserInputError(f'--input {self.spec}: opened, but no frame could be read from it')
+    self._capture, self._first = capture, first
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 30.0
+    self.size = (first.shape[1], first.shape[0])
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    self.total = count if count > 0 else None
+
+  def __iter__(self):
+    if self._capture is None:
+      for index, path in enumerate(self._paths[:self.max_frames]):
+        yield Frame(index, os.path.basename(path), _read_image(path))
+      return
+    index, frame = 0, self._first
+    try:
+      while frame is not None and (self.max_frames is None or index < self.max_frames):
+        yield Frame(index, f'frame_{index:06d}', cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        index += 1
+        ok, frame = self._capture.read()
+        frame = frame if ok else None
+    finally:
+      self._capture.release()
+
+
+def load_boxes(path: Optional[str]):
+  """Detection boxes for predict: {file name or frame index (str): [[x, y, w, h(, score)], ...]}.
+
+  Returns:
+    dict name -> float array [M, 5] (score 1 when absent); {} when path is None.
+  """
+  if not path:
+    return {}
+  import json  # pylint: disable=g-import-not-at-top
+  try:
+    with open(path, encoding='utf-8') as f:
+      raw = json.load(f)
+  except (OSError, ValueError) as e:
+    raise UserInputError(f'{path}: cannot read the detections JSON ({e})') from None
+  if not isinstance(raw, dict):
+    raise UserInputError(f'{path}: predict expects {{"image name": [[x, y, w, h, score], ...]}}')
+  out = {}
+  for name, boxes in raw.items():
+    try:
+      array = np.array([list(b) + [1.0] * (5 - len(b)) for b in boxes], np.float64).reshape(-1, 5)
+    except (TypeError, ValueError):
+      raise UserInputError(f'{path}, record {name!r}: boxes must be [x, y, w, h(, score)]'
+                           ) from None
+    out[str(name)] = array
+  return out
+
+
+def draw_objects(frame_rgb, objects, definition, conf_threshold):
+  """Draws every object's skeleton on a copy of the frame (RGB)."""
+  from hourglass import drawing  # pylint: disable=g-import-not-at-top
+  canvas = frame_rgb
+  for obj in objects:
+    canvas = drawing.draw_keypoints(canvas, obj['keypoints'], obj['scores'], definition,
+                                    conf_threshold)
+  return canvas if objects else frame_rgb.copy()
+
+
+def objects_json(objects, conf_threshold, names: Sequence[str]):
+  """JSON-ready objects: keypoints [x, y, score] (null under the threshold) by name."""
+  out = []
+  for obj in objects:
+    keypoints = {}
+    for n, (xy, s) in zip(names, zip(obj['keypoints'], obj['scores'])):
+      keypoints[n] = ([round(float(xy[0]), 2), round(float(xy[1]), 2), round(float(s), 4)]
+                      if s >= conf_threshold else None)
+    out.append({'box': [round(float(v), 2) for v in obj['box']],
+                'box_score': float(obj['box_score']), 'keypoints': keypoints})
+  return out

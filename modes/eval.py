@@ -1,0 +1,88 @@
+"""--mode=eval: score a trained model on the val records (PCK, PCKh, COCO AP) and write reports.
+
+    python main.py --mode=eval --model_path=runs/m --records_dir=records/coco \
+        [--decoder=dark] [--flip_test] [--score_threshold=0.5] [--save_result] \
+        [--detections=person_detections.json] [--output_dir=runs/m/eval]
+"""
+
+import logging
+import os
+
+from flags.common import save_resolved_flags
+from hourglass import evaluator
+from hourglass import report
+from hourglass.predictors import load_predictor
+from records.errors import UserInputError
+from records.reader import load_manifest
+
+
+def check_definitions(model_definition, records_definition, model_path, records_dir):
+  """The model's keypoints must be the records' keypoints, in the same channel order."""
+  if tuple(model_definition.names) != tuple(records_definition.names):
+    raise UserInputError(
+        f'{model_path}: the model predicts {list(model_definition.names)} but the records in '
+        f'{records_dir} hold {list(records_definition.names)}; evaluate on records made with '
+        f'the same keypoint definition')
+
+
+def default_output_dir(model_path):
+  """<model_dir>/eval for a model directory, else <file>_eval beside a model file."""
+  path = os.path.normpath(model_path)
+  if os.path.isdir(path) and not os.path.isfile(os.path.join(path, 'saved_model.pb')):
+    return os.path.join(path, 'eval')
+  return f'{os.path.splitext(path)[0]}_eval'
+
+
+def eval_config(flag_values, output_dir, coco_ground_truth=None):
+  return evaluator.EvalConfig(
+      decoder=flag_values.decoder, flip_test=flag_values.flip_test,
+      pck_threshold=flag_values.score_threshold, output_dir=output_dir,
+      save_result=flag_values.save_result, conf_threshold=flag_values.conf_threshold,
+      coco_ground_truth=coco_ground_truth)
+
+
+def build_dataset(records_dir, predictor, batch_size, split):
+  from pipelines.config import PipelineConfig  # pylint: disable=g-import-not-at-top
+  from pipelines.dataset import build_eval_dataset  # pylint: disable=g-import-not-at-top
+  config = PipelineConfig(input_shape=predictor.input_shape, stride=predictor.codec.stride,
+                          sigma=predictor.codec.sigma, batch_size=batch_size, augment=False)
+  return build_eval_dataset(records_dir, config, split=split)
+
+
+def run(flag_values):
+  if not flag_values.records_dir:
+    raise UserInputError('--mode=eval needs --records_dir (the records to evaluate on)')
+  manifest = load_manifest(flag_values.records_dir)
+  split = flag_values.eval_split
+  if split not in manifest.raw.get('splits', {}) or manifest.count(split) == 0:
+    raise UserInputError(f'{flag_values.records_dir}: the records have no {split!r} examples '
+                         f'to evaluate (--eval_split)')
+  predictor = load_predictor(flag_values.model_path, batch_size=flag_values.batch_size)
+  check_definitions(predictor.definition, manifest.definition, flag_values.model_path,
+                    flag_values.records_dir)
+  output_dir = flag_values.output_dir or default_output_dir(flag_values.model_path)
+  save_resolved_flags(flag_values, output_dir)
+  config = eval_config(flag_values, output_dir)
+  if flag_values.detections:
+    from hourglass import detection_eval  # pylint: disable=g-import-not-at-top
+    dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
+    result = detection_eval.evaluate_with_detections(
+        predictor, dataset, flag_values.detections, _dataset_root(manifest), config,
+        flag_values.detection_score_threshold)
+  else:
+    dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
+    result = evaluator.evaluate(predictor, dataset, config)
+  print(report.format_summary(result))
+  print(f'reports written to {output_dir}')
+  logging.info('eval done: %s', output_dir)
+  return result
+
+
+def _dataset_root(manifest):
+  """The dataset folder the records were made from (original images for detection crops)."""
+  settings = manifest.raw.get('settings', {}) or {}
+  root = settings.get('dataset_path')
+  if not root or not os.path.isdir(root):
+    raise UserInputError(f'{manifest.records_dir}: --detections needs the original images, but '
+                         f'the manifest\'s settings.dataset_path ({root!r}) is not a folder here')
+  return root
