@@ -1,0 +1,170 @@
+"""Training state on disk: checkpoints for exact resume, the model-config guard, and starting
+from another model's weights by layer name.
+
+Layout inside a model_dir:
+  checkpoints/ckpt-<step>.*      tf.train.CheckpointManager (model, optimizer with its step and
+                                 slots and loss scale, global step, epoch, best PCK)
+  checkpoints/model_config.json  the ModelConfig the checkpoints belong to
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from hourglass.config import ModelConfig
+from records.errors import UserInputError
+
+CHECKPOINT_DIR = 'checkpoints'
+MODEL_CONFIG_FILE = 'model_config.json'
+# The flag that sets each architecture field, for error messages.
+FIELD_FLAGS = {'num_stacks': '--num_stacks', 'mobile': '--mobile', 'tiny': '--tiny',
+               'input_height': '--model_input_shape', 'input_width': '--model_input_shape',
+               'num_keypoints': 'the keypoint definition (--records_dir / --classes_path)'}
+
+
+class CheckpointKeeper:
+  """Saves and restores one tf.train.Checkpoint; only the chief writes into model_dir.
+
+  Under MultiWorkerMirroredStrategy every worker must call save() (the save is collective); the
+  non-chief workers write into a temporary directory that is removed right after.
+  """
+
+  def __init__(self, model_dir, checkpoint, chief=True, max_to_keep=3):
+    self.directory = os.path.join(model_dir, CHECKPOINT_DIR)
+    self.checkpoint = checkpoint
+    self.chief = chief
+    self.max_to_keep = max_to_keep
+    self.manager = tf.train.CheckpointManager(checkpoint, self.directory, max_to_keep=max_to_keep)
+
+  @property
+  def latest(self):
+    return self.manager.latest_checkpoint
+
+  def restore_latest(self):
+    """Restores the newest checkpoint, if any. Returns its path or None."""
+    path = self.manager.latest_checkpoint
+    if path:
+      # expect_partial: the optimizer may hold slots of variables a caller does not track.
+      self.checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
+    return path
+
+  def save(self, step):
+    """Writes a checkpoint for `step` (int). Returns the chief's path (None on other workers)."""
+    if self.chief:
+      return self.manager.save(checkpoint_number=int(step))
+    scratch = tempfile.mkdtemp(prefix='hourglass-worker-ckpt-')
+    try:
+      tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(
+          checkpoint_number=int(step))
+    finally:
+      shutil.rmtree(scratch, ignore_errors=True)
+    return None
+
+
+def check_model_config(model_dir, model_config, chief=True):
+  """Refuses to resume a model_dir whose checkpoints belong to another architecture.
+
+  Writes the config on first use (chief only). Raises UserInputError naming the differing flags.
+  """
+  path = os.path.join(model_dir, CHECKPOINT_DIR, MODEL_CONFIG_FILE)
+  if os.path.isfile(path):
+    try:
+      with open(path, encoding='utf-8') as f:
+        saved = ModelConfig.from_dict(json.load(f))
+    except (OSError, ValueError, TypeError) as e:
+      raise UserInputError(f'{path}: cannot read the saved model config ({e})') from None
+    diffs = []
+    for field in ModelConfig.ARCHITECTURE_FIELDS:
+      old, new = getattr(saved, field), getattr(model_config, field)
+      if old != new:
+        diffs.append(f'{FIELD_FLAGS[field]} ({field}: checkpoint {old}, now {new})')
+    if diffs:
+      raise UserInputError(
+          f'{model_dir}: its checkpoints were trained with other model flags: '
+          f'{"; ".join(diffs)}. Use the same flags to resume, or another --model_dir '
+          f'(--weights_path={model_dir} starts a new model from its weights).')
+    return
+  if chief:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f'{path}.tmp-{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+      json.dump(model_config.to_dict(), f, indent=2)
+    os.replace(tmp, path)
+
+
+def _source_weights(weights_path):
+  """{layer name: [numpy arrays]} from a model dir, a bundle, a .keras or a .weights.h5 file."""
+  from hourglass import bundle  # local: keeps this module importable without Keras models
+  import keras
+  path = weights_path
+  if os.path.isdir(path):
+    best = os.path.join(path, 'best_model')
+    if bundle.is_bundle(best):
+      path = best
+    if not bundle.is_bundle(path):
+      raise UserInputError(f'--weights_path={weights_path}: neither a model directory with a '
+                           'best_model/ nor a model bundle')
+    return {l.name: l.get_weights() for l in bundle.load_bundle(path)[0].layers}
+  if path.endswith('.weights.h5'):
+    return _h5_weights(path)
+  if path.endswith('.keras') and os.path.isfile(path):
+    try:
+      model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many types for a file that is not a model
+      raise UserInputError(f'--weights_path={path}: not a loadable Keras model ({e})') from None
+    return {l.name: l.get_weights() for l in model.layers}
+  raise UserInputError(f'--weights_path={weights_path}: expected a model directory, a bundle, '
+                       'a .keras or a .weights.h5 file')
+
+
+def _h5_weights(path):
+  """Reads a Keras 3 .weights.h5 file: layers/<name>/vars/<i>."""
+  import h5py
+  try:
+    with h5py.File(path, 'r') as f:
+      found = {}
+      def visit(name, obj):
+        parts = name.split('/')
+        if isinstance(obj, h5py.Group) and parts[-1] == 'vars' and len(parts) >= 2:
+          arrays = [np.asarray(obj[k]) for k in sorted(obj.keys(), key=int)]
+          if arrays:
+            found[parts[-2]] = arrays
+      f.visititems(visit)
+      return found
+  except OSError as e:
+    raise UserInputError(f'--weights_path={path}: cannot read ({e})') from None
+
+
+def load_weights_by_name(model, weights_path, log=print):
+  """Copies weights into `model` layer by layer, matching names; skips shape mismatches.
+
+  Returns:
+    (loaded layer names, skipped list of 'name (reason)').
+  """
+  source = _source_weights(weights_path)
+  loaded, skipped = [], []
+  for layer in model.layers:
+    target = layer.get_weights()
+    if not target:
+      continue
+    if layer.name not in source:
+      skipped.append(f'{layer.name} (not in {weights_path})')
+      continue
+    arrays = source[layer.name]
+    shapes = [tuple(a.shape) for a in arrays]
+    wanted = [tuple(t.shape) for t in target]
+    if shapes != wanted:
+      skipped.append(f'{layer.name} (shapes {shapes} there, {wanted} here)')
+      continue
+    layer.set_weights(arrays)
+    loaded.append(layer.name)
+  log(f'--weights_path={weights_path}: loaded {len(loaded)} layers, skipped {len(skipped)}'
+      + (': ' + ', '.join(skipped) if skipped else ''))
+  if not loaded:
+    raise UserInputError(f'--weights_path={weights_path}: no layer matched this model by name '
+                         'and shape')
+  return loaded, skipped

@@ -1,0 +1,123 @@
+"""Building the tf.distribute strategy and the mixed-precision policy from plain settings.
+
+- 'default': one device (the first GPU if any, else the CPU); with cpu_replicas > 1 on a machine
+  without GPUs it becomes a MirroredStrategy over the logical CPUs (so tests exercise replicas).
+- 'mirrored': MirroredStrategy over the first gpu_num GPUs (all when gpu_num is 0), or over the
+  cpu_replicas logical CPU devices when there is no GPU.
+- 'multi_worker': MultiWorkerMirroredStrategy from the TF_CONFIG environment variable.
+
+Logical CPU devices must exist before TensorFlow initialises its devices, so `configure_devices`
+runs first thing in a process (modes/train.py calls it before building anything).
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+STRATEGIES = ('default', 'mirrored', 'multi_worker')
+PRECISIONS = ('float32', 'float16', 'bfloat16')
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyConfig:
+  """How to distribute training.
+
+  Attributes:
+    name: one of STRATEGIES.
+    gpu_num: use the first gpu_num GPUs (0: all visible ones).
+    cpu_replicas: split the CPU into this many logical devices (no-GPU machines).
+    mixed_precision: compute in a 16-bit float.
+    mixed_precision_dtype: None (float16 on GPU, bfloat16 on CPU), 'float16' or 'bfloat16'.
+  """
+  name: str = 'default'
+  gpu_num: int = 0
+  cpu_replicas: int = 1
+  mixed_precision: bool = False
+  mixed_precision_dtype: str = None
+
+
+def configure_devices(config):
+  """Creates the logical CPU devices; call before any other TensorFlow work in the process.
+
+  Raises:
+    ValueError: an unknown strategy, or TensorFlow already initialised with other devices.
+  """
+  if config.name not in STRATEGIES:
+    raise ValueError(f'unknown strategy {config.name!r}; choose one of {", ".join(STRATEGIES)}')
+  if config.cpu_replicas < 1:
+    raise ValueError(f'cpu_replicas must be >= 1, got {config.cpu_replicas}')
+  if config.cpu_replicas == 1:
+    return
+  cpus = tf.config.list_physical_devices('CPU')
+  wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(config.cpu_replicas)]
+  try:
+    tf.config.set_logical_device_configuration(cpus[0], wanted)
+  except RuntimeError:
+    have = len(tf.config.list_logical_devices('CPU'))
+    if have != config.cpu_replicas:
+      raise ValueError(f'cpu_replicas={config.cpu_replicas}: TensorFlow was already initialised '
+                       f'with {have} CPU device(s); set it before any TensorFlow work') from None
+
+
+def build_strategy(config):
+  """Returns the tf.distribute.Strategy for `config` (after configure_devices)."""
+  configure_devices(config)
+  gpus = tf.config.list_logical_devices('GPU')
+  if config.name == 'multi_worker':
+    if 'TF_CONFIG' not in os.environ:
+      raise ValueError('--strategy=multi_worker needs the TF_CONFIG environment variable '
+                       '(cluster and task of this worker)')
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  cpus = [d.name for d in tf.config.list_logical_devices('CPU')]
+  if config.name == 'mirrored' or (config.cpu_replicas > 1 and not gpus):
+    if gpus:
+      chosen = gpus[:config.gpu_num] if config.gpu_num > 0 else gpus
+      return tf.distribute.MirroredStrategy([d.name for d in chosen])
+    # One replica per logical CPU; reductions on the CPU (NCCL is GPU-only).
+    return tf.distribute.MirroredStrategy(
+        cpus[:config.cpu_replicas],
+        cross_device_ops=tf.distribute.ReductionToOneDevice(reduce_to_device=cpus[0]))
+  return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else cpus[0])
+
+
+def compute_dtype(config):
+  """'float32', 'float16' or 'bfloat16': the compute dtype that `config` asks for here."""
+  if not config.mixed_precision and config.mixed_precision_dtype is None:
+    return 'float32'
+  if config.mixed_precision_dtype is not None:
+    if config.mixed_precision_dtype not in PRECISIONS:
+      raise ValueError(f'mixed_precision_dtype must be one of {", ".join(PRECISIONS)}, '
+                       f'got {config.mixed_precision_dtype!r}')
+    return config.mixed_precision_dtype
+  return 'float16' if tf.config.list_physical_devices('GPU') else 'bfloat16'
+
+
+def set_precision_policy(dtype):
+  """Sets the Keras global policy: 'float32', or mixed with float32 variables for 16-bit dtypes.
+
+  The model's heatmap outputs stay float32 (hourglass/blocks.py) and so does the loss.
+  """
+  policy = 'float32' if dtype == 'float32' else f'mixed_{dtype}'
+  keras.config.set_dtype_policy(policy)
+  return policy
+
+
+def is_chief(strategy):
+  """True where this process writes checkpoints, summaries and the best model."""
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  task_type, task_id = resolver.task_type, resolver.task_id
+  if task_type == 'chief':
+    return True
+  has_chief = 'chief' in resolver.cluster_spec().as_dict()
+  return task_type == 'worker' and task_id == 0 and not has_chief
+
+
+def worker_id():
+  """'<task_type>_<task_id>' of this process from TF_CONFIG ('local' outside a cluster)."""
+  task = json.loads(os.environ.get('TF_CONFIG', '{}')).get('task', {})
+  return f'{task.get("type", "local")}_{task.get("index", 0)}' if task else 'local'

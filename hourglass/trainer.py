@@ -1,0 +1,305 @@
+"""The custom training loop (Orbit style) that runs unchanged under any tf.distribute strategy.
+
+A one-replica `train_step` is run by `strategy.run`; `_train_loop` runs up to `steps_per_loop`
+steps inside one `tf.function` over `tf.range`, and the loss sums it accumulates are read eagerly
+between loops. Validation runs every epoch, one graph call per batch. The trainer takes dataset
+FUNCTIONS (it never builds pipelines): `train_dataset_fn(epoch, input_context)` must return one
+epoch of per-replica batches whose content depends only on (seed, epoch), which is what lets a
+resumed epoch `.skip()` the batches already trained on and end bit-identical to a run that was
+never stopped.
+"""
+
+import dataclasses
+import math
+import os
+import time
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from hourglass import checkpointing, losses, optimizers, schedules
+from hourglass import strategy as strategy_lib
+from hourglass import train_logging, validation
+from hourglass.config import ModelConfig
+from hourglass.network import build_training_model
+
+
+class NonFiniteLossError(RuntimeError):
+  """Too many non-finite losses in a row: training stopped (the last checkpoint is intact)."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Settings of one training run (plain values; modes/train.py fills them from flags).
+
+  Attributes:
+    global_batch_size: examples per step over all replicas.
+    steps_per_epoch: steps per epoch (train examples // global batch).
+    inject_nonfinite_steps: TEST HOOK: global steps (0-based) whose loss is multiplied by NaN.
+  """
+  model_dir: str
+  global_batch_size: int
+  steps_per_epoch: int
+  total_epochs: int = 10
+  init_epoch: int = 0
+  loss_type: str = 'mse'
+  huber_delta: float = losses.DEFAULT_HUBER_DELTA
+  optimizer: str = 'adam'
+  learning_rate: float = 1e-3
+  momentum: float = 0.9
+  weight_decay: float = 1e-4
+  decay_type: str = 'cosine'
+  warmup_epochs: float = 0.0
+  final_lr_ratio: float = 0.01
+  steps_per_loop: int = 20
+  checkpoint_steps: int = 500
+  keep_checkpoints: int = 3
+  score_threshold: float = 0.5
+  decoder: str = 'dark'
+  max_nonfinite_steps: int = 20
+  compute_dtype: str = 'float32'
+  loss_scale_growth_steps: int = 2000
+  image_summaries: int = 4
+  inject_nonfinite_steps: Tuple[int, ...] = ()
+
+  @property
+  def total_steps(self):
+    return self.steps_per_epoch * self.total_epochs
+
+
+class Trainer:
+  """Builds model, optimizer and state in the strategy's scope, then trains and validates.
+
+  Args:
+    config: TrainConfig.
+    strategy: a tf.distribute.Strategy.
+    model_config: ModelConfig (K from the records' definition).
+    definition: KeypointDefinition (for the best-model bundle and image summaries).
+    codec: HeatmapCodec (decoding in validation; its settings go into the bundle).
+    train_dataset_fn: (epoch, InputContext) -> tf.data.Dataset of (images uint8 [B,H,W,3],
+      {'heatmaps' [B,h,w,K], 'weights' [B,K], 'keypoints' [B,K,2]}) per-replica batches.
+    eval_dataset_fn: InputContext -> tf.data.Dataset of eval dicts, or None (no validation).
+    log: a print-like function.
+  """
+
+  def __init__(self, config: TrainConfig, strategy, model_config: ModelConfig, definition, codec,
+               train_dataset_fn: Callable, eval_dataset_fn: Optional[Callable] = None,
+               weights_path: Optional[str] = None, log=print):
+    self.config, self.strategy, self.model_config = config, strategy, model_config
+    self.definition, self.codec, self.log = definition, codec, log
+    self.train_dataset_fn, self.eval_dataset_fn = train_dataset_fn, eval_dataset_fn
+    self.chief = strategy_lib.is_chief(strategy)
+    losses.validate_loss_type(config.loss_type, config.huber_delta)
+    checkpointing.check_model_config(config.model_dir, model_config, self.chief)
+    with strategy.scope():
+      self.model = build_training_model(model_config)
+      schedule = schedules.build_schedule(
+          config.decay_type, config.learning_rate, config.total_steps,
+          warmup_steps=int(round(config.warmup_epochs * config.steps_per_epoch)),
+          final_lr_ratio=config.final_lr_ratio)
+      inner = optimizers.build_optimizer(config.optimizer, schedule, config.momentum,
+                                         config.weight_decay)
+      self.optimizer = optimizers.wrap_loss_scale(inner, config.compute_dtype == 'float16',
+                                                  config.loss_scale_growth_steps)
+      # Keras 3 under a strategy: slots must exist before the first (traced) step.
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+      self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
+      self.best_pck = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name='best_pck')
+      self.nonfinite_run = tf.Variable(0, dtype=tf.int64, trainable=False, name='nonfinite_run')
+      self.loss_sums = tf.Variable(tf.zeros([model_config.num_stacks + 2]), trainable=False,
+                                   name='loss_sums')  # [total, per stack..., finite steps]
+    if weights_path:
+      checkpointing.load_weights_by_name(self.model, weights_path, log=log)
+    checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
+                                     epoch=self.epoch, best_pck=self.best_pck,
+                                     nonfinite_run=self.nonfinite_run)
+    self.keeper = checkpointing.CheckpointKeeper(config.model_dir, checkpoint, self.chief,
+                                                 config.keep_checkpoints)
+    self.validator = validation.Validator(self, config, codec) if eval_dataset_fn else None
+    self._inject = tf.constant(list(config.inject_nonfinite_steps) or [-1], tf.int64)
+    self._writer = None
+    self._train_loop = tf.function(self._train_loop_impl)
+
+  # -- one step on one replica ------------------------------------------------------------------
+
+  def _replica_step(self, batch, step):
+    images, targets = batch
+    images = tf.cast(images, tf.float32)
+    with tf.GradientTape() as tape:
+      outputs = self.model(images, training=True)
+      total, per_stack = losses.per_example_loss(
+          self.config.loss_type, outputs, targets['heatmaps'], targets['weights'],
+          self.config.huber_delta)
+      loss = losses.global_average(total, self.config.global_batch_size)
+      # Test hook: a NaN factor makes every gradient NaN at the chosen steps.
+      poisoned = tf.reduce_any(tf.equal(self._inject, step))
+      loss = loss * tf.where(poisoned, tf.constant(float('nan')), 1.0)
+      scaled = self.optimizer.scale_loss(loss)
+    variables = self.model.trainable_variables
+    grads = tape.gradient(scaled, variables)
+    self.optimizer.apply_gradients(zip(grads, variables))
+    stack_losses = [losses.global_average(s, self.config.global_batch_size) for s in per_stack]
+    return tf.stack([loss] + stack_losses)
+
+  def _train_loop_impl(self, iterator, num_steps):
+    """Runs up to num_steps steps; stops early after max_nonfinite_steps bad losses in a row."""
+    limit = self.config.max_nonfinite_steps
+    for _ in tf.range(num_steps):
+      if limit > 0 and self.nonfinite_run >= limit:
+        break
+      per_replica = self.strategy.run(self._replica_step, args=(next(iterator), self.step))
+      values = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+      finite = tf.math.is_finite(values[0])
+      self.nonfinite_run.assign(tf.where(finite, tf.constant(0, tf.int64),
+                                         self.nonfinite_run + 1))
+      kept = tf.where(finite, values, tf.zeros_like(values))
+      self.loss_sums.assign_add(tf.concat([kept, [tf.cast(finite, tf.float32)]], 0))
+      self.step.assign_add(1)
+
+  # -- the epochs -------------------------------------------------------------------------------
+
+  def _epoch_iterator(self, epoch, done):
+    def dataset_fn(input_context):
+      dataset = self.train_dataset_fn(epoch, input_context)
+      per_step = max(input_context.num_replicas_in_sync // input_context.num_input_pipelines, 1)
+      dataset = dataset.skip(done * per_step)
+      # Several workers may hold unequal shards: never let one run dry inside an epoch.
+      return dataset.repeat() if input_context.num_input_pipelines > 1 else dataset
+    return iter(self.strategy.distribute_datasets_from_function(dataset_fn))
+
+  def _restore_or_start(self):
+    path = self.keeper.restore_latest()
+    if path:
+      self.log(f'resumed from {path}: epoch {int(self.epoch.numpy()) + 1}, '
+               f'step {int(self.step.numpy())}')
+    elif self.config.init_epoch > 0:
+      start = self.config.init_epoch * self.config.steps_per_epoch
+      self.step.assign(start)
+      self.epoch.assign(self.config.init_epoch)
+      self.optimizer.iterations.assign(start)
+    return path
+
+  def train(self):
+    """Trains to total_epochs (resuming when model_dir has a checkpoint). Returns the last
+    epoch's metrics dict (None when nothing was left to do)."""
+    config = self.config
+    self._restore_or_start()
+    if self.chief:
+      self._writer = tf.summary.create_file_writer(os.path.join(config.model_dir, 'logs'))
+    else:
+      self._writer = tf.summary.create_noop_writer()
+    last = None
+    self._started, self._start_step = time.time(), int(self.step.numpy())
+    while int(self.epoch.numpy()) < config.total_epochs:
+      epoch = int(self.epoch.numpy())
+      train_loss, images_per_s = self._train_epoch(epoch)
+      last = self._end_epoch(epoch, train_loss, images_per_s)
+    return last
+
+  def _train_epoch(self, epoch):
+    config = self.config
+    done = int(self.step.numpy()) - epoch * config.steps_per_epoch
+    iterator = self._epoch_iterator(epoch, done) if done < config.steps_per_epoch else None
+    epoch_loss, epoch_steps, epoch_images, epoch_time = 0.0, 0, 0, 0.0
+    while done < config.steps_per_epoch:
+      step = int(self.step.numpy())
+      to_checkpoint = config.checkpoint_steps - step % config.checkpoint_steps
+      n = min(config.steps_per_loop, config.steps_per_epoch - done, to_checkpoint)
+      self.loss_sums.assign(tf.zeros_like(self.loss_sums))
+      started = time.time()
+      self._train_loop(iterator, tf.constant(n, tf.int32))
+      sums = self.loss_sums.numpy()  # reading it waits for the loop
+      elapsed = time.time() - started
+      ran = int(self.step.numpy()) - step
+      done += ran
+      epoch_images += ran * config.global_batch_size
+      epoch_time += elapsed
+      finite = max(sums[-1], 1.0)
+      epoch_loss += float(sums[0]) / finite * ran
+      epoch_steps += ran
+      self._log_loop(epoch, sums / finite, ran * config.global_batch_size / max(elapsed, 1e-9))
+      self._check_nonfinite()
+      if int(self.step.numpy()) % config.checkpoint_steps == 0:
+        self.keeper.save(int(self.step.numpy()))
+    return (epoch_loss / epoch_steps if epoch_steps else float('nan'),
+            epoch_images / epoch_time if epoch_time else float('nan'))
+
+  def _check_nonfinite(self):
+    limit = self.config.max_nonfinite_steps
+    run = int(self.nonfinite_run.numpy())
+    if limit > 0 and run >= limit:
+      raise NonFiniteLossError(
+          f'training stopped at step {int(self.step.numpy())}: {run} non-finite losses in a row '
+          f'(--max_nonfinite_steps={limit}); each was skipped without changing the weights. The '
+          f'latest checkpoint ({self.keeper.latest or "none yet"}) holds the last good state. '
+          'Lower --learning_rate, check the records, or train without --mixed_precision.')
+
+  def _log_loop(self, epoch, means, images_per_s):
+    config = self.config
+    step = int(self.step.numpy())
+    learning_rate = float(self.optimizer.learning_rate.numpy())
+    elapsed = time.time() - self._started
+    rate = (step - self._start_step) / max(elapsed, 1e-9)
+    eta = (config.total_steps - step) / rate if rate > 0 else 0.0
+    scale = float(self.optimizer.dynamic_scale.numpy())
+    self.log(train_logging.progress_line(
+        epoch, config.total_epochs, step, config.total_steps, float(means[0]), learning_rate,
+        images_per_s, eta, scale if config.compute_dtype == 'float16' else None))
+    with self._writer.as_default(step=step):
+      tf.summary.scalar('train/loss', means[0])
+      for i, value in enumerate(means[1:-1]):
+        tf.summary.scalar(f'train/loss_stack{i}', value)
+      tf.summary.scalar('train/learning_rate', learning_rate)
+      tf.summary.scalar('train/images_per_s', images_per_s)
+      tf.summary.scalar('train/loss_scale', scale)
+
+  def _end_epoch(self, epoch, train_loss, images_per_s):
+    metrics = self.validator.run(epoch) if self.validator else {}
+    pck = metrics.get('pck', float('nan'))
+    improved = not self.validator or (not math.isnan(pck) and pck > float(self.best_pck.numpy()))
+    if improved:
+      self.best_pck.assign(pck if not math.isnan(pck) else 0.0)
+      if self.chief:
+        self.save_best_model()
+    self.epoch.assign(epoch + 1)
+    self.keeper.save(int(self.step.numpy()))
+    row = dict(epoch=epoch + 1, step=int(self.step.numpy()), train_loss=train_loss,
+               val_loss=metrics.get('loss', ''), val_pck=metrics.get('pck', ''),
+               val_mean_error_px=metrics.get('mean_error_px', ''),
+               val_mean_error_input_px=metrics.get('mean_error_input_px', ''),
+               learning_rate=float(self.optimizer.learning_rate.numpy()),
+               images_per_s=images_per_s, elapsed_s=round(time.time() - self._started, 1))
+    if self.chief:
+      self._write_epoch_outputs(row)
+    self.log(f'epoch {epoch + 1}/{self.config.total_epochs} done: train loss {train_loss:.6f}'
+             + ''.join(f', val {k} {v:.4f}' for k, v in metrics.items())
+             + (' (best, saved)' if improved and self.validator else ''))
+    return dict(row, **{f'val_{k}': v for k, v in metrics.items()})
+
+  def _write_epoch_outputs(self, row):
+    path = os.path.join(self.config.model_dir, 'metrics.csv')
+    rows = [r for r in train_logging.read_metrics_csv(path) if int(r['epoch']) < row['epoch']]
+    rows.append(row)
+    train_logging.write_metrics_csv(path, rows)
+    train_logging.plot_curves(os.path.join(self.config.model_dir, 'training_curves.png'), rows)
+
+  def export_model(self):
+    """A float32, plain-BN inference model holding the current weights (for bundles/export)."""
+    import keras
+    from hourglass.network import inference_model
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy('float32')
+    try:
+      plain = build_training_model(dataclasses.replace(self.model_config, sync_bn=False))
+    finally:
+      keras.config.set_dtype_policy(policy)
+    plain.set_weights([np.asarray(w) for w in self.model.get_weights()])
+    return inference_model(plain)
+
+  def save_best_model(self):
+    from hourglass import bundle
+    directory = os.path.join(self.config.model_dir, 'best_model')
+    bundle.save_bundle(directory, self.export_model(), self.model_config, self.definition,
+                       self.codec.to_dict())

@@ -1,0 +1,108 @@
+"""Validation during training: batched, in graph, under the trainer's strategy.
+
+Per batch each replica returns sums (loss, labelled keypoints, correct ones, pixel errors) that
+are all-reduced; the ratios are taken once at the end. PCK follows the seed: a keypoint is correct
+when its error in heatmap pixels of the crop, divided by (mean heatmap side / 10), is below the
+threshold; only labelled keypoints inside the input (target weight > 0) count.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from hourglass import losses, train_logging
+
+_SUM_KEYS = ('loss', 'examples', 'labelled', 'correct', 'error_px', 'error_input_px')
+
+
+def apply_affine(matrices, points):
+  """[B, 2, 3] affine maps applied to [B, K, 2] points -> [B, K, 2]."""
+  linear = matrices[:, :, :2]
+  return tf.einsum('bij,bkj->bki', linear, points) + matrices[:, None, :, 2]
+
+
+class Validator:
+  """Runs the eval dataset through the trainer's model and reduces the metrics.
+
+  Args:
+    trainer: the Trainer (model, strategy, writer, definition).
+    config: its TrainConfig (loss, threshold, decoder).
+    codec: HeatmapCodec used to decode the last stack's heatmaps.
+  """
+
+  def __init__(self, trainer, config, codec):
+    self.trainer, self.config, self.codec = trainer, config, codec
+    height, width = codec.heatmap_size
+    self.normalize = (height + width) / 2.0 / 10.0
+    self._step = tf.function(self._step_impl)
+    self._dataset = None
+
+  def _replica_sums(self, batch):
+    model = self.trainer.model
+    outputs = model(tf.cast(batch['image'], tf.float32), training=False)
+    if not isinstance(outputs, (list, tuple)):
+      outputs = [outputs]
+    total, _ = losses.per_example_loss(self.config.loss_type, outputs, batch['heatmaps'],
+                                       batch['weights'], self.config.huber_delta)
+    predicted, _ = self.codec.decode(outputs[-1], self.config.decoder)
+    mask = tf.cast(batch['weights'] > 0, tf.float32)
+    error_input = tf.norm(predicted - batch['keypoints'], axis=-1)          # [B, K] input px
+    correct = tf.cast(error_input / self.codec.stride / self.normalize
+                      < self.config.score_threshold, tf.float32) * mask
+    original = apply_affine(tf.cast(batch['input_to_original'], tf.float32), predicted)
+    error_px = tf.norm(original - tf.cast(batch['original_keypoints'], tf.float32), axis=-1)
+    return {'loss': tf.reduce_sum(total),
+            'examples': tf.cast(tf.shape(total)[0], tf.float32),
+            'labelled': tf.reduce_sum(mask),
+            'correct': tf.reduce_sum(correct),
+            'error_px': tf.reduce_sum(tf.where(mask > 0, error_px, 0.0)),
+            'error_input_px': tf.reduce_sum(tf.where(mask > 0, error_input, 0.0))}
+
+  def _step_impl(self, batch):
+    strategy = self.trainer.strategy
+    per_replica = strategy.run(self._replica_sums, args=(batch,))
+    return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            for k, v in per_replica.items()}
+
+  def run(self, epoch):
+    """Validates the current weights. Returns {'loss', 'pck', 'mean_error_px',
+    'mean_error_input_px'} (NaN where nothing was labelled) and writes TensorBoard summaries."""
+    strategy = self.trainer.strategy
+    if self._dataset is None:
+      self._dataset = strategy.distribute_datasets_from_function(self.trainer.eval_dataset_fn)
+    sums = dict.fromkeys(_SUM_KEYS, 0.0)
+    first = None
+    for batch in self._dataset:
+      if first is None:
+        first = batch
+      for key, value in self._step(batch).items():
+        sums[key] += float(value)
+    labelled = sums['labelled']
+    metrics = {
+        'loss': sums['loss'] / sums['examples'] if sums['examples'] else float('nan'),
+        'pck': sums['correct'] / labelled if labelled else float('nan'),
+        'mean_error_px': sums['error_px'] / labelled if labelled else float('nan'),
+        'mean_error_input_px': sums['error_input_px'] / labelled if labelled else float('nan')}
+    self._summaries(metrics, first)
+    return metrics
+
+  def _summaries(self, metrics, first_batch):
+    trainer = self.trainer
+    step = int(trainer.step.numpy())
+    with trainer._writer.as_default(step=step):  # pylint: disable=protected-access
+      for key, value in metrics.items():
+        tf.summary.scalar(f'val/{key}', value)
+      count = self.config.image_summaries
+      if first_batch is None or count <= 0 or not trainer.chief:
+        return
+      local = trainer.strategy.experimental_local_results(first_batch)[0]
+      images = local['image'][:count]
+      if int(tf.shape(images)[0]) == 0:
+        return
+      outputs = trainer.model(tf.cast(images, tf.float32), training=False)
+      heatmaps = outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+      predicted, scores = self.codec.decode(heatmaps, self.config.decoder)
+      drawn = train_logging.keypoint_images(
+          images.numpy(), local['keypoints'][:count].numpy(),
+          local['weights'][:count].numpy() > 0, predicted.numpy(), scores.numpy(),
+          trainer.definition)
+      tf.summary.image('val/true_vs_predicted', drawn.astype(np.uint8), max_outputs=count)
