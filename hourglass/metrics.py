@@ -235,7 +235,8 @@ def coco_ground_truth(objects, names, category_id=1, category_name='object'):
         'category_id': category_id, 'keypoints': flat, 'num_keypoints': int((vis > 0).sum()),
         'bbox': [float(v) for v in obj['bbox']], 'area': float(obj['area']), 'iscrowd': 0})
   ids = [a['id'] for a in annotations]
-  if len(set(ids)) != len(ids):  # records from a source without unique ids: renumber
+  # pycocotools takes annotation id 0 for 'unmatched': ids must be unique and positive.
+  if len(set(ids)) != len(ids) or min(ids, default=1) < 1:
     for n, a in enumerate(annotations):
       a['id'] = n + 1
   return {'images': list(images.values()), 'annotations': annotations,
