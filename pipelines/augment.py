@@ -99,6 +99,7 @@ def warp(image, matrix, output_shape):
   Returns:
     [H_out, W_out, C] or [B, H_out, W_out, C], same dtype; outside the source is 0.
   """
+  image = tf.convert_to_tensor(image)
   batched = image.shape.rank == 4
   images = image if batched else image[None]
   inverse = tf.linalg.inv(tf.reshape(tf.cast(matrix, tf.float32), [-1, 3, 3]))

@@ -1,0 +1,121 @@
+"""Each augmentation: the same result eagerly and inside Dataset.map; reference values in numpy."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import augment
+from pipelines.config import PipelineConfig
+
+RNG = np.random.default_rng(11)
+IMAGE = RNG.integers(0, 256, size=(20, 24, 3)).astype(np.uint8)
+BATCH = RNG.integers(0, 256, size=(3, 20, 24, 3)).astype(np.uint8)
+POINTS = RNG.uniform(0, 20, size=(5, 2)).astype(np.float32)
+KEY = np.array([3, 4], np.int64)
+CONFIG = PipelineConfig(grayscale_prob=0.5, blur_prob=0.5)
+MATRIX = np.array([[0.9, -0.2, 3.0], [0.25, 1.1, -2.0], [0, 0, 1]], np.float32)
+
+# name -> (function, arguments): every pure function of pipelines/augment.py.
+CASES = {
+    'translation': (augment.translation, (2.5, -1.0)),
+    'scaling': (lambda s: augment.scaling(s, (11.5, 9.5)), (1.2,)),
+    'rotation': (lambda a: augment.rotation(a, (11.5, 9.5)), (0.4,)),
+    'hflip': (lambda f: augment.hflip(24, f), (True,)),
+    'vflip': (lambda f: augment.vflip(20, f), (True,)),
+    'box_to_input': (lambda b: augment.box_to_input(b, (64, 48)), (np.float32([3, 4, 30, 40]),)),
+    'transform_points': (augment.transform_points, (POINTS, MATRIX)),
+    'warp': (lambda im, m: augment.warp(im, m, (16, 16)), (IMAGE, MATRIX)),
+    'warp_batch': (lambda im, m: augment.warp(im, m, (16, 16)), (BATCH, np.stack([MATRIX] * 3))),
+    'swap_channels': (lambda p, f: augment.swap_channels(p, [1, 0, 2, 4, 3], f), (POINTS, True)),
+    'colour_matrix': (augment.colour_matrix, (1.1, 0.7, 0.05, False)),
+    'apply_colour': (augment.apply_colour, (IMAGE, np.eye(3, dtype=np.float32) * 1.1, 0.8)),
+    'gaussian_blur': (lambda im, s: augment.gaussian_blur(im, s, 1.5),
+                      (BATCH, np.float32([0.0, 0.8, 1.5]))),
+    'random_geometry': (lambda k: augment.random_geometry(k, CONFIG, (64, 64), True), (KEY,)),
+    'random_colour': (lambda k: augment.random_colour(k, CONFIG), (KEY,)),
+    'example_key': (lambda i: augment.example_key(7, 2, i), (np.int64(13),)),
+}
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_eager_equals_dataset_map(name):
+  fn, args = CASES[name]
+  eager = tf.nest.map_structure(lambda t: t.numpy(), fn(*args))
+  ds = tf.data.Dataset.from_tensors(tuple(tf.convert_to_tensor(a) for a in args)).map(fn)
+  mapped = tf.nest.map_structure(lambda t: t.numpy(), next(iter(ds)))
+  tf.nest.assert_same_structure(eager, mapped)
+  for e, m in zip(tf.nest.flatten(eager), tf.nest.flatten(mapped)):
+    np.testing.assert_allclose(m, e, rtol=1e-6, atol=1e-6)
+
+
+def test_matrices_against_hand_values():
+  p = np.array([[5.0, 2.0]], np.float32)
+  np.testing.assert_allclose(augment.transform_points(p, augment.hflip(24)).numpy(), [[18, 2]])
+  np.testing.assert_allclose(augment.transform_points(p, augment.hflip(24, False)).numpy(), p)
+  np.testing.assert_allclose(augment.transform_points(p, augment.vflip(20)).numpy(), [[5, 17]])
+  # A quarter turn about (10, 10): (5, 2) -> (18, 5) with y pointing down.
+  rotated = augment.transform_points(p, augment.rotation(math.pi / 2, (10.0, 10.0))).numpy()
+  np.testing.assert_allclose(rotated, [[18, 5]], atol=1e-5)
+  np.testing.assert_allclose(
+      augment.transform_points(p, augment.scaling(2.0, (1.0, 1.0))).numpy(), [[9, 3]])
+  # records/schema.py: crop_x = x0 + (u + 0.5) * w / W  <=>  u = (crop_x - x0) * W / w - 0.5.
+  m = augment.box_to_input(np.float32([3, 4, 30, 40]), (80, 60)).numpy()
+  np.testing.assert_allclose(m @ [3 + 0.5 * 30 / 60, 4 + 0.5 * 40 / 80, 1], [0, 0, 1], atol=1e-5)
+  # DCT downscaling by 2: decoded pixel 0 covers full pixels 0 and 1, centred at 0.5.
+  np.testing.assert_allclose(augment.downscaled_to_full(2).numpy() @ [0, 0, 1], [0.5, 0.5, 1])
+
+
+def test_warp_samples_the_inverse_map():
+  """Output pixel p shows source point M^-1 p (checked on an integer shift and numpy)."""
+  shift = augment.translation(3.0, 2.0)
+  out = augment.warp(IMAGE, shift, (20, 24)).numpy()
+  np.testing.assert_array_equal(out[2:, 3:], IMAGE[:-2, :-3])
+  assert np.all(out[:2] == 0) and np.all(out[:, :3] == 0)
+
+
+def test_colour_against_numpy():
+  x = IMAGE.astype(np.float64)
+  gray = x @ np.array(augment.LUMA)
+  # saturation 0 = gray in all three channels; contrast 0.5 blends with the mean gray.
+  out = augment.apply_colour(IMAGE, augment.colour_matrix(1.0, 0.0, 0.0), 0.5).numpy()
+  want = 0.5 * gray + 0.5 * gray.mean()
+  np.testing.assert_allclose(out, np.repeat(np.round(want)[..., None], 3, -1), atol=1)
+  # brightness 1.2, clipped.
+  out = augment.apply_colour(IMAGE, augment.colour_matrix(1.2), 1.0).numpy()
+  np.testing.assert_allclose(out, np.clip(np.round(x * 1.2), 0, 255), atol=1)
+  # A full hue turn is the identity; a hue shift keeps the luma.
+  ident = augment.colour_matrix(1.0, 1.0, 1.0).numpy()
+  np.testing.assert_allclose(ident, np.eye(3), atol=1e-5)
+  hue = augment.colour_matrix(1.0, 1.0, 0.3).numpy()
+  np.testing.assert_allclose(np.array(augment.LUMA) @ hue, augment.LUMA, atol=1e-3)
+  grayscale = augment.colour_matrix(1.0, 1.0, 0.0, True).numpy()
+  np.testing.assert_allclose(grayscale, np.tile(augment.LUMA, (3, 1)), atol=1e-6)
+
+
+def test_blur_zero_sigma_is_identity_and_blur_smooths():
+  out = augment.gaussian_blur(BATCH, np.float32([0.0, 1.5, 0.0]), 1.5).numpy()
+  np.testing.assert_array_equal(out[0], BATCH[0])
+  np.testing.assert_array_equal(out[2], BATCH[2])
+  assert np.abs(np.diff(out[1].astype(float), axis=1)).mean() < \
+      0.5 * np.abs(np.diff(BATCH[1].astype(float), axis=1)).mean()
+
+
+def test_random_draws_respect_ranges_and_probabilities():
+  config = PipelineConfig(scale_min=0.9, scale_max=1.1, rotation=10, translate=0.0,
+                          flip_prob=0.0, vflip_prob=1.0)
+  for i in range(20):
+    key = augment.example_key(0, 0, i)
+    matrix, h, v = augment.random_geometry(key, config, (64, 64), False)
+    linear = matrix.numpy()[:2, :2]
+    scale = math.sqrt(abs(np.linalg.det(linear)))
+    assert 0.9 - 1e-5 <= scale <= 1.1 + 1e-5
+    assert not h.numpy() and not v.numpy()  # no 'v' pairs: never a vertical flip
+    angle = math.degrees(math.atan2(linear[1, 0], linear[0, 0]))
+    assert abs(angle) <= 10 + 1e-3
+    # The centre moves only by the (zero) translation: scale and rotation are about it.
+    np.testing.assert_allclose(matrix.numpy() @ [31.5, 31.5, 1], [31.5, 31.5, 1], atol=1e-4)
+  keys = [augment.example_key(0, 0, i).numpy() for i in range(3)]
+  assert len({tuple(k) for k in keys}) == 3
+  np.testing.assert_array_equal(augment.example_key(0, 0, 1), keys[1])
