@@ -27,9 +27,18 @@ def build_training_model(config: ModelConfig, name='stacked_hourglass') -> keras
   return keras.Model(inputs, outputs, name=name)
 
 
+def stack_outputs(outputs):
+  """The training model's outputs as a list of num_stacks tensors.
+
+  Keras returns a bare tensor (not a one-element list) for a 1-stack model; callers that loop
+  over stacks (losses, intermediate supervision) go through this.
+  """
+  return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
 def inference_model(training_model: keras.Model) -> keras.Model:
   """The same weights with only the last stack's heatmaps as output: [B, H/4, W/4, K] float32."""
-  outputs = training_model.outputs
+  outputs = stack_outputs(training_model.outputs)
   return keras.Model(training_model.inputs, outputs[-1], name=f'{training_model.name}_inference')
 
 

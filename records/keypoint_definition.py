@@ -168,14 +168,14 @@ def load_definition(classes_path: str, matchpoint_path: Optional[str] = None,
                               f'"name1,name2,h|v", got {",".join(fields)!r}')
       idx = _index(names, f'{matchpoint_path}, line {line_no}')
       i, j = idx(fields[0], classes_path), idx(fields[1], classes_path)
+      if i == j:
+        raise DefinitionError(f'{matchpoint_path}, line {line_no}: {names[i]!r} is paired with '
+                              f'itself')
       for k in (i, j):
         if (k, fields[2]) in paired:
           raise DefinitionError(f'{matchpoint_path}, line {line_no}: {names[k]!r} is already '
                                 f'paired on line {paired[(k, fields[2])]}')
         paired[(k, fields[2])] = line_no
-      if i == j:
-        raise DefinitionError(f'{matchpoint_path}, line {line_no}: {names[i]!r} is paired with '
-                              f'itself')
       pairs[fields[2]].append((i, j))
   skeleton = []
   if skeleton_path:
