@@ -1,0 +1,84 @@
+"""make_records flags (`--mode=make_records`) and their conversion to a MakeRecordsConfig.
+
+Shared flags used here live elsewhere: --records_dir (the output), --seed, --classes_path,
+--matchpoint_path, --skeleton_path, --sigmas_path (flags/common.py) and --model_input_shape
+(flags/model.py: the crops are made for that input size).
+"""
+
+from absl import flags as absl_flags
+
+from flags import model as model_flags
+from records.errors import UserInputError
+from records.make_records import MakeRecordsConfig
+from records.sources import SOURCES
+
+absl_flags.DEFINE_enum('source', 'json', sorted(SOURCES),
+                       'make_records: annotation format of --dataset_path.')
+absl_flags.DEFINE_string('dataset_path', None,
+                         'make_records input: a dataset folder (images + annotation file).')
+absl_flags.DEFINE_string('annotation_path', None,
+                         'make_records: annotation file(s) when not at the default place in '
+                         '--dataset_path (COCO: the train and/or val json, comma-separated).')
+absl_flags.DEFINE_string('val_list', None,
+                         'make_records: a file of validation image names, one a line (overrides '
+                         'the source split).')
+absl_flags.DEFINE_float('val_fraction', None,
+                        'make_records: fraction of images (seeded by --seed) for validation, for '
+                        'sources without a split. Default 0.1.', lower_bound=0.0, upper_bound=1.0)
+absl_flags.DEFINE_float('box_margin', 1.25,
+                        'make_records: enlargement of object boxes taken from COCO bboxes, labelme '
+                        'rectangles or the extent of the labelled keypoints.', lower_bound=0.01)
+absl_flags.DEFINE_float('box_min_side', 32.0,
+                        'make_records: smallest side in original pixels of a box derived from '
+                        'keypoints.', lower_bound=1.0)
+absl_flags.DEFINE_float('crop_margin', 1.5,
+                        'make_records: stored crop side / model input side (room for rotation '
+                        'and zoom-out in training).', lower_bound=1.0)
+absl_flags.DEFINE_integer('examples_per_shard', 512, 'make_records: examples per shard.',
+                          lower_bound=1)
+absl_flags.DEFINE_integer('num_workers', 0,
+                          'make_records: crop worker processes (0: one per CPU core).',
+                          lower_bound=0)
+absl_flags.DEFINE_float('max_skip_fraction', 0.1,
+                        'make_records: fail when more than this fraction of the examples is bad '
+                        'input (crowd/no-keypoint filters do not count).',
+                        lower_bound=0.0, upper_bound=1.0)
+absl_flags.DEFINE_enum('image_format', 'jpeg', ['jpeg', 'png'],
+                       'make_records: encoding of the stored crops.')
+absl_flags.DEFINE_integer('jpeg_quality', 95, 'make_records: JPEG quality of the stored crops.',
+                          lower_bound=1, upper_bound=100)
+absl_flags.DEFINE_bool('allow_outside_paths', False,
+                       'make_records: accept annotation image paths that lead outside '
+                       '--dataset_path (absolute paths, ../).')
+absl_flags.DEFINE_integer('synthetic_count', 1000,
+                          'make_records --source=synthetic: training images to generate.',
+                          lower_bound=0)
+absl_flags.DEFINE_integer('synthetic_val_count', 200,
+                          'make_records --source=synthetic: validation images to generate.',
+                          lower_bound=0)
+
+
+def make_records_config(flag_values) -> MakeRecordsConfig:
+  """Builds the MakeRecordsConfig from the flags.
+
+  Raises:
+    UserInputError: a missing --records_dir or a malformed --model_input_shape.
+  """
+  if not flag_values.records_dir:
+    raise UserInputError('--records_dir is required for --mode=make_records (the output)')
+  model = model_flags.model_config(flag_values, num_keypoints=1)  # only its input size is used
+  input_shape = (model.input_height, model.input_width)
+  return MakeRecordsConfig(
+      source=flag_values.source, output_dir=flag_values.records_dir, input_shape=input_shape,
+      dataset_path=flag_values.dataset_path, annotation_path=flag_values.annotation_path,
+      val_list=flag_values.val_list, val_fraction=flag_values.val_fraction,
+      seed=flag_values.seed, classes_path=flag_values.classes_path,
+      matchpoint_path=flag_values.matchpoint_path, skeleton_path=flag_values.skeleton_path,
+      sigmas_path=flag_values.sigmas_path, crop_margin=flag_values.crop_margin,
+      box_margin=flag_values.box_margin, box_min_side=flag_values.box_min_side,
+      examples_per_shard=flag_values.examples_per_shard, num_workers=flag_values.num_workers,
+      max_skip_fraction=flag_values.max_skip_fraction, image_format=flag_values.image_format,
+      jpeg_quality=flag_values.jpeg_quality,
+      allow_outside_paths=flag_values.allow_outside_paths,
+      synthetic_count=flag_values.synthetic_count,
+      synthetic_val_count=flag_values.synthetic_val_count)

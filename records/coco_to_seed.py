@@ -1,0 +1,92 @@
+"""Converts a COCO keypoints JSON into the seed's annotation JSON (for users of the old format).
+
+    python -m records.coco_to_seed --annotation_path=person_keypoints_val2017.json \
+        --output=annotations.json [--is_validation=true]
+
+One seed record per non-crowd instance with at least one labelled keypoint: `img_paths` (the
+COCO file_name), `joint_self` [[x, y, v]] (COCO visibility kept), `objpos` (bbox centre),
+`scale_provided` = 1.25 x max(bbox w, h) / 200 (the box the `coco` source crops, as a square),
+`isValidation` (from --is_validation, else 1.0 when the file name contains 'val'), `bbox`,
+`image_id`, `dataset` 'coco'. make_records --source=coco reads COCO directly; this is only for
+tools that expect the seed format.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags as absl_flags
+
+from records.errors import UserInputError
+from records.example import BadExample, parse_keypoints
+from records.sources.coco import category_definition, file_split
+from records.sources.common import read_json
+
+BOX_PADDING = 1.25
+
+
+def convert(coco, origin: str, is_validation=None):
+  """COCO dict -> (list of seed records, number of instances left out).
+
+  Raises:
+    AnnotationError: not a COCO keypoints file.
+  """
+  k = category_definition(coco, origin).num_keypoints
+  if is_validation is None:
+    is_validation = file_split(origin) == 'val'
+  images = {im.get('id'): im for im in coco['images'] if isinstance(im, dict)}
+  records, left_out = [], 0
+  for ann in coco['annotations']:
+    try:
+      if not isinstance(ann, dict) or ann.get('iscrowd'):
+        raise BadExample('crowd')
+      flat = ann.get('keypoints')
+      if not isinstance(flat, list) or len(flat) != 3 * k:
+        raise BadExample('keypoints')
+      xy, vis = parse_keypoints([flat[i:i + 3] for i in range(0, 3 * k, 3)], k)
+      x, y, w, h = (float(v) for v in ann['bbox'])
+      image = images[ann['image_id']]
+      if not vis.any() or w <= 0 or h <= 0:
+        raise BadExample('empty')
+    except (BadExample, KeyError, TypeError, ValueError):
+      left_out += 1
+      continue
+    records.append({
+        'dataset': 'coco', 'isValidation': 1.0 if is_validation else 0.0,
+        'img_paths': image.get('file_name'), 'image_id': ann['image_id'],
+        'joint_self': [[float(px), float(py), int(v)] for (px, py), v in zip(xy, vis)],
+        'objpos': [x + w / 2.0, y + h / 2.0],
+        'scale_provided': BOX_PADDING * max(w, h) / 200.0,
+        'bbox': [x, y, w, h]})
+  return records, left_out
+
+
+absl_flags.DEFINE_string('annotation_path', None, 'COCO keypoints JSON to convert.')
+absl_flags.DEFINE_string('output', None, 'Seed-format JSON to write.')
+absl_flags.DEFINE_bool('is_validation', None,
+                       'Mark the records as validation (default: from the file name).')
+
+
+def main(argv):
+  del argv
+  flag_values = absl_flags.FLAGS
+  try:
+    if not flag_values.annotation_path or not flag_values.output:
+      raise UserInputError('--annotation_path and --output are required')
+    coco = read_json(flag_values.annotation_path)
+    records, left_out = convert(coco, flag_values.annotation_path, flag_values.is_validation)
+  except UserInputError as e:
+    sys.exit(f'error: {e}')
+  output = flag_values.output
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  tmp = f'{output}.tmp-{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    json.dump(records, f)
+  os.replace(tmp, output)
+  print(f'wrote {len(records)} records to {output} ({left_out} crowd, empty or malformed '
+        f'instances left out)')
+
+
+if __name__ == '__main__':
+  app.run(main)

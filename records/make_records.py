@@ -1,0 +1,229 @@
+"""The high-level records build: read a source, choose the definition and split, crop and encode
+in parallel worker processes, write shards and the manifest.
+
+    config = MakeRecordsConfig(source='coco', dataset_path='data/coco', output_dir='records',
+                               input_shape=(256, 192))
+    manifest = make_records(config)
+
+Bad input never stops the run: each bad example is skipped and listed in the manifest with its
+file, record and reason. The run fails (RecordsError, nothing written that a reader accepts) when
+nothing was written or more than `max_skip_fraction` of the examples were bad. Deliberate
+filters (crowd, no labelled keypoint) are counted apart in `filtered`.
+"""
+
+import dataclasses
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from typing import Optional, Tuple
+
+from records import schema
+from records.crop import CropSettings, crop_shape, init_worker, try_process
+from records.errors import RecordsError, UserInputError
+from records.example import Skip
+from records.sources import get_source
+from records.sources.resolve import assign_splits, choose_definition, order_examples
+from records.writer import ShardWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class MakeRecordsConfig:
+  """Every make_records setting (recorded in the manifest's `settings`).
+
+  Attributes:
+    source: 'json', 'mpii', 'coco', 'labelme', 'deeplabcut' or 'synthetic'.
+    output_dir: the records directory to write.
+    input_shape: (H, W) of the model input.
+    dataset_path: the dataset folder (images and annotations).
+    annotation_path: annotation file(s), comma-separated, when not at the default place.
+    val_list: file of validation image names (one a line), overriding any source split.
+    val_fraction: fraction of images (seeded) for validation, for examples without a split.
+    seed: split and synthetic-data seed.
+    classes_path, matchpoint_path, skeleton_path, sigmas_path: definition overrides.
+    crop_margin: crop side / model input side.
+    box_margin: enlargement of boxes from COCO bboxes and keypoint extents.
+    box_min_side: smallest side (original px) of a box derived from keypoints.
+    examples_per_shard: shard size bound.
+    num_workers: crop processes (0: one per CPU core; 1: in this process).
+    max_skip_fraction: fail when more than this fraction of examples is bad input.
+    image_format: 'jpeg' or 'png' for the stored crops; jpeg_quality: 1-100.
+    allow_outside_paths: accept image paths that lead outside the dataset folder.
+    synthetic_count, synthetic_val_count: images the synthetic source generates per split.
+    shuffle: shuffle the training examples (seeded) before writing.
+    progress: print a progress line.
+  """
+  source: str
+  output_dir: str
+  input_shape: Tuple[int, int] = (256, 256)
+  dataset_path: Optional[str] = None
+  annotation_path: Optional[str] = None
+  val_list: Optional[str] = None
+  val_fraction: Optional[float] = None
+  seed: int = 0
+  classes_path: Optional[str] = None
+  matchpoint_path: Optional[str] = None
+  skeleton_path: Optional[str] = None
+  sigmas_path: Optional[str] = None
+  crop_margin: float = 1.5
+  box_margin: float = 1.25
+  box_min_side: float = 32.0
+  examples_per_shard: int = 512
+  num_workers: int = 0
+  max_skip_fraction: float = 0.1
+  image_format: str = 'jpeg'
+  jpeg_quality: int = 95
+  allow_outside_paths: bool = False
+  synthetic_count: int = 1000
+  synthetic_val_count: int = 200
+  shuffle: bool = True
+  progress: bool = True
+
+  def validate(self) -> None:
+    """Raises UserInputError naming the setting that is out of range."""
+    checks = [
+        (self.output_dir, 'records_dir (output) is required'),
+        (len(self.input_shape) == 2 and all(int(v) > 0 for v in self.input_shape),
+         f'input shape must be (H, W) > 0, got {self.input_shape}'),
+        (self.crop_margin >= 1.0, f'crop_margin must be >= 1, got {self.crop_margin}'),
+        (self.box_margin > 0, f'box_margin must be > 0, got {self.box_margin}'),
+        (self.box_min_side > 0, f'box_min_side must be > 0, got {self.box_min_side}'),
+        (self.examples_per_shard >= 1, 'examples_per_shard must be >= 1'),
+        (self.num_workers >= 0, 'num_workers must be >= 0'),
+        (0 <= self.max_skip_fraction <= 1, 'max_skip_fraction must be in [0, 1]'),
+        (self.image_format in ('jpeg', 'png'), f'image_format must be jpeg or png, got '
+                                               f'{self.image_format!r}'),
+        (1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in [1, 100]'),
+        (self.val_fraction is None or 0 <= self.val_fraction <= 1,
+         f'val_fraction must be in [0, 1], got {self.val_fraction}'),
+        (self.synthetic_count >= 0 and self.synthetic_val_count >= 0,
+         'synthetic counts must be >= 0'),
+    ]
+    for ok, message in checks:
+      if not ok:
+        raise UserInputError(f'make_records: {message}')
+
+  def crop_settings(self) -> CropSettings:
+    return CropSettings(tuple(int(v) for v in self.input_shape), self.crop_margin,
+                        self.box_margin, self.box_min_side, self.image_format, self.jpeg_quality)
+
+
+def make_records(config: MakeRecordsConfig):
+  """Builds a records directory; returns its records.reader.Manifest.
+
+  Raises:
+    UserInputError (AnnotationError, DefinitionError, RecordsError): bad flags or files, no
+      example written, or too many bad examples (then no manifest is written).
+  """
+  config.validate()
+  start = time.time()
+  data = get_source(config.source).load(config)
+  for note in data.notes:
+    log.info(note)
+  definition = choose_definition(data, config)
+  assign_splits(data, config)
+  examples = order_examples(data.examples, config.seed, config.shuffle)
+  writer = ShardWriter(config.output_dir, config.examples_per_shard)
+  try:
+    skipped = _crop_all(examples, config, data.skipped, writer)
+    _check_skips(config, len(examples) - (len(skipped) - len(data.skipped)), skipped)
+    settings = dataclasses.asdict(config)
+    settings['input_shape'] = [int(v) for v in config.input_shape]
+    manifest = writer.close(
+        definition=definition, input_shape=config.input_shape,
+        crop_shape=crop_shape(config.input_shape, config.crop_margin), source=config.source,
+        settings=settings, skipped=[s.to_dict() for s in skipped], filtered=data.filtered)
+  except OSError as e:
+    writer.abort()
+    raise RecordsError(f'{config.output_dir}: cannot write records ({e.strerror or e}); '
+                       f'nothing usable was written') from None
+  except BaseException:
+    writer.abort()
+    raise
+  manifest.seconds = time.time() - start
+  return manifest
+
+
+def _crop_all(examples, config, skipped, writer):
+  """Crops every example (in worker processes) and streams the records into `writer`.
+
+  Returns:
+    the list of Skips (the source's and the crop workers').
+  """
+  settings = config.crop_settings()
+  skipped = list(skipped)
+  progress = Progress(len(examples) + len(skipped), enabled=config.progress, done=len(skipped))
+  workers = config.num_workers or os.cpu_count() or 1
+  workers = min(workers, max(1, len(examples) // 16))
+  jobs = ((i, ex, settings) for i, ex in enumerate(examples))
+  pool = None
+  if workers <= 1:
+    outcomes = map(try_process, jobs)
+  else:
+    # spawn, not fork: the parent may hold TensorFlow threads, and forking those can deadlock.
+    # Everything the workers unpickle lives in modules that do not import TensorFlow.
+    pool = multiprocessing.get_context('spawn').Pool(workers, initializer=init_worker)
+    outcomes = pool.imap(try_process, jobs, chunksize=8)
+  try:
+    for index, result, reason in outcomes:
+      example = examples[index]
+      if result is None:
+        skipped.append(Skip(example.source_file, example.record, reason))
+      else:
+        writer.add(example.split, schema.make_example(**result).SerializeToString())
+      progress.update(len(skipped))
+  finally:
+    if pool is not None:
+      pool.terminate()
+      pool.join()
+  progress.close(len(skipped))
+  return skipped
+
+
+class Progress:
+  """A one-line progress report on stderr: done/total, rate, ETA, skipped.
+
+  On a terminal the line is redrawn at most 5 times a second; otherwise a line every 10 s.
+  """
+
+  def __init__(self, total, enabled=True, done=0):
+    self.total, self.done, self.enabled = total, done, enabled
+    self.start = self.last = time.time()
+    self.tty = sys.stderr.isatty()
+
+  def update(self, skipped, count=1):
+    self.done += count
+    now = time.time()
+    if self.enabled and now - self.last >= (0.2 if self.tty else 10.0):
+      self.last = now
+      self._print(skipped, end='\r' if self.tty else '\n')
+
+  def _print(self, skipped, end):
+    elapsed = max(time.time() - self.start, 1e-6)
+    rate = self.done / elapsed
+    eta = (self.total - self.done) / rate if rate > 0 else float('inf')
+    bar_len = 24
+    filled = int(bar_len * self.done / max(self.total, 1))
+    sys.stderr.write(f'make_records [{"#" * filled}{"." * (bar_len - filled)}] '
+                     f'{self.done}/{self.total} examples, {rate:.1f}/s, ETA {eta:.0f} s, '
+                     f'{skipped} skipped   {end}')
+    sys.stderr.flush()
+
+  def close(self, skipped):
+    if self.enabled:
+      self._print(skipped, end='\n')
+
+
+def _check_skips(config, written, skipped):
+  bad = len(skipped)
+  if written == 0 or bad > config.max_skip_fraction * (written + bad):
+    listing = '\n'.join(f'  {s.file}, record {s.record!r}: {s.reason}' for s in skipped[:10])
+    more = f'\n  ... and {bad - 10} more' if bad > 10 else ''
+    what = ('no example was written' if written == 0 else
+            f'{bad} of {written + bad} examples were bad input, more than '
+            f'--max_skip_fraction={config.max_skip_fraction}')
+    raise RecordsError(f'make_records ({config.source}): {what}; nothing written to '
+                       f'{config.output_dir}.' + (f' Skipped:\n{listing}{more}' if bad else ''))

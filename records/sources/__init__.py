@@ -1,0 +1,31 @@
+"""Annotation sources: one module per format, each yielding records.example.Example objects.
+
+Every source module has `load(config) -> SourceData` (records/sources/common.py). `config` is a
+records.make_records.MakeRecordsConfig (sources read only its attributes).
+"""
+
+import importlib
+
+from records.errors import UserInputError
+
+# --source name -> module under records/sources/.
+SOURCES = {
+    'json': 'json_source',
+    'mpii': 'mpii',
+    'coco': 'coco',
+    'labelme': 'labelme',
+    'deeplabcut': 'deeplabcut',
+    'synthetic': 'synthetic',
+}
+
+
+def get_source(name: str):
+  """The source module for a --source name.
+
+  Raises:
+    UserInputError: for an unknown name (listing the known ones).
+  """
+  if name not in SOURCES:
+    raise UserInputError(f'--source={name!r} is not a known annotation source; choose one of '
+                         f'{", ".join(sorted(SOURCES))}')
+  return importlib.import_module(f'records.sources.{SOURCES[name]}')

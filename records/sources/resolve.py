@@ -1,0 +1,161 @@
+"""After a source is read: the keypoint definition (source vs. definition-file flags), the split
+(source, --val_list, --val_fraction) and the order examples are written in.
+"""
+
+import logging
+import os
+import tempfile
+
+import numpy as np
+
+from records.errors import DefinitionError, UserInputError
+from records.example import TRAIN, VAL
+from records.keypoint_definition import KeypointDefinition, builtin_definition, load_definition
+
+log = logging.getLogger(__name__)
+
+# Fraction of images put in validation when a source has no split and no --val_list or
+# --val_fraction is given.
+DEFAULT_VAL_FRACTION = 0.1
+
+
+def choose_definition(data, config) -> KeypointDefinition:
+  """The definition to write: --classes_path etc. override what the source carries.
+
+  With --classes_path the examples are reordered by name when the source knows the same names;
+  otherwise channels are taken by position. Sources that know only K (json) fall back to the
+  shipped MPII (K=16) or COCO (K=17) definitions. COCO's OKS sigmas are attached when the names
+  are COCO's 17 keypoints; a warning names left/right keypoints that have no flip pair.
+
+  Raises:
+    DefinitionError / UserInputError: malformed files, K mismatch, no definition for K.
+  """
+  source_def, k = data.definition, data.num_keypoints
+  if config.classes_path:
+    definition = load_definition(config.classes_path, config.matchpoint_path,
+                                 config.skeleton_path, config.sigmas_path)
+    if definition.num_keypoints != k:
+      raise DefinitionError(f'{config.classes_path}: {definition.num_keypoints} keypoint names '
+                            f'but the annotations have {k} keypoints')
+    if source_def is not None and definition.names != source_def.names:
+      if set(definition.names) == set(source_def.names):
+        _reorder(data.examples, source_def.names, definition.names)
+      else:
+        log.warning('%s: names %s differ from the source\'s %s; channels are taken by position',
+                    config.classes_path, list(definition.names), list(source_def.names))
+  else:
+    if source_def is None:
+      builtin = {16: 'mpii', 17: 'coco'}.get(k)
+      if builtin is None:
+        raise UserInputError(f'the annotations have {k} keypoints and carry no names: give '
+                             f'--classes_path (and --matchpoint_path, --skeleton_path)')
+      source_def = builtin_definition(builtin)
+      data.notes.append(f'{k} keypoints: using the shipped configs/{builtin}_* definition')
+      log.info(data.notes[-1])
+    definition = _override(source_def, config)
+  definition = _with_coco_sigmas(definition)
+  definition.validate('keypoint definition')
+  unpaired = definition.unpaired_left_right_names()
+  if unpaired:
+    log.warning('keypoints %s look like left/right sides but have no flip pair: flip '
+                'augmentation would swap their labels. Give --matchpoint_path '
+                '(lines "left_x,right_x,h").', unpaired)
+  return definition
+
+
+def _override(definition, config) -> KeypointDefinition:
+  """Replaces match points / skeleton / sigmas of `definition` by the files given."""
+  if not (config.matchpoint_path or config.skeleton_path or config.sigmas_path):
+    return definition
+  with tempfile.TemporaryDirectory() as tmp:
+    files = definition.write_files(tmp)
+    return load_definition(files['classes_path'],
+                           config.matchpoint_path or files['matchpoint_path'],
+                           config.skeleton_path or files['skeleton_path'],
+                           config.sigmas_path or files.get('sigmas_path'))
+
+
+def _with_coco_sigmas(definition) -> KeypointDefinition:
+  if definition.sigmas is not None:
+    return definition
+  coco = builtin_definition('coco')
+  if set(definition.names) != set(coco.names):
+    return definition
+  by_name = dict(zip(coco.names, coco.sigmas))
+  return KeypointDefinition(definition.names, definition.flip_pairs_h, definition.flip_pairs_v,
+                            definition.skeleton, tuple(by_name[n] for n in definition.names))
+
+
+def _reorder(examples, old_names, new_names):
+  order = [list(old_names).index(n) for n in new_names]
+  for ex in examples:
+    ex.keypoints, ex.visibility = ex.keypoints[order], ex.visibility[order]
+
+
+def read_val_list(path, dataset_path):
+  """The names in a --val_list file; the path is tried as given, then under the dataset folder
+  and its parent."""
+  candidates = [path]
+  if dataset_path and not os.path.isabs(path):
+    candidates += [os.path.join(dataset_path, path),
+                   os.path.join(os.path.dirname(os.path.abspath(dataset_path)), path)]
+  found = next((p for p in candidates if os.path.isfile(p)), None)
+  if found is None:
+    raise UserInputError(f'--val_list={path}: file not found')
+  try:
+    with open(found, encoding='utf-8') as f:
+      lines = [line.strip() for line in f]
+  except (OSError, UnicodeDecodeError) as e:
+    raise UserInputError(f'--val_list={found}: cannot read ({e})') from None
+  return found, [line.replace('\\', '/') for line in lines if line and not line.startswith('#')]
+
+
+def assign_splits(data, config) -> None:
+  """Sets every example's split: --val_list for all, else the source's, else --val_fraction."""
+  examples = data.examples
+  if config.val_list:
+    path, names = read_val_list(config.val_list, config.dataset_path)
+    wanted = set(names)
+    matched = set()
+    for ex in examples:
+      keys = {ex.rel_path, os.path.basename(ex.rel_path),
+              ex.rel_path[len('images/'):] if ex.rel_path.startswith('images/') else ex.rel_path}
+      hit = keys & wanted
+      matched |= hit
+      ex.split = VAL if hit else TRAIN
+    if names and not matched:
+      raise UserInputError(f'--val_list={path}: none of its {len(names)} names matches an '
+                           f'image of the data set (e.g. {names[0]!r})')
+    if len(matched) < len(wanted):
+      log.warning('--val_list=%s: %d names match no image (e.g. %r)', path,
+                  len(wanted - matched), sorted(wanted - matched)[0])
+    return
+  unsplit = sorted({ex.rel_path for ex in examples if ex.split is None})
+  if not unsplit:
+    return
+  fraction = DEFAULT_VAL_FRACTION if config.val_fraction is None else config.val_fraction
+  n = len(unsplit)
+  n_val = int(round(fraction * n))
+  if fraction > 0 and n >= 2:
+    n_val = max(1, n_val)
+  if fraction < 1:
+    n_val = min(n_val, n - 1)
+  order = np.random.default_rng(config.seed).permutation(n)
+  val = {unsplit[i] for i in order[:n_val]}
+  for ex in examples:
+    if ex.split is None:
+      ex.split = VAL if ex.rel_path in val else TRAIN
+  data.notes.append(f'split by image with val_fraction={fraction}: {n_val} of {n} images '
+                    f'for validation (seed {config.seed})')
+  log.info(data.notes[-1])
+
+
+def order_examples(examples, seed, shuffle=True):
+  """Training examples shuffled (seeded; shards of consecutive video frames would defeat a
+  shuffle buffer), then validation examples in source order."""
+  train = [ex for ex in examples if ex.split == TRAIN]
+  val = [ex for ex in examples if ex.split == VAL]
+  if shuffle:
+    order = np.random.default_rng([seed, 1]).permutation(len(train))
+    train = [train[i] for i in order]
+  return train + val

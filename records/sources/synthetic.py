@@ -1,0 +1,229 @@
+"""A generated data set (`--source=synthetic`) for the quickstart and tests, deterministic by seed.
+
+Each image holds one stick creature with 9 keypoints (head, neck, left/right elbow, left/right
+hand, hip, left/right foot; three left/right pairs). Left limbs are red, right limbs blue, so the
+side is visible in the pixels and survives flip augmentation (which swaps the labels with the
+match points). Variation: object size over 2x, rotation +-45 degrees, random limb angles,
+low-frequency textured backgrounds with noise and muted distractor shapes (lines, discs, boxes),
+an occluder drawn over a random keypoint in about half of the images (points under it are
+labelled v=1), and creatures placed partly outside the frame (points outside get v=0).
+
+The scenes (keypoints, occluder) are drawn in the main process; the pixels are rendered by the
+crop workers (`Scene.render`), which also write the images to `<folder>/images/`. The folder also
+receives `annotations.json` in the seed format and the definition files, so the set can be read
+again with `--source=json --classes_path=<folder>/classes.txt ...`.
+"""
+
+import dataclasses
+import json
+import math
+import os
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+from records.example import TRAIN, VAL, Example
+from records.keypoint_definition import KeypointDefinition
+from records.sources.common import SourceData
+
+NAMES = ('head', 'neck', 'left_elbow', 'left_hand', 'right_elbow', 'right_hand', 'hip',
+         'left_foot', 'right_foot')
+_I = {n: i for i, n in enumerate(NAMES)}
+_RED, _BLUE, _GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
+_EDGES = (('head', 'neck', _GREEN), ('neck', 'left_elbow', _RED),
+          ('left_elbow', 'left_hand', _RED), ('neck', 'right_elbow', _BLUE),
+          ('right_elbow', 'right_hand', _BLUE), ('neck', 'hip', _GREEN),
+          ('hip', 'left_foot', _RED), ('hip', 'right_foot', _BLUE))
+# BGR drawing colours: left limbs red, right limbs blue, torso green, head yellow.
+_LIMB_BGR = {_RED: (40, 40, 225), _BLUE: (225, 90, 30), _GREEN: (60, 170, 60)}
+_HEAD_BGR = (60, 210, 235)
+_SHIFT = 4  # cv2 fixed-point bits: shapes land at sub-pixel positions (no rounding of labels)
+
+
+def definition() -> KeypointDefinition:
+  """The creature's keypoint definition (names, three h flip pairs, coloured skeleton)."""
+  pairs = tuple((_I[f'left_{p}'], _I[f'right_{p}']) for p in ('elbow', 'hand', 'foot'))
+  skeleton = tuple((_I[a], _I[b], c) for a, b, c in _EDGES)
+  return KeypointDefinition(NAMES, flip_pairs_h=pairs, skeleton=skeleton)
+
+
+@dataclasses.dataclass
+class Scene:
+  """Everything needed to render one image (picklable; rendered in a worker)."""
+  size: Tuple[int, int]          # (height, width)
+  keypoints: np.ndarray          # float64 [9, 2]
+  thickness: float
+  occluder: Tuple                # () or (cx, cy, half_w, half_h, angle_deg, bgr)
+  render_seed: Tuple[int, ...]
+  save_path: str = ''
+
+  def render(self) -> np.ndarray:
+    """Draws the BGR uint8 image and writes it to save_path (if set)."""
+    rng = np.random.default_rng(self.render_seed)
+    image = _background(rng, self.size)
+    _draw_creature(image, self.keypoints, self.thickness)
+    if self.occluder:
+      cx, cy, hw, hh, angle, colour = self.occluder
+      cv2.fillPoly(image, [_fixed(_rect(cx, cy, hw, hh, angle))], colour, cv2.LINE_AA, _SHIFT)
+    noise = rng.normal(0, 5, image.shape)
+    image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if self.save_path and not os.path.exists(self.save_path):
+      tmp = f'{self.save_path}.tmp-{os.getpid()}.jpg'
+      cv2.imwrite(tmp, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+      os.replace(tmp, self.save_path)
+    return image
+
+
+def _fixed(points):
+  return np.round(np.asarray(points) * (1 << _SHIFT)).astype(np.int32)
+
+
+def _rect(cx, cy, hw, hh, angle):
+  a = math.radians(angle)
+  c, s = math.cos(a), math.sin(a)
+  corners = np.array([[-hw, -hh], [hw, -hh], [hw, hh], [-hw, hh]])
+  return corners @ np.array([[c, s], [-s, c]]) + [cx, cy]
+
+
+def _background(rng, size):
+  h, w = size
+  # Textured but muted: a grey level plus a weaker colour field, so limb colours stay distinct.
+  base = (rng.uniform(60, 190, (4, 4, 1)) + rng.uniform(-45, 45, (4, 4, 3))).astype(np.float32)
+  image = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
+  fine = cv2.resize(rng.normal(0, 18, (h // 6 + 1, w // 6 + 1, 3)).astype(np.float32), (w, h))
+  image = np.clip(image + fine, 0, 255).astype(np.uint8)
+  for _ in range(rng.integers(3, 9)):  # muted distractors: grey/brown, never pure red or blue
+    grey = rng.uniform(50, 200)
+    colour = tuple(float(np.clip(grey + rng.uniform(-30, 30), 0, 255)) for _ in range(3))
+    kind, p = rng.integers(3), rng.uniform([0, 0], [w, h], (2, 2))
+    if kind == 0:
+      cv2.line(image, tuple(_fixed(p[0])), tuple(_fixed(p[1])), colour,
+               int(rng.integers(2, 6)), cv2.LINE_AA, _SHIFT)
+    elif kind == 1:
+      cv2.circle(image, tuple(_fixed(p[0])), int(rng.uniform(4, 16) * (1 << _SHIFT)), colour,
+                 -1, cv2.LINE_AA, _SHIFT)
+    else:
+      cv2.fillPoly(image, [_fixed(_rect(*p[0], *rng.uniform(3, 14, 2), rng.uniform(0, 90)))],
+                   colour, cv2.LINE_AA, _SHIFT)
+  return image
+
+
+def _draw_creature(image, kp, thickness):
+  t = max(2, int(round(thickness)))
+  for a, b, colour in _EDGES:
+    if a == 'head':
+      continue
+    cv2.line(image, tuple(_fixed(kp[_I[a]])), tuple(_fixed(kp[_I[b]])), _LIMB_BGR[colour], t,
+             cv2.LINE_AA, _SHIFT)
+  cv2.line(image, tuple(_fixed(kp[_I['head']])), tuple(_fixed(kp[_I['neck']])),
+           _LIMB_BGR[_GREEN], t, cv2.LINE_AA, _SHIFT)
+  cv2.circle(image, tuple(_fixed(kp[_I['head']])), int(thickness * 1.6 * (1 << _SHIFT)),
+             _HEAD_BGR, -1, cv2.LINE_AA, _SHIFT)
+  for name, colour in (('left_hand', (20, 20, 150)), ('right_hand', (150, 50, 10)),
+                       ('left_foot', (20, 20, 150)), ('right_foot', (150, 50, 10)),
+                       ('hip', (30, 110, 30))):
+    cv2.circle(image, tuple(_fixed(kp[_I[name]])), int(thickness * 0.9 * (1 << _SHIFT)), colour,
+               -1, cv2.LINE_AA, _SHIFT)
+
+
+def _pose(rng, torso):
+  """Keypoints [9, 2] of an upright creature with the neck at the origin (y down)."""
+  def ray(start, length, degrees):
+    a = math.radians(degrees)
+    return start + length * np.array([math.cos(a), math.sin(a)])
+  kp = np.zeros((len(NAMES), 2))
+  kp[_I['head']] = (0.0, -0.6 * torso)
+  kp[_I['hip']] = (0.0, torso)
+  left_arm, right_arm = rng.uniform(-70, 80), rng.uniform(100, 250)
+  kp[_I['left_elbow']] = ray(kp[1], 0.65 * torso, left_arm)
+  kp[_I['left_hand']] = ray(kp[_I['left_elbow']], 0.6 * torso, left_arm + rng.uniform(-70, 70))
+  kp[_I['right_elbow']] = ray(kp[1], 0.65 * torso, right_arm)
+  kp[_I['right_hand']] = ray(kp[_I['right_elbow']], 0.6 * torso,
+                             right_arm + rng.uniform(-70, 70))
+  kp[_I['left_foot']] = ray(kp[_I['hip']], 0.95 * torso, rng.uniform(45, 85))
+  kp[_I['right_foot']] = ray(kp[_I['hip']], 0.95 * torso, rng.uniform(95, 135))
+  return kp
+
+
+def make_scene(seed: int, split: str, index: int):
+  """One scene and its visibility [9] (0 outside the frame, 1 occluded, 2 visible)."""
+  rng = np.random.default_rng([seed, 0 if split == TRAIN else 1, index])
+  h, w = (int(v) for v in rng.integers(140, 201, 2))
+  torso = rng.uniform(16, 32)  # 2x range of object size
+  kp = _pose(rng, torso)
+  angle = math.radians(rng.uniform(-45, 45))
+  rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+  kp = (kp - kp[[1, 6]].mean(0)) @ rot.T
+  lo, hi = kp.min(0), kp.max(0)
+  if rng.random() < 0.25:  # partly out of frame: the centre anywhere in the image
+    centre = rng.uniform([0, 0], [w, h])
+  else:
+    centre = rng.uniform(-lo + 4, np.maximum(np.array([w, h]) - hi - 4, -lo + 5))
+  kp = kp + centre
+  vis = np.full((len(NAMES),), 2, np.int32)
+  occluder = ()
+  if rng.random() < 0.6:
+    target = kp[rng.integers(len(NAMES))]
+    hw, hh = rng.uniform(0.3, 0.5, 2) * torso
+    cx, cy = target + rng.uniform(-0.5, 0.5, 2) * [hw, hh]
+    occ_angle = rng.uniform(0, 90)
+    occluder = (cx, cy, hw, hh, occ_angle, tuple(float(v) for v in rng.uniform(60, 190, 3)))
+    corners = _rect(cx, cy, hw, hh, occ_angle).astype(np.float32)
+    for k in range(len(NAMES)):
+      if cv2.pointPolygonTest(corners, (float(kp[k, 0]), float(kp[k, 1])), True) > 0.5:
+        vis[k] = 1
+  outside = (kp[:, 0] < 0) | (kp[:, 1] < 0) | (kp[:, 0] > w - 1) | (kp[:, 1] > h - 1)
+  vis[outside] = 0
+  scene = Scene((h, w), kp, torso * 0.2, occluder, (seed, 7, 0 if split == TRAIN else 1, index))
+  return scene, vis
+
+
+def load(config) -> SourceData:
+  folder = os.path.abspath(config.dataset_path or os.path.join(config.output_dir,
+                                                               'synthetic_data'))
+  os.makedirs(os.path.join(folder, 'images'), exist_ok=True)
+  data = SourceData([], definition(), len(NAMES), generated_dir=folder)
+  records = []
+  object_id = 0
+  for split, count in ((TRAIN, config.synthetic_count), (VAL, config.synthetic_val_count)):
+    for index in range(int(count)):
+      scene, vis = make_scene(config.seed, split, index)
+      rel = f'images/{split}_{index:06d}.jpg'
+      scene.save_path = os.path.join(folder, rel)
+      if os.path.exists(scene.save_path):  # a rerun with another seed must not reuse pixels
+        os.remove(scene.save_path)
+      kp = np.where(vis[:, None] > 0, scene.keypoints, 0.0)
+      records.append(_seed_record(rel, kp, vis, split, object_id))
+      if vis.any():
+        data.examples.append(Example(
+            image_path=scene.save_path, rel_path=rel, keypoints=kp, visibility=vis,
+            image_id=object_id, object_id=object_id, split=split, source_file='synthetic',
+            record=f'{split} {index}', expected_size=scene.size, render=scene))
+      else:
+        data.filter('no_keypoints')
+      object_id += 1
+  _write_annotations(folder, records)
+  data.notes.append(f'synthetic: {config.synthetic_count} training and '
+                    f'{config.synthetic_val_count} validation images in {folder}')
+  return data
+
+
+def _seed_record(rel, kp, vis, split, image_id):
+  pts = kp[vis > 0]
+  lo, hi = (pts.min(0), pts.max(0)) if len(pts) else (np.zeros(2), np.zeros(2))
+  side = float(max(hi - lo) * 1.25 + 1e-3)
+  return {'img_paths': rel[len('images/'):], 'dataset': 'synthetic',
+          'isValidation': 1.0 if split == VAL else 0.0, 'image_id': image_id,
+          'joint_self': [[float(x), float(y), int(v)] for (x, y), v in zip(kp, vis)],
+          'objpos': [float(v) for v in (lo + hi) / 2], 'scale_provided': side / 200.0,
+          'bbox': [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])]}
+
+
+def _write_annotations(folder, records):
+  definition().write_files(folder)
+  path = os.path.join(folder, 'annotations.json')
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    json.dump(records, f)
+  os.replace(tmp, path)
