@@ -87,8 +87,10 @@ class Predictor:
     """[B, h, w, K] heatmaps -> (keypoints [B, K, 2] model-input px, scores [B, K]) numpy."""
     if decoder not in self._decoders:
       codec = self.codec
+      # One trace for every batch size: the signature leaves all dimensions free.
       self._decoders[decoder] = tf.function(
-          lambda hm: codec.decode(hm, decoder), reduce_retracing=True)
+          lambda hm: codec.decode(hm, decoder),
+          input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)])
     keypoints, scores = self._decoders[decoder](tf.convert_to_tensor(heatmaps, tf.float32))
     return keypoints.numpy(), scores.numpy()
 
