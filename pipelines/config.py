@@ -3,6 +3,12 @@
 import dataclasses
 from typing import Optional, Tuple
 
+from records.errors import UserInputError
+
+
+class PipelineConfigError(UserInputError, ValueError):
+  """An out-of-range pipeline setting (a flag value); the message names the setting."""
+
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
@@ -64,21 +70,21 @@ class PipelineConfig:
 
   def __post_init__(self):
     if not 0 < self.scale_min <= self.scale_max:
-      raise ValueError(f'need 0 < scale_min <= scale_max, got {self.scale_min}, '
+      raise PipelineConfigError(f'need 0 < scale_min <= scale_max, got {self.scale_min}, '
                        f'{self.scale_max}')
     for name in ('scale_prob', 'rotation_prob', 'flip_prob', 'vflip_prob', 'color_prob',
                  'grayscale_prob', 'blur_prob'):
       value = getattr(self, name)
       if not 0.0 <= value <= 1.0:
-        raise ValueError(f'{name} must be a probability in [0, 1], got {value}')
+        raise PipelineConfigError(f'{name} must be a probability in [0, 1], got {value}')
     for name in ('rotation', 'translate', 'brightness', 'contrast', 'saturation', 'hue',
                  'blur_sigma'):
       if getattr(self, name) < 0:
-        raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
+        raise PipelineConfigError(f'{name} must be >= 0, got {getattr(self, name)}')
     if self.decode_ratio not in (1, 2, 4, 8):
-      raise ValueError(f'decode_ratio must be 1, 2, 4 or 8, got {self.decode_ratio}')
+      raise PipelineConfigError(f'decode_ratio must be 1, 2, 4 or 8, got {self.decode_ratio}')
     if self.sigma <= 0 or self.batch_size < 1 or self.shuffle_buffer < 1:
-      raise ValueError('sigma must be > 0, batch_size and shuffle_buffer >= 1')
+      raise PipelineConfigError('sigma must be > 0, batch_size and shuffle_buffer >= 1')
 
   def without_augmentation(self) -> 'PipelineConfig':
     return dataclasses.replace(self, augment=False)
