@@ -1,0 +1,59 @@
+"""Training flags (--mode=train and the quickstart): the seed's names where it had the concept."""
+
+from absl import flags as absl_flags
+
+from hourglass import losses, optimizers, schedules, strategy
+
+# The seed's training flags.
+absl_flags.DEFINE_enum('optimizer', 'adam', list(optimizers.OPTIMIZERS), 'Optimizer.')
+absl_flags.DEFINE_enum('loss_type', 'mse', list(losses.LOSS_TYPES),
+                       'Heatmap loss: mse, mae, weighted_mse (MSE weighted by the target '
+                       'weights), smooth_l1 (beta 1), huber (--huber_delta).')
+absl_flags.DEFINE_float('learning_rate', 1e-3, 'Peak learning rate (after any warmup).',
+                        lower_bound=0.0)
+absl_flags.DEFINE_enum('decay_type', 'cosine', list(schedules.DECAY_TYPES),
+                       'Learning-rate decay over the whole run (see hourglass/schedules.py).')
+absl_flags.DEFINE_integer('init_epoch', 0, 'Epoch to start a NEW run at (the schedule starts '
+                          'there too); a resumed run continues from its checkpoint.',
+                          lower_bound=0)
+absl_flags.DEFINE_integer('total_epoch', 100, 'Train up to this many epochs.', lower_bound=1)
+absl_flags.DEFINE_string('weights_path', None,
+                         'Start from these weights, matched by layer name: a model directory, a '
+                         'bundle, or a .keras/.weights.h5 file; layers whose shapes differ (e.g. '
+                         'another keypoint count) are skipped and listed.')
+# New concepts.
+absl_flags.DEFINE_float('huber_delta', losses.DEFAULT_HUBER_DELTA,
+                        'Huber loss threshold (heatmap values lie in [0, 1]).', lower_bound=0.0)
+absl_flags.DEFINE_float('weight_decay', 1e-4, 'Decoupled weight decay of adamw.', lower_bound=0.0)
+absl_flags.DEFINE_float('momentum', 0.9, 'Momentum of sgd.', lower_bound=0.0)
+absl_flags.DEFINE_float('warmup_epochs', 0.0, 'Linear learning-rate warmup, in epochs.',
+                        lower_bound=0.0)
+absl_flags.DEFINE_float('final_lr_ratio', 0.01, 'Learning rate at the end of the decay, as a '
+                        'fraction of --learning_rate.', lower_bound=0.0)
+absl_flags.DEFINE_integer('steps_per_loop', 20, 'Training steps run inside one tf.function '
+                          'call; the progress line is printed after each.', lower_bound=1)
+absl_flags.DEFINE_integer('checkpoint_steps', 500, 'Write a checkpoint every N steps (and at '
+                          'every epoch end).', lower_bound=1)
+absl_flags.DEFINE_integer('keep_checkpoints', 3, 'Checkpoints kept in <model_dir>/checkpoints.',
+                          lower_bound=1)
+absl_flags.DEFINE_integer('max_nonfinite_steps', 20, 'Stop training after this many non-finite '
+                          'losses in a row (each is skipped); 0 = never stop.', lower_bound=0)
+absl_flags.DEFINE_integer('steps_per_epoch', None, 'Steps per epoch; default: train examples // '
+                          '--batch_size.', lower_bound=1)
+absl_flags.DEFINE_bool('validate', True, 'Validate on the val split after every epoch.')
+# Distribution and precision (issue: scale-out).
+absl_flags.DEFINE_enum('strategy', 'default', list(strategy.STRATEGIES),
+                       'default: one device; mirrored: the local GPUs (--gpu_num) or the '
+                       '--cpu_replicas logical CPUs; multi_worker: MultiWorkerMirroredStrategy '
+                       'from TF_CONFIG. --batch_size is the GLOBAL batch over all replicas.')
+absl_flags.DEFINE_integer('gpu_num', 0, 'Use the first N GPUs (0: all).', lower_bound=0)
+absl_flags.DEFINE_integer('cpu_replicas', 1, 'Split the CPU into N logical devices (one replica '
+                          'each) when there is no GPU.', lower_bound=1)
+absl_flags.DEFINE_bool('mixed_precision', False, 'Mixed precision: float16 with loss scaling on '
+                       'GPU, bfloat16 on CPU; heatmaps and loss stay float32.')
+absl_flags.DEFINE_enum('mixed_precision_dtype', None, ['float16', 'bfloat16'],
+                       'Force this 16-bit compute dtype (e.g. float16 on CPU for tests).')
+absl_flags.DEFINE_integer('loss_scale_growth_steps', 2000, 'float16: finite steps after which '
+                          'the loss scale doubles.', lower_bound=1)
+# The quickstart.
+absl_flags.DEFINE_bool('smoke', False, 'Quickstart: run the same chain tiny (seconds).')

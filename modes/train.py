@@ -1,0 +1,138 @@
+"""--mode=train: train a Stacked Hourglass model on a records directory.
+
+    python main.py --mode=train --records_dir=records/coco --model_dir=runs/coco \
+        --num_stacks=2 --mobile --tiny --batch_size=16 --total_epoch=100 [--strategy=mirrored]
+
+Restarting the same command resumes from the latest checkpoint in --model_dir (exactly, at step
+granularity). The model's K and definition come from the records' manifest; the input shape is
+the manifest's unless --model_input_shape is given.
+"""
+
+import dataclasses
+import os
+import sys
+
+from flags import model as model_flags
+from flags.common import save_resolved_flags
+from hourglass import strategy as strategy_lib
+from records.errors import UserInputError
+
+STRIDE = 4
+
+
+def strategy_config(flag_values):
+  return strategy_lib.StrategyConfig(
+      name=flag_values.strategy, gpu_num=flag_values.gpu_num,
+      cpu_replicas=flag_values.cpu_replicas, mixed_precision=flag_values.mixed_precision,
+      mixed_precision_dtype=flag_values.mixed_precision_dtype)
+
+
+def pipeline_config(flag_values, input_shape):
+  """PipelineConfig from the flags that exist for its fields (pipeline flags, batch, seed)."""
+  from pipelines.config import PipelineConfig
+  values = {}
+  for field in dataclasses.fields(PipelineConfig):
+    if field.name in ('input_shape', 'stride'):
+      continue
+    if field.name in flag_values and flag_values[field.name].value is not None:
+      values[field.name] = flag_values[field.name].value
+  return PipelineConfig(input_shape=tuple(input_shape), stride=STRIDE, **values)
+
+
+def _input_shape(flag_values, manifest):
+  if flag_values['model_input_shape'].present:
+    from hourglass.config import parse_input_shape
+    try:
+      return parse_input_shape(flag_values.model_input_shape)
+    except ValueError as e:
+      raise UserInputError(f'--model_input_shape: {e}') from None
+  return tuple(manifest.input_shape)
+
+
+def train_config(flag_values, steps_per_epoch, compute_dtype):
+  from hourglass.trainer import TrainConfig
+  decoder = flag_values.decoder if 'decoder' in flag_values else 'dark'
+  return TrainConfig(
+      model_dir=flag_values.model_dir, global_batch_size=flag_values.batch_size,
+      steps_per_epoch=steps_per_epoch, total_epochs=flag_values.total_epoch,
+      init_epoch=flag_values.init_epoch, loss_type=flag_values.loss_type,
+      huber_delta=flag_values.huber_delta, optimizer=flag_values.optimizer,
+      learning_rate=flag_values.learning_rate, momentum=flag_values.momentum,
+      weight_decay=flag_values.weight_decay, decay_type=flag_values.decay_type,
+      warmup_epochs=flag_values.warmup_epochs, final_lr_ratio=flag_values.final_lr_ratio,
+      steps_per_loop=flag_values.steps_per_loop, checkpoint_steps=flag_values.checkpoint_steps,
+      keep_checkpoints=flag_values.keep_checkpoints, score_threshold=flag_values.score_threshold,
+      decoder=decoder, max_nonfinite_steps=flag_values.max_nonfinite_steps,
+      compute_dtype=compute_dtype, loss_scale_growth_steps=flag_values.loss_scale_growth_steps)
+
+
+def build_trainer(flag_values, log=print):
+  """Everything from flags to a ready Trainer. Returns (trainer, manifest)."""
+  if not flag_values.records_dir:
+    raise UserInputError('--mode=train needs --records_dir (made by --mode=make_records)')
+  if not flag_values.model_dir:
+    raise UserInputError('--mode=train needs --model_dir (checkpoints, logs and the best model)')
+  settings = strategy_config(flag_values)
+  try:
+    # Logical CPU devices must exist before TensorFlow touches its devices.
+    strategy_lib.configure_devices(settings)
+    import keras
+    import tensorflow as tf
+    if flag_values.deterministic:
+      tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(flag_values.seed)
+    strategy = strategy_lib.build_strategy(settings)
+    compute_dtype = strategy_lib.compute_dtype(settings)
+  except ValueError as e:
+    raise UserInputError(f'--strategy/--cpu_replicas/--mixed_precision: {e}') from None
+  strategy_lib.set_precision_policy(compute_dtype)
+  from pipelines.dataset import build_eval_dataset, build_train_dataset, codec_for
+  from records.reader import load_manifest
+  from hourglass.trainer import Trainer
+  manifest = load_manifest(flag_values.records_dir)
+  input_shape = _input_shape(flag_values, manifest)
+  replicas = strategy.num_replicas_in_sync
+  sync_bn = flag_values.sync_bn if flag_values.sync_bn is not None else replicas > 1
+  model_config = dataclasses.replace(
+      model_flags.model_config(flag_values, manifest.num_keypoints), sync_bn=bool(sync_bn))
+  model_config = dataclasses.replace(model_config, input_height=input_shape[0],
+                                     input_width=input_shape[1])
+  if flag_values.batch_size % replicas:
+    raise UserInputError(f'--batch_size={flag_values.batch_size} (the global batch) must be a '
+                         f'multiple of the {replicas} replicas')
+  steps = flag_values.steps_per_epoch or manifest.count('train') // flag_values.batch_size
+  if steps < 1:
+    raise UserInputError(f'{manifest.records_dir}: {manifest.count("train")} training examples, '
+                         f'fewer than one --batch_size={flag_values.batch_size} batch')
+  pipeline = pipeline_config(flag_values, input_shape)
+  records_dir = flag_values.records_dir
+  codec = codec_for(records_dir, pipeline)
+  train_fn = lambda epoch, ctx: build_train_dataset(records_dir, pipeline, epoch=epoch,
+                                                    input_context=ctx)
+  eval_fn = None
+  if flag_values.validate and manifest.count('val') > 0:
+    eval_fn = lambda ctx: build_eval_dataset(records_dir, pipeline, split='val',
+                                             input_context=ctx)
+  if strategy_lib.is_chief(strategy):
+    save_resolved_flags(flag_values, flag_values.model_dir)
+  log(f'training {model_config} on {manifest.count("train")} examples ({steps} steps/epoch, '
+      f'global batch {flag_values.batch_size} over {replicas} replica(s), {compute_dtype})')
+  trainer = Trainer(train_config(flag_values, steps, compute_dtype), strategy, model_config,
+                    manifest.definition, codec, train_fn, eval_fn,
+                    weights_path=flag_values.weights_path, log=log)
+  return trainer, manifest
+
+
+def run(flag_values):
+  """Trains; returns the last epoch's metrics dict."""
+  from hourglass.trainer import NonFiniteLossError
+  trainer, _ = build_trainer(flag_values)
+  try:
+    result = trainer.train()
+  except NonFiniteLossError as e:
+    sys.exit(f'error: {e}')
+  model_dir = flag_values.model_dir
+  print(f'best model (val PCK {float(trainer.best_pck.numpy()):.4f}): '
+        f'{os.path.join(model_dir, "best_model")}; checkpoints, logs/ (TensorBoard), '
+        f'metrics.csv and training_curves.png in {model_dir}')
+  return result
