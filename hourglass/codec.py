@@ -99,11 +99,14 @@ class HeatmapCodec:
     centres = tf.where(weights[..., None] > 0, self.to_heatmap_coords(keypoints), 0.0)
     h, w = self.heatmap_size
     scale = -0.5 / (self.sigma * self.sigma)
-    xs = tf.range(w, dtype=tf.float32)
-    ys = tf.range(h, dtype=tf.float32)
-    gx = tf.exp(scale * tf.square(xs - centres[..., 0:1]))                     # [..., K, w]
-    gy = tf.exp(scale * tf.square(ys - centres[..., 1:2])) * weights[..., None]  # [..., K, h]
-    heatmaps = tf.einsum('...ki,...kj->...ijk', gy, gx)
+    # Separable: two 1-D Gaussians laid out so that one broadcast multiply gives [..., h, w, K].
+    xs = tf.range(w, dtype=tf.float32)[:, None]                                # [w, 1]
+    ys = tf.range(h, dtype=tf.float32)[:, None]                                # [h, 1]
+    cx = centres[..., None, :, 0]                                              # [..., 1, K]
+    cy = centres[..., None, :, 1]
+    gx = tf.exp(scale * tf.square(xs - cx))                                    # [..., w, K]
+    gy = tf.exp(scale * tf.square(ys - cy)) * weights[..., None, :]            # [..., h, K]
+    heatmaps = gy[..., :, None, :] * gx[..., None, :, :]
     return heatmaps, weights
 
   # -- decode ---------------------------------------------------------------------------------
