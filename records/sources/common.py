@@ -87,9 +87,11 @@ def resolve_image(root: str, rel_path, allow_outside: bool,
   """
   if not isinstance(rel_path, str) or not rel_path or '\0' in rel_path:
     raise BadExample(f'image path {rel_path!r:.80} is not a file name')
+  # Lexical containment: '..' and absolute paths are refused, while symlinks the user placed
+  # inside the dataset folder (a common way to assemble data sets) are followed.
+  root = os.path.normpath(os.path.abspath(root))
   path = os.path.normpath(os.path.join(root, rel_path))
-  real_root = os.path.realpath(root)
-  if not allow_outside and not _inside(os.path.realpath(path), real_root):
+  if not allow_outside and not _inside(path, root):
     raise BadExample(f'image path {rel_path!r} leads outside the dataset folder {root} '
                      f'(pass --allow_outside_paths to accept it)')
   if os.path.exists(path):
@@ -97,10 +99,15 @@ def resolve_image(root: str, rel_path, allow_outside: bool,
   base = os.path.basename(rel_path.replace('\\', '/'))
   for folder in fallbacks:
     candidate = os.path.join(folder, base)
-    if os.path.exists(candidate) and (allow_outside or _inside(os.path.realpath(candidate),
-                                                               real_root)):
+    if os.path.exists(candidate) and (allow_outside or _inside(os.path.normpath(candidate),
+                                                               root)):
       return candidate
   return path
+
+
+def inside(path: str, root: str) -> bool:
+  """Whether normalised absolute `path` is `root` or lies under it."""
+  return _inside(os.path.normpath(os.path.abspath(path)), os.path.normpath(os.path.abspath(root)))
 
 
 def _inside(path: str, root: str) -> bool:

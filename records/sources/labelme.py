@@ -21,7 +21,8 @@ import numpy as np
 from records.errors import UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip
 from records.keypoint_definition import KeypointDefinition, load_definition
-from records.sources.common import SourceData, read_json, relative_to, require_dir, resolve_image
+from records.sources.common import (SourceData, inside, read_json, relative_to, require_dir,
+                                    resolve_image)
 
 
 def load(config) -> SourceData:
@@ -88,8 +89,7 @@ def _parse_document(doc, path, root, config):
   # Relative to the JSON file (labelme's own convention), then checked against the dataset root.
   image_path = resolve_image(os.path.dirname(path), doc.get('imagePath'), True,
                              [root, os.path.join(root, 'images')])
-  if not config.allow_outside_paths and not os.path.realpath(image_path).startswith(
-      os.path.realpath(root) + os.sep):
+  if not config.allow_outside_paths and not inside(image_path, root):
     raise BadExample(f'imagePath {doc.get("imagePath")!r} leads outside the dataset folder')
   size = None
   if isinstance(doc.get('imageHeight'), int) and isinstance(doc.get('imageWidth'), int):

@@ -120,9 +120,10 @@ def _draw_creature(image, kp, thickness):
            _LIMB_BGR[_GREEN], t, cv2.LINE_AA, _SHIFT)
   cv2.circle(image, tuple(_fixed(kp[_I['head']])), int(thickness * 1.6 * (1 << _SHIFT)),
              _HEAD_BGR, -1, cv2.LINE_AA, _SHIFT)
-  for name, colour in (('left_hand', (20, 20, 150)), ('right_hand', (150, 50, 10)),
-                       ('left_foot', (20, 20, 150)), ('right_foot', (150, 50, 10)),
-                       ('hip', (30, 110, 30))):
+  # Hands and feet last: a visible end point always shows its own side's colour.
+  for name, colour in (('hip', (30, 110, 30)), ('left_hand', (20, 20, 150)),
+                       ('right_hand', (150, 50, 10)), ('left_foot', (20, 20, 150)),
+                       ('right_foot', (150, 50, 10))):
     cv2.circle(image, tuple(_fixed(kp[_I[name]])), int(thickness * 0.9 * (1 << _SHIFT)), colour,
                -1, cv2.LINE_AA, _SHIFT)
 
@@ -171,7 +172,7 @@ def make_scene(seed: int, split: str, index: int):
     occluder = (cx, cy, hw, hh, occ_angle, tuple(float(v) for v in rng.uniform(60, 190, 3)))
     corners = _rect(cx, cy, hw, hh, occ_angle).astype(np.float32)
     for k in range(len(NAMES)):
-      if cv2.pointPolygonTest(corners, (float(kp[k, 0]), float(kp[k, 1])), True) > 0.5:
+      if cv2.pointPolygonTest(corners, (float(kp[k, 0]), float(kp[k, 1])), True) > 1.5:
         vis[k] = 1
   outside = (kp[:, 0] < 0) | (kp[:, 1] < 0) | (kp[:, 0] > w - 1) | (kp[:, 1] > h - 1)
   vis[outside] = 0

@@ -1,0 +1,218 @@
+"""Every source on real data (../shared/data) and on small fixtures: counts, splits, definitions."""
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from records import schema
+from records.errors import AnnotationError, DefinitionError, UserInputError
+from records.keypoint_definition import builtin_definition
+from records.make_records import MakeRecordsConfig, make_records
+from records.reader import load_manifest
+from tests.test_records_geometry import read_records, to_original
+
+
+def _config(tmp_path, **kwargs):
+  kwargs.setdefault('input_shape', (64, 64))
+  kwargs.setdefault('num_workers', 1)
+  kwargs.setdefault('progress', False)
+  return MakeRecordsConfig(output_dir=str(tmp_path / 'records'), **kwargs)
+
+
+def test_coco_sample_counts_and_definition(shared_data, tmp_path):
+  manifest = make_records(_config(tmp_path, source='coco',
+                                  dataset_path=os.path.join(shared_data, 'coco_sample')))
+  assert manifest.count('train') + manifest.count('val') == 12
+  assert manifest.raw['filtered'] == {'no_keypoints': 2}
+  assert manifest.raw['skipped'] == []
+  coco = builtin_definition('coco')
+  assert manifest.definition == coco and manifest.definition.sigmas[0] == 0.026
+  # Split by image (no train/val in the file name): whole images go to one side.
+  paths = {split: {r[schema.ORIGINAL_PATH] for r in read_records(manifest, split)}
+           for split in ('train', 'val')}
+  assert paths['val'] and paths['train'] and not paths['val'] & paths['train']
+
+
+def test_coco_split_from_file_names(shared_data, tmp_path):
+  src = os.path.join(shared_data, 'coco_sample', 'person_keypoints_sample.json')
+  coco = json.load(open(src))
+  val = tmp_path / 'person_keypoints_val2017.json'
+  val.write_text(json.dumps(coco))
+  manifest = make_records(_config(tmp_path, source='coco', annotation_path=str(val),
+                                  dataset_path=os.path.join(shared_data, 'coco_sample')))
+  assert (manifest.count('train'), manifest.count('val')) == (0, 12)
+
+
+def test_coco_custom_category_without_builtin_names(shared_data, tmp_path, caplog):
+  coco = json.load(open(os.path.join(shared_data, 'coco_sample',
+                                     'person_keypoints_sample.json')))
+  coco['categories'][0]['keypoints'] = [f'p{i}' for i in range(16)] + ['left_paw']
+  path = tmp_path / 'hands.json'
+  path.write_text(json.dumps(coco))
+  with caplog.at_level(logging.WARNING):
+    manifest = make_records(_config(tmp_path, source='coco', annotation_path=str(path),
+                                    dataset_path=os.path.join(shared_data, 'coco_sample'),
+                                    val_fraction=0.5))
+  assert manifest.definition.names[-1] == 'left_paw' and manifest.definition.sigmas is None
+  assert manifest.definition.skeleton[0][:2] == (15, 13)  # COCO skeletons are 1-based
+  assert 'left_paw' in caplog.text and 'no flip pair' in caplog.text
+
+
+@pytest.mark.parametrize('source', ['mpii', 'json'])
+def test_mpii_sample_all_validation(shared_data, tmp_path, source):
+  manifest = make_records(_config(tmp_path, source=source,
+                                  dataset_path=os.path.join(shared_data, 'mpii_sample')))
+  assert (manifest.count('train'), manifest.count('val')) == (0, 5)
+  assert manifest.shard_paths('train') == []
+  assert manifest.definition == builtin_definition('mpii')
+  records = read_records(manifest, 'val')
+  annotations = {r['img_paths']: r for r in json.load(open(
+      os.path.join(shared_data, 'mpii_sample', 'annotations.json')))}
+  for record in records:
+    ann = annotations[record[schema.ORIGINAL_PATH].decode()[len('images/'):]]
+    joints = np.array(ann['joint_self'])
+    labelled = joints[:, 2] > 0
+    np.testing.assert_allclose(to_original(record)[labelled], joints[labelled, :2], atol=1e-3)
+    assert bool(record['object/has_headbox'])
+    np.testing.assert_allclose(record[schema.OBJECT_HEADBOX], np.ravel(ann['headboxes']))
+    # The box: json takes side = scale x 200; mpii 1.25x that, centre lowered by 15 x scale.
+    side = ann['scale_provided'] * 200 * (1.25 if source == 'mpii' else 1.0)
+    a = record[schema.CROP_TO_ORIGINAL]
+    assert a[0, 0] * 64 == pytest.approx(side, rel=1e-5)
+    centre = a[:, :2] @ [47.5, 47.5] + a[:, 2]
+    dy = 15 * ann['scale_provided'] if source == 'mpii' else 0.0
+    np.testing.assert_allclose(centre, [ann['objpos'][0], ann['objpos'][1] + dy], atol=1e-3)
+
+
+def test_openfield_deeplabcut_with_val_list(shared_data, tmp_path):
+  match = tmp_path / 'match.txt'
+  match.write_text('leftear,rightear,h\n')
+  root = os.path.join(shared_data, 'openfield')
+  manifest = make_records(_config(tmp_path, source='deeplabcut', dataset_path=root,
+                                  val_list=os.path.join(root, 'val_frames.txt'),
+                                  matchpoint_path=str(match), num_workers=2,
+                                  examples_per_shard=40))
+  assert (manifest.count('train'), manifest.count('val')) == (99, 17)
+  assert len(manifest.shard_paths('train')) == 3
+  definition = load_manifest(manifest.records_dir).definition
+  assert definition.names == ('snout', 'leftear', 'rightear', 'tailbase')
+  assert definition.flip_pairs_h == ((1, 2),) and not definition.unpaired_left_right_names()
+  val_names = set(open(os.path.join(root, 'val_frames.txt')).read().split())
+  val = read_records(manifest, 'val')
+  assert {os.path.basename(r[schema.ORIGINAL_PATH].decode()) for r in val} == val_names
+  rows = {}
+  for line in open(os.path.join(root, 'CollectedData_Pranav.csv')).read().splitlines()[3:]:
+    cells = line.split(',')
+    rows[os.path.basename(cells[0])] = np.array(cells[1:], np.float64).reshape(-1, 2)
+  for record in val:
+    expected = rows[os.path.basename(record[schema.ORIGINAL_PATH].decode())]
+    np.testing.assert_allclose(to_original(record), expected, atol=1e-3)
+
+
+def _write_dlc(folder, lines):
+  folder.mkdir(parents=True, exist_ok=True)
+  (folder / 'CollectedData_me.csv').write_text('\n'.join(lines) + '\n')
+
+
+def test_deeplabcut_empty_cells_are_unlabelled(shared_data, tmp_path):
+  root = tmp_path / 'dlc'
+  (root / 'images').mkdir(parents=True)
+  src = os.path.join(shared_data, 'openfield', 'images')
+  for name in ('img0000.png', 'img0001.png', 'img0002.png'):
+    os.symlink(os.path.join(src, name), root / 'images' / name)
+  _write_dlc(root, [
+      'scorer,me,me,me,me,me,me',
+      'bodyparts,nose,nose,left_ear,left_ear,right_ear,right_ear',
+      'coords,x,y,x,y,x,y',
+      'labeled-data/v/img0000.png,21.5,265.4,,,19.9,250.0',
+      'labeled-data/v/img0001.png,,,,,,',
+      'labeled-data/v/img0002.png,10.0,abc,1,2,3,4'])
+  manifest = make_records(_config(tmp_path, source='deeplabcut', dataset_path=str(root),
+                                  val_fraction=0.0, max_skip_fraction=0.5))
+  assert manifest.count('train') == 1
+  assert manifest.raw['filtered'] == {'no_keypoints': 1}
+  assert len(manifest.raw['skipped']) == 1
+  skip = manifest.raw['skipped'][0]
+  assert skip['record'] == 'line 6' and 'not a number' in skip['reason']
+  assert skip['file'].endswith('CollectedData_me.csv')
+  record = read_records(manifest, 'train')[0]
+  np.testing.assert_array_equal(record[schema.KEYPOINTS_VISIBILITY], [2, 0, 2])
+  np.testing.assert_allclose(to_original(record)[[0, 2]], [[21.5, 265.4], [19.9, 250.0]],
+                             atol=1e-3)
+
+
+def test_deeplabcut_multi_animal_is_a_clear_error(tmp_path):
+  root = tmp_path / 'ma'
+  _write_dlc(root, ['scorer,me,me,me,me', 'individuals,a1,a1,a2,a2',
+                    'bodyparts,nose,nose,nose,nose', 'coords,x,y,x,y',
+                    'labeled-data/v/img0000.png,1,2,3,4'])
+  with pytest.raises(AnnotationError, match='multi-animal') as info:
+    make_records(_config(tmp_path, source='deeplabcut', dataset_path=str(root)))
+  assert 'CollectedData_me.csv' in str(info.value)
+
+
+def _labelme_doc(image_name, shapes):
+  return {'version': '5.2.1', 'flags': {}, 'imagePath': image_name, 'imageData': None,
+          'imageHeight': 480, 'imageWidth': 640, 'shapes': [
+              {'label': label, 'points': points, 'group_id': group,
+               'shape_type': kind, 'flags': {}} for label, points, group, kind in shapes]}
+
+
+def test_labelme_group_ids_make_objects(shared_data, tmp_path):
+  root = tmp_path / 'lm'
+  root.mkdir()
+  src = os.path.join(shared_data, 'openfield', 'images')
+  os.symlink(os.path.join(src, 'img0000.png'), root / 'a.png')
+  os.symlink(os.path.join(src, 'img0001.png'), root / 'b.png')
+  (root / 'a.json').write_text(json.dumps(_labelme_doc('a.png', [
+      ('head', [[100.5, 100.25]], 1, 'point'), ('tail', [[150, 180]], 1, 'point'),
+      ('head', [[300, 300]], 2, 'point'), ('tail', [[340, 290]], 2, 'point'),
+      ('box', [[280, 270], [360, 330]], 2, 'rectangle')])))
+  (root / 'b.json').write_text(json.dumps(_labelme_doc('b.png', [
+      ('head', [[50, 60]], None, 'point'), ('wing', [[70, 60]], None, 'point')])))
+  classes = tmp_path / 'classes.txt'
+  classes.write_text('tail\nhead\n')
+  manifest = make_records(_config(tmp_path, source='labelme', dataset_path=str(root),
+                                  classes_path=str(classes), val_fraction=0.0,
+                                  max_skip_fraction=0.5, shuffle=False))
+  assert manifest.definition.names == ('tail', 'head')
+  assert manifest.count('train') == 2
+  assert manifest.raw['skipped'][0]['reason'] == "unknown keypoint name 'wing'"
+  records = read_records(manifest, 'train')
+  np.testing.assert_allclose(to_original(records[0]), [[150, 180], [100.5, 100.25]], atol=1e-3)
+  np.testing.assert_allclose(to_original(records[1]), [[340, 290], [300, 300]], atol=1e-3)
+  np.testing.assert_allclose(records[1][schema.OBJECT_BBOX], [280, 270, 80, 60])
+  # Without a classes file, names come in order of first appearance.
+  manifest = make_records(_config(tmp_path, source='labelme', dataset_path=str(root),
+                                  val_fraction=0.0, max_skip_fraction=0.5))
+  assert manifest.definition.names == ('head', 'tail', 'wing')
+  assert manifest.count('train') == 3
+
+
+def test_json_without_names_needs_classes(shared_data, tmp_path):
+  records = json.load(open(os.path.join(shared_data, 'mpii_sample', 'annotations.json')))
+  for r in records:
+    r['joint_self'] = r['joint_self'][:5]
+  (tmp_path / 'images').symlink_to(os.path.join(shared_data, 'mpii_sample', 'images'))
+  (tmp_path / 'annotations.json').write_text(json.dumps(records))
+  with pytest.raises(UserInputError, match='--classes_path'):
+    make_records(_config(tmp_path, source='json', dataset_path=str(tmp_path)))
+  classes = tmp_path / 'c.txt'
+  classes.write_text('a\nb\nc\nd\n')
+  with pytest.raises(DefinitionError, match='4 keypoint names but the annotations have 5'):
+    make_records(_config(tmp_path, source='json', dataset_path=str(tmp_path),
+                         classes_path=str(classes)))
+  classes.write_text('a\nb\nc\nleft_d\nright_d\n')
+  match = tmp_path / 'm.txt'
+  match.write_text('left_d,right_d,h\n')
+  manifest = make_records(_config(tmp_path, source='json', dataset_path=str(tmp_path),
+                                  classes_path=str(classes), matchpoint_path=str(match)))
+  assert manifest.definition.flip_pairs_h == ((3, 4),) and manifest.count('val') == 5
+
+
+def test_unknown_source():
+  with pytest.raises(UserInputError, match='not a known annotation source'):
+    make_records(MakeRecordsConfig(source='yolo', output_dir='/nonexistent'))
