@@ -72,9 +72,11 @@ def draw_keypoints(image_rgb, keypoints, scores_or_visible, definition, conf_thr
   for k in np.flatnonzero(shown):
     if np.all(np.abs(keypoints[k]) < limit):
       colour = tuple(int(c) for c in point_colour.get(int(k), _POINT_COLOUR))
+      # A dark disc one pixel larger underneath: a rim that keeps points visible on
+      # backgrounds of their own colour, without eating into the coloured centre.
+      cv2.circle(image, _fixed(keypoints[k]), (radius + 1) * _SCALE, (0, 0, 0), -1, cv2.LINE_AA,
+                 _SHIFT)
       cv2.circle(image, _fixed(keypoints[k]), radius * _SCALE, colour, -1, cv2.LINE_AA, _SHIFT)
-      # A thin dark rim keeps points visible on backgrounds of their own colour.
-      cv2.circle(image, _fixed(keypoints[k]), radius * _SCALE, (0, 0, 0), 1, cv2.LINE_AA, _SHIFT)
   return image
 
 

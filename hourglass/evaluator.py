@@ -39,8 +39,9 @@ class EvalConfig:
     save_result: write overlays (crop, true points, predicted skeleton).
     max_result_images: at most this many overlays.
     conf_threshold: predicted keypoints under this confidence are not drawn.
-    coco_ground_truth: a COCO annotation json to score AP against, or None to build the
-      ground truth from the records themselves (works for any keypoint set).
+    coco_ground_truth: a COCO annotation json to score AP against (restricted to the images
+      evaluated), or None to build the ground truth from the records themselves (works for any
+      keypoint set).
   """
   decoder: str = 'dark'
   flip_test: bool = False
@@ -102,6 +103,20 @@ def collect_predictions(predictor, dataset, config, overlays=None):
   return out
 
 
+def collect_ground_truth(dataset):
+  """The records' ground truth only (no predictions): dict of numpy arrays plus 'count'."""
+  keys = ('image_id', 'object_id', 'original_keypoints', 'visibility', 'bbox', 'area')
+  parts = {k: [] for k in keys}
+  for batch in dataset:
+    for k in keys:
+      parts[k].append(batch[k].numpy())
+  if not parts['image_id']:
+    raise ValueError('the eval dataset is empty: no records to evaluate')
+  out = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+  out['count'] = len(out['image_id'])
+  return out
+
+
 def coco_results(collected, keypoint_threshold=0.2):
   """One COCO result per object: original-pixel keypoints, instance score = mmpose rescoring
   with a ground-truth box score of 1."""
@@ -153,10 +168,15 @@ def compute_metrics(collected, definition, codec, config):
     logging.warning('the keypoint definition has no OKS sigmas file: COCO AP uses the default '
                     'sigma %.4f for every keypoint and is comparable only within this project',
                     definition.oks_sigmas()[0])
-  gt = config.coco_ground_truth or coco_ground_truth(collected, names)
-  coco = metrics.coco_keypoint_ap(gt, results, definition.oks_sigmas())
+  if config.coco_ground_truth:  # the source's annotation file, restricted to these images
+    coco = metrics.coco_keypoint_ap(config.coco_ground_truth, results, definition.oks_sigmas(),
+                                    image_ids=collected['image_id'])
+  else:
+    coco = metrics.coco_keypoint_ap(coco_ground_truth(collected, names), results,
+                                    definition.oks_sigmas())
   coco.pop('summary', None)
   coco['sigmas'] = 'definition' if definition.sigmas is not None else 'default'
+  coco['ground_truth'] = config.coco_ground_truth or 'records'
   result['coco'] = coco
   return result, results
 

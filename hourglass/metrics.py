@@ -247,13 +247,15 @@ def coco_ground_truth(objects, names, category_id=1, category_name='object'):
 COCO_STAT_NAMES = ('AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75', 'ARm', 'ARl')
 
 
-def coco_keypoint_ap(ground_truth, results, sigmas):
+def coco_keypoint_ap(ground_truth, results, sigmas, image_ids=None):
   """COCO keypoint AP through pycocotools with per-keypoint OKS sigmas.
 
   Args:
     ground_truth: a COCO annotation dict or the path of a COCO annotation json.
     results: list of result dicts (see `coco_result`) or the path of a results json.
     sigmas: [K] OKS sigmas of the keypoint definition.
+    image_ids: evaluate on these images only (e.g. the val split of a larger annotation file);
+      None for every image of the ground truth.
   Returns:
     dict COCO_STAT_NAMES -> value (AP in 0..1; -1 where pycocotools has nothing to average),
     plus 'summary': the text pycocotools prints.
@@ -274,6 +276,8 @@ def coco_keypoint_ap(ground_truth, results, sigmas):
     dt = gt.loadRes(copy.deepcopy(results) if isinstance(results, list) else results)
     evaluator = COCOeval(gt, dt, iouType='keypoints')
     evaluator.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
+    if image_ids is not None:
+      evaluator.params.imgIds = sorted(int(i) for i in set(image_ids))
     evaluator.evaluate()
     evaluator.accumulate()
     evaluator.summarize()

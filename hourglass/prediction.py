@@ -69,11 +69,12 @@ class _Writer:
     else:
       self.mode = 'folder'
       self.json_path = os.path.join(output, JSON_NAME)
-    os.makedirs(output if self.mode == 'folder' else
-                (os.path.dirname(os.path.abspath(output))), exist_ok=True)
     self.source = source
 
   def write(self, frame, canvas_rgb):
+    # Folders are made at the first frame, so that a bad input leaves nothing behind.
+    os.makedirs(self.output if self.mode == 'folder' else
+                os.path.dirname(os.path.abspath(self.output)), exist_ok=True)
     bgr = cv2.cvtColor(canvas_rgb, cv2.COLOR_RGB2BGR)
     if self.mode == 'image':
       drawing.write_rgb(self.output, canvas_rgb)

@@ -90,7 +90,8 @@ class Predictor:
       # One trace for every batch size: the signature leaves all dimensions free.
       self._decoders[decoder] = tf.function(
           lambda hm: codec.decode(hm, decoder),
-          input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)])
+          input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)],
+          autograph=False)  # no tensor-dependent Python control flow; converting costs seconds
     keypoints, scores = self._decoders[decoder](tf.convert_to_tensor(heatmaps, tf.float32))
     return keypoints.numpy(), scores.numpy()
 
@@ -116,7 +117,7 @@ class KerasPredictor(Predictor):
     self.model = model
     spec = tf.TensorSpec([None, height, width, 3], tf.float32)
     self._function = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32),
-                                 input_signature=[spec])
+                                 input_signature=[spec], autograph=False)
 
   def _heatmaps(self, images):
     return self._function(tf.convert_to_tensor(images, tf.float32)).numpy()
@@ -141,10 +142,18 @@ class SavedModelPredictor(Predictor):
       signature = signatures['serving_default']
       function = lambda x: next(iter(signature(x).values()))
     self._function = function
+    self._as_list = None
     super().__init__(definition, codec.input_size, codec, f'saved_model:{path}', batch_size)
 
   def _heatmaps(self, images):
-    out = self._function(tf.convert_to_tensor(images, tf.float32))
+    x = tf.convert_to_tensor(images, tf.float32)
+    if self._as_list is None:  # Keras exports of a model built with `inputs=[...]` take a list
+      try:
+        out, self._as_list = self._function(x), False
+      except (TypeError, ValueError):
+        out, self._as_list = self._function([x]), True
+    else:
+      out = self._function([x] if self._as_list else x)
     if isinstance(out, dict):
       out = next(iter(out.values()))
     return np.asarray(out, np.float32)

@@ -125,14 +125,16 @@ def write_overlays(output_dir, overlays, definition, conf_threshold=0.0):
 
 def format_summary(result):
   """A short human-readable table of the main figures."""
+  count = result.get('num_objects', result.get('num_detections'))
   lines = [f'model: {result.get("model", "?")}  decoder: {result.get("decoder")}  '
-           f'flip_test: {result.get("flip_test")}  objects: {result["num_objects"]}']
-  pck = result['pck']
-  lines.append(f'PCK@{pck["threshold"]:g}: {100.0 * pck["total"]:.2f}%   '
-               f'AUC: {100.0 * result["pck_curve"]["auc"]:.2f}   '
-               f'mean error: {result["mean_error_px"]:.3f} px (original image)')
-  lines.append('  per joint: ' + ', '.join(
-      f'{n} {100.0 * v:.1f}' for n, v in pck['per_joint'].items() if v == v))
+           f'flip_test: {result.get("flip_test")}  objects: {count}']
+  if 'pck' in result:
+    pck = result['pck']
+    lines.append(f'PCK@{pck["threshold"]:g}: {100.0 * pck["total"]:.2f}%   '
+                 f'AUC: {100.0 * result["pck_curve"]["auc"]:.2f}   '
+                 f'mean error: {result["mean_error_px"]:.3f} px (original image)')
+    lines.append('  per joint: ' + ', '.join(
+        f'{n} {100.0 * v:.1f}' for n, v in pck['per_joint'].items() if v == v))
   for t, table in result.get('pckh', {}).items():
     lines.append(f'PCKh@{t}: ' + '  '.join(f'{g} {v:.2f}' for g, v in table['groups'].items()))
   coco = result.get('coco')

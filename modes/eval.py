@@ -62,13 +62,14 @@ def run(flag_values):
                     flag_values.records_dir)
   output_dir = flag_values.output_dir or default_output_dir(flag_values.model_path)
   save_resolved_flags(flag_values, output_dir)
-  config = eval_config(flag_values, output_dir)
+  config = eval_config(flag_values, output_dir, coco_annotation_file(manifest))
   if flag_values.detections:
     from hourglass import detection_eval  # pylint: disable=g-import-not-at-top
     dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
+    settings = manifest.raw.get('settings', {}) or {}
     result = detection_eval.evaluate_with_detections(
         predictor, dataset, flag_values.detections, _dataset_root(manifest), config,
-        flag_values.detection_score_threshold)
+        flag_values.detection_score_threshold, float(settings.get('box_margin', 1.25)))
   else:
     dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
     result = evaluator.evaluate(predictor, dataset, config)
@@ -76,6 +77,19 @@ def run(flag_values):
   print(f'reports written to {output_dir}')
   logging.info('eval done: %s', output_dir)
   return result
+
+
+def coco_annotation_file(manifest):
+  """The COCO annotation file the records came from, to score AP against the official ground
+  truth (crowd regions and unannotated people included); None when the source is not COCO, the
+  records came from several files, or the file is not here (then the records are the truth)."""
+  settings = manifest.raw.get('settings', {}) or {}
+  path = settings.get('annotation_path')
+  overridden = settings.get('classes_path')  # another keypoint set than the file's
+  if (manifest.source != 'coco' or overridden or not path or ',' in path or
+      not os.path.isfile(path)):
+    return None
+  return path
 
 
 def _dataset_root(manifest):

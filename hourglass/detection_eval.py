@@ -1,0 +1,146 @@
+"""COCO keypoint AP from person detector boxes (the top-down protocol of mmpose/HRNet).
+
+Each detector box (COCO detection results format: image_id, category_id, bbox, score) is
+enlarged by the records' box margin, grown to the model aspect and cropped from the original
+image; the predicted pose is scored box score x mean confidence of its keypoints above 0.2
+(mmpose's rescoring), then poses are OKS-NMSed per image (threshold 0.9) and scored by COCOeval.
+The eval dataset supplies the images to evaluate (image_id -> path) and, when no annotation file
+is given, the ground truth.
+"""
+
+import json
+import logging
+import os
+import time
+
+import cv2
+import numpy as np
+
+from hourglass import evaluator
+from hourglass import metrics
+from hourglass import report
+from hourglass import video
+from records.errors import UserInputError
+
+
+def load_detections(path, category_id=1, score_threshold=0.0):
+  """COCO detection results json -> {image_id: [(bbox [4], score)]}."""
+  try:
+    with open(path, encoding='utf-8') as f:
+      raw = json.load(f)
+  except (OSError, ValueError) as e:
+    raise UserInputError(f'{path}: cannot read the detections json ({e})') from None
+  if not isinstance(raw, list):
+    raise UserInputError(f'{path}: expected a COCO detection results list '
+                         f'[{{"image_id", "category_id", "bbox", "score"}}, ...]')
+  out = {}
+  for n, det in enumerate(raw):
+    try:
+      image_id, bbox, score = int(det['image_id']), [float(v) for v in det['bbox']], \
+          float(det.get('score', 1.0))
+      category = int(det.get('category_id', category_id))
+    except (KeyError, TypeError, ValueError) as e:
+      raise UserInputError(f'{path}, record {n}: malformed detection ({e!r})') from None
+    if len(bbox) != 4:
+      raise UserInputError(f'{path}, record {n}, field \'bbox\': expected [x, y, w, h]')
+    if category == category_id and score >= score_threshold and bbox[2] > 0 and bbox[3] > 0:
+      out.setdefault(image_id, []).append((bbox, score))
+  return out
+
+
+def _images(dataset):
+  """image_id -> relative path, from the eval dataset's records."""
+  paths = {}
+  for batch in dataset:
+    for image_id, path in zip(batch['image_id'].numpy(), batch['path'].numpy()):
+      paths[int(image_id)] = path.decode('utf-8')
+  return paths
+
+
+def predict_detections(predictor, detections, image_paths, dataset_root, config, box_scale):
+  """Poses for every detection on the evaluated images.
+
+  Returns:
+    list of (image_id, keypoints [K, 2] original px, scores [K], box score, box area).
+  """
+  shape = predictor.input_shape
+  poses = []
+  for image_id, rel_path in sorted(image_paths.items()):
+    boxes = detections.get(image_id, [])
+    if not boxes:
+      continue
+    path = os.path.join(dataset_root, rel_path)
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+      raise UserInputError(f'{path}: cannot read the original image for detection crops')
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    matrices = [video.box_to_input(b, shape, box_scale) for b, _ in boxes]
+    crops = np.stack([video.crop_input(rgb, m, shape) for m in matrices])
+    keypoints, scores = predictor.predict(crops, config.decoder, config.flip_test)
+    for (box, box_score), m, kp, sc in zip(boxes, matrices, keypoints, scores):
+      original = kp.astype(np.float64) @ m[:, :2].T + m[:, 2]
+      # The input region's area in original pixels (mmpose uses its padded box for OKS NMS).
+      area = float(abs(np.linalg.det(m[:, :2]))) * shape[0] * shape[1]
+      poses.append((image_id, original, sc, box_score, area))
+  return poses
+
+
+def rescore_and_nms(poses, sigmas, keypoint_threshold=0.2, nms_threshold=0.9):
+  """mmpose's rescoring, then OKS NMS per image. Returns COCO result dicts."""
+  results = []
+  by_image = {}
+  for pose in poses:
+    by_image.setdefault(pose[0], []).append(pose)
+  for image_id, group in by_image.items():
+    scores = metrics.rescore([p[3] for p in group], np.stack([p[2] for p in group]),
+                             keypoint_threshold)
+    keep = metrics.oks_nms(np.stack([p[1] for p in group]), scores, [p[4] for p in group],
+                           sigmas, nms_threshold)
+    for i in keep:
+      results.append(metrics.coco_result(image_id, group[i][1], group[i][2], scores[i]))
+  return results
+
+
+def evaluate_with_detections(predictor, dataset, detections_path, dataset_root, config,
+                             score_threshold=0.0, box_scale=1.25):
+  """COCO keypoint AP of a predictor on detector boxes; writes metrics and results json.
+
+  Args:
+    predictor: Predictor.
+    dataset: the eval dataset (which images to evaluate, and the ground truth).
+    detections_path: COCO detection results json.
+    dataset_root: the folder the records' image paths are relative to.
+    config: evaluator.EvalConfig (decoder, flip_test, output_dir, coco_ground_truth).
+    score_threshold: detections under this score are ignored.
+    box_scale: enlargement of detector boxes (the records' box_margin).
+  Returns:
+    metrics dict with 'coco' and counts.
+  """
+  start = time.perf_counter()
+  detections = load_detections(detections_path, score_threshold=score_threshold)
+  image_paths = _images(dataset)
+  poses = predict_detections(predictor, detections, image_paths, dataset_root, config, box_scale)
+  if not poses:
+    raise UserInputError(f'{detections_path}: no detection on any of the {len(image_paths)} '
+                         f'evaluated images (image ids {sorted(image_paths)[:5]}...)')
+  definition = predictor.definition
+  results = rescore_and_nms(poses, definition.oks_sigmas(), config.coco_keypoint_threshold)
+  if config.coco_ground_truth:
+    gt, image_ids = config.coco_ground_truth, list(image_paths)
+  else:
+    gt = evaluator.coco_ground_truth(evaluator.collect_ground_truth(dataset), definition.names)
+    image_ids = None
+  coco = metrics.coco_keypoint_ap(gt, results, definition.oks_sigmas(), image_ids=image_ids)
+  coco.pop('summary', None)
+  coco['ground_truth'] = config.coco_ground_truth or 'records'
+  result = {'model': predictor.name, 'decoder': config.decoder, 'flip_test': config.flip_test,
+            'boxes': 'detections', 'detections': detections_path,
+            'num_detections': len(poses), 'num_results_after_nms': len(results),
+            'num_images': len(image_paths), 'coco': coco,
+            'seconds': time.perf_counter() - start}
+  if config.output_dir:
+    os.makedirs(config.output_dir, exist_ok=True)
+    report.write_json(os.path.join(config.output_dir, report.METRICS_FILE), result)
+    report.write_json(os.path.join(config.output_dir, report.RESULTS_FILE), results)
+  logging.info('detection eval: %d poses, %d after NMS', len(poses), len(results))
+  return result

@@ -1,0 +1,180 @@
+"""load_predictor on every Keras-side format, --mode=eval end to end, detection-box eval."""
+
+import copy
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from hourglass import bundle as bundle_lib
+from hourglass import detection_eval, evaluator, video
+from hourglass.codec import HeatmapCodec
+from hourglass.config import ModelConfig
+from hourglass.network import build_inference_model
+from hourglass.predictors import KerasPredictor, Predictor, load_predictor
+from records.errors import UserInputError
+from records.keypoint_definition import builtin_definition
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INPUT = (64, 64)
+
+
+@pytest.fixture(scope='module')
+def tiny_bundle(tmp_path_factory):
+  """An untrained 1-stack mobile tiny COCO model saved as <model_dir>/best_model."""
+  definition = builtin_definition('coco')
+  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=INPUT[0],
+                       input_width=INPUT[1], num_keypoints=definition.num_keypoints)
+  model = build_inference_model(config)
+  model_dir = tmp_path_factory.mktemp('model')
+  bundle_lib.save_bundle(str(model_dir / 'best_model'), model, config, definition,
+                         HeatmapCodec(INPUT, 4, 2.0).to_dict())
+  return str(model_dir), model
+
+
+def test_load_predictor_formats_agree_with_keras(tiny_bundle, tmp_path):
+  model_dir, model = tiny_bundle
+  images = np.random.default_rng(0).integers(0, 256, (5, *INPUT, 3), dtype=np.uint8)
+  expected = model.predict(images.astype(np.float32), verbose=0)
+  best = os.path.join(model_dir, 'best_model')
+  saved = str(tmp_path / 'saved_model')
+  model.export(saved, verbose=False)
+  for name in (bundle_lib.INFO_FILE, bundle_lib.DEFINITION_FILE):
+    shutil.copy(os.path.join(best, name), saved)
+  for path in (model_dir, os.path.join(best, bundle_lib.MODEL_FILE), saved):
+    predictor = load_predictor(path, batch_size=2)  # 5 images: batches of 2, 2, 1
+    assert predictor.input_shape == INPUT
+    assert predictor.definition.names == builtin_definition('coco').names
+    heatmaps = predictor(images)
+    assert heatmaps.shape == (5, 16, 16, 17) and heatmaps.dtype == np.float32
+    np.testing.assert_allclose(heatmaps, expected, rtol=1e-4, atol=1e-5, err_msg=path)
+    keypoints, scores = predictor.predict(images, decoder='argmax')
+    assert keypoints.shape == (5, 17, 2) and scores.shape == (5, 17)
+    np.testing.assert_allclose(scores, expected.max(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+
+
+def test_flip_test_undoes_the_flip(tiny_bundle):
+  """Flip test of a mirrored image equals the mirrored flip test of the image."""
+  model_dir, model = tiny_bundle
+  predictor = KerasPredictor(model, builtin_definition('coco'), HeatmapCodec(INPUT), 'tiny')
+  image = np.random.default_rng(1).integers(0, 256, (1, *INPUT, 3), dtype=np.uint8)
+  a = predictor.heatmaps(image, flip_test=True)
+  b = predictor.heatmaps(image[:, :, ::-1], flip_test=True)
+  perm = predictor.definition.flip_permutation('h')
+  np.testing.assert_allclose(a, b[:, :, ::-1][..., perm], rtol=1e-4, atol=1e-5)
+
+
+def test_load_predictor_errors(tmp_path):
+  with pytest.raises(UserInputError, match='no such model'):
+    load_predictor(str(tmp_path / 'missing'))
+  with pytest.raises(UserInputError, match='not a model directory'):
+    load_predictor(str(tmp_path))
+  bad = tmp_path / 'broken.keras'
+  bad.write_bytes(b'not a zip')
+  with pytest.raises(UserInputError, match='model_info.json'):
+    load_predictor(str(bad))
+
+
+def _flag_values(*args):
+  """A private copy of the project's flags parsed from `args` (the global FLAGS untouched)."""
+  import flags  # noqa: F401  (defines every flag)
+  from absl import flags as absl_flags
+  values = copy.deepcopy(absl_flags.FLAGS)
+  values(['main.py', *args])
+  return values
+
+
+@pytest.fixture(scope='module')
+def coco_records(shared_data, tmp_path_factory):
+  from records.make_records import MakeRecordsConfig, make_records
+  out = str(tmp_path_factory.mktemp('records') / 'coco')
+  annotation = os.path.join(shared_data, 'coco_sample', 'person_keypoints_sample.json')
+  make_records(MakeRecordsConfig(source='coco', dataset_path=os.path.join(shared_data,
+                                                                          'coco_sample'),
+                                 annotation_path=annotation, output_dir=out, input_shape=INPUT,
+                                 val_fraction=1.0, num_workers=1, progress=False))
+  return out
+
+
+def test_eval_mode_end_to_end(tiny_bundle, coco_records, tmp_path, capsys):
+  from modes import eval as eval_mode
+  out = str(tmp_path / 'eval')
+  returned = eval_mode.run(_flag_values(
+      '--mode=eval', f'--model_path={tiny_bundle[0]}', f'--records_dir={coco_records}',
+      f'--output_dir={out}', '--save_result', '--decoder=quarter', '--flip_test',
+      '--batch_size=5'))
+  printed = capsys.readouterr().out
+  assert 'PCK@0.5' in printed and 'COCO AP' in printed
+  with open(os.path.join(out, 'metrics.json')) as f:
+    result = json.load(f)
+  assert result['pck']['total'] == pytest.approx(returned['pck']['total'])
+  assert result['num_objects'] == 12 and result['decoder'] == 'quarter' and result['flip_test']
+  assert result['coco']['ground_truth'].endswith('person_keypoints_sample.json')
+  assert 0.0 <= result['pck']['total'] <= 1.0
+  for name in ('keypoint_results.json', 'pck_curve.png', 'per_joint.png', 'flags.txt',
+               'results_grid.png', os.path.join('results', '0011.png')):
+    assert os.path.getsize(os.path.join(out, name)) > 0, name
+  # A clear error (main.py prints it without a traceback) for records that do not exist.
+  with pytest.raises(UserInputError, match='nothing'):
+    eval_mode.run(_flag_values('--mode=eval', f'--model_path={tiny_bundle[0]}',
+                               f'--records_dir={tmp_path / "nothing"}'))
+
+
+class _BoxOracle(Predictor):
+  """Perfect heatmaps for crops registered with their true model-input keypoints."""
+
+  def __init__(self, definition):
+    super().__init__(definition, INPUT, HeatmapCodec(INPUT, 4, 2.0), 'box-oracle')
+    self.truth = {}
+
+  def _heatmaps(self, images):
+    from tests.test_eval_oracle import gaussian_heatmaps
+    out = []
+    for image in images.astype(np.uint8):
+      keypoints, labelled = self.truth[image.tobytes()]
+      out.append(gaussian_heatmaps(keypoints, labelled, self.codec.heatmap_size, 2.0))
+    return np.stack(out)
+
+
+def test_detection_eval_with_oracle_rescoring_and_nms(coco_records, shared_data, tmp_path):
+  """Detector boxes = the true boxes plus near duplicates: AP 1 and NMS keeps one per person."""
+  from pipelines.config import PipelineConfig
+  from pipelines.dataset import build_eval_dataset
+  root = os.path.join(shared_data, 'coco_sample')
+  annotation = os.path.join(root, 'person_keypoints_sample.json')
+  with open(annotation) as f:
+    gt = json.load(f)
+  files = {im['id']: im['file_name'] for im in gt['images']}
+  predictor = _BoxOracle(builtin_definition('coco'))
+  detections = []
+  for ann in gt['annotations']:
+    if not ann['num_keypoints']:
+      continue
+    rgb = cv2.cvtColor(cv2.imread(os.path.join(root, 'images', files[ann['image_id']])),
+                       cv2.COLOR_BGR2RGB)
+    for shift, score in ((0.0, 0.9), (3.0, 0.5)):
+      box = [ann['bbox'][0] + shift, ann['bbox'][1], ann['bbox'][2], ann['bbox'][3]]
+      m = video.box_to_input(box, INPUT, 1.25)
+      kp = np.array(ann['keypoints'], float).reshape(-1, 3)
+      inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
+      predictor.truth[video.crop_input(rgb, m, INPUT).tobytes()] = (
+          kp[:, :2] @ inverse[:, :2].T + inverse[:, 2], kp[:, 2] > 0)
+      detections.append({'image_id': ann['image_id'], 'category_id': 1, 'bbox': box,
+                         'score': score})
+  path = str(tmp_path / 'detections.json')
+  with open(path, 'w') as f:
+    json.dump(detections, f)
+  dataset = build_eval_dataset(coco_records, PipelineConfig(input_shape=INPUT, batch_size=4))
+  config = evaluator.EvalConfig(decoder='dark', output_dir=str(tmp_path / 'out'),
+                                coco_ground_truth=annotation)
+  result = detection_eval.evaluate_with_detections(predictor, dataset, path, root, config,
+                                                   box_scale=1.25)
+  assert result['num_detections'] == 24
+  assert result['num_results_after_nms'] == 12  # each duplicate pose suppressed by OKS NMS
+  assert result['coco']['AP'] >= 0.99
+  # The real sample detections run through the same path (scores are whatever they are).
+  with pytest.raises(UserInputError):
+    detection_eval.load_detections(str(tmp_path / 'missing.json'))

@@ -1,0 +1,193 @@
+"""--mode=predict: geometry of the letterbox/box crops, RGB/BGR discipline, video/folder/image
+outputs on the shared sample video and images, and clear errors for unreadable input."""
+
+import copy
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from hourglass import drawing, video
+from hourglass.codec import HeatmapCodec
+from hourglass.config import ModelConfig
+from hourglass.network import build_inference_model
+from hourglass.prediction import PredictConfig, predict_source
+from hourglass.predictors import KerasPredictor, Predictor
+from records.errors import UserInputError
+from records.keypoint_definition import KeypointDefinition, builtin_definition
+
+INPUT = (64, 64)
+
+
+def test_letterbox_and_box_geometry_map_edges_exactly():
+  # A 640x480 frame letterboxed into 64x64: the frame's width fills the input exactly.
+  m = video.letterbox_to_input((480, 640, 3), INPUT)
+  corners = np.array([[-0.5, 31.5], [63.5, 31.5]]) @ m[:, :2].T + m[:, 2]
+  np.testing.assert_allclose(corners, [[-0.5, 239.5], [639.5, 239.5]])
+  # A box [x, y, w, h] = [10, 20, 40, 80] in a 64x32 (HxW) input: aspect already 1:2, centre
+  # (30, 60); box_scale 1.25 enlarges it about that centre.
+  m = video.box_to_input([10, 20, 40, 80], (64, 32), 1.25)
+  centre = np.array([15.5, 31.5]) @ m[:, :2].T + m[:, 2]
+  np.testing.assert_allclose(centre, [30.0, 60.0])
+  np.testing.assert_allclose(np.diag(m[:, :2]), [50.0 / 32, 100.0 / 64])
+
+
+@pytest.mark.parametrize('frame_shape', [(480, 640), (60, 50)])
+def test_crop_input_puts_a_dot_where_the_affine_says(frame_shape):
+  """A Gaussian dot at a sub-pixel frame position lands at inverse(affine)(position) in the crop
+  (also through the anti-aliasing pre-reduction of large frames)."""
+  h, w = frame_shape
+  x0, y0 = 0.37 * w + 0.3, 0.61 * h - 0.2
+  ys, xs = np.mgrid[0:h, 0:w]
+  sigma = max(h, w) / 40
+  frame = np.exp(-((xs - x0) ** 2 + (ys - y0) ** 2) / (2 * sigma ** 2))
+  frame = np.repeat((frame * 250)[..., None], 3, axis=2).astype(np.uint8)
+  m = video.letterbox_to_input(frame.shape, INPUT)
+  crop = video.crop_input(frame, m, INPUT)[..., 0].astype(np.float64)
+  inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
+  expected = inverse @ np.array([x0, y0, 1.0])
+  cy, cx = np.mgrid[0:INPUT[0], 0:INPUT[1]]
+  found = np.array([(crop * cx).sum(), (crop * cy).sum()]) / crop.sum()
+  np.testing.assert_allclose(found, expected, atol=0.15)
+
+
+class _RecordingPredictor(Predictor):
+  """Records the crops it is given and predicts every keypoint at the crop centre."""
+
+  def __init__(self, definition):
+    super().__init__(definition, INPUT, HeatmapCodec(INPUT, 4, 2.0), 'recording')
+    self.crops = []
+
+  def _heatmaps(self, images):
+    self.crops.extend(images.astype(np.uint8))
+    h, w = self.codec.heatmap_size
+    maps = np.zeros((len(images), h, w, self.definition.num_keypoints), np.float32)
+    ys, xs = np.mgrid[0:h, 0:w]
+    maps[:] = np.exp(-((xs - 7.5) ** 2 + (ys - 7.5) ** 2) / 8.0)[None, :, :, None]
+    return maps
+
+
+def test_frames_reach_the_model_as_rgb_and_drawings_are_written_as_bgr(tmp_path):
+  """A pure-red image on disk arrives red (R channel) at the model; a red skeleton edge is red
+  in the written file when read back by OpenCV (BGR)."""
+  definition = KeypointDefinition(names=('a', 'b'), skeleton=((0, 1, (255, 0, 0)),))
+  image_bgr = np.zeros((40, 40, 3), np.uint8)
+  image_bgr[..., 2] = 200  # red in BGR
+  path = str(tmp_path / 'red.png')
+  cv2.imwrite(path, image_bgr)
+  predictor = _RecordingPredictor(definition)
+  out = str(tmp_path / 'out.png')
+  summary = predict_source(predictor, PredictConfig(input=path, output=out, conf_threshold=0.5))
+  crop = predictor.crops[0]
+  assert crop[32, 32, 0] == 200 and crop[32, 32, 2] == 0  # RGB: red first
+  # Both keypoints at the image centre: one point drawn there; its colour is the edge's red.
+  written = cv2.imread(out)
+  assert tuple(written[20, 20]) == (0, 0, 255)
+  with open(summary['json']) as f:
+    document = json.load(f)
+  a = document['frames'][0]['objects'][0]['keypoints']['a']
+  np.testing.assert_allclose(a[:2], [19.5, 19.5], atol=1e-3)  # the centre of a 40x40 image
+  assert a[2] == pytest.approx(np.exp(-0.5 / 8.0), abs=1e-4)  # the peak heatmap value
+
+
+def test_conf_threshold_hides_low_confidence_points():
+  definition = KeypointDefinition(names=('a', 'b'), skeleton=((0, 1, (0, 255, 0)),))
+  image = np.zeros((50, 50, 3), np.uint8)
+  drawn = drawing.draw_keypoints(image, [[10, 10], [40, 40]], [0.9, 0.05], definition, 0.1)
+  assert drawn[10, 10].any() and not drawn[40, 40].any() and not drawn[25, 25].any()
+  both = drawing.draw_keypoints(image, [[10, 10], [40, 40]], [0.9, 0.5], definition, 0.1)
+  assert tuple(both[25, 25]) == (0, 255, 0) and not image.any()
+
+
+@pytest.fixture(scope='module')
+def tiny_predictor():
+  definition = builtin_definition('coco')
+  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=INPUT[0],
+                       input_width=INPUT[1], num_keypoints=definition.num_keypoints)
+  return KerasPredictor(build_inference_model(config), definition, HeatmapCodec(INPUT), 'tiny')
+
+
+def test_predict_video_keeps_fps_and_size(shared_data, tiny_predictor, tmp_path):
+  source = os.path.join(shared_data, 'openfield', 'm3v1mp4.mp4')
+  out = str(tmp_path / 'out.mp4')
+  summary = predict_source(tiny_predictor, PredictConfig(input=source, output=out, max_frames=6,
+                                                         batch_frames=4))
+  assert summary['frames'] == 6 and summary['objects'] == 6
+  src, dst = cv2.VideoCapture(source), cv2.VideoCapture(out)
+  for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT):
+    assert src.get(prop) == dst.get(prop)
+  assert dst.get(cv2.CAP_PROP_FPS) == pytest.approx(src.get(cv2.CAP_PROP_FPS), rel=1e-3)
+  assert int(dst.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+  with open(os.path.join(tmp_path, 'out.json')) as f:
+    document = json.load(f)
+  assert [fr['frame'] for fr in document['frames']] == list(range(6))
+  assert document['size'] == [640, 480]
+  for frame in document['frames']:
+    for value in frame['objects'][0]['keypoints'].values():
+      # Inside the letterboxed model input (640 wide, 640 high centred on the 480-high frame),
+      # give or take the one heatmap pixel (40 frame px) a decoder may refine beyond the edge.
+      assert value is None or (-40.5 <= value[0] <= 679.5 and -120.5 <= value[1] <= 599.5)
+
+
+def test_predict_folder_and_single_image(shared_data, tiny_predictor, tmp_path):
+  folder = os.path.join(shared_data, 'coco_sample', 'images')
+  out = str(tmp_path / 'drawn')
+  summary = predict_source(tiny_predictor, PredictConfig(input=folder, output=out))
+  names = sorted(os.listdir(folder))
+  assert summary['frames'] == len(names) == 4
+  assert sorted(n for n in os.listdir(out) if n.endswith('.png')) == sorted(
+      os.path.splitext(n)[0] + '.png' for n in names)
+  first = cv2.imread(os.path.join(folder, names[0]))
+  assert cv2.imread(os.path.join(out, os.path.splitext(names[0])[0] + '.png')).shape == \
+      first.shape
+  # Detection boxes for one image: one object per box, in box coordinates.
+  boxes = str(tmp_path / 'boxes.json')
+  with open(boxes, 'w') as f:
+    json.dump({names[0]: [[10, 20, 100, 200, 0.9], [200, 50, 80, 160]]}, f)
+  single = str(tmp_path / 'one.jpg')
+  summary = predict_source(tiny_predictor, PredictConfig(
+      input=os.path.join(folder, names[0]), output=single, detections=boxes))
+  assert summary['objects'] == 2 and os.path.isfile(single)
+  with open(os.path.join(tmp_path, 'one.json')) as f:
+    objects = json.load(f)['frames'][0]['objects']
+  assert [o['box_score'] for o in objects] == [0.9, 1.0]
+
+
+def test_unreadable_inputs_are_clear_errors(tmp_path, tiny_predictor):
+  bad_image = tmp_path / 'broken.jpg'
+  bad_image.write_bytes(b'\xff\xd8 not really a jpeg')
+  bad_video = tmp_path / 'broken.mp4'
+  bad_video.write_bytes(b'garbage' * 100)
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  for spec, message in ((bad_image, 'cannot read the image'), (bad_video, 'cannot open'),
+                        (empty, 'no images'), (tmp_path / 'missing.mp4', 'no such file')):
+    with pytest.raises(UserInputError, match=message):
+      predict_source(tiny_predictor, PredictConfig(input=str(spec),
+                                                   output=str(tmp_path / 'o.mp4')))
+  assert not os.path.exists(tmp_path / 'o.mp4')
+
+
+def test_predict_mode_flags(shared_data, tmp_path, monkeypatch):
+  """--mode=predict through its flags, with a bundle on disk."""
+  import flags  # noqa: F401
+  from absl import flags as absl_flags
+  from hourglass import bundle as bundle_lib
+  from modes import predict as predict_mode
+  definition = builtin_definition('coco')
+  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64,
+                       num_keypoints=17)
+  bundle_lib.save_bundle(str(tmp_path / 'm'), build_inference_model(config), config, definition,
+                         HeatmapCodec(INPUT).to_dict())
+  values = copy.deepcopy(absl_flags.FLAGS)
+  video_path = os.path.join(shared_data, 'openfield', 'm3v1mp4.mp4')
+  values(['main.py', '--mode=predict', f'--model_path={tmp_path / "m"}', f'--input={video_path}',
+          f'--output={tmp_path / "v.avi"}', '--max_frames=3'])
+  summary = predict_mode.run(values)
+  assert summary['frames'] == 3 and os.path.getsize(tmp_path / 'v.avi') > 0
+  values(['main.py', '--mode=predict', f'--model_path={tmp_path / "m"}'])
+  values.input = None
+  with pytest.raises(UserInputError, match='--input'):
+    predict_mode.run(values)
