@@ -242,3 +242,8 @@ def try_process(args) -> Tuple[int, Optional[dict], Optional[str]]:
     return index, None, str(e)
   except (cv2.error, ValueError, OverflowError, MemoryError) as e:
     return index, None, f'cannot process the image: {type(e).__name__}: {e}'
+
+
+def try_process_many(jobs):
+  """Pool task: a list of try_process arguments -> the list of their outcomes."""
+  return [try_process(job) for job in jobs]

@@ -11,6 +11,9 @@ nothing was written or more than `max_skip_fraction` of the examples were bad. D
 filters (crowd, no labelled keypoint) are counted apart in `filtered`.
 """
 
+import collections
+import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -20,7 +23,7 @@ import time
 from typing import Optional, Tuple
 
 from records import schema
-from records.crop import CropSettings, crop_shape, init_worker, try_process
+from records.crop import CropSettings, crop_shape, init_worker, try_process, try_process_many
 from records.errors import RecordsError, UserInputError
 from records.example import Skip
 from records.sources import get_source
@@ -153,34 +156,70 @@ def _crop_all(examples, config, skipped, writer):
   Returns:
     the list of Skips (the source's and the crop workers').
   """
-  settings = config.crop_settings()
   skipped = list(skipped)
   progress = Progress(len(examples) + len(skipped), enabled=config.progress, done=len(skipped))
   workers = config.num_workers or os.cpu_count() or 1
   workers = min(workers, max(1, len(examples) // 16))
-  jobs = ((i, ex, settings) for i, ex in enumerate(examples))
-  pool = None
-  if workers <= 1:
-    outcomes = map(try_process, jobs)
-  else:
-    # spawn, not fork: the parent may hold TensorFlow threads, and forking those can deadlock.
-    # Everything the workers unpickle lives in modules that do not import TensorFlow.
-    pool = multiprocessing.get_context('spawn').Pool(workers, initializer=init_worker)
-    outcomes = pool.imap(try_process, jobs, chunksize=8)
-  try:
-    for index, result, reason in outcomes:
-      example = examples[index]
-      if result is None:
-        skipped.append(Skip(example.source_file, example.record, reason))
-      else:
-        writer.add(example.split, schema.make_example(**result).SerializeToString())
-      progress.update(len(skipped))
-  finally:
-    if pool is not None:
-      pool.terminate()
-      pool.join()
+  jobs = [(i, ex, config.crop_settings()) for i, ex in enumerate(examples)]
+  for index, result, reason in _outcomes(jobs, workers):
+    example = examples[index]
+    if result is None:
+      skipped.append(Skip(example.source_file, example.record, reason))
+    else:
+      writer.add(example.split, schema.make_example(**result).SerializeToString())
+    progress.update(len(skipped))
   progress.close(len(skipped))
   return skipped
+
+
+_CHUNK = 16  # examples per worker task: amortises pickling, keeps the progress line moving
+
+
+def _outcomes(jobs, workers):
+  """Yields try_process outcomes in job order, from `workers` processes (or this one).
+
+  At most 2 x workers tasks are in flight, so memory stays bounded for any data set size. A
+  worker that dies (out of memory, a crashing decoder) ends the run with a clear error rather
+  than a hang.
+  """
+  if workers <= 1:
+    yield from map(try_process, jobs)
+    return
+  # spawn, not fork: the parent may hold TensorFlow threads, and forking those can deadlock.
+  # Everything the workers unpickle lives in modules that do not import TensorFlow.
+  context = multiprocessing.get_context('spawn')
+  executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                    initializer=init_worker)
+  pending = collections.deque()
+  try:
+    for start in range(0, len(jobs), _CHUNK):
+      with _main_not_reimported():  # workers start on submit
+        pending.append(executor.submit(try_process_many, jobs[start:start + _CHUNK]))
+      while len(pending) >= 2 * workers:
+        yield from pending.popleft().result()
+    while pending:
+      yield from pending.popleft().result()
+  except concurrent.futures.process.BrokenProcessPool:
+    raise RecordsError('make_records: a crop worker process died (out of memory, or an image '
+                       'crashed the decoder); rerun with --num_workers=1 to find the image') from None
+  finally:
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _main_not_reimported():
+  """Keeps spawned workers from re-importing the entry script (`python main.py` imports every
+  flag module and TensorFlow: seconds per worker, for nothing the workers use)."""
+  main = sys.modules.get('__main__')
+  path = getattr(main, '__file__', None)
+  hide = path is not None and getattr(main, '__spec__', None) is None
+  if hide:
+    del main.__file__
+  try:
+    yield
+  finally:
+    if hide:
+      main.__file__ = path
 
 
 class Progress:
