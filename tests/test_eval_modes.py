@@ -8,6 +8,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from hourglass import bundle as bundle_lib
 from hourglass import detection_eval, evaluator, video
@@ -35,16 +36,12 @@ def tiny_bundle(tmp_path_factory):
   return str(model_dir), model
 
 
-def test_load_predictor_formats_agree_with_keras(tiny_bundle, tmp_path):
+def test_load_predictor_formats_agree_with_keras(tiny_bundle):
   model_dir, model = tiny_bundle
   images = np.random.default_rng(0).integers(0, 256, (5, *INPUT, 3), dtype=np.uint8)
-  expected = model.predict(images.astype(np.float32), verbose=0)
+  expected = model(images.astype(np.float32), training=False).numpy()
   best = os.path.join(model_dir, 'best_model')
-  saved = str(tmp_path / 'saved_model')
-  model.export(saved, verbose=False)
-  for name in (bundle_lib.INFO_FILE, bundle_lib.DEFINITION_FILE):
-    shutil.copy(os.path.join(best, name), saved)
-  for path in (model_dir, os.path.join(best, bundle_lib.MODEL_FILE), saved):
+  for path in (model_dir, os.path.join(best, bundle_lib.MODEL_FILE)):
     predictor = load_predictor(path, batch_size=2)  # 5 images: batches of 2, 2, 1
     assert predictor.input_shape == INPUT
     assert predictor.definition.names == builtin_definition('coco').names
@@ -54,6 +51,47 @@ def test_load_predictor_formats_agree_with_keras(tiny_bundle, tmp_path):
     keypoints, scores = predictor.predict(images, decoder='argmax')
     assert keypoints.shape == (5, 17, 2) and scores.shape == (5, 17)
     np.testing.assert_allclose(scores, expected.max(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+
+
+def _heatmap_module():
+  """A small SavedModel-able function images [B, 64, 64, 3] -> [B, 16, 16, 17] heatmaps.
+
+  (Exporting the hourglass itself takes ~25 s here; the export issue tests that. This checks
+  the SavedModel predictor: serving signatures, list inputs, metadata lookup.)
+  """
+  weights = tf.constant(np.random.default_rng(2).normal(size=(3, 17)), tf.float32)
+
+  def heatmaps(x):
+    pooled = tf.nn.avg_pool2d(x / 255.0, 4, 4, 'VALID')
+    return tf.einsum('bhwc,ck->bhwk', pooled, weights)
+  return heatmaps
+
+
+@pytest.mark.parametrize('style', ['serve_list', 'signature'])
+def test_saved_model_predictor(tiny_bundle, tmp_path, style):
+  fn = _heatmap_module()
+  spec = tf.TensorSpec([None, *INPUT, 3], tf.float32)
+  module = tf.Module()
+  if style == 'serve_list':  # what keras Model.export writes for a model with inputs=[...]
+    module.serve = tf.function(lambda xs: fn(xs[0]), input_signature=[[spec]], autograph=False)
+    signatures = None
+  else:
+    module.f = tf.function(lambda x: {'heatmaps': fn(x)}, input_signature=[spec],
+                           autograph=False)
+    signatures = {'serving_default': module.f}
+  saved = str(tmp_path / 'saved_model')
+  tf.saved_model.save(module, saved, signatures=signatures)
+  best = os.path.join(tiny_bundle[0], 'best_model')
+  os.makedirs(os.path.join(saved, 'assets'), exist_ok=True)
+  for name in (bundle_lib.INFO_FILE, bundle_lib.DEFINITION_FILE):
+    shutil.copy(os.path.join(best, name), os.path.join(saved, 'assets'))
+  predictor = load_predictor(saved, batch_size=2)
+  images = np.random.default_rng(3).integers(0, 256, (5, *INPUT, 3), dtype=np.uint8)
+  np.testing.assert_allclose(predictor(images), fn(tf.constant(images, tf.float32)).numpy(),
+                             rtol=1e-5, atol=1e-6)
+  assert predictor.definition.names == builtin_definition('coco').names
+  keypoints, _ = predictor.predict(images, decoder='dark', flip_test=True)
+  assert keypoints.shape == (5, 17, 2)
 
 
 def test_flip_test_undoes_the_flip(tiny_bundle):

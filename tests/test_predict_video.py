@@ -14,7 +14,7 @@ from hourglass.codec import HeatmapCodec
 from hourglass.config import ModelConfig
 from hourglass.network import build_inference_model
 from hourglass.prediction import PredictConfig, predict_source
-from hourglass.predictors import KerasPredictor, Predictor
+from hourglass.predictors import Predictor, load_predictor
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition, builtin_definition
 
@@ -102,11 +102,21 @@ def test_conf_threshold_hides_low_confidence_points():
 
 
 @pytest.fixture(scope='module')
-def tiny_predictor():
+def tiny_bundle_dir(tmp_path_factory):
+  """An untrained 1-stack mobile tiny COCO model saved as a bundle."""
+  from hourglass import bundle as bundle_lib
   definition = builtin_definition('coco')
   config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=INPUT[0],
                        input_width=INPUT[1], num_keypoints=definition.num_keypoints)
-  return KerasPredictor(build_inference_model(config), definition, HeatmapCodec(INPUT), 'tiny')
+  path = str(tmp_path_factory.mktemp('bundle') / 'm')
+  bundle_lib.save_bundle(path, build_inference_model(config), config, definition,
+                         HeatmapCodec(INPUT).to_dict())
+  return path
+
+
+@pytest.fixture(scope='module')
+def tiny_predictor(tiny_bundle_dir):
+  return load_predictor(tiny_bundle_dir)
 
 
 def test_predict_video_keeps_fps_and_size(shared_data, tiny_predictor, tmp_path):
@@ -170,24 +180,18 @@ def test_unreadable_inputs_are_clear_errors(tmp_path, tiny_predictor):
   assert not os.path.exists(tmp_path / 'o.mp4')
 
 
-def test_predict_mode_flags(shared_data, tmp_path, monkeypatch):
+def test_predict_mode_flags(shared_data, tiny_bundle_dir, tmp_path):
   """--mode=predict through its flags, with a bundle on disk."""
   import flags  # noqa: F401
   from absl import flags as absl_flags
-  from hourglass import bundle as bundle_lib
   from modes import predict as predict_mode
-  definition = builtin_definition('coco')
-  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64,
-                       num_keypoints=17)
-  bundle_lib.save_bundle(str(tmp_path / 'm'), build_inference_model(config), config, definition,
-                         HeatmapCodec(INPUT).to_dict())
   values = copy.deepcopy(absl_flags.FLAGS)
   video_path = os.path.join(shared_data, 'openfield', 'm3v1mp4.mp4')
-  values(['main.py', '--mode=predict', f'--model_path={tmp_path / "m"}', f'--input={video_path}',
+  values(['main.py', '--mode=predict', f'--model_path={tiny_bundle_dir}', f'--input={video_path}',
           f'--output={tmp_path / "v.avi"}', '--max_frames=3'])
   summary = predict_mode.run(values)
   assert summary['frames'] == 3 and os.path.getsize(tmp_path / 'v.avi') > 0
-  values(['main.py', '--mode=predict', f'--model_path={tmp_path / "m"}'])
+  assert int(cv2.VideoCapture(str(tmp_path / 'v.avi')).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
   values.input = None
   with pytest.raises(UserInputError, match='--input'):
     predict_mode.run(values)
