@@ -124,7 +124,7 @@ def parse_keypoints(rows, num_keypoints: Optional[int], what: str = 'keypoints')
     try:
       x, y = float(row[0]), float(row[1])
       v = float(row[2]) if len(row) == 3 else 2.0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
       raise BadExample(f'{what}[{i}] is not numeric: {row!r:.60}') from None
     if not math.isfinite(v) or v not in (0.0, 1.0, 2.0):
       raise BadExample(f'{what}[{i}] visibility must be 0, 1 or 2, got {row[2]!r}')

@@ -78,7 +78,7 @@ def category_definition(coco, path) -> KeypointDefinition:
   if not isinstance(coco, dict) or not isinstance(coco.get('annotations'), list) or \
      not isinstance(coco.get('images'), list):
     raise AnnotationError(f'{path}: not a COCO annotation file (needs images and annotations)')
-  categories = [c for c in coco.get('categories') or []
+  categories = [c for c in _list(coco.get('categories'))
                 if isinstance(c, dict) and c.get('keypoints')]
   if not categories:
     raise AnnotationError(f'{path}: no category with keypoints (field categories)')
@@ -91,7 +91,7 @@ def category_definition(coco, path) -> KeypointDefinition:
   if tuple(names) == coco_def.names:
     return coco_def
   skeleton = []
-  for edge in categories[0].get('skeleton') or []:
+  for edge in _list(categories[0].get('skeleton')):
     try:
       i, j = int(edge[0]) - 1, int(edge[1]) - 1  # COCO skeletons are 1-based
     except (TypeError, ValueError, IndexError):
@@ -122,9 +122,9 @@ def _image_folder(root, path, images):
 
 
 def _read_file(coco, path, root, config, data: SourceData) -> None:
-  category_ids = {c.get('id') for c in coco.get('categories') or []
+  category_ids = {_key(c.get('id')) for c in _list(coco.get('categories'))
                   if isinstance(c, dict) and c.get('keypoints')}
-  images = {im.get('id'): im for im in coco['images'] if isinstance(im, dict)}
+  images = {_key(im.get('id')): im for im in coco['images'] if isinstance(im, dict)}
   folder = _image_folder(root, path, images)
   split = file_split(path)
   k = data.num_keypoints
@@ -132,7 +132,7 @@ def _read_file(coco, path, root, config, data: SourceData) -> None:
     if not isinstance(ann, dict):
       data.skipped.append(Skip(path, index, 'annotation is not an object'))
       continue
-    if ann.get('category_id') not in category_ids:
+    if _key(ann.get('category_id')) not in category_ids:
       continue
     record = ann.get('id', index)
     if ann.get('iscrowd'):
@@ -159,22 +159,22 @@ def _parse_annotation(ann, images, k, folder, root, config):
   xy, vis = parse_keypoints([flat[i:i + 3] for i in range(0, 3 * k, 3)], k, 'field keypoints')
   if not vis.any():
     return None
-  image = images.get(ann.get('image_id'))
+  image = images.get(_key(ann.get('image_id')))
   if image is None:
     raise BadExample(f'image_id {ann.get("image_id")!r} is not in the images list')
   image_path = resolve_image(folder, image.get('file_name'), config.allow_outside_paths)
   bbox = ann.get('bbox')
   try:
-    x, y, w, h = (float(v) for v in bbox)
-  except (TypeError, ValueError):
+    x, y, w, h = (float(v) for v in bbox)  # noqa
+  except (TypeError, ValueError, OverflowError):
     raise BadExample(f'field bbox must be [x, y, w, h], got {bbox!r:.60}') from None
   if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
     raise BadExample(f'field bbox is degenerate: {bbox!r:.60}')
-  area = ann.get('area')
-  area = float(area) if isinstance(area, (int, float)) and math.isfinite(area) else w * h
+  area = _float(ann.get('area'))
+  area = area if area is not None and math.isfinite(area) and area >= 0 else w * h
   try:
     size = (int(image['height']), int(image['width']))
-  except (KeyError, TypeError, ValueError):
+  except (KeyError, TypeError, ValueError, OverflowError):
     size = None
   return Example(image_path=image_path, rel_path=relative_to(image_path, root),
                  keypoints=xy, visibility=np.minimum(vis, 2),
@@ -186,5 +186,21 @@ def _parse_annotation(ann, images, k, folder, root, config):
 def _int(value):
   try:
     return int(value)
-  except (TypeError, ValueError):
+  except (TypeError, ValueError, OverflowError):
     return -1
+
+
+def _float(value):
+  try:
+    return float(value)
+  except (TypeError, ValueError, OverflowError):
+    return None
+
+
+def _list(value):
+  return value if isinstance(value, list) else []
+
+
+def _key(value):
+  """A dict key for an id field (ids that are lists or dicts are matched as text)."""
+  return value if isinstance(value, (int, str, float, type(None))) else repr(value)

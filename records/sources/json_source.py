@@ -79,7 +79,7 @@ def _number(record, key, index=None):
     value = value[index]
   try:
     out = float(value)
-  except (TypeError, ValueError):
+  except (TypeError, ValueError, OverflowError):
     raise BadExample(f'field {key!r} is not a number: {value!r:.60}') from None
   if not math.isfinite(out):
     raise BadExample(f'field {key!r} is not finite: {value!r}')
@@ -126,7 +126,7 @@ def _headbox(record, required: bool):
   try:
     (x1, y1), (x2, y2) = value
     box = [float(x1), float(y1), float(x2), float(y2)]
-  except (TypeError, ValueError):
+  except (TypeError, ValueError, OverflowError):
     raise BadExample(f'field headboxes must be [[x1, y1], [x2, y2]], got {value!r:.80}') from None
   if not all(math.isfinite(v) for v in box) or box[2] <= box[0] or box[3] <= box[1]:
     raise BadExample(f'field headboxes is degenerate: {value!r:.80}')

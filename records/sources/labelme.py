@@ -74,7 +74,8 @@ def _names(config, documents):
     return list(load_definition(config.classes_path).names)
   names = []
   for _, doc in documents:
-    for shape in (doc.get('shapes') or []) if isinstance(doc, dict) else []:
+    shapes = doc.get('shapes') if isinstance(doc, dict) else None
+    for shape in shapes if isinstance(shapes, list) else []:
       if (isinstance(shape, dict) and shape.get('shape_type', 'point') == 'point' and
           isinstance(shape.get('label'), str) and shape['label'] not in names):
         names.append(shape['label'])
@@ -112,9 +113,11 @@ def _object(shapes, index, image_path, root, size, box_margin):
         shape.get('points')
     if kind not in ('point', 'rectangle'):
       continue
+    if not isinstance(label, str):
+      raise BadExample(f'shape label {label!r:.40} is not a name')
     try:
       coords = np.array(points, np.float64).reshape(-1, 2)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
       raise BadExample(f'shape {label!r:.40}: points {points!r:.60} are not [[x, y], ...]')
     if not np.isfinite(coords).all() or len(coords) != (1 if kind == 'point' else 2):
       raise BadExample(f'shape {label!r:.40}: bad points {points!r:.60}')
