@@ -1,0 +1,42 @@
+"""export.py flags: formats, calibration, parity checks, layout and batch of the exported files.
+
+Shared flags used by export: --model_dir (input), --records_dir (val records for parity and PCK),
+--output_dir, --seed, --batch_size (eval batches), --decoder (in-graph decoder and checks).
+"""
+
+from absl import flags as absl_flags
+
+from hourglass.exporters import FORMATS
+
+absl_flags.DEFINE_list('formats', list(FORMATS),
+                       f'Formats to export, comma-separated: {",".join(FORMATS)}.')
+absl_flags.DEFINE_string('calibration_records', None,
+                         'Records directory whose images calibrate the uint8 formats '
+                         '(default: --records_dir).')
+absl_flags.DEFINE_string('calibration_split', 'train',
+                         'Split of --calibration_records to calibrate on (falls back to val '
+                         'when it is empty).')
+absl_flags.DEFINE_integer('calibration_samples', 200,
+                          'Calibration images for tflite_uint8 and mnn_uint8.', lower_bound=1)
+absl_flags.DEFINE_integer('check_samples', 32,
+                          'Val examples of the parity check against the Keras model.',
+                          lower_bound=1)
+absl_flags.DEFINE_bool('with_decoder', False,
+                       'SavedModel, float TFLite and ONNX also output keypoints (x, y in input '
+                       'pixels) and scores decoded in the graph with --decoder.')
+absl_flags.DEFINE_bool('nchw', False, 'ONNX and MNN take [B, 3, H, W] and return [B, K, h, w].')
+absl_flags.DEFINE_bool('dynamic_batch', False,
+                       'A free batch dimension in every format (default: batch 1).')
+absl_flags.DEFINE_integer('opset', 13, 'ONNX opset (>= 13).', lower_bound=13)
+absl_flags.DEFINE_float('parity_tolerance', 1e-3,
+                        'Largest max-abs heatmap difference from Keras for float32 formats; '
+                        'beyond it the export fails.')
+absl_flags.DEFINE_float('parity_tolerance_fp16', 2e-2,
+                        'The same for tflite_fp16 (float16 weights).')
+absl_flags.DEFINE_list('latency_threads', ['1', '2'],
+                       'Thread counts of the latency measurement; empty skips it.')
+absl_flags.DEFINE_integer('latency_runs', 30, 'Timed single-image runs per latency figure.',
+                          lower_bound=1)
+absl_flags.DEFINE_enum('mnn_quant_method', 'ADMM', ['KL', 'ADMM', 'EMA'],
+                       'MNN feature quantization method of mnn_uint8 (ADMM: 4-5x smaller '
+                       'heatmap error than KL on our models).')

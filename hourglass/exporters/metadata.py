@@ -1,0 +1,144 @@
+"""What every exported model file carries: the keypoint definition and how to feed and read it.
+
+The same JSON dict goes into every format: the TFLite flatbuffer's metadata table (entry
+`METADATA_KEY`), the ONNX `metadata_props` (key `METADATA_KEY`, plus a few flat keys for
+viewers such as Netron) and, for MNN (whose file has no free-form field), a sidecar
+`<file>.json`. A SavedModel directory gets the bundle's `model_info.json` + `keypoints.json`
+(what hourglass.predictors reads) and the same `export_metadata.json`.
+
+Content (format "hourglass-export/1"):
+  keypoints: KeypointDefinition.to_dict() (names, flip pairs, skeleton, sigmas)
+  codec: HeatmapCodec.to_dict() (input_size [H, W], stride, sigma)
+  model: ModelConfig.to_dict()
+  input: {name, layout 'NHWC'|'NCHW', shape (-1 = dynamic batch), dtype, range [0, 255],
+          colour 'RGB', quantization [scale, zero_point] or null}
+  outputs: [{name, shape, dtype, meaning}], heatmaps first
+  decoder: 'quarter' | 'dark' | null (keypoints decoded in the graph)
+  format_name: e.g. 'tflite_uint8'
+"""
+
+import json
+import os
+
+from hourglass.codec import HeatmapCodec
+from records.errors import UserInputError
+from records.keypoint_definition import KeypointDefinition
+
+FORMAT = 'hourglass-export/1'
+METADATA_KEY = 'hourglass_metadata'
+SIDECAR_SUFFIX = '.json'
+SAVED_MODEL_METADATA_FILE = 'export_metadata.json'
+
+
+def build_metadata(*, format_name, definition, codec, model_config, input_name='image',
+                   layout='NHWC', batch=1, input_dtype='float32', input_quantization=None,
+                   outputs=(), decoder=None):
+  """Builds the metadata dict of one exported file.
+
+  Args:
+    format_name: one of hourglass.exporters.FORMATS.
+    definition: KeypointDefinition.
+    codec: HeatmapCodec.
+    model_config: hourglass.config.ModelConfig.
+    layout: 'NHWC' or 'NCHW' (input and heatmap output alike).
+    batch: the fixed batch size, or -1 for a dynamic batch.
+    input_dtype: 'float32' or 'uint8'.
+    input_quantization: (scale, zero_point) of a quantized input, or None.
+    outputs: dicts {name, shape, dtype, meaning}.
+    decoder: the in-graph decoder ('quarter' or 'dark') or None.
+  Returns:
+    a JSON-ready dict.
+  """
+  height, width = codec.input_size
+  shape = [batch, 3, height, width] if layout == 'NCHW' else [batch, height, width, 3]
+  return {
+      'format': FORMAT,
+      'format_name': format_name,
+      'keypoints': definition.to_dict(),
+      'codec': codec.to_dict(),
+      'model': model_config.to_dict(),
+      'input': {'name': input_name, 'layout': layout, 'shape': shape, 'dtype': input_dtype,
+                'range': [0, 255], 'colour': 'RGB',
+                'quantization': list(input_quantization) if input_quantization else None},
+      'outputs': [dict(o) for o in outputs],
+      'decoder': decoder,
+  }
+
+
+def heatmap_output(codec, num_keypoints, layout='NHWC', batch=1, name='heatmaps',
+                   dtype='float32', quantization=None):
+  """The output entry of the heatmaps: [B, h, w, K] (NHWC) or [B, K, h, w] (NCHW)."""
+  h, w = codec.heatmap_size
+  shape = [batch, num_keypoints, h, w] if layout == 'NCHW' else [batch, h, w, num_keypoints]
+  entry = {'name': name, 'shape': shape, 'dtype': dtype,
+           'meaning': 'heatmaps; keypoint = argmax, input px = stride * heatmap px + '
+                      '(stride - 1) / 2; confidence = peak value'}
+  if quantization:
+    entry['quantization'] = list(quantization)
+  return entry
+
+
+def decoder_outputs(num_keypoints, batch=1):
+  """The output entries of the in-graph decoder."""
+  return [{'name': 'keypoints', 'shape': [batch, num_keypoints, 2], 'dtype': 'float32',
+           'meaning': '(x, y) in model-input pixels, integer = pixel centre'},
+          {'name': 'scores', 'shape': [batch, num_keypoints], 'dtype': 'float32',
+           'meaning': 'heatmap peak value per keypoint'}]
+
+
+def parse_metadata(meta, origin):
+  """Checks a metadata dict and returns (definition, codec, meta).
+
+  Raises:
+    UserInputError: naming `origin` when the dict is not hourglass export metadata.
+  """
+  if not isinstance(meta, dict) or meta.get('format') != FORMAT:
+    raise UserInputError(f'{origin}: no hourglass export metadata (expected format {FORMAT!r}); '
+                         f'was this file written by export.py?')
+  try:
+    definition = KeypointDefinition.from_dict(meta['keypoints'], origin=origin)
+    codec = HeatmapCodec.from_dict(meta['codec'])
+    meta['input']['layout']  # pylint: disable=pointless-statement
+  except (KeyError, TypeError, ValueError) as e:
+    raise UserInputError(f'{origin}: malformed export metadata ({e!r})') from None
+  return definition, codec, meta
+
+
+def to_json(meta):
+  return json.dumps(meta, indent=2, sort_keys=True)
+
+
+def write_json(path, meta):
+  """Writes `meta` as JSON to `path` (temporary name, then rename)."""
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    f.write(to_json(meta) + '\n')
+  os.replace(tmp, path)
+
+
+def sidecar_path(model_path):
+  return model_path + SIDECAR_SUFFIX
+
+
+def read_json(path):
+  """Reads a metadata JSON file. Raises UserInputError naming the file."""
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except FileNotFoundError:
+    raise UserInputError(f'{path}: missing; the model file needs its metadata sidecar '
+                         f'(written by export.py beside it)') from None
+  except (OSError, ValueError) as e:
+    raise UserInputError(f'{path}: cannot read metadata JSON ({e})') from None
+
+
+def onnx_props(meta):
+  """ONNX metadata_props entries: the full JSON plus flat keys readable in model viewers."""
+  return {
+      METADATA_KEY: to_json(meta),
+      'keypoint_names': ','.join(meta['keypoints']['names']),
+      'input_layout': meta['input']['layout'],
+      'input_range': '0..255 RGB',
+      'stride': str(meta['codec']['stride']),
+      'sigma': str(meta['codec']['sigma']),
+  }

@@ -1,0 +1,172 @@
+"""Predictors for exported files: .tflite (ai_edge_litert), .onnx (onnxruntime), .mnn (MNN).
+
+Each reads the export metadata the file carries (hourglass.exporters.metadata): keypoint
+definition, codec, input layout and quantization, so `load_runtime_predictor(path)` needs
+nothing else. All take RGB 0..255 images [B, H, W, 3] (NHWC) and return float heatmaps
+[B, h, w, K]; layout changes and (de)quantization happen here. `outputs(images)` also returns
+the in-graph decoder's keypoints and scores when the file has them.
+"""
+
+import os
+
+import numpy as np
+
+from hourglass.exporters import metadata as metadata_lib
+from hourglass.predictors import Predictor
+from records.errors import UserInputError
+
+
+class RuntimePredictor(Predictor):
+  """Common part: layout, quantization, batching of fixed-batch models.
+
+  Subclasses implement `_run(x) -> dict name -> np.ndarray` on an input already in the file's
+  layout and dtype.
+  """
+
+  def __init__(self, path, meta, kind, num_threads=None):
+    definition, codec, meta = metadata_lib.parse_metadata(meta, path)
+    self.meta = meta
+    self.path = path
+    self.num_threads = num_threads
+    batch = int(meta['input']['shape'][0])
+    super().__init__(definition, codec.input_size, codec, f'{kind}:{path}',
+                     batch_size=batch if batch > 0 else 32)
+    self.layout = meta['input']['layout']
+    self.input_quantization = meta['input'].get('quantization')
+    heatmap_entry = next(o for o in meta['outputs'] if o['name'] == 'heatmaps')
+    self.output_quantization = heatmap_entry.get('quantization')
+    self.has_decoder = bool(meta.get('decoder'))
+
+  def _prepare(self, images):
+    x = np.asarray(images, np.float32)
+    if self.input_quantization:
+      scale, zero = self.input_quantization
+      x = np.clip(np.round(x / scale + zero), 0, 255).astype(np.uint8)
+    if self.layout == 'NCHW':
+      x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return x
+
+  def _finish(self, out):
+    heatmaps = np.asarray(out['heatmaps'])
+    if self.output_quantization:
+      scale, zero = self.output_quantization
+      heatmaps = (heatmaps.astype(np.float32) - zero) * scale
+    if self.layout == 'NCHW':
+      heatmaps = heatmaps.transpose(0, 2, 3, 1)
+    out = dict(out, heatmaps=np.ascontiguousarray(heatmaps, np.float32))
+    return out
+
+  def outputs(self, images):
+    """All outputs of a batch: {'heatmaps' [B, h, w, K] and, with a decoder, 'keypoints'
+    [B, K, 2] input px and 'scores' [B, K]} as float32 numpy."""
+    images = self._check(images)
+    parts = [self._finish(self._run(self._prepare(images[i:i + self.batch_size])))
+             for i in range(0, len(images), self.batch_size)]
+    return {k: np.concatenate([p[k] for p in parts], axis=0).astype(np.float32)
+            for k in parts[0]}
+
+  def _heatmaps(self, images):
+    return self._finish(self._run(self._prepare(images)))['heatmaps']
+
+  def _run(self, x):
+    raise NotImplementedError
+
+
+class TFLitePredictor(RuntimePredictor):
+  """A .tflite file run by ai_edge_litert (XNNPACK on CPU)."""
+
+  def __init__(self, path, num_threads=None):
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    from hourglass.exporters import tflite as tflite_export  # pylint: disable=g-import-not-at-top
+    meta = tflite_export.read_metadata(path)
+    super().__init__(path, meta, 'tflite', num_threads)
+    try:
+      self._interpreter = Interpreter(model_path=path, num_threads=num_threads)
+    except (ValueError, RuntimeError) as e:
+      raise UserInputError(f'{path}: not a loadable TFLite model ({e})') from None
+    self._signature = next(iter(self._interpreter.get_signature_list()))
+    self._runner = self._interpreter.get_signature_runner(self._signature)
+    self._batch = None
+
+  def _run(self, x):
+    if self.meta['input']['shape'][0] == -1 and self._batch != len(x):
+      # A dynamic-batch model: re-create the runner for the new batch size.
+      index = self._runner.get_input_details()['image']['index']
+      self._interpreter.resize_tensor_input(index, list(x.shape), strict=False)
+      self._interpreter.allocate_tensors()
+      self._runner = self._interpreter.get_signature_runner(self._signature)
+      self._batch = len(x)
+    return self._runner(image=x)
+
+
+class OnnxPredictor(RuntimePredictor):
+  """An .onnx file run by onnxruntime on CPU."""
+
+  def __init__(self, path, num_threads=None):
+    import onnxruntime as ort  # pylint: disable=g-import-not-at-top
+    from hourglass.exporters import onnx_export  # pylint: disable=g-import-not-at-top
+    options = ort.SessionOptions()
+    if num_threads:
+      options.intra_op_num_threads = int(num_threads)
+      options.inter_op_num_threads = 1
+    try:
+      self._session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    except Exception as e:  # onnxruntime raises its own exception types for bad files
+      raise UserInputError(f'{path}: not a loadable ONNX model ({type(e).__name__}: {e})'
+                           ) from None
+    super().__init__(path, onnx_export.read_metadata(self._session), 'onnx', num_threads)
+    self._names = [o.name for o in self._session.get_outputs()]
+
+  def _run(self, x):
+    values = self._session.run(self._names, {self.meta['input']['name']: x})
+    return dict(zip(self._names, values))
+
+
+class MNNPredictor(RuntimePredictor):
+  """An .mnn file run by MNN's Python module API; metadata from the `<file>.json` sidecar."""
+
+  def __init__(self, path, num_threads=None):
+    import MNN  # pylint: disable=g-import-not-at-top  (never MNN.tools: see mnn_export)
+    meta = metadata_lib.read_json(metadata_lib.sidecar_path(path))
+    super().__init__(path, meta, 'mnn', num_threads)
+    self._mnn = MNN
+    config = {'precision': 'high', 'backend': 0, 'numThread': int(num_threads or 2)}
+    runtime = MNN.nn.create_runtime_manager((config,))
+    try:
+      self._module = MNN.nn.load_module_from_file(path, [], [], runtime_manager=runtime)
+    except Exception as e:  # MNN raises SystemError/RuntimeError on unreadable files
+      raise UserInputError(f'{path}: not a loadable MNN model ({type(e).__name__}: {e})'
+                           ) from None
+
+  def _run(self, x):
+    expr = self._mnn.expr
+    # Models converted from ONNX take their tensors as written in the ONNX graph; MNN tags
+    # those NCHW whatever the actual order of the dimensions is.
+    y = self._module.forward([expr.const(x, list(x.shape), expr.NCHW)])
+    if isinstance(y, (list, tuple)):
+      y = y[0]
+    y = expr.convert(y, expr.NCHW)
+    return {'heatmaps': np.array(y.read(), np.float32).reshape(y.shape)}
+
+
+_LOADERS = {'.tflite': TFLitePredictor, '.onnx': OnnxPredictor, '.mnn': MNNPredictor}
+
+
+def load_runtime_predictor(path, num_threads=None):
+  """Loads an exported .tflite, .onnx or .mnn file as a Predictor.
+
+  Args:
+    path: the model file (an .mnn needs its `<file>.json` sidecar beside it).
+    num_threads: CPU threads of the runtime (None: its default; MNN: 2).
+  Returns:
+    RuntimePredictor (a hourglass.predictors.Predictor).
+  Raises:
+    UserInputError: for a missing, unreadable or metadata-less file.
+  """
+  suffix = os.path.splitext(path)[1].lower()
+  if suffix not in _LOADERS:
+    raise UserInputError(f'{path}: unknown runtime model type {suffix!r}; expected '
+                         f'{", ".join(_LOADERS)}')
+  if not os.path.isfile(path):
+    raise UserInputError(f'{path}: no such model file')
+  return _LOADERS[suffix](path, num_threads)

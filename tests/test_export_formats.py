@@ -1,0 +1,170 @@
+"""export.py end to end on a tiny trained model: every format, parity, PCK, a broken export.
+
+One module-scoped fixture writes a handful of real records (dots of one colour per keypoint on
+noise) and a bundle of a 64x64 1-stack mobile tiny model with random weights: parity needs no
+training, and the first training step alone takes a minute and a half on a loaded 2-core machine
+(make_bundle(steps=...) fits it for measurements outside the tests).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hourglass import bundle as bundle_lib
+from hourglass import export_report
+from hourglass.codec import HeatmapCodec
+from hourglass.config import ModelConfig
+from hourglass.exporters import FLOAT_FORMATS, FORMATS, runner
+from hourglass.network import build_inference_model
+from hourglass.predictors import KerasPredictor, load_predictor
+from records import schema
+from records.keypoint_definition import KeypointDefinition
+from records.writer import write_shards
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = 64
+COLOURS = np.array([[255, 40, 40], [40, 255, 40], [40, 40, 255], [255, 255, 40]], np.float32)
+DEFINITION = KeypointDefinition(('nose', 'tail', 'left_ear', 'right_ear'), ((2, 3),), (),
+                                ((0, 1, (255, 0, 0)), (0, 2, (0, 255, 0)), (0, 3, (0, 0, 255))))
+
+
+def _scene(rng):
+  """A 64x64 crop with 4 coloured dots; returns (uint8 image, keypoints [4, 2])."""
+  image = rng.uniform(0, 90, (SIZE, SIZE, 3)).astype(np.float32)
+  keypoints = rng.uniform(6, SIZE - 7, (4, 2)).astype(np.float32)
+  yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+  for (x, y), colour in zip(keypoints, COLOURS):
+    disk = ((xx - x) ** 2 + (yy - y) ** 2 <= 9.0)[..., None]
+    image = np.where(disk, colour, image)
+  return image.astype(np.uint8), keypoints
+
+
+def _example(rng, index):
+  image, keypoints = _scene(rng)
+  encoded = tf.io.encode_png(image).numpy()
+  return schema.make_example(
+      encoded_image=encoded, image_format='png', crop_height=SIZE, crop_width=SIZE,
+      keypoints_xy=keypoints.tolist(), visibility=[2, 2, 2, 2],
+      box_in_crop=[-0.5, -0.5, SIZE, SIZE], crop_to_original=[[1, 0, 0], [0, 1, 0]],
+      image_id=index, image_path=f'img{index}.png', original_height=SIZE, original_width=SIZE,
+      object_id=index, bbox=[0, 0, SIZE, SIZE], area=SIZE * SIZE).SerializeToString(), (
+          image, keypoints)
+
+
+def make_records(directory, train=16, val=12, seed=0):
+  """Writes real records; returns (train images uint8 [N,64,64,3], train keypoints [N,4,2])."""
+  rng = np.random.RandomState(seed)
+  train_items = [_example(rng, i) for i in range(train)]
+  val_items = [_example(rng, 1000 + i) for i in range(val)]
+  write_shards(directory, {'train': [s for s, _ in train_items], 'val': [s for s, _ in val_items]},
+               definition=DEFINITION, input_shape=(SIZE, SIZE), crop_shape=(SIZE, SIZE),
+               source='test', examples_per_shard=16)
+  images = np.stack([x for _, (x, _) in train_items])
+  keypoints = np.stack([k for _, (_, k) in train_items])
+  return images, keypoints
+
+
+def make_bundle(directory, images, keypoints, steps=0):
+  """A tiny model (fitted for `steps` steps on the images when > 0), saved as a bundle."""
+  keras.utils.set_random_seed(0)
+  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=SIZE,
+                       input_width=SIZE, num_keypoints=4)
+  codec = HeatmapCodec((SIZE, SIZE), 4, 1.5)
+  model = build_inference_model(config)
+  heatmaps, _ = codec.encode(keypoints, np.full(keypoints.shape[:2], 2))
+  if steps:
+    model.compile(keras.optimizers.Adam(2e-3), 'mse', jit_compile=False)
+    data = tf.data.Dataset.from_tensor_slices((images.astype(np.float32),
+                                               heatmaps.numpy() * 10.0))
+    model.fit(data.shuffle(64, seed=0).repeat().batch(16), steps_per_epoch=steps, epochs=1,
+              verbose=0)
+  bundle_lib.save_bundle(directory, model, config, DEFINITION, codec.to_dict())
+  return model, config, codec
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  root = tmp_path_factory.mktemp('export')
+  records = str(root / 'records')
+  images, keypoints = make_records(records)
+  model_dir = root / 'model'
+  model, config, codec = make_bundle(str(model_dir / 'best_model'), images, keypoints)
+  return {'root': root, 'records': records, 'model_dir': str(model_dir), 'model': model,
+          'config': config, 'codec': codec,
+          'bundle': str(model_dir / 'best_model')}
+
+
+def test_export_cli_every_format_matches_keras(trained):
+  out = str(trained['root'] / 'exported')
+  cmd = [sys.executable, os.path.join(ROOT, 'export.py'), f'--model_dir={trained["model_dir"]}',
+         f'--records_dir={trained["records"]}', f'--output_dir={out}',
+         f'--formats={",".join(FORMATS)}', '--check_samples=4', '--calibration_samples=8',
+         '--with_decoder', '--latency_threads=', '--batch_size=8']
+  proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+  with open(os.path.join(out, 'export_report.json'), encoding='utf-8') as f:
+    report = json.load(f)
+  rows = {r['format']: r for r in report['formats']}
+  assert list(rows) == list(FORMATS) and not report['failures']
+  assert 0.0 <= report['keras']['pck'] <= 1.0 and report['keras']['num_objects'] == 12
+  for fmt in FLOAT_FORMATS:
+    tolerance = 2e-2 if fmt == 'tflite_fp16' else 1e-3
+    assert rows[fmt]['parity']['max_abs_diff'] < tolerance, fmt
+    if fmt != 'tflite_fp16':  # float16 may break near-ties of untrained heatmaps differently
+      assert rows[fmt]['parity']['keypoints_within_1px'] >= 0.95, fmt
+    assert abs(rows[fmt]['pck_drop_points']) <= 5.0, fmt
+  for fmt in ('saved_model', 'tflite', 'onnx'):  # in-graph decoder outputs
+    assert rows[fmt]['parity']['decoder_max_gap_px'] < 0.05, fmt
+  for fmt in ('tflite_uint8', 'mnn_uint8'):
+    assert 0.0 <= rows[fmt]['pck'] <= 1.0 and rows[fmt]['mean_error_px'] > 0
+    assert rows[fmt]['parity']['max_abs_diff'] > 0  # quantized: not bit-identical
+    assert fmt in report['goals']
+  with open(os.path.join(out, 'export_report.md'), encoding='utf-8') as f:
+    text = f.read()
+  assert '## On-device use' in text and 'model_uint8.tflite' in text
+  # Every file carries its metadata: the bare file is a full predictor.
+  for fmt in FORMATS:
+    predictor = load_predictor(rows[fmt]['path'])
+    assert predictor.definition == DEFINITION
+    assert predictor.codec.to_dict() == trained['codec'].to_dict()
+  assert os.path.isfile(os.path.join(out, 'flags.txt'))
+
+
+def test_broken_export_is_caught_by_parity(trained, tmp_path):
+  """A model that scales its input by 1/255 (a classic export bug) must fail the check."""
+  model = trained['model']
+  inputs = keras.Input((SIZE, SIZE, 3), name='image')
+  broken = keras.Model(inputs, model(keras.layers.Rescaling(1 / 255.0)(inputs)))
+  config = runner.ExportConfig(formats=('onnx',), output_dir=str(tmp_path))
+  exports = runner.export_all(broken, trained['config'], DEFINITION, trained['codec'], config)
+  keras_predictor = KerasPredictor(model, DEFINITION, trained['codec'], 'keras')
+  rng = np.random.RandomState(1)
+  images = np.stack([_scene(rng)[0] for _ in range(4)]).astype(np.float32)
+  report = export_report.prove(exports, keras_predictor, trained['bundle'], images, None,
+                               export_report.ProofConfig(latency_threads=()))
+  assert len(report['failures']) == 1 and report['failures'][0].startswith('onnx')
+  assert report['formats'][0]['status'].startswith('FAILED: max heatmap difference')
+
+
+def test_nchw_dynamic_batch_onnx_and_mnn(trained, tmp_path):
+  config = runner.ExportConfig(formats=('onnx', 'mnn'), output_dir=str(tmp_path), nchw=True,
+                               dynamic_batch=True)
+  exports = runner.export_all(trained['model'], trained['config'], DEFINITION, trained['codec'],
+                              config)
+  rng = np.random.RandomState(2)
+  images = np.stack([_scene(rng)[0] for _ in range(3)]).astype(np.float32)
+  reference = trained['model'](images).numpy()
+  onnx_predictor = load_predictor(exports['onnx'][0])
+  assert onnx_predictor.meta['input']['shape'] == [-1, 3, SIZE, SIZE]
+  assert onnx_predictor.batch_size > 1  # a real dynamic batch: three images in one call
+  np.testing.assert_allclose(onnx_predictor(images), reference, atol=1e-4)
+  np.testing.assert_allclose(load_predictor(exports['mnn'][0])(images), reference, atol=1e-4)
+  seconds = export_report.runtime_latency(exports['onnx'][0], 1, 2, images[:1])
+  assert 0 < seconds < 5
