@@ -22,6 +22,10 @@ absl_flags.DEFINE_float('conf_threshold', 0.1,
                         'Keypoints whose confidence (heatmap peak) is under this are dropped from '
                         'drawings and from predict outputs.')
 absl_flags.DEFINE_string('eval_split', 'val', 'eval: the records split to evaluate.')
+absl_flags.DEFINE_enum('eval_box', 'record', ['record', 'frame'],
+                       'eval: crop each object by its record box (the COCO/MPII protocol), or '
+                       'feed its whole original image letterboxed to the model aspect (what '
+                       'predict does without detections; for one-object-per-image sets).')
 absl_flags.DEFINE_string('input', None,
                          'predict: an image, a folder of images, a video file or a webcam index '
                          '(0, 1, ...).')

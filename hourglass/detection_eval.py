@@ -144,3 +144,57 @@ def evaluate_with_detections(predictor, dataset, detections_path, dataset_root, 
     report.write_json(os.path.join(config.output_dir, report.RESULTS_FILE), results)
   logging.info('detection eval: %d poses, %d after NMS', len(poses), len(results))
   return result
+
+
+def collect_whole_frame(predictor, dataset, dataset_root, config):
+  """Like evaluator.collect_predictions, but each object's input is its WHOLE original image
+  letterboxed to the model aspect (what predict does without detections), not its record box.
+
+  Ground truth comes from the records, mapped into each letterboxed input, so that
+  evaluator.compute_metrics applies unchanged (PCK in heatmap pixels of the letterboxed input).
+  """
+  truth = evaluator.collect_ground_truth(dataset, with_extra=True)
+  shape = predictor.input_shape
+  cache, crops, matrices = {}, [], []
+  for rel_path in truth['path']:
+    rel_path = rel_path.decode('utf-8')
+    if rel_path not in cache:
+      path = os.path.join(dataset_root, rel_path)
+      bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+      if bgr is None:
+        raise UserInputError(f'{path}: cannot read the original image for whole-frame eval')
+      m = video.letterbox_to_input(bgr.shape, shape)
+      cache[rel_path] = (video.crop_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), m, shape), m)
+    crops.append(cache[rel_path][0])
+    matrices.append(cache[rel_path][1])
+  crops, matrices = np.stack(crops), np.stack(matrices)
+  start = time.perf_counter()
+  predicted, scores = [], []
+  for i in range(0, len(crops), predictor.batch_size):
+    kp, sc = predictor.predict(crops[i:i + predictor.batch_size], config.decoder, config.flip_test)
+    predicted.append(kp)
+    scores.append(sc)
+  truth['seconds'] = time.perf_counter() - start
+  truth['predicted'] = np.concatenate(predicted).astype(np.float64)
+  truth['scores'] = np.concatenate(scores)
+  truth['input_to_original'] = matrices
+  truth['predicted_original'] = evaluator.to_original(truth['predicted'], matrices)
+  inverse = np.linalg.inv(np.concatenate([matrices, np.tile([[[0.0, 0.0, 1.0]]],
+                                                            (len(matrices), 1, 1))], 1))[:, :2]
+  truth['keypoints'] = evaluator.to_original(truth['original_keypoints'].astype(np.float64),
+                                             inverse)
+  return truth
+
+
+def evaluate_whole_frame(predictor, dataset, dataset_root, config):
+  """Metrics (PCK, PCKh, mean error, COCO AP) with whole letterboxed frames as the input."""
+  collected = collect_whole_frame(predictor, dataset, dataset_root, config)
+  result, results = evaluator.compute_metrics(collected, predictor.definition, predictor.codec,
+                                              config)
+  result.update({'model': predictor.name, 'decoder': config.decoder,
+                 'flip_test': bool(config.flip_test), 'boxes': 'whole frame (letterboxed)',
+                 'images_per_second': collected['count'] / max(collected['seconds'], 1e-9)})
+  if config.output_dir:
+    report.write_reports(config.output_dir, result, results, predictor.definition)
+  return result
+

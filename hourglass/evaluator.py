@@ -56,7 +56,7 @@ class EvalConfig:
   coco_ground_truth: Optional[str] = None
 
 
-def _to_original(keypoints, affine):
+def to_original(keypoints, affine):
   """[B, K, 2] model-input px through [B, 2, 3] affines -> [B, K, 2] original px."""
   return np.einsum('bij,bkj->bki', affine[:, :, :2], keypoints) + affine[:, None, :, 2]
 
@@ -96,16 +96,21 @@ def collect_predictions(predictor, dataset, config, overlays=None):
   if not parts['predicted']:
     raise ValueError('the eval dataset is empty: no records to evaluate')
   out = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
-  out['predicted_original'] = _to_original(out['predicted'].astype(np.float64),
+  out['predicted_original'] = to_original(out['predicted'].astype(np.float64),
                                            out['input_to_original'].astype(np.float64))
   out['seconds'] = seconds
   out['count'] = len(out['predicted'])
   return out
 
 
-def collect_ground_truth(dataset):
-  """The records' ground truth only (no predictions): dict of numpy arrays plus 'count'."""
+def collect_ground_truth(dataset, with_extra=False):
+  """The records' ground truth only (no predictions): dict of numpy arrays plus 'count'.
+
+  with_extra adds 'path', 'headbox' and 'has_headbox'.
+  """
   keys = ('image_id', 'object_id', 'original_keypoints', 'visibility', 'bbox', 'area')
+  if with_extra:
+    keys += ('path', 'headbox', 'has_headbox')
   parts = {k: [] for k in keys}
   for batch in dataset:
     for k in keys:

@@ -70,6 +70,11 @@ def run(flag_values):
     result = detection_eval.evaluate_with_detections(
         predictor, dataset, flag_values.detections, _dataset_root(manifest), config,
         flag_values.detection_score_threshold, float(settings.get('box_margin', 1.25)))
+  elif flag_values.eval_box == 'frame':
+    from hourglass import detection_eval  # pylint: disable=g-import-not-at-top
+    dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
+    result = detection_eval.evaluate_whole_frame(predictor, dataset, _dataset_root(manifest),
+                                                 config)
   else:
     dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
     result = evaluator.evaluate(predictor, dataset, config)
@@ -97,6 +102,7 @@ def _dataset_root(manifest):
   settings = manifest.raw.get('settings', {}) or {}
   root = settings.get('dataset_path')
   if not root or not os.path.isdir(root):
-    raise UserInputError(f'{manifest.records_dir}: --detections needs the original images, but '
+    raise UserInputError(f'{manifest.records_dir}: --detections and --eval_box=frame need the '
+                         f'original images, but '
                          f'the manifest\'s settings.dataset_path ({root!r}) is not a folder here')
   return root

@@ -216,3 +216,29 @@ def test_detection_eval_with_oracle_rescoring_and_nms(coco_records, shared_data,
   # The real sample detections run through the same path (scores are whatever they are).
   with pytest.raises(UserInputError):
     detection_eval.load_detections(str(tmp_path / 'missing.json'))
+
+
+def test_whole_frame_eval_with_oracle(shared_data, tmp_path):
+  """--eval_box=frame: whole MPII images letterboxed; perfect heatmaps score perfectly."""
+  from pipelines.config import PipelineConfig
+  from pipelines.dataset import build_eval_dataset
+  from records.make_records import MakeRecordsConfig, make_records
+  root = os.path.join(shared_data, 'mpii_sample')
+  records = str(tmp_path / 'mpii')
+  make_records(MakeRecordsConfig(source='mpii', dataset_path=root, output_dir=records,
+                                 input_shape=INPUT, num_workers=1, progress=False))
+  definition = builtin_definition('mpii')
+  predictor = _BoxOracle(definition)
+  dataset = build_eval_dataset(records, PipelineConfig(input_shape=INPUT, batch_size=4))
+  truth = evaluator.collect_ground_truth(dataset, with_extra=True)
+  for rel_path, kp, vis in zip(truth['path'], truth['original_keypoints'], truth['visibility']):
+    rgb = cv2.cvtColor(cv2.imread(os.path.join(root, rel_path.decode())), cv2.COLOR_BGR2RGB)
+    m = video.letterbox_to_input(rgb.shape, INPUT)
+    inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
+    predictor.truth[video.crop_input(rgb, m, INPUT).tobytes()] = (
+        kp @ inverse[:, :2].T + inverse[:, 2], vis > 0)
+  result = detection_eval.evaluate_whole_frame(predictor, dataset, root,
+                                               evaluator.EvalConfig(decoder='dark'))
+  assert result['num_objects'] == 5 and result['boxes'].startswith('whole frame')
+  assert result['pckh']['0.1']['groups']['Mean'] == 100.0
+  assert result['mean_error_px'] < 0.1
