@@ -37,6 +37,8 @@ class TrainConfig:
     global_batch_size: examples per step over all replicas.
     steps_per_epoch: steps per epoch (train examples // global batch).
     inject_nonfinite_steps: TEST HOOK: global steps (0-based) whose loss is multiplied by NaN.
+    stop_at_step: TEST HOOK: return from train() once this step is reached, without writing a
+      checkpoint (an interruption; the next train() resumes from the last checkpoint).
   """
   model_dir: str
   global_batch_size: int
@@ -62,6 +64,7 @@ class TrainConfig:
   loss_scale_growth_steps: int = 2000
   image_summaries: int = 4
   inject_nonfinite_steps: Tuple[int, ...] = ()
+  stop_at_step: Optional[int] = None
 
   @property
   def total_steps(self):
@@ -120,6 +123,7 @@ class Trainer:
     self.validator = validation.Validator(self, config, codec) if eval_dataset_fn else None
     self._inject = tf.constant(list(config.inject_nonfinite_steps) or [-1], tf.int64)
     self._writer = None
+    self.history = []  # (step, mean loss of the loop) after every loop
     self._train_loop = tf.function(self._train_loop_impl)
 
   # -- one step on one replica ------------------------------------------------------------------
@@ -195,6 +199,8 @@ class Trainer:
     while int(self.epoch.numpy()) < config.total_epochs:
       epoch = int(self.epoch.numpy())
       train_loss, images_per_s = self._train_epoch(epoch)
+      if self._interrupted():
+        return None
       last = self._end_epoch(epoch, train_loss, images_per_s)
     return last
 
@@ -207,6 +213,8 @@ class Trainer:
       step = int(self.step.numpy())
       to_checkpoint = config.checkpoint_steps - step % config.checkpoint_steps
       n = min(config.steps_per_loop, config.steps_per_epoch - done, to_checkpoint)
+      if config.stop_at_step is not None:
+        n = max(min(n, config.stop_at_step - step), 1)
       self.loss_sums.assign(tf.zeros_like(self.loss_sums))
       started = time.time()
       self._train_loop(iterator, tf.constant(n, tf.int32))
@@ -221,10 +229,16 @@ class Trainer:
       epoch_steps += ran
       self._log_loop(epoch, sums / finite, ran * config.global_batch_size / max(elapsed, 1e-9))
       self._check_nonfinite()
+      if self._interrupted():
+        break
       if int(self.step.numpy()) % config.checkpoint_steps == 0:
         self.keeper.save(int(self.step.numpy()))
     return (epoch_loss / epoch_steps if epoch_steps else float('nan'),
             epoch_images / epoch_time if epoch_time else float('nan'))
+
+  def _interrupted(self):
+    stop = self.config.stop_at_step
+    return stop is not None and int(self.step.numpy()) >= stop
 
   def _check_nonfinite(self):
     limit = self.config.max_nonfinite_steps
@@ -244,6 +258,7 @@ class Trainer:
     rate = (step - self._start_step) / max(elapsed, 1e-9)
     eta = (config.total_steps - step) / rate if rate > 0 else 0.0
     scale = float(self.optimizer.dynamic_scale.numpy())
+    self.history.append((step, float(means[0])))
     self.log(train_logging.progress_line(
         epoch, config.total_epochs, step, config.total_steps, float(means[0]), learning_rate,
         images_per_s, eta, scale if config.compute_dtype == 'float16' else None))

@@ -88,3 +88,110 @@ def eval_dataset_fn(examples, codec, global_batch):
               'original_keypoints': kp + 10.0}
     return ds.map(to_element).batch(batch)
   return fn
+
+
+def make_records(directory, count=48, val_count=8, size=SIZE, seed=0):
+  """Synthetic records (the records engineer's 'synthetic' source), one worker process."""
+  from records.make_records import MakeRecordsConfig, make_records as make
+  return make(MakeRecordsConfig(source='synthetic', output_dir=directory, input_shape=(size, size),
+                                synthetic_count=count, synthetic_val_count=val_count, seed=seed,
+                                num_workers=1, progress=False))
+
+
+def _datasets(settings, codec, batch):
+  """(train_fn, eval_fn) from the real pipeline on settings['records_dir'], else in memory."""
+  if settings.get('records_dir'):
+    from pipelines.config import PipelineConfig
+    from pipelines.dataset import build_eval_dataset, build_train_dataset
+    records = settings['records_dir']
+    config = PipelineConfig(input_shape=(SIZE, SIZE), batch_size=batch, deterministic=True,
+                            seed=settings.get('seed', 0), shuffle_buffer=64)
+    train = lambda epoch, ctx: build_train_dataset(records, config, epoch=epoch,
+                                                   input_context=ctx)
+    evaluate = lambda ctx: build_eval_dataset(records, config, input_context=ctx)
+    return train, (evaluate if settings.get('validate') else None)
+  examples = make_examples(settings.get('count', 32), settings.get('seed', 0))
+  train = train_dataset_fn(examples, codec, batch, shuffle_seed=settings.get('shuffle_seed'))
+  evaluate = eval_dataset_fn(make_examples(8, 99), codec, batch)
+  return train, (evaluate if settings.get('validate') else None)
+
+
+def run_settings(settings):
+  """Trains once per entry of settings['runs'] in this process. Returns a list of results."""
+  import dataclasses
+  import numpy as np
+  import tensorflow as tf
+  import keras
+  from hourglass import strategy as strategy_lib
+  from hourglass.config import ModelConfig
+  from hourglass.trainer import NonFiniteLossError, Trainer, TrainConfig
+  from records.reader import load_manifest
+  strategy_config = strategy_lib.StrategyConfig(
+      name=settings.get('strategy', 'default'), cpu_replicas=settings.get('cpu_replicas', 1),
+      mixed_precision_dtype=settings.get('dtype'))
+  strategy_lib.configure_devices(strategy_config)
+  if settings.get('deterministic', True):
+    tf.config.experimental.enable_op_determinism()
+  strategy = strategy_lib.build_strategy(strategy_config)
+  dtype = strategy_lib.compute_dtype(strategy_config)
+  strategy_lib.set_precision_policy(dtype)
+  batch = settings.get('batch', 4)
+  k = load_manifest(settings['records_dir']).num_keypoints if settings.get('records_dir') else K
+  codec, definition = codec_and_definition(k=k)
+  train_fn, eval_fn = _datasets(settings, codec, batch)
+  model_config = ModelConfig(num_stacks=settings.get('num_stacks', 1), mobile=False, tiny=True,
+                             input_height=SIZE, input_width=SIZE, num_keypoints=k,
+                             sync_bn=settings.get('sync_bn', False))
+  results = []
+  for run in settings['runs']:
+    keras.utils.set_random_seed(settings.get('seed', 0))
+    if run.get('resume_from'):
+      interrupted_copy(run['resume_from'][0], run['resume_from'][1], run['model_dir'])
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(global_batch_size=batch, compute_dtype=dtype,
+                         **{key: v for key, v in run.items() if key in fields})
+    trainer = Trainer(config, strategy, model_config, definition, codec, train_fn, eval_fn,
+                      log=lambda *a: print(*a, file=sys.stderr))
+    error = None
+    try:
+      trainer.train()
+    except NonFiniteLossError as e:
+      error = str(e)
+    if run.get('weights_out'):
+      np.savez(run['weights_out'], *[np.asarray(w) for w in trainer.model.get_weights()])
+    results.append({'step': int(trainer.step.numpy()), 'history': trainer.history,
+                    'error': error, 'loss_scale': float(trainer.optimizer.dynamic_scale.numpy()),
+                    'iterations': int(trainer.optimizer.iterations.numpy()),
+                    'latest': trainer.keeper.latest, 'replicas': strategy.num_replicas_in_sync})
+  return results
+
+
+def interrupted_copy(source_dir, step, model_dir):
+  """model_dir as a run killed right after its checkpoint at `step` would have left it: the
+  source run's checkpoints up to `step`, the newest being `step`."""
+  import shutil
+  import tensorflow as tf
+  source = os.path.join(source_dir, 'checkpoints')
+  target = os.path.join(model_dir, 'checkpoints')
+  shutil.rmtree(model_dir, ignore_errors=True)
+  shutil.copytree(source, target)
+  for name in os.listdir(target):  # the checkpoints written after the "kill" never existed
+    if name.startswith('ckpt-') and int(name.split('-')[1].split('.')[0]) > step:
+      os.remove(os.path.join(target, name))
+  tf.compat.v1.train.update_checkpoint_state(target, os.path.join(target, f'ckpt-{step}'))
+
+
+def run_subprocess(settings, env=None, timeout=400):
+  """Runs run_settings(settings) in a fresh Python (own TF devices). Returns its results."""
+  import subprocess
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', **(env or {}))
+  proc = subprocess.run([sys.executable, os.path.abspath(__file__), json.dumps(settings)],
+                        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT)
+  lines = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
+  if proc.returncode or not lines:
+    raise AssertionError(f'training subprocess failed ({proc.returncode}):\n{proc.stderr[-4000:]}')
+  return json.loads(lines[-1][len('RESULT '):])
+
+
+if __name__ == '__main__':
+  print('RESULT ' + json.dumps(run_settings(json.loads(sys.argv[1]))), flush=True)

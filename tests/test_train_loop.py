@@ -1,0 +1,96 @@
+"""The training loop: loss falls, exact resume, the model-config guard, --weights_path.
+
+Tiny models (64x64, 1 stack, tiny) and a few dozen steps; exact resume runs in a subprocess
+because op determinism is process-wide.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import test_train_support as support
+from hourglass import checkpointing, strategy as strategy_lib
+from hourglass.bundle import save_bundle
+from hourglass.config import ModelConfig
+from hourglass.network import build_training_model, inference_model
+from hourglass.trainer import Trainer, TrainConfig
+from records.errors import UserInputError
+
+TINY = dict(num_stacks=1, mobile=False, tiny=True, input_height=64, input_width=64)
+
+
+def test_loss_falls_on_a_fixed_batch(tmp_path):
+  codec, definition = support.codec_and_definition()
+  examples = support.make_examples(4, seed=3)
+  one_batch = support.train_dataset_fn(examples, codec, 4)
+  # The same 4 examples repeated: every step sees the identical batch.
+  train_fn = lambda epoch, ctx: one_batch(epoch, ctx).repeat(30)
+  config = TrainConfig(model_dir=str(tmp_path), global_batch_size=4, steps_per_epoch=30,
+                       total_epochs=1, steps_per_loop=10, checkpoint_steps=1000,
+                       learning_rate=2e-3, decay_type='none', loss_type='weighted_mse')
+  trainer = Trainer(config, strategy_lib.build_strategy(strategy_lib.StrategyConfig()),
+                    ModelConfig(num_keypoints=support.K, **TINY), definition, codec, train_fn,
+                    log=lambda *a: None)
+  trainer.train()
+  losses = [loss for _, loss in trainer.history]
+  assert len(losses) == 3 and all(np.isfinite(losses))
+  assert losses[-1] < 0.5 * losses[0], losses
+  assert int(trainer.step.numpy()) == 30
+  assert os.path.isfile(os.path.join(str(tmp_path), 'best_model', 'model.keras'))
+  assert os.path.isfile(os.path.join(str(tmp_path), 'metrics.csv'))
+
+
+def test_exact_resume_matches_an_uninterrupted_run(tmp_path):
+  records = str(tmp_path / 'records')
+  support.make_records(records, count=40, val_count=8)
+  base = dict(total_epochs=3, steps_per_epoch=8, checkpoint_steps=4, steps_per_loop=3,
+              keep_checkpoints=10, learning_rate=2e-3, decay_type='cosine', warmup_epochs=0.5)
+  straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+  # Run 1 trains 24 steps without a stop (checkpoints every 4 steps). Run 2 starts from run 1's
+  # state as a kill right after the step-12 checkpoint left it (mid-epoch 2: the resumed epoch
+  # must skip its first 4 batches) and trains to the end.
+  results = support.run_subprocess({'records_dir': records, 'runs': [
+      dict(base, model_dir=straight, weights_out=str(tmp_path / 'a.npz')),
+      dict(base, model_dir=resumed, resume_from=[straight, 12],
+           weights_out=str(tmp_path / 'b.npz'))]})
+  assert results[0]['step'] == 24 and results[1]['step'] == 24
+  assert results[1]['history'][0][0] == 15, results[1]['history']   # resumed at 12, not 0
+  assert results[1]['iterations'] == 24                             # the LR schedule continued
+  a, b = np.load(tmp_path / 'a.npz'), np.load(tmp_path / 'b.npz')
+  assert len(a.files) == len(b.files) > 10
+  for key in a.files:
+    np.testing.assert_allclose(a[key], b[key], atol=1e-5, err_msg=key)
+  # the straight run's later losses equal the resumed run's
+  tail = dict(results[0]['history'])
+  for step, loss in results[1]['history']:
+    assert loss == pytest.approx(tail[step], abs=1e-6)
+
+
+def test_resuming_with_other_model_flags_names_them(tmp_path):
+  config = ModelConfig(num_keypoints=5, **TINY)
+  checkpointing.check_model_config(str(tmp_path), config)
+  checkpointing.check_model_config(str(tmp_path), config)  # same flags: fine
+  other = ModelConfig(num_keypoints=5, **dict(TINY, num_stacks=2, input_height=96))
+  with pytest.raises(UserInputError, match='--num_stacks.*--model_input_shape'):
+    checkpointing.check_model_config(str(tmp_path), other)
+
+
+def test_weights_path_loads_by_name_and_skips_other_shapes(tmp_path):
+  tf.keras.utils.set_random_seed(1)
+  source = build_training_model(ModelConfig(num_keypoints=3, **TINY))
+  save_bundle(str(tmp_path / 'best_model'), inference_model(source),
+              ModelConfig(num_keypoints=3, **TINY), support.codec_and_definition()[1],
+              {'input_size': [64, 64], 'stride': 4, 'sigma': 2.0})
+  target = build_training_model(ModelConfig(num_keypoints=4, **TINY))
+  messages = []
+  loaded, skipped = checkpointing.load_weights_by_name(target, str(tmp_path),
+                                                       log=messages.append)
+  assert skipped == [s for s in skipped if s.startswith('hg0_conv_1x1_predict')] and skipped
+  assert 'hg0_conv_1x1_predict' in messages[0]
+  np.testing.assert_array_equal(target.get_layer('front_conv_7x7').get_weights()[0],
+                                source.get_layer('front_conv_7x7').get_weights()[0])
+  assert len(loaded) > 20
+  with pytest.raises(UserInputError, match='weights_path'):
+    checkpointing.load_weights_by_name(target, str(tmp_path / 'nothing.bin'))
