@@ -4,7 +4,6 @@ independent check through the pixels: catches half-pixel and flip offsets)."""
 import csv
 import json
 import os
-import shutil
 
 import cv2
 import numpy as np

@@ -21,13 +21,11 @@ import re
 
 import numpy as np
 
-from records.errors import AnnotationError
+from records.errors import AnnotationError, UserInputError
 from records.example import TRAIN, VAL, BadExample, Example, ObjectBox, Skip, parse_keypoints
 from records.keypoint_definition import KeypointDefinition, builtin_definition
-from records.sources.common import (SourceData, read_json, relative_to, resolve_image,
-                                    side_colour)
-from records.sources.common import require_dir
-from records.errors import UserInputError
+from records.sources.common import (SourceData, read_json, relative_to, require_dir,
+                                    resolve_image, side_colour)
 
 
 def load(config) -> SourceData:
@@ -165,7 +163,7 @@ def _parse_annotation(ann, images, k, folder, root, config):
   image_path = resolve_image(folder, image.get('file_name'), config.allow_outside_paths)
   bbox = ann.get('bbox')
   try:
-    x, y, w, h = (float(v) for v in bbox)  # noqa
+    x, y, w, h = (float(v) for v in bbox)
   except (TypeError, ValueError, OverflowError):
     raise BadExample(f'field bbox must be [x, y, w, h], got {bbox!r:.60}') from None
   if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
