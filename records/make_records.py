@@ -138,7 +138,8 @@ def make_records(config: MakeRecordsConfig):
     manifest = writer.close(
         definition=definition, input_shape=config.input_shape,
         crop_shape=crop_shape(config.input_shape, config.crop_margin), source=config.source,
-        settings=settings, skipped=[s.to_dict() for s in skipped], filtered=data.filtered)
+        settings=settings, skipped=[s.to_dict() for s in skipped], filtered=data.filtered,
+        extra={'notes': list(data.notes), 'seconds': round(time.time() - start, 3)})
   except OSError as e:
     writer.abort()
     raise RecordsError(f'{config.output_dir}: cannot write records ({e.strerror or e}); '

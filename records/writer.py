@@ -74,8 +74,12 @@ class ShardWriter:
 
   def close(self, *, definition: KeypointDefinition, input_shape, crop_shape, source: str,
             settings: Optional[dict] = None, skipped: Optional[list] = None,
-            filtered: Optional[dict] = None) -> Manifest:
-    """Renames the shards to their final names, writes the manifest last, returns it loaded."""
+            filtered: Optional[dict] = None, extra: Optional[dict] = None) -> Manifest:
+    """Renames the shards to their final names, writes the manifest last, returns it loaded.
+
+    `extra` adds further top-level manifest fields (e.g. 'notes'); it never replaces the
+    fields above.
+    """
     for split in list(self._open):
       self._close_shard(split)
     splits = {}
@@ -102,6 +106,8 @@ class ShardWriter:
         'skipped': list(skipped or []),
         'filtered': dict(filtered or {}),
     }
+    for key, value in (extra or {}).items():
+      raw.setdefault(key, value)
     path = os.path.join(self.output_dir, MANIFEST_NAME)
     tmp = f'{path}.tmp-{self._pid}'
     with open(tmp, 'w', encoding='utf-8') as f:

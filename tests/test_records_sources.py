@@ -216,3 +216,36 @@ def test_json_without_names_needs_classes(shared_data, tmp_path):
 def test_unknown_source():
   with pytest.raises(UserInputError, match='not a known annotation source'):
     make_records(MakeRecordsConfig(source='yolo', output_dir='/nonexistent'))
+
+
+def test_coco_to_seed_round_trip(shared_data, tmp_path):
+  """COCO -> seed JSON (records.coco_to_seed) -> json source: the same 12 people, exactly."""
+  from records.coco_to_seed import convert
+  src = os.path.join(shared_data, 'coco_sample')
+  coco = json.load(open(os.path.join(src, 'person_keypoints_sample.json')))
+  records, left_out = convert(coco, 'person_keypoints_val2017.json')
+  assert len(records) == 12 and left_out == 2
+  assert all(r['isValidation'] == 1.0 for r in records)
+  seed = tmp_path / 'seed.json'
+  seed.write_text(json.dumps(records))
+  manifest = make_records(_config(tmp_path, source='json', dataset_path=src,
+                                  annotation_path=str(seed)))
+  assert manifest.count('val') == 12 and manifest.definition == builtin_definition('coco')
+  by_image = {}
+  for ann in coco['annotations']:
+    by_image.setdefault(ann['image_id'], []).append(np.reshape(ann['keypoints'], (-1, 3)))
+  for record in read_records(manifest, 'val'):
+    candidates = by_image[int(record[schema.ORIGINAL_ID])]
+    got = to_original(record)
+    labelled = record[schema.KEYPOINTS_VISIBILITY] > 0
+    assert any(np.allclose(got[labelled], c[labelled, :2], atol=1e-3) for c in candidates)
+
+
+def test_manifest_notes_tell_the_split_and_warnings(shared_data, tmp_path):
+  root = os.path.join(shared_data, 'openfield')
+  manifest = make_records(_config(tmp_path, source='deeplabcut', dataset_path=root,
+                                  val_list='openfield/val_frames.txt', input_shape=(32, 32)))
+  notes = ' '.join(manifest.raw['notes'])
+  assert "['leftear', 'rightear']" in notes and 'no flip pair' in notes
+  assert 'split by --val_list=' in notes and '17 validation images' in notes
+  assert manifest.raw['settings']['val_list'] == 'openfield/val_frames.txt'

@@ -41,8 +41,10 @@ def choose_definition(data, config) -> KeypointDefinition:
       if set(definition.names) == set(source_def.names):
         _reorder(data.examples, source_def.names, definition.names)
       else:
-        log.warning('%s: names %s differ from the source\'s %s; channels are taken by position',
-                    config.classes_path, list(definition.names), list(source_def.names))
+        data.notes.append(f'warning: {config.classes_path}: names {list(definition.names)} '
+                          f'differ from the source\'s {list(source_def.names)}; channels are '
+                          f'taken by position')
+        log.warning(data.notes[-1])
   else:
     if source_def is None:
       builtin = {16: 'mpii', 17: 'coco'}.get(k)
@@ -57,9 +59,10 @@ def choose_definition(data, config) -> KeypointDefinition:
   definition.validate('keypoint definition')
   unpaired = definition.unpaired_left_right_names()
   if unpaired:
-    log.warning('keypoints %s look like left/right sides but have no flip pair: flip '
-                'augmentation would swap their labels. Give --matchpoint_path '
-                '(lines "left_x,right_x,h").', unpaired)
+    data.notes.append(f'warning: keypoints {unpaired} look like left/right sides but have no '
+                      f'flip pair: flip augmentation would swap their labels. Give '
+                      f'--matchpoint_path (lines "left_x,right_x,h").')
+    log.warning(data.notes[-1])
   return definition
 
 
@@ -127,8 +130,10 @@ def assign_splits(data, config) -> None:
       raise UserInputError(f'--val_list={path}: none of its {len(names)} names matches an '
                            f'image of the data set (e.g. {names[0]!r})')
     if len(matched) < len(wanted):
-      log.warning('--val_list=%s: %d names match no image (e.g. %r)', path,
-                  len(wanted - matched), sorted(wanted - matched)[0])
+      data.notes.append(f'warning: --val_list={path}: {len(wanted - matched)} names match no '
+                        f'image (e.g. {sorted(wanted - matched)[0]!r})')
+      log.warning(data.notes[-1])
+    data.notes.append(f'split by --val_list={path}: {len(matched)} validation images')
     return
   unsplit = sorted({ex.rel_path for ex in examples if ex.split is None})
   if not unsplit:
