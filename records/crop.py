@@ -240,7 +240,7 @@ def try_process(args) -> Tuple[int, Optional[dict], Optional[str]]:
     return index, process_example(example, settings), None
   except BadExample as e:
     return index, None, str(e)
-  except (cv2.error, ValueError, OverflowError, MemoryError) as e:
+  except (cv2.error, ValueError, OverflowError, MemoryError, OSError) as e:
     return index, None, f'cannot process the image: {type(e).__name__}: {e}'
 
 

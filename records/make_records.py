@@ -129,7 +129,7 @@ def make_records(config: MakeRecordsConfig):
   definition = choose_definition(data, config)
   assign_splits(data, config)
   examples = order_examples(data.examples, config.seed, config.shuffle)
-  writer = ShardWriter(config.output_dir, config.examples_per_shard)
+  writer = ShardWriter(config.output_dir, config.examples_per_shard)  # RecordsError if unwritable
   try:
     skipped = _crop_all(examples, config, data.skipped, writer)
     _check_skips(config, len(examples) - (len(skipped) - len(data.skipped)), skipped)
@@ -140,10 +140,6 @@ def make_records(config: MakeRecordsConfig):
         crop_shape=crop_shape(config.input_shape, config.crop_margin), source=config.source,
         settings=settings, skipped=[s.to_dict() for s in skipped], filtered=data.filtered,
         extra={'notes': list(data.notes), 'seconds': round(time.time() - start, 3)})
-  except OSError as e:
-    writer.abort()
-    raise RecordsError(f'{config.output_dir}: cannot write records ({e.strerror or e}); '
-                       f'nothing usable was written') from None
   except BaseException:
     writer.abort()
     raise

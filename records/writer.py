@@ -9,6 +9,7 @@ Order of events, so that a killed run never leaves what a reader takes for compl
 4. `manifest.json` (with counts, SHA-256 and sizes) is written to a temporary name and renamed.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -17,11 +18,23 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
+from records.errors import RecordsError
 from records.keypoint_definition import KeypointDefinition
 from records.reader import FORMAT, MANIFEST_NAME, Manifest, load_manifest, sha256_of
 
 _SHARD_PATTERN = re.compile(r'^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.tfrecord$')
 _TMP_PATTERN = re.compile(r'^\..*\.tmp-\d+$|^manifest\.json\.tmp-\d+$')
+
+
+@contextlib.contextmanager
+def _writing(path: str):
+  """Turns file-system failures (full disk, no permission, file-size limit) into RecordsError."""
+  try:
+    yield
+  except (OSError, tf.errors.OpError) as e:
+    detail = getattr(e, 'strerror', None) or getattr(e, 'message', None) or str(e)
+    raise RecordsError(f'{path}: cannot write records ({detail}); the directory holds no '
+                       f'complete output') from None
 
 
 def shard_name(split: str, index: int, total: int) -> str:
@@ -47,8 +60,9 @@ class ShardWriter:
     self._open: Dict[str, tf.io.TFRecordWriter] = {}
     self._in_shard: Dict[str, int] = {s: 0 for s in self._splits}
     self._tmp_shards: Dict[str, List[Dict]] = {s: [] for s in self._splits}
-    os.makedirs(self.output_dir, exist_ok=True)
-    clear_output_dir(self.output_dir)
+    with _writing(self.output_dir):
+      os.makedirs(self.output_dir, exist_ok=True)
+      clear_output_dir(self.output_dir)
 
   def add(self, split: str, serialized: bytes) -> None:
     """Appends one serialized tf.train.Example to `split`."""
@@ -60,17 +74,20 @@ class ShardWriter:
       self._close_shard(split)
       index = len(self._tmp_shards[split])
       tmp = os.path.join(self.output_dir, f'.{split}-{index:05d}.tfrecord.tmp-{self._pid}')
-      self._open[split] = tf.io.TFRecordWriter(tmp)
       self._tmp_shards[split].append({'tmp': tmp, 'count': 0})
+      with _writing(tmp):
+        self._open[split] = tf.io.TFRecordWriter(tmp)
       self._in_shard[split] = 0
-    self._open[split].write(serialized)
+    with _writing(self._tmp_shards[split][-1]['tmp']):
+      self._open[split].write(serialized)
     self._in_shard[split] += 1
     self._tmp_shards[split][-1]['count'] += 1
 
   def _close_shard(self, split: str) -> None:
     writer = self._open.pop(split, None)
     if writer is not None:
-      writer.close()
+      with _writing(self._tmp_shards[split][-1]['tmp']):
+        writer.close()  # flushes: a full disk shows here
 
   def close(self, *, definition: KeypointDefinition, input_shape, crop_shape, source: str,
             settings: Optional[dict] = None, skipped: Optional[list] = None,
@@ -80,6 +97,12 @@ class ShardWriter:
     `extra` adds further top-level manifest fields (e.g. 'notes'); it never replaces the
     fields above.
     """
+    with _writing(self.output_dir):
+      return self._finish(definition, input_shape, crop_shape, source, settings, skipped,
+                          filtered, extra)
+
+  def _finish(self, definition, input_shape, crop_shape, source, settings, skipped, filtered,
+              extra) -> Manifest:
     for split in list(self._open):
       self._close_shard(split)
     splits = {}
@@ -120,10 +143,13 @@ class ShardWriter:
   def abort(self) -> None:
     """Closes and deletes this run's temporary shards (after an error); writes no manifest."""
     for split in list(self._open):
-      self._close_shard(split)
+      try:
+        self._close_shard(split)
+      except RecordsError:
+        pass  # the disk is full or gone: removing the file below is all that is left to do
     for shards in self._tmp_shards.values():
       for shard in shards:
-        if os.path.exists(shard['tmp']):
+        with contextlib.suppress(OSError):
           os.remove(shard['tmp'])
 
 

@@ -138,3 +138,43 @@ def test_mode_make_records_cli(shared_data, tmp_path):
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert bad.returncode != 0 and 'error: --dataset_path=' in bad.stderr
   assert 'Traceback' not in bad.stderr
+
+
+_FULL_DISK_SCRIPT = r'''
+import resource, signal, sys
+sys.path.insert(0, sys.argv[1])
+from records.errors import RecordsError
+from records.make_records import MakeRecordsConfig, make_records
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))
+try:
+  make_records(MakeRecordsConfig(source='deeplabcut', dataset_path=sys.argv[2],
+                                 output_dir=sys.argv[3], input_shape=(256, 256),
+                                 val_fraction=0.1, num_workers=1, progress=False))
+except RecordsError as e:
+  print('RecordsError:', e)
+  sys.exit(3)
+'''
+
+
+def test_full_disk_is_a_clear_error_and_no_manifest(shared_data, tmp_path):
+  """A file-size limit (as a full disk) while writing shards: RecordsError, nothing accepted."""
+  out = tmp_path / 'out'
+  result = subprocess.run(
+      [sys.executable, '-c', _FULL_DISK_SCRIPT, ROOT, os.path.join(shared_data, 'openfield'),
+       str(out)], capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  assert result.returncode == 3, result.stderr[-2000:]
+  assert 'cannot write records' in result.stdout and str(out) in result.stdout
+  with pytest.raises(RecordsError, match='no manifest'):
+    load_manifest(str(out))
+  assert not [n for n in os.listdir(out) if 'tmp' in n]
+
+
+def test_unwritable_output_directory(shared_data, tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a directory')
+  with pytest.raises(RecordsError, match='cannot write records'):
+    make_records(MakeRecordsConfig(
+        source='mpii', dataset_path=os.path.join(shared_data, 'mpii_sample'),
+        output_dir=str(blocker / 'records'), num_workers=1, progress=False))

@@ -23,6 +23,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from records.errors import UserInputError
 from records.example import TRAIN, VAL, Example
 from records.keypoint_definition import KeypointDefinition
 from records.sources.common import SourceData
@@ -183,7 +184,11 @@ def make_scene(seed: int, split: str, index: int):
 def load(config) -> SourceData:
   folder = os.path.abspath(config.dataset_path or os.path.join(config.output_dir,
                                                                'synthetic_data'))
-  os.makedirs(os.path.join(folder, 'images'), exist_ok=True)
+  try:
+    os.makedirs(os.path.join(folder, 'images'), exist_ok=True)
+  except OSError as e:
+    raise UserInputError(f'{folder}: cannot create the synthetic data folder ({e.strerror})'
+                         ) from None
   data = SourceData([], definition(), len(NAMES), generated_dir=folder)
   records = []
   object_id = 0
@@ -204,7 +209,10 @@ def load(config) -> SourceData:
       else:
         data.filter('no_keypoints')
       object_id += 1
-  _write_annotations(folder, records)
+  try:
+    _write_annotations(folder, records)
+  except OSError as e:
+    raise UserInputError(f'{folder}: cannot write annotations.json ({e.strerror})') from None
   data.notes.append(f'synthetic: {config.synthetic_count} training and '
                     f'{config.synthetic_val_count} validation images in {folder}')
   return data
