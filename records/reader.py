@@ -120,6 +120,8 @@ def _check_structure(raw, path: str) -> None:
     if (not isinstance(value, list) or len(value) != 2 or
         not all(isinstance(v, int) and v > 0 for v in value)):
       raise RecordsError(f'{path}: field {key!r} must be [height, width], got {value!r}')
+  if not isinstance(raw.get('skipped', []), list) or not isinstance(raw.get('filtered', {}), dict):
+    raise RecordsError(f'{path}: fields \'skipped\' / \'filtered\' must be a list / an object')
   if not isinstance(raw.get('definition'), dict):
     raise RecordsError(f'{path}: field \'definition\' is missing')
   splits = raw.get('splits')
@@ -128,11 +130,16 @@ def _check_structure(raw, path: str) -> None:
   for split, entry in splits.items():
     try:
       shards = entry['shards']
-      total = sum(int(s['count']) for s in shards)
-      files = [str(s['file']) for s in shards]
-      int(entry['count'])
-    except (KeyError, TypeError, ValueError):
-      raise RecordsError(f'{path}: split {split!r} is malformed') from None
+      counts = [s['count'] for s in shards]
+      files = [s['file'] for s in shards]
+      sizes = [s.get('bytes', 0) for s in shards]
+      ok = (all(isinstance(c, int) and c >= 0 for c in counts + sizes + [entry['count']]) and
+            all(isinstance(f, str) and f for f in files))
+    except (KeyError, TypeError, AttributeError):
+      ok = False
+    if not ok:
+      raise RecordsError(f'{path}: split {split!r} is malformed')
+    total = sum(counts)
     if total != int(entry['count']):
       raise RecordsError(f'{path}: split {split!r} counts {entry["count"]} examples but its '
                          f'shards hold {total}')

@@ -93,6 +93,8 @@ def test_interrupted_writer_leaves_nothing_a_reader_accepts(tmp_path):
     ('truncated_shard', 'differs'),
     ('wrong_format', 'format'),
     ('count_mismatch', 'counts'),
+    ('malformed_shard', 'malformed'),
+    ('bad_definition', 'definition'),
 ])
 def test_half_written_directory_is_refused(tmp_path, damage, message):
   _write(tmp_path)
@@ -113,7 +115,12 @@ def test_half_written_directory_is_refused(tmp_path, damage, message):
     raw['format'] = 'something-else/9'
   elif damage == 'count_mismatch':
     raw['splits']['train']['count'] = 99
-  if damage in ('incomplete', 'wrong_format', 'count_mismatch'):
+  elif damage == 'malformed_shard':
+    raw['splits']['val']['shards'][0]['bytes'] = 'many'
+  elif damage == 'bad_definition':
+    raw['definition']['flip_pairs_h'] = [['nose', 'tail']]
+  if damage in ('incomplete', 'wrong_format', 'count_mismatch', 'malformed_shard',
+                'bad_definition'):
     path.write_text(json.dumps(raw))
   with pytest.raises(RecordsError, match=message) as info:
     load_manifest(str(tmp_path))
