@@ -137,6 +137,10 @@ def assign_splits(data, config) -> None:
     return
   unsplit = sorted({ex.rel_path for ex in examples if ex.split is None})
   if not unsplit:
+    if config.val_fraction is not None and examples:
+      data.notes.append(f'warning: --val_fraction={config.val_fraction} ignored: the source '
+                        f'has its own split (use --val_list to override it)')
+      log.warning(data.notes[-1])
     return
   fraction = DEFAULT_VAL_FRACTION if config.val_fraction is None else config.val_fraction
   n = len(unsplit)
