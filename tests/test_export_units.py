@@ -1,0 +1,140 @@
+"""Fast checks of the export pieces: metadata round trips, errors, goals, report, calibration."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hourglass import export_report
+from hourglass.codec import HeatmapCodec
+from hourglass.config import ModelConfig
+from hourglass.exporters import metadata, mnn_export, runner, tflite, usage
+from hourglass.runtime_predictors import load_runtime_predictor
+from records.errors import UserInputError
+from records.keypoint_definition import KeypointDefinition
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFINITION = KeypointDefinition(('a', 'b', 'left_c', 'right_c'), ((2, 3),), (),
+                                ((0, 1, (255, 0, 0)),))
+CODEC = HeatmapCodec((64, 96), 4, 1.5)
+CONFIG = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=96,
+                     num_keypoints=4)
+
+
+def _meta(**kw):
+  args = dict(format_name='onnx', definition=DEFINITION, codec=CODEC, model_config=CONFIG,
+              outputs=[metadata.heatmap_output(CODEC, 4)])
+  args.update(kw)
+  return metadata.build_metadata(**args)
+
+
+def test_metadata_round_trip_and_layouts():
+  meta = json.loads(metadata.to_json(_meta(layout='NCHW', batch=-1)))
+  definition, codec, parsed = metadata.parse_metadata(meta, 'x.onnx')
+  assert definition == DEFINITION and codec.to_dict() == CODEC.to_dict()
+  assert parsed['input']['shape'] == [-1, 3, 64, 96]
+  assert metadata.heatmap_output(CODEC, 4, 'NCHW')['shape'] == [1, 4, 16, 24]
+  assert metadata.heatmap_output(CODEC, 4)['shape'] == [1, 16, 24, 4]
+  props = metadata.onnx_props(meta)
+  assert props['keypoint_names'] == 'a,b,left_c,right_c' and props['input_layout'] == 'NCHW'
+  assert json.loads(props[metadata.METADATA_KEY]) == meta
+
+
+@pytest.mark.parametrize('bad', [None, {}, {'format': 'other'}, {'format': metadata.FORMAT}])
+def test_foreign_metadata_is_a_user_error_naming_the_file(bad):
+  with pytest.raises(UserInputError, match='model.tflite'):
+    metadata.parse_metadata(bad, 'model.tflite')
+
+
+def _tiny_tflite(path):
+  inputs = keras.Input((64, 96, 3), name='image')
+  model = keras.Model(inputs, keras.layers.Conv2D(4, 4, strides=4)(inputs))
+  with open(path, 'wb') as f:
+    f.write(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+
+def test_tflite_metadata_entry_round_trip(tmp_path):
+  path = str(tmp_path / 'm.tflite')
+  _tiny_tflite(path)
+  assert tflite.read_metadata(path) is None
+  with pytest.raises(UserInputError, match='no hourglass export metadata'):
+    load_runtime_predictor(path)
+  with open(path, 'rb') as f:
+    data = tflite.add_metadata(tflite.add_metadata(f.read(), {'old': 1}), _meta())
+  with open(path, 'wb') as f:
+    f.write(data)
+  assert tflite.read_metadata(path) == _meta()  # replaced, not duplicated
+
+
+def test_runtime_loader_errors(tmp_path):
+  with pytest.raises(UserInputError, match='no such model file'):
+    load_runtime_predictor(str(tmp_path / 'missing.onnx'))
+  with pytest.raises(UserInputError, match='unknown runtime model type'):
+    load_runtime_predictor(str(tmp_path / 'model.pt'))
+  mnn = tmp_path / 'model.mnn'
+  mnn.write_bytes(b'not a model')
+  with pytest.raises(UserInputError, match=r'model\.mnn\.json: missing'):
+    load_runtime_predictor(str(mnn))
+
+
+def test_export_config_rejects_bad_values(tmp_path):
+  with pytest.raises(UserInputError, match="unknown \\['tflite_int4'\\]"):
+    runner.ExportConfig(formats=('onnx', 'tflite_int4'), output_dir=str(tmp_path))
+  with pytest.raises(UserInputError, match='opset'):
+    runner.ExportConfig(formats=('onnx',), output_dir=str(tmp_path), opset=11)
+  with pytest.raises(UserInputError, match='calibration'):
+    runner.export_all(None, CONFIG, DEFINITION, CODEC,
+                      runner.ExportConfig(formats=('tflite_uint8',), output_dir=str(tmp_path)))
+
+
+def test_mnn_calibration_samples_hold_the_exact_input(tmp_path):
+  images = np.random.RandomState(0).randint(0, 256, (2, 64, 96, 3)).astype(np.float32)
+  mnn_export.write_calibration(str(tmp_path), images, nchw=True)
+  with open(tmp_path / '00001' / 'input.json', encoding='utf-8') as f:
+    spec = json.load(f)
+  assert spec == {'inputs': [{'name': 'image', 'shape': [1, 3, 64, 96]}],
+                  'outputs': ['heatmaps']}
+  values = np.loadtxt(tmp_path / '00001' / 'image.txt').reshape(1, 3, 64, 96)
+  np.testing.assert_array_equal(values[0].transpose(1, 2, 0), images[1])
+
+
+def _row(fmt, pck01, error, ms2):
+  row = {'format': fmt, 'pck': pck01, 'pck_at_0.1': pck01, 'mean_error_px': error,
+          'latency_ms': {'1': 2 * ms2, '2': ms2}, 'size_bytes': 1000, 'path': f'/x/{fmt}',
+          'parity': {'max_abs_diff': 0.01, 'mean_abs_diff': 0.001, 'keypoints_within_1px': 1.0},
+          'status': 'ok'}
+  if fmt != 'keras':
+    row['usage'] = usage.usage_lines(fmt, _meta(format_name=fmt))
+  return row
+
+
+def test_goals_apply_the_10_percent_2_point_and_2x_rules():
+  keras_row = _row('keras', 0.50, 10.0, 40.0)
+  rows = [_row('tflite_uint8', 0.485, 10.9, 15.0), _row('mnn_uint8', 0.47, 10.5, 25.0),
+          _row('onnx', 0.50, 10.0, 30.0)]
+  for row in rows:
+    export_report._accuracy_deltas(row, keras_row)  # pylint: disable=protected-access
+  goals = export_report.goals(keras_row, rows)
+  assert goals['tflite_uint8']['met']                  # +9% error, -1.5 points
+  assert not goals['mnn_uint8']['met']                 # -3 points of PCK@0.1
+  assert goals['speed']['fastest'] == 'tflite_uint8'
+  assert goals['speed']['met'] and goals['speed']['speedup_vs_keras_2_threads'] == 40 / 15
+  text = export_report.to_markdown({'keras': keras_row, 'formats': rows, 'failures': [],
+                                    'check_samples': 4, 'decoder': 'dark', 'goals': goals})
+  assert '| mnn_uint8 |' in text and 'NOT met' in text and '### onnx' in text
+  assert 'x = 4 * j + 1.5' in text  # how to read keypoints from bare heatmaps
+
+
+def test_export_cli_names_a_model_dir_without_a_bundle(tmp_path):
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'export.py'),
+                         f'--model_dir={tmp_path}', f'--output_dir={tmp_path / "out"}',
+                         '--formats=onnx'], capture_output=True, text=True, cwd=ROOT,
+                        check=False)
+  assert proc.returncode != 0
+  assert f'--model_dir={tmp_path}: no best_model/ bundle' in proc.stderr
+  assert 'Traceback' not in proc.stderr
