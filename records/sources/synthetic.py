@@ -122,11 +122,13 @@ def _draw_creature(image, kp, thickness):
   cv2.circle(image, tuple(_fixed(kp[_I['head']])), int(thickness * 1.6 * (1 << _SHIFT)),
              _HEAD_BGR, -1, cv2.LINE_AA, _SHIFT)
   # Hands and feet last: a visible end point always shows its own side's colour.
-  for name, colour in (('hip', (30, 110, 30)), ('left_hand', (20, 20, 150)),
+  for name, colour in (('hip', (30, 110, 30)), ('left_elbow', (90, 90, 255)),
+                       ('right_elbow', (255, 170, 110)), ('left_hand', (20, 20, 150)),
                        ('right_hand', (150, 50, 10)), ('left_foot', (20, 20, 150)),
                        ('right_foot', (150, 50, 10))):
-    cv2.circle(image, tuple(_fixed(kp[_I[name]])), int(thickness * 0.9 * (1 << _SHIFT)), colour,
-               -1, cv2.LINE_AA, _SHIFT)
+    radius = thickness * (0.7 if 'elbow' in name else 0.9)  # elbows: a lighter joint marker
+    cv2.circle(image, tuple(_fixed(kp[_I[name]])), int(radius * (1 << _SHIFT)), colour, -1,
+               cv2.LINE_AA, _SHIFT)
 
 
 def _pose(rng, torso):
@@ -158,14 +160,14 @@ def make_scene(seed: int, split: str, index: int):
   rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
   kp = (kp - kp[[1, 6]].mean(0)) @ rot.T
   lo, hi = kp.min(0), kp.max(0)
-  if rng.random() < 0.25:  # partly out of frame: the centre anywhere in the image
+  if rng.random() < 0.35:  # partly out of frame: the centre anywhere in the image
     centre = rng.uniform([0, 0], [w, h])
   else:
     centre = rng.uniform(-lo + 4, np.maximum(np.array([w, h]) - hi - 4, -lo + 5))
   kp = kp + centre
   vis = np.full((len(NAMES),), 2, np.int32)
   occluder = ()
-  if rng.random() < 0.6:
+  if rng.random() < 0.5:
     target = kp[rng.integers(len(NAMES))]
     hw, hh = rng.uniform(0.3, 0.5, 2) * torso
     cx, cy = target + rng.uniform(-0.5, 0.5, 2) * [hw, hh]
