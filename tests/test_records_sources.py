@@ -249,3 +249,17 @@ def test_manifest_notes_tell_the_split_and_warnings(shared_data, tmp_path):
   assert "['leftear', 'rightear']" in notes and 'no flip pair' in notes
   assert 'split by --val_list=' in notes and '17 validation images' in notes
   assert manifest.raw['settings']['val_list'] == 'openfield/val_frames.txt'
+
+
+def test_coco_official_layout(shared_data, tmp_path):
+  """<root>/annotations/person_keypoints_val2017.json with images in <root>/val2017/."""
+  src = os.path.join(shared_data, 'coco_sample')
+  root = tmp_path / 'coco'
+  (root / 'annotations').mkdir(parents=True)
+  (root / 'val2017').symlink_to(os.path.join(src, 'images'))
+  coco = json.load(open(os.path.join(src, 'person_keypoints_sample.json')))
+  (root / 'annotations' / 'person_keypoints_val2017.json').write_text(json.dumps(coco))
+  manifest = make_records(_config(tmp_path, source='coco', dataset_path=str(root)))
+  assert (manifest.count('train'), manifest.count('val')) == (0, 12)
+  paths = {r[schema.ORIGINAL_PATH].decode() for r in read_records(manifest, 'val')}
+  assert all(p.startswith('val2017/') for p in paths)

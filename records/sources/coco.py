@@ -17,7 +17,6 @@ keypoints (hands, animals).
 import glob
 import math
 import os
-import re
 
 import numpy as np
 
@@ -107,7 +106,8 @@ def category_definition(coco, path) -> KeypointDefinition:
 
 def _image_folder(root, path, images):
   """The folder that holds this file's images (checked on the first image that exists)."""
-  suffix = re.sub(r'^.*?_', '', os.path.splitext(os.path.basename(path))[0])
+  # person_keypoints_val2017.json -> val2017 (the official image folder name).
+  suffix = os.path.splitext(os.path.basename(path))[0].rsplit('_', 1)[-1]
   candidates = [os.path.join(root, 'images'), os.path.join(root, suffix), root,
                 os.path.join(os.path.dirname(os.path.dirname(path)), suffix)]
   for image in images.values():
