@@ -1,0 +1,117 @@
+"""The quickstart (`python main.py` with no flags): synthetic records -> train -> eval -> export
+TFLite -> predict one image, then where everything is and the val PCK.
+
+`python main.py --smoke` runs the same chain tiny (a test). Every quickstart setting below is a
+default only: a flag given on the command line wins. Outputs go under --output_dir (default
+./quickstart_output), or beside --model_dir when only that is given:
+  records/  model/  eval/  export/  prediction/
+"""
+
+import glob
+import os
+import time
+
+import numpy as np
+
+# name -> (full quickstart, --smoke). Tuned on 2 CPU cores: the full run stays under 10 minutes.
+SETTINGS = {
+    'synthetic_count': (1200, 32), 'synthetic_val_count': (200, 8),
+    'model_input_shape': ('128x128', '64x64'), 'num_stacks': (1, 1), 'mobile': (True, False),
+    'tiny': (True, True), 'batch_size': (16, 8), 'total_epoch': (24, 1),
+    'steps_per_epoch': (None, 3), 'learning_rate': (2e-3, 1e-3), 'decay_type': ('cosine', 'none'),
+    'warmup_epochs': (0.5, 0.0), 'steps_per_loop': (25, 3), 'checkpoint_steps': (1000, 1000),
+    'num_workers': (1, 1), 'source': ('synthetic', 'synthetic'), 'check_samples': (32, 4),
+    'latency_runs': (10, 2), 'calibration_samples': (64, 4), 'formats': (['tflite'], ['tflite']),
+}
+
+
+def _set_default(flag_values, name, value):
+  """Sets a flag unless the user gave it on the command line."""
+  if name in flag_values and not flag_values[name].present and value is not None:
+    flag_values[name].value = value
+
+
+def _paths(flag_values):
+  root = flag_values.output_dir
+  if not root:
+    root = (os.path.dirname(os.path.abspath(flag_values.model_dir)) if flag_values.model_dir
+            else os.path.abspath('quickstart_output'))
+  return {'root': root, 'records': flag_values.records_dir or os.path.join(root, 'records'),
+          'model': flag_values.model_dir or os.path.join(root, 'model'),
+          'eval': os.path.join(root, 'eval'), 'export': os.path.join(root, 'export'),
+          'prediction': os.path.join(root, 'prediction')}
+
+
+def _pck_at(result, threshold):
+  curve = result.get('pck_curve', {})
+  thresholds = np.asarray(curve.get('thresholds', []))
+  hits = np.flatnonzero(np.isclose(thresholds, threshold))
+  return float(curve['pck'][hits[0]]) if len(hits) else float('nan')
+
+
+def _export(flag_values, paths):
+  """TFLite export through export.py when it exists; returns the .tflite path or None."""
+  try:
+    import export  # the entry point module; absent in versions without export
+  except ImportError:
+    return None
+  flag_values.model_dir = paths['model']
+  flag_values.output_dir = paths['export']
+  try:
+    report = export.run(flag_values)
+  except Exception as e:  # pylint: disable=broad-except
+    # The quickstart goes on without the export rather than losing the trained model's report.
+    print(f'warning: the TFLite export failed ({type(e).__name__}: {e}); predicting with Keras')
+    return None
+  if report.get('failures'):
+    print(f'warning: TFLite export parity failed: {report["failures"]}; predicting with Keras')
+    return None
+  found = sorted(glob.glob(os.path.join(paths['export'], '*.tflite')))
+  return found[0] if found else None
+
+
+def _one_image(records_dir):
+  images = sorted(glob.glob(os.path.join(records_dir, 'synthetic_data', 'images', '**', '*.*'),
+                            recursive=True))
+  val = [p for p in images if 'val' in os.path.basename(p)] or images
+  return val[0] if val else None
+
+
+def run(flag_values):
+  from modes import eval as eval_mode, make_records, predict, train
+  start = time.time()
+  smoke = flag_values.smoke
+  for name, values in SETTINGS.items():
+    _set_default(flag_values, name, values[1] if smoke else values[0])
+  paths = _paths(flag_values)
+  print(f'quickstart{" (smoke)" if smoke else ""}: everything goes under {paths["root"]}')
+  flag_values.records_dir = paths['records']
+  flag_values.output_dir = None
+  make_records.run(flag_values)
+  made = time.time()
+  flag_values.model_dir = paths['model']
+  train.run(flag_values)
+  trained = time.time()
+  flag_values.model_path = paths['model']
+  flag_values.output_dir = paths['eval']
+  result = eval_mode.run(flag_values)
+  tflite = _export(flag_values, paths)
+  image = _one_image(paths['records'])
+  if image:
+    flag_values.model_path = tflite or paths['model']
+    flag_values.input = image
+    flag_values.output = paths['prediction']
+    predict.run(flag_values)
+  pck = result['pck']['total']
+  print(f'\n== quickstart done in {time.time() - start:.0f} s (records {made - start:.0f} s, '
+        f'training {trained - made:.0f} s) ==')
+  print(f'val PCK@{flag_values.score_threshold:g}: {pck:.4f}   PCK@0.1: {_pck_at(result, 0.1):.4f}'
+        f'   mean error: {result["mean_error_px"]:.2f} px (original image)')
+  print(f'records:    {paths["records"]}\nmodel:      {paths["model"]} (best_model/, '
+        f'checkpoints/, logs/, metrics.csv, training_curves.png)\neval:       {paths["eval"]}')
+  if tflite:
+    print(f'tflite:     {tflite}')
+  if image:
+    print(f'prediction: {paths["prediction"]} (on {image})')
+  return {'pck': pck, 'pck_0.1': _pck_at(result, 0.1), 'mean_error_px': result['mean_error_px'],
+          'paths': paths, 'tflite': tflite, 'seconds': time.time() - start}
