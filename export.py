@@ -86,7 +86,7 @@ def run(fv):
   from hourglass import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   from hourglass import export_report  # pylint: disable=g-import-not-at-top
   from hourglass.exporters import runner  # pylint: disable=g-import-not-at-top
-  from hourglass.predictors import KerasPredictor, codec_from_settings  # pylint: disable=g-import-not-at-top
+  from hourglass import predictors  # pylint: disable=g-import-not-at-top
   if not fv.output_dir:
     raise UserInputError('--output_dir is required: where the exported files go')
   config = runner.ExportConfig(
@@ -96,8 +96,8 @@ def run(fv):
       mnn_quant_method=fv.mnn_quant_method)
   bundle_dir = _bundle_dir(fv.model_dir)
   model, model_config, definition, codec_settings = bundle_lib.load_bundle(bundle_dir)
-  codec = codec_from_settings(codec_settings, (model_config.input_height,
-                                               model_config.input_width))
+  codec = predictors.codec_from_settings(
+      codec_settings, (model_config.input_height, model_config.input_width))
   save_resolved_flags(fv, fv.output_dir)
   check, dataset, calibration = _check_inputs(codec, fv)
   exports = runner.export_all(model, model_config, definition, codec, config, calibration)
@@ -108,7 +108,7 @@ def run(fv):
   proof = export_report.ProofConfig(
       decoder=fv.decoder, tolerance=fv.parity_tolerance, tolerance_fp16=fv.parity_tolerance_fp16,
       latency_threads=threads, latency_runs=fv.latency_runs, pck_threshold=fv.score_threshold)
-  keras = KerasPredictor(model, definition, codec, f'keras:{bundle_dir}')
+  keras = predictors.KerasPredictor(model, definition, codec, f'keras:{bundle_dir}')
   report = export_report.prove(exports, keras, bundle_dir, check, dataset, proof)
   report['calibration_samples'] = 0 if calibration is None else int(len(calibration))
   export_report.write_report(fv.output_dir, report, ' '.join(['python'] + sys.argv))

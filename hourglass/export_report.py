@@ -129,8 +129,8 @@ def accuracy(predictor, dataset, config):
 
 def runtime_latency(path, threads, runs, image):
   """Median seconds of one single-image call of a .tflite/.onnx/.mnn predictor."""
-  from hourglass.runtime_predictors import load_runtime_predictor  # pylint: disable=g-import-not-at-top
-  predictor = load_runtime_predictor(path, num_threads=threads)
+  from hourglass import runtime_predictors  # pylint: disable=g-import-not-at-top
+  predictor = runtime_predictors.load_runtime_predictor(path, num_threads=threads)
   for _ in range(3):
     predictor(image)
   times = []
