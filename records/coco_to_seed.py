@@ -1,7 +1,7 @@
 """Converts a COCO keypoints JSON into the seed's annotation JSON (for users of the old format).
 
     python -m records.coco_to_seed --annotation_path=person_keypoints_val2017.json \
-        --output=annotations.json [--is_validation=true]
+        --output=annotations.json [--is_validation=true|false]
 
 One seed record per non-crowd instance with at least one labelled keypoint: `img_paths` (the
 COCO file_name), `joint_self` [[x, y, v]] (COCO visibility kept), `objpos` (bbox centre),
@@ -11,12 +11,10 @@ COCO file_name), `joint_self` [[x, y, v]] (COCO visibility kept), `objpos` (bbox
 tools that expect the seed format.
 """
 
+import argparse
 import json
 import os
 import sys
-
-from absl import app
-from absl import flags as absl_flags
 
 from records.errors import UserInputError
 from records.example import BadExample, parse_keypoints
@@ -62,23 +60,24 @@ def convert(coco, origin: str, is_validation=None):
   return records, left_out
 
 
-absl_flags.DEFINE_string('annotation_path', None, 'COCO keypoints JSON to convert.')
-absl_flags.DEFINE_string('output', None, 'Seed-format JSON to write.')
-absl_flags.DEFINE_bool('is_validation', None,
-                       'Mark the records as validation (default: from the file name).')
-
-
-def main(argv):
-  del argv
-  flag_values = absl_flags.FLAGS
+def main(argv=None) -> int:
+  """Command line entry; returns the exit status. argparse, not absl flags: importing this
+  module (for `convert`) must not define global flags that clash with flags/records.py."""
+  parser = argparse.ArgumentParser(prog='python -m records.coco_to_seed',
+                                   description='COCO keypoints JSON -> seed annotation JSON.')
+  parser.add_argument('--annotation_path', required=True, help='COCO keypoints JSON to convert.')
+  parser.add_argument('--output', required=True, help='Seed-format JSON to write.')
+  parser.add_argument('--is_validation', choices=('true', 'false'), default=None,
+                      help='Mark the records as validation (default: from the file name).')
+  args = parser.parse_args(argv)
+  is_validation = None if args.is_validation is None else args.is_validation == 'true'
   try:
-    if not flag_values.annotation_path or not flag_values.output:
-      raise UserInputError('--annotation_path and --output are required')
-    coco = read_json(flag_values.annotation_path)
-    records, left_out = convert(coco, flag_values.annotation_path, flag_values.is_validation)
+    coco = read_json(args.annotation_path)
+    records, left_out = convert(coco, args.annotation_path, is_validation)
   except UserInputError as e:
-    sys.exit(f'error: {e}')
-  output = flag_values.output
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  output = args.output
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   tmp = f'{output}.tmp-{os.getpid()}'
   with open(tmp, 'w', encoding='utf-8') as f:
@@ -86,7 +85,8 @@ def main(argv):
   os.replace(tmp, output)
   print(f'wrote {len(records)} records to {output} ({left_out} crowd, empty or malformed '
         f'instances left out)')
+  return 0
 
 
 if __name__ == '__main__':
-  app.run(main)
+  sys.exit(main())

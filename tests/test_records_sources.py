@@ -231,6 +231,13 @@ def test_coco_to_seed_round_trip(shared_data, tmp_path):
   manifest = make_records(_config(tmp_path, source='json', dataset_path=src,
                                   annotation_path=str(seed)))
   assert manifest.count('val') == 12 and manifest.definition == builtin_definition('coco')
+  # The command line writes the same records.
+  from records.coco_to_seed import main
+  out = tmp_path / 'cli.json'
+  assert main([f'--annotation_path={os.path.join(src, "person_keypoints_sample.json")}',
+               f'--output={out}', '--is_validation=true']) == 0
+  assert json.loads(out.read_text()) == records
+  assert main(['--annotation_path=/nonexistent.json', f'--output={out}']) == 2
   by_image = {}
   for ann in coco['annotations']:
     by_image.setdefault(ann['image_id'], []).append(np.reshape(ann['keypoints'], (-1, 3)))
