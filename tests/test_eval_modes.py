@@ -39,18 +39,21 @@ def tiny_bundle(tmp_path_factory):
 def test_load_predictor_formats_agree_with_keras(tiny_bundle):
   model_dir, model = tiny_bundle
   images = np.random.default_rng(0).integers(0, 256, (5, *INPUT, 3), dtype=np.uint8)
-  expected = model(images.astype(np.float32), training=False).numpy()
-  best = os.path.join(model_dir, 'best_model')
-  for path in (model_dir, os.path.join(best, bundle_lib.MODEL_FILE)):
-    predictor = load_predictor(path, batch_size=2)  # 5 images: batches of 2, 2, 1
-    assert predictor.input_shape == INPUT
-    assert predictor.definition.names == builtin_definition('coco').names
-    heatmaps = predictor(images)
-    assert heatmaps.shape == (5, 16, 16, 17) and heatmaps.dtype == np.float32
-    np.testing.assert_allclose(heatmaps, expected, rtol=1e-4, atol=1e-5, err_msg=path)
-    keypoints, scores = predictor.predict(images, decoder='argmax')
-    assert keypoints.shape == (5, 17, 2) and scores.shape == (5, 17)
-    np.testing.assert_allclose(scores, expected.max(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+  expected = model([images.astype(np.float32)], training=False).numpy()
+  predictor = load_predictor(model_dir, batch_size=2)  # 5 images: batches of 2, 2, 1
+  assert predictor.input_shape == INPUT and predictor.codec.to_dict() == HeatmapCodec(
+      INPUT, 4, 2.0).to_dict()
+  assert predictor.definition.names == builtin_definition('coco').names
+  heatmaps = predictor(images)
+  assert heatmaps.shape == (5, 16, 16, 17) and heatmaps.dtype == np.float32
+  np.testing.assert_allclose(heatmaps, expected, rtol=1e-4, atol=1e-5)
+  keypoints, scores = predictor.predict(images, decoder='argmax')
+  assert keypoints.shape == (5, 17, 2) and scores.shape == (5, 17)
+  np.testing.assert_allclose(scores, expected.max(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+  # The .keras file with the bundle files beside it loads the same model (safe mode on).
+  keras_file = load_predictor(os.path.join(model_dir, 'best_model', bundle_lib.MODEL_FILE))
+  np.testing.assert_allclose(keras_file.model.get_weights()[-1], model.get_weights()[-1])
+  assert keras_file.definition == predictor.definition
 
 
 def _heatmap_module():
