@@ -11,6 +11,7 @@ with the crop's affine transform. Keras models run batched in graph mode through
 `tf.function` with a free batch dimension (no retracing per batch size).
 """
 
+import json
 import os
 
 import numpy as np
@@ -185,11 +186,19 @@ def _metadata_dir(path):
                        f'found beside the model (needed for the keypoint definition and codec)')
 
 
+def _read_json(path):
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise UserInputError(f'{path}: cannot read the model metadata ({e})') from None
+
+
 def _read_metadata(directory):
-  info = bundle_lib._read_json(os.path.join(directory, bundle_lib.INFO_FILE))  # pylint: disable=protected-access
+  """(KeypointDefinition, HeatmapCodec) from a folder's model_info.json + keypoints.json."""
+  info = _read_json(os.path.join(directory, bundle_lib.INFO_FILE))
   definition_path = os.path.join(directory, bundle_lib.DEFINITION_FILE)
-  definition = KeypointDefinition.from_dict(bundle_lib._read_json(definition_path),  # pylint: disable=protected-access
-                                            origin=definition_path)
+  definition = KeypointDefinition.from_dict(_read_json(definition_path), origin=definition_path)
   model = info.get('model', {})
   shape = (model.get('input_height'), model.get('input_width')) if model else None
   return definition, codec_from_settings(info.get('codec', {}), shape)
