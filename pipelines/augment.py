@@ -7,8 +7,11 @@ Colour: brightness, saturation, hue and grayscale are all linear in RGB, so they
 3x3 colour matrix; contrast (a blend with the mean gray) adds a per-image offset. Applying them is
 one small matmul over the image instead of HSV round trips.
 
-Randomness is stateless: every draw is keyed by a [2] seed derived from (seed, epoch, example
-index), so a deterministic pipeline is a pure function of (seed, epoch).
+Every parameter may carry leading batch dimensions ([] for one example, [B] for a batch): the
+pipeline draws and composes the matrices of a whole batch at once, because each small op costs
+microseconds of overhead inside a tf.data map, per call, and per-example draws cost more than
+the warp itself. Randomness is stateless (keyed by a [2] seed), so a deterministic pipeline is a
+pure function of (seed, epoch).
 """
 
 import math
@@ -22,59 +25,60 @@ _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0
 
 # -- geometric matrices: each maps pixel coordinates [x, y, 1] to new ones --------------------
 
+def affine(a, b, c, d, e, f):
+  """[..., 3, 3] with rows [a b c], [d e f], [0 0 1]; arguments broadcast together."""
+  parts = [tf.cast(v, tf.float32) for v in (a, b, c, d, e, f)]
+  shape = tf.shape(parts[0])
+  for v in parts[1:]:
+    shape = tf.broadcast_dynamic_shape(shape, tf.shape(v))
+  parts = [tf.broadcast_to(v, shape) for v in parts]
+  zero, one = tf.zeros(shape), tf.ones(shape)
+  return tf.reshape(tf.stack(parts + [zero, zero, one], axis=-1), tf.concat([shape, [3, 3]], 0))
+
+
 def translation(tx, ty):
-  """[3, 3]: x + tx, y + ty."""
-  tx, ty = tf.cast(tx, tf.float32), tf.cast(ty, tf.float32)
-  one, zero = tf.ones_like(tx), tf.zeros_like(tx)
-  return tf.stack([tf.stack([one, zero, tx]), tf.stack([zero, one, ty]),
-                   tf.stack([zero, zero, one])])
-
-
-def _about(matrix2x2, centre):
-  """[3, 3]: the linear map [2, 2] applied about centre (cx, cy)."""
-  cx, cy = centre
-  lin = tf.pad(tf.cast(matrix2x2, tf.float32), [[0, 1], [0, 1]]) + tf.constant(
-      [[0., 0., 0.], [0., 0., 0.], [0., 0., 1.]])
-  return translation(cx, cy) @ lin @ translation(-cx, -cy)
+  """[..., 3, 3]: x + tx, y + ty."""
+  return affine(1.0, 0.0, tx, 0.0, 1.0, ty)
 
 
 def scaling(scale, centre):
-  """[3, 3]: zoom by `scale` (> 1 enlarges) about centre (cx, cy)."""
+  """[..., 3, 3]: zoom by `scale` (> 1 enlarges) about centre (cx, cy)."""
   s = tf.cast(scale, tf.float32)
-  return _about(tf.stack([tf.stack([s, 0. * s]), tf.stack([0. * s, s])]), centre)
+  cx, cy = centre
+  return affine(s, 0.0, cx * (1.0 - s), 0.0, s, cy * (1.0 - s))
 
 
 def rotation(angle, centre):
-  """[3, 3]: rotation by `angle` radians about centre (cx, cy) (clockwise on screen, y down)."""
+  """[..., 3, 3]: rotation by `angle` radians about centre (cx, cy) (clockwise on screen, y down)."""
   a = tf.cast(angle, tf.float32)
   c, s = tf.cos(a), tf.sin(a)
-  return _about(tf.stack([tf.stack([c, -s]), tf.stack([s, c])]), centre)
+  cx, cy = centre
+  return affine(c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy)
 
 
 def hflip(width, flip=True):
-  """[3, 3]: x -> width - 1 - x when `flip` (a bool tensor or Python bool), else identity."""
-  sign = tf.where(tf.cast(flip, tf.bool), -1.0, 1.0)
-  shift = tf.where(tf.cast(flip, tf.bool), tf.cast(width, tf.float32) - 1.0, 0.0)
-  return translation(shift, 0.0) @ _about(tf.stack([tf.stack([sign, 0.]), [0., 1.]]), (0., 0.))
+  """[..., 3, 3]: x -> width - 1 - x where `flip` (bool), else identity."""
+  flip = tf.cast(flip, tf.bool)
+  return affine(tf.where(flip, -1.0, 1.0), 0.0, tf.where(flip, float(width) - 1.0, 0.0),
+                0.0, 1.0, 0.0)
 
 
 def vflip(height, flip=True):
-  """[3, 3]: y -> height - 1 - y when `flip`, else identity."""
-  sign = tf.where(tf.cast(flip, tf.bool), -1.0, 1.0)
-  shift = tf.where(tf.cast(flip, tf.bool), tf.cast(height, tf.float32) - 1.0, 0.0)
-  return translation(0.0, shift) @ _about(tf.stack([[1., 0.], tf.stack([0., sign])]), (0., 0.))
+  """[..., 3, 3]: y -> height - 1 - y where `flip` (bool), else identity."""
+  flip = tf.cast(flip, tf.bool)
+  return affine(1.0, 0.0, 0.0, 0.0, tf.where(flip, -1.0, 1.0),
+                tf.where(flip, float(height) - 1.0, 0.0))
 
 
 def box_to_input(box, input_shape):
-  """[3, 3]: crop px -> model-input px, mapping box [x0, y0, w, h] onto the H x W input.
+  """[..., 3, 3]: crop px -> model-input px, mapping box [..., 4] = [x0, y0, w, h] onto H x W.
 
   Inverse of records/schema.py's crop_x = x0 + (u + 0.5) * w / W.
   """
   box = tf.cast(box, tf.float32)
   height, width = input_shape
-  sx, sy = width / box[2], height / box[3]
-  return tf.stack([tf.stack([sx, 0., -box[0] * sx - 0.5]),
-                   tf.stack([0., sy, -box[1] * sy - 0.5]), [0., 0., 1.]])
+  sx, sy = width / box[..., 2], height / box[..., 3]
+  return affine(sx, 0.0, -box[..., 0] * sx - 0.5, 0.0, sy, -box[..., 1] * sy - 0.5)
 
 
 def downscaled_to_full(ratio):
@@ -89,77 +93,95 @@ def transform_points(points, matrix):
   return (tf.linalg.matvec(matrix[..., None, :2, :2], points) + matrix[..., None, :2, 2])
 
 
-def warp(image, matrix, output_shape):
+def projective_transform(matrix):
+  """[..., 3, 3] source px -> output px  ->  [..., 8]: the op's output -> source parameters."""
+  inverse = tf.linalg.inv(tf.cast(matrix, tf.float32))
+  flat = tf.reshape(inverse[..., :2, :], tf.concat([tf.shape(inverse)[:-2], [6]], 0))
+  return tf.concat([flat, tf.zeros_like(flat[..., :2])], axis=-1)
+
+
+def warp(image, matrix, output_shape, transform=None):
   """Resamples `image` so that output pixel p shows source point matrix^-1 p (bilinear).
 
   Args:
     image: [H, W, C] or [B, H, W, C], any dtype the op supports (uint8 stays uint8).
-    matrix: [3, 3] or [B, 3, 3] affine, source px -> output px.
+    matrix: [3, 3] or [B, 3, 3] affine, source px -> output px (ignored if `transform`).
     output_shape: (H_out, W_out).
+    transform: optional precomputed projective_transform(matrix), [8] or [B, 8].
   Returns:
     [H_out, W_out, C] or [B, H_out, W_out, C], same dtype; outside the source is 0.
   """
   image = tf.convert_to_tensor(image)
   batched = image.shape.rank == 4
-  images = image if batched else image[None]
-  inverse = tf.linalg.inv(tf.reshape(tf.cast(matrix, tf.float32), [-1, 3, 3]))
-  # The op wants the output -> source map as 8 numbers [a0 a1 a2 b0 b1 b2 c0 c1].
-  transforms = tf.concat([tf.reshape(inverse[:, :2, :], [-1, 6]),
-                          tf.zeros([tf.shape(inverse)[0], 2])], axis=1)
+  if transform is None:
+    transform = projective_transform(matrix)
   out = tf.raw_ops.ImageProjectiveTransformV3(
-      images=images, transforms=transforms, output_shape=tf.constant(output_shape, tf.int32),
-      fill_value=0.0, interpolation='BILINEAR', fill_mode='CONSTANT')
+      images=image if batched else image[None],
+      transforms=tf.reshape(transform, [-1, 8]),
+      output_shape=tf.constant(output_shape, tf.int32), fill_value=0.0,
+      interpolation='BILINEAR', fill_mode='CONSTANT')
   return out if batched else out[0]
 
 
 def swap_channels(values, permutation, flip):
-  """values[perm] along axis 0 when `flip`: match-point swap of keypoints [K, ...]."""
-  return tf.where(tf.cast(flip, tf.bool), tf.gather(values, permutation, axis=0), values)
+  """Match-point swap where `flip`: values [..., K, ...] with flip [...] (the leading dims)."""
+  flip = tf.convert_to_tensor(flip, tf.bool)
+  values = tf.convert_to_tensor(values)
+  axis = flip.shape.rank
+  where = tf.reshape(flip, tf.concat([tf.shape(flip), tf.ones([values.shape.rank - axis],
+                                                              tf.int32)], 0))
+  return tf.where(where, tf.gather(values, permutation, axis=axis), values)
 
 
 # -- colour --------------------------------------------------------------------------------
 
 def colour_matrix(brightness=1.0, saturation=1.0, hue=0.0, grayscale=False):
-  """[3, 3] RGB -> RGB matrix: factors 1/1/0/False are the identity.
+  """[..., 3, 3] RGB -> RGB matrices: factors 1/1/0/False are the identity.
 
   Args:
-    brightness: multiplies every channel (a blend with black).
-    saturation: blend with the gray image (0 = gray, 1 = unchanged).
-    hue: rotation of the chroma plane (YIQ) by `hue` turns of the colour circle.
-    grayscale: bool; replaces the result by its gray.
+    brightness: [...] multiplies every channel (a blend with black).
+    saturation: [...] blend with the gray image (0 = gray, 1 = unchanged).
+    hue: [...] rotation of the chroma plane (YIQ) by `hue` turns of the colour circle.
+    grayscale: [...] bool; replaces the result by its gray.
   """
-  b = tf.cast(brightness, tf.float32)
-  s = tf.cast(saturation, tf.float32)
+  b = tf.cast(brightness, tf.float32)[..., None, None]
+  s = tf.cast(saturation, tf.float32)[..., None, None]
   gray = tf.tile(tf.constant([LUMA]), [3, 1])
-  eye = tf.eye(3)
-  sat = s * eye + (1.0 - s) * gray
+  sat = s * tf.eye(3) + (1.0 - s) * gray
   theta = 2.0 * math.pi * tf.cast(hue, tf.float32)
   c, n = tf.cos(theta), tf.sin(theta)
-  rot = tf.stack([[1., 0., 0.], tf.stack([0., c, -n]), tf.stack([0., n, c])])
+  one, zero = tf.ones_like(c), tf.zeros_like(c)
+  rot = tf.reshape(tf.stack([one, zero, zero, zero, c, -n, zero, n, c], axis=-1),
+                   tf.concat([tf.shape(c), [3, 3]], 0))
   yiq = tf.constant(_RGB_TO_YIQ)
   hue_m = tf.linalg.inv(yiq) @ rot @ yiq
   m = b * (sat @ hue_m)
-  return tf.where(tf.cast(grayscale, tf.bool), gray @ m, m)
+  return tf.where(tf.cast(grayscale, tf.bool)[..., None, None], gray @ m, m)
 
 
-def apply_colour(images, matrix, contrast=1.0):
+def apply_colour(image, matrix, contrast=1.0):
   """Colour matrix then contrast (blend with the image's mean gray), clipped to 0..255.
 
+  One [H*W, 3] x [3, 3] matmul plus a per-channel offset: the contrast blend is folded into the
+  matrix and the offset. The mean gray comes from every 4th row and column (1/16 of the pixels):
+  exact enough for a blend target and a sixteenth of a full pass.
+
   Args:
-    images: uint8 or float [..., H, W, 3] (0..255).
-    matrix: [..., 3, 3] from colour_matrix.
-    contrast: [...] factor (0 = flat mean gray, 1 = unchanged).
+    image: uint8 or float [H, W, 3] (0..255).
+    matrix: [3, 3] from colour_matrix.
+    contrast: [] factor (0 = flat mean gray, 1 = unchanged).
   Returns:
-    uint8 [..., H, W, 3].
+    uint8 [H, W, 3].
   """
-  x = tf.cast(images, tf.float32)
-  c = tf.cast(contrast, tf.float32)[..., None]                                  # [..., 1]
-  mean_rgb = tf.reduce_mean(x, axis=[-3, -2])                                   # [..., 3]
-  mean_gray = tf.reduce_sum(tf.linalg.matvec(matrix, mean_rgb) * LUMA, -1, keepdims=True)
-  m = matrix * c[..., None]
-  offset = (1.0 - c) * mean_gray                                                # [..., 1]
-  y = tf.einsum('...hwc,...dc->...hwd', x, m) + offset[..., None, None, :]
-  return tf.cast(tf.clip_by_value(y + 0.5, 0.0, 255.0), tf.uint8)
+  x = tf.cast(image, tf.float32)
+  matrix = tf.cast(matrix, tf.float32)
+  c = tf.cast(contrast, tf.float32)
+  mean_rgb = tf.reduce_mean(x[::4, ::4], axis=[0, 1])                           # [3]
+  mean_gray = tf.reduce_sum(tf.linalg.matvec(matrix, mean_rgb) * LUMA)
+  offset = tf.fill([3], (1.0 - c) * mean_gray + 0.5)  # + 0.5: round, not truncate, below
+  y = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, 3]), c * matrix, transpose_b=True), offset)
+  y = tf.reshape(y, tf.shape(x))
+  return tf.cast(tf.clip_by_value(y, 0.0, 255.0), tf.uint8)
 
 
 def gaussian_blur(images, sigma, max_sigma):
@@ -191,58 +213,64 @@ def gaussian_blur(images, sigma, max_sigma):
 
 # -- random parameters (stateless: a pure function of the key) -----------------------------
 
-def example_key(seed, epoch, index):
-  """[2] int64 stateless seed of one example: a pure function of (seed, epoch, index)."""
+def batch_key(seed, epoch, index):
+  """[2] int64 stateless seed: a pure function of (seed, epoch, index)."""
   base = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
   return tf.random.experimental.stateless_fold_in(base, tf.cast(index, tf.int64))
 
 
-def _uniform(key, low, high):
-  return tf.random.stateless_uniform([], key, minval=low, maxval=high)
+def _uniforms(key, shape, count):
+  """`count` independent uniform [0, 1) tensors of `shape`, from one key."""
+  return tf.unstack(tf.random.stateless_uniform(tf.concat([[count], shape], 0), key), count)
 
 
-def _chance(key, prob):
-  """Bool []: True with probability `prob` (prob 0 -> always False, 1 -> always True)."""
-  return tf.random.stateless_uniform([], key) < prob
+def _between(u, low, high):
+  return low + (high - low) * u
 
 
-def random_geometry(key, config, input_shape, vertical_pairs):
-  """The augmentation matrix of one example, in model-input px about the input centre.
+def random_geometry(key, shape, config, input_shape, vertical_pairs):
+  """Augmentation matrices in model-input px, about the input centre.
 
   Args:
     key: [2] stateless seed.
+    shape: leading shape of the draws ([] one example, [B] a batch).
     config: PipelineConfig (ranges and probabilities).
     input_shape: (H, W).
     vertical_pairs: Python bool, whether the definition has 'v' pairs (else no vertical flip).
   Returns:
-    (matrix [3, 3], hflip bool [], vflip bool []).
+    (matrix [..., 3, 3], hflip bool [...], vflip bool [...]).
   """
-  k = tf.random.experimental.stateless_split(key, num=10)
+  u = _uniforms(key, shape, 8)
   height, width = input_shape
   centre = ((width - 1) / 2.0, (height - 1) / 2.0)
-  scale = tf.where(_chance(k[0], config.scale_prob),
-                   _uniform(k[1], config.scale_min, config.scale_max), 1.0)
-  angle = tf.where(_chance(k[2], config.rotation_prob),
-                   _uniform(k[3], -config.rotation, config.rotation) * (math.pi / 180), 0.0)
-  shift = config.translate * tf.constant([width, height], tf.float32)
-  tx = _uniform(k[4], -1.0, 1.0) * shift[0]
-  ty = _uniform(k[5], -1.0, 1.0) * shift[1]
-  do_hflip = _chance(k[6], config.flip_prob)
-  do_vflip = _chance(k[7], config.vflip_prob) & vertical_pairs
+  scale = tf.where(u[0] < config.scale_prob, _between(u[1], config.scale_min, config.scale_max),
+                   1.0)
+  angle = tf.where(u[2] < config.rotation_prob,
+                   _between(u[3], -config.rotation, config.rotation) * (math.pi / 180), 0.0)
+  tx = _between(u[4], -1.0, 1.0) * (config.translate * width)
+  ty = _between(u[5], -1.0, 1.0) * (config.translate * height)
+  do_hflip = u[6] < config.flip_prob
+  do_vflip = (u[7] < config.vflip_prob) & vertical_pairs
   matrix = (translation(tx, ty) @ vflip(height, do_vflip) @ hflip(width, do_hflip) @
             rotation(angle, centre) @ scaling(scale, centre))
   return matrix, do_hflip, do_vflip
 
 
-def random_colour(key, config):
-  """Colour jitter of one example: (matrix [3, 3], contrast [], blur sigma [])."""
-  k = tf.random.experimental.stateless_split(key, num=10)
-  on = _chance(k[0], config.color_prob)
+def random_colour(key, shape, config):
+  """Colour jitter draws.
 
-  def factor(kk, amount):
-    return tf.where(on, _uniform(kk, 1.0 - amount, 1.0 + amount), 1.0)
-  hue = tf.where(on, _uniform(k[1], -config.hue, config.hue), 0.0)
-  matrix = colour_matrix(factor(k[2], config.brightness), factor(k[3], config.saturation), hue,
-                         _chance(k[4], config.grayscale_prob))
-  blur = tf.where(_chance(k[6], config.blur_prob), _uniform(k[7], 0.0, config.blur_sigma), 0.0)
-  return matrix, factor(k[5], config.contrast), blur
+  Returns:
+    (changed bool [...] (False: skip the colour pass), matrix [..., 3, 3], contrast [...],
+     blur sigma [...]).
+  """
+  u = _uniforms(key, shape, 9)
+  on = u[0] < config.color_prob
+
+  def factor(v, amount):
+    return tf.where(on, _between(v, 1.0 - amount, 1.0 + amount), 1.0)
+  hue = tf.where(on, _between(u[1], -config.hue, config.hue), 0.0)
+  gray = u[4] < config.grayscale_prob
+  matrix = colour_matrix(factor(u[2], config.brightness), factor(u[3], config.saturation), hue,
+                         gray)
+  blur = tf.where(u[6] < config.blur_prob, _between(u[7], 0.0, config.blur_sigma), 0.0)
+  return on | gray, matrix, factor(u[5], config.contrast), blur

@@ -1,10 +1,13 @@
 """Training and evaluation datasets built from a records directory (records/reader.py).
 
-Training: shard files per input pipeline -> interleave parallel reads -> shuffle -> enumerate
-(the example's position keys its random draws) -> one parallel map per example: parse, decode,
-ONE warp to the model input with the composed augmentation matrix, keypoints moved with it,
-match-point swap on flips -> batch (drop remainder) -> one parallel map per batch: colour jitter,
-optional blur, heatmap targets (HeatmapCodec) -> prefetch. Everything is TF graph code.
+Training: shard files per input pipeline -> interleave parallel reads -> shuffle -> batch the
+serialized examples -> per batch, vectorised: parse, draw every augmentation of the batch at
+once (stateless, keyed by (seed, epoch, batch index)), compose each example's matrix, move the
+keypoints, swap match-point channels on flips -> unbatch -> per example, in parallel: decode and
+ONE warp to the model input, colour jitter (one 3x3 matmul, skipped when none is drawn) -> batch
+(drop remainder) -> per batch: optional blur, heatmap targets (HeatmapCodec) -> prefetch.
+Small ops cost microseconds each inside a tf.data map, per call: per-example draws and matrix
+algebra cost more than the warp, hence the per-batch preparation. All TF graph code.
 """
 
 import dataclasses
@@ -41,13 +44,12 @@ def codec_for(records_dir: str, config: PipelineConfig) -> HeatmapCodec:
   return _setup(records_dir, config).codec
 
 
-def decode_image(features, config):
-  """Decodes the crop: (uint8 [h, w, 3], [3, 3] decoded px -> crop px).
+def decode_image(encoded, config):
+  """Decodes one crop (JPEG or PNG) to uint8 [h, w, 3].
 
   JPEGs decode at 1/config.decode_ratio through DCT scaling (cheaper when the crops have more
-  resolution than the model needs); the returned matrix undoes that scaling exactly.
+  resolution than the model needs); augment.downscaled_to_full(ratio) maps the result back.
   """
-  encoded = features[schema.IMAGE_ENCODED]
   is_png = tf.equal(tf.strings.substr(encoded, 0, 4), b'\x89PNG')
   dct = 'INTEGER_FAST' if config.fast_dct else ''
 
@@ -63,44 +65,99 @@ def decode_image(features, config):
     return tf.cast(tf.image.resize(image, size, 'area'), tf.uint8)
   image = tf.cond(is_png, png, jpeg)
   image.set_shape([None, None, 3])
-  return image, augment.downscaled_to_full(config.decode_ratio)
+  return image
 
 
-def _example_fn(setup, config, training, seed, epoch):
-  """Per-example map: (index, serialized) -> dict of one augmented (or plain) example."""
+# Training needs only these features: parsing the rest (paths, ids, the sparse head box) per
+# example cost ~10% of the whole decode-and-warp floor.
+_TRAIN_KEYS = (schema.IMAGE_ENCODED, schema.KEYPOINTS_XY, schema.KEYPOINTS_VISIBILITY,
+               schema.BOX_IN_CROP)
+
+
+def parse_for_training(serialized, num_keypoints):
+  """records.schema.parse_example restricted to what training reads, for a batch [B] of strings.
+
+  Returns:
+    dict: IMAGE_ENCODED string [B], KEYPOINTS_XY float32 [B, K, 2], KEYPOINTS_VISIBILITY int32
+    [B, K], BOX_IN_CROP float32 [B, 4].
+  """
+  f = tf.io.parse_example(serialized, {k: schema.FEATURES[k] for k in _TRAIN_KEYS})
+  out = dict(f)
+  out[schema.KEYPOINTS_XY] = tf.reshape(tf.sparse.to_dense(f[schema.KEYPOINTS_XY]),
+                                        [-1, num_keypoints, 2])
+  out[schema.KEYPOINTS_VISIBILITY] = tf.cast(
+      tf.reshape(tf.sparse.to_dense(f[schema.KEYPOINTS_VISIBILITY]), [-1, num_keypoints]),
+      tf.int32)
+  return out
+
+
+def _prepare_batch(setup, config, seed, epoch):
+  """Per-batch map: (batch index, serialized [B]) -> per-example warp parameters and labels."""
   definition = setup.manifest.definition
-  perm_h = definition.flip_permutation('h')
-  perm_v = definition.flip_permutation('v')
   vertical = definition.has_vertical_pairs
-  num_keypoints = setup.manifest.num_keypoints
+  decoded_to_crop = augment.downscaled_to_full(config.decode_ratio)
 
-  def fn(index, serialized):
-    features = schema.parse_example(serialized, num_keypoints)
-    image, decoded_to_crop = decode_image(features, config)
-    crop_to_input = augment.box_to_input(features[schema.BOX_IN_CROP], setup.input_shape)
-    keypoints = features[schema.KEYPOINTS_XY]
-    visibility = features[schema.KEYPOINTS_VISIBILITY]
-    out = {'index': index}
-    if training and config.augment:
-      key = augment.example_key(seed, epoch, index)
-      geo_key, colour_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-      aug, do_h, do_v = augment.random_geometry(geo_key, config, setup.input_shape, vertical)
+  def fn(batch_index, serialized):
+    f = parse_for_training(serialized, setup.manifest.num_keypoints)
+    crop_to_input = augment.box_to_input(f[schema.BOX_IN_CROP], setup.input_shape)  # [B, 3, 3]
+    keypoints, visibility = f[schema.KEYPOINTS_XY], f[schema.KEYPOINTS_VISIBILITY]
+    out = {'encoded': f[schema.IMAGE_ENCODED]}
+    if config.augment:
+      shape = tf.shape(serialized)
+      geo_key, colour_key = tf.unstack(tf.random.experimental.stateless_split(
+          augment.batch_key(seed, epoch, batch_index), 2))
+      aug, do_h, do_v = augment.random_geometry(geo_key, shape, config, setup.input_shape,
+                                                vertical)
       crop_to_input = aug @ crop_to_input
-      keypoints = augment.transform_points(keypoints, crop_to_input)
-      keypoints = augment.swap_channels(keypoints, perm_h, do_h)
-      visibility = augment.swap_channels(visibility, perm_h, do_h)
+      perm = definition.flip_permutation('h')
+      keypoints = augment.swap_channels(keypoints, perm, do_h)
+      visibility = augment.swap_channels(visibility, perm, do_h)
       if vertical:
-        keypoints = augment.swap_channels(keypoints, perm_v, do_v)
-        visibility = augment.swap_channels(visibility, perm_v, do_v)
-      out['colour'], out['contrast'], out['blur'] = augment.random_colour(colour_key, config)
-    else:
-      keypoints = augment.transform_points(keypoints, crop_to_input)
-    out['image'] = augment.warp(image, crop_to_input @ decoded_to_crop, setup.input_shape)
-    out['keypoints'] = keypoints
+        perm = definition.flip_permutation('v')
+        keypoints = augment.swap_channels(keypoints, perm, do_v)
+        visibility = augment.swap_channels(visibility, perm, do_v)
+      (out['recolour'], out['colour'], out['contrast'],
+       blur) = augment.random_colour(colour_key, shape, config)
+      if _blurring(config):
+        out['blur'] = blur
+    out['transform'] = augment.projective_transform(crop_to_input @ decoded_to_crop)
+    out['keypoints'] = augment.transform_points(keypoints, crop_to_input)
     out['visibility'] = visibility
-    out['features'] = features
-    out['crop_to_input'] = crop_to_input
     return out
+  return fn
+
+
+def _render_example(setup, config):
+  """Per-example map: decode, the one warp, colour jitter; labels pass through."""
+  recolouring = config.augment and (config.color_prob > 0 or config.grayscale_prob > 0)
+
+  def fn(example):
+    example = dict(example)
+    image = decode_image(example.pop('encoded'), config)
+    image = augment.warp(image, None, setup.input_shape, transform=example.pop('transform'))
+    recolour = example.pop('recolour', None)
+    colour, contrast = example.pop('colour', None), example.pop('contrast', None)
+    if recolouring:
+      image = tf.cond(recolour, lambda: augment.apply_colour(image, colour, contrast),
+                      lambda: image)
+    example['image'] = image
+    return example
+  return fn
+
+
+def _eval_example_fn(setup, config):
+  """Per-example map for eval: parse everything, decode, the plain warp, labels to input px."""
+  num_keypoints = setup.manifest.num_keypoints
+  decoded_to_crop = augment.downscaled_to_full(config.decode_ratio)
+
+  def fn(serialized):
+    features = schema.parse_example(serialized, num_keypoints)
+    image = decode_image(features[schema.IMAGE_ENCODED], config)
+    crop_to_input = augment.box_to_input(features[schema.BOX_IN_CROP], setup.input_shape)
+    return {'image': augment.warp(image, crop_to_input @ decoded_to_crop, setup.input_shape),
+            'keypoints': augment.transform_points(features[schema.KEYPOINTS_XY], crop_to_input),
+            'visibility': features[schema.KEYPOINTS_VISIBILITY], 'features': features,
+            'crop_to_input': crop_to_input}
   return fn
 
 
@@ -129,6 +186,8 @@ def _options(config):
   options = tf.data.Options()
   options.deterministic = bool(config.deterministic)
   options.experimental_optimization.map_parallelization = True
+  # Parallelism comes from the parallel maps; ops split across threads only add overhead here.
+  options.threading.max_intra_op_parallelism = 1
   return options
 
 
@@ -166,28 +225,23 @@ def build_train_dataset(records_dir: str, config: PipelineConfig, *, epoch: int 
   shuffle_seed = int(config.seed) * 1000003 + int(epoch)
   ds = _read(setup.manifest, 'train', config, input_context, True, shuffle_seed)
   ds = ds.shuffle(config.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
-  ds = ds.enumerate()
-  fn = _example_fn(setup, config, True, config.seed, epoch)
-  ds = ds.map(lambda i, s: _train_fields(fn(i, s), config), num_parallel_calls=AUTOTUNE)
+  ds = ds.batch(batch, drop_remainder=True).enumerate()
+  ds = ds.map(_prepare_batch(setup, config, config.seed, epoch), num_parallel_calls=AUTOTUNE)
+  ds = ds.unbatch().map(_render_example(setup, config), num_parallel_calls=AUTOTUNE)
   ds = ds.batch(batch, drop_remainder=True)
   ds = ds.map(lambda b: _finish_train_batch(b, setup.codec, config), num_parallel_calls=AUTOTUNE)
   return ds.prefetch(AUTOTUNE).with_options(_options(config))
 
 
-def _train_fields(example, config):
-  keep = ['image', 'keypoints', 'visibility']
-  if config.augment:
-    keep += ['colour', 'contrast', 'blur']
-  return {k: example[k] for k in keep}
+def _blurring(config):
+  return config.augment and config.blur_prob > 0 and config.blur_sigma > 0
 
 
 def _finish_train_batch(batch, codec, config):
-  """Per-batch work (vectorised): colour jitter, optional blur, heatmap targets."""
+  """Per-batch work (vectorised): optional blur, heatmap targets."""
   images = batch['image']
-  if config.augment:
-    images = augment.apply_colour(images, batch['colour'], batch['contrast'])
-    if config.blur_prob > 0 and config.blur_sigma > 0:
-      images = augment.gaussian_blur(images, batch['blur'], config.blur_sigma)
+  if _blurring(config):
+    images = augment.gaussian_blur(images, batch['blur'], config.blur_sigma)
   heatmaps, weights = codec.encode(batch['keypoints'], batch['visibility'])
   return images, {'heatmaps': heatmaps, 'weights': weights, 'keypoints': batch['keypoints']}
 
@@ -206,9 +260,9 @@ def build_eval_dataset(records_dir: str, config: PipelineConfig, *, split: str =
   """
   setup = _setup(records_dir, config)
   eval_config = dataclasses.replace(config, augment=False)
-  ds = _read(setup.manifest, split, eval_config, input_context, False, 0).enumerate()
-  fn = _example_fn(setup, eval_config, False, 0, 0)
-  ds = ds.map(lambda i, s: _eval_fields(fn(i, s), setup.codec), num_parallel_calls=AUTOTUNE)
+  ds = _read(setup.manifest, split, eval_config, input_context, False, 0)
+  fn = _eval_example_fn(setup, eval_config)
+  ds = ds.map(lambda s: _eval_fields(fn(s), setup.codec), num_parallel_calls=AUTOTUNE)
   ds = ds.batch(_batch_size(config, input_context), drop_remainder=False)
   options = _options(config)
   options.deterministic = True  # eval results are matched to records by position

@@ -33,9 +33,16 @@ CASES = {
     'apply_colour': (augment.apply_colour, (IMAGE, np.eye(3, dtype=np.float32) * 1.1, 0.8)),
     'gaussian_blur': (lambda im, s: augment.gaussian_blur(im, s, 1.5),
                       (BATCH, np.float32([0.0, 0.8, 1.5]))),
-    'random_geometry': (lambda k: augment.random_geometry(k, CONFIG, (64, 64), True), (KEY,)),
-    'random_colour': (lambda k: augment.random_colour(k, CONFIG), (KEY,)),
-    'example_key': (lambda i: augment.example_key(7, 2, i), (np.int64(13),)),
+    'random_geometry': (lambda k: augment.random_geometry(k, [5], CONFIG, (64, 64), True),
+                        (KEY,)),
+    'random_colour': (lambda k: augment.random_colour(k, [5], CONFIG), (KEY,)),
+    'batch_key': (lambda i: augment.batch_key(7, 2, i), (np.int64(13),)),
+    'projective_transform': (augment.projective_transform, (np.stack([MATRIX] * 2),)),
+    'colour_matrix_batch': (augment.colour_matrix, (np.float32([1.1, 0.9]), np.float32([0.7, 1.2]),
+                                                    np.float32([0.05, -0.02]), [False, True])),
+    'rotation_batch': (lambda a: augment.rotation(a, (11.5, 9.5)), (np.float32([0.4, -1.0]),)),
+    'swap_batch': (lambda p, f: augment.swap_channels(p, [1, 0, 2, 4, 3], f),
+                   (np.stack([POINTS] * 2), [True, False])),
 }
 
 
@@ -80,7 +87,7 @@ def test_colour_against_numpy():
   gray = x @ np.array(augment.LUMA)
   # saturation 0 = gray in all three channels; contrast 0.5 blends with the mean gray.
   out = augment.apply_colour(IMAGE, augment.colour_matrix(1.0, 0.0, 0.0), 0.5).numpy()
-  want = 0.5 * gray + 0.5 * gray.mean()
+  want = 0.5 * gray + 0.5 * gray[::4, ::4].mean()  # the blend target: a 1/16 subsample's mean
   np.testing.assert_allclose(out, np.repeat(np.round(want)[..., None], 3, -1), atol=1)
   # brightness 1.2, clipped.
   out = augment.apply_colour(IMAGE, augment.colour_matrix(1.2), 1.0).numpy()
@@ -105,17 +112,34 @@ def test_blur_zero_sigma_is_identity_and_blur_smooths():
 def test_random_draws_respect_ranges_and_probabilities():
   config = PipelineConfig(scale_min=0.9, scale_max=1.1, rotation=10, translate=0.0,
                           flip_prob=0.0, vflip_prob=1.0)
-  for i in range(20):
-    key = augment.example_key(0, 0, i)
-    matrix, h, v = augment.random_geometry(key, config, (64, 64), False)
-    linear = matrix.numpy()[:2, :2]
-    scale = math.sqrt(abs(np.linalg.det(linear)))
-    assert 0.9 - 1e-5 <= scale <= 1.1 + 1e-5
-    assert not h.numpy() and not v.numpy()  # no 'v' pairs: never a vertical flip
-    angle = math.degrees(math.atan2(linear[1, 0], linear[0, 0]))
-    assert abs(angle) <= 10 + 1e-3
+  matrices, h, v = augment.random_geometry(augment.batch_key(0, 0, 0), [64], config, (64, 64),
+                                           False)
+  assert not h.numpy().any() and not v.numpy().any()  # no 'v' pairs: never a vertical flip
+  scales, angles = [], []
+  for matrix in matrices.numpy():
+    linear = matrix[:2, :2]
+    scales.append(math.sqrt(abs(np.linalg.det(linear))))
+    angles.append(math.degrees(math.atan2(linear[1, 0], linear[0, 0])))
     # The centre moves only by the (zero) translation: scale and rotation are about it.
-    np.testing.assert_allclose(matrix.numpy() @ [31.5, 31.5, 1], [31.5, 31.5, 1], atol=1e-4)
-  keys = [augment.example_key(0, 0, i).numpy() for i in range(3)]
+    np.testing.assert_allclose(matrix @ [31.5, 31.5, 1], [31.5, 31.5, 1], atol=1e-4)
+  assert 0.9 - 1e-5 <= min(scales) and max(scales) <= 1.1 + 1e-5 and np.std(scales) > 0.03
+  assert max(np.abs(angles)) <= 10 + 1e-3 and np.std(angles) > 3
+  keys = [augment.batch_key(0, 0, i).numpy() for i in range(3)]
   assert len({tuple(k) for k in keys}) == 3
-  np.testing.assert_array_equal(augment.example_key(0, 0, 1), keys[1])
+  np.testing.assert_array_equal(augment.batch_key(0, 0, 1), keys[1])
+  # Probabilities: about half of 400 draws flip at flip_prob 0.5.
+  _, h, _ = augment.random_geometry(augment.batch_key(1, 0, 0), [400], PipelineConfig(),
+                                    (64, 64), False)
+  assert 150 < int(h.numpy().sum()) < 250
+
+
+def test_batched_builders_equal_per_example():
+  angles, scales = np.float32([0.3, -0.7, 1.1]), np.float32([0.8, 1.0, 1.2])
+  flips = np.array([True, False, True])
+  boxes = np.float32([[3, 4, 30, 40], [0, 0, 64, 64], [-5, 2.5, 100, 80]])
+  batched = (augment.rotation(angles, (5.0, 7.0)) @ augment.scaling(scales, (5.0, 7.0)) @
+             augment.hflip(24, flips) @ augment.box_to_input(boxes, (64, 48))).numpy()
+  for i in range(3):
+    single = (augment.rotation(angles[i], (5.0, 7.0)) @ augment.scaling(scales[i], (5.0, 7.0)) @
+              augment.hflip(24, flips[i]) @ augment.box_to_input(boxes[i], (64, 48))).numpy()
+    np.testing.assert_allclose(batched[i], single, rtol=1e-6, atol=1e-5)
