@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from hourglass.codec import HeatmapCodec
 from pipelines.config import PipelineConfig
 from pipelines.dataset import build_eval_dataset, build_train_dataset
 from tests.test_pipeline_fixtures import INPUT_SHAPE, make_dot_records
@@ -31,17 +32,23 @@ def centroid(channel):
   return np.array([(weights * xs).sum() / total, (weights * ys).sum() / total])
 
 
-def test_marker_dots_land_where_the_pipeline_says(dot_records):
+@pytest.mark.parametrize('input_shape', [(64, 64), (64, 48)])
+def test_marker_dots_land_where_the_pipeline_says(dot_records, input_shape):
   """Dots painted at the keypoints end up (after warp) at the keypoints the pipeline reports.
 
   The red dot is the physical left eye: without a flip it is channel 0 ('left_eye'); after a
   horizontal flip it is on the right of the object and must be reported as channel 1.
   """
   records_dir, _ = dot_records
-  ds = build_train_dataset(records_dir, MARKER_CONFIG)
+  config = dataclasses.replace(MARKER_CONFIG, input_shape=input_shape)
+  ds = build_train_dataset(records_dir, config)
   flipped_seen = unflipped_seen = 0
   errors = []
   for images, targets in ds:
+    assert images.shape[1:3] == input_shape
+    # Non-square inputs: the targets stay aligned with the image (decoded peak = keypoint).
+    decoded, _ = HeatmapCodec(input_shape, 4, 2.0).decode(targets['heatmaps'][..., :3], 'dark')
+    np.testing.assert_allclose(decoded, targets['keypoints'][:, :3], atol=0.01)
     images, keypoints = images.numpy(), targets['keypoints'].numpy()
     weights = targets['weights'].numpy()
     for b in range(images.shape[0]):
@@ -56,7 +63,7 @@ def test_marker_dots_land_where_the_pipeline_says(dot_records):
       unflipped_seen += not flipped
       assert weights[b, 3] == 0 and np.all(weights[b, :3] == 1)
   errors = np.array(errors)
-  print(f'\nmarker: {errors.size} dots, mean {errors.mean():.3f} px, max {errors.max():.3f} px; '
+  print(f'\nmarker {input_shape}: {errors.size} dots, mean {errors.mean():.3f} px, max {errors.max():.3f} px; '
         f'{flipped_seen} flipped, {unflipped_seen} not')
   assert errors.max() < 0.5
   assert flipped_seen >= 3 and unflipped_seen >= 3
