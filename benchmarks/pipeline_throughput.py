@@ -11,12 +11,13 @@ pipelines run over the same records with the same decode options, batching and p
          warp, colour jitter, heatmap targets for every keypoint),
   floor: the same reads, shuffle, batched parse, decode, ONE warp to the model input per
          example, batch, prefetch: no augmentation draws, no colour jitter, no targets.
-They alternate (full, floor, full, floor) and the best of each is reported with `uptime`'s load.
+They alternate (full, floor, ...) and the best of each is reported, with the load average and
+each pipeline's CPU time per image (steadier than wall time when others share the cores).
 """
 
 import argparse
-import dataclasses
 import os
+import resource
 import sys
 import time
 
@@ -93,22 +94,32 @@ def build_floor_dataset(records_dir, config):
   return ds.with_options(pipeline._options(config))  # pylint: disable=protected-access
 
 
+def _cpu_seconds():
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
 def images_per_second(make_epoch, images, batch_size):
-  """Iterates fresh epochs until `images` were produced after a two-batch warm-up."""
-  seen, start, epoch, warm = 0, None, 0, 0
+  """Iterates fresh epochs until `images` were produced after a two-batch warm-up.
+
+  Returns:
+    (images/s of wall time, CPU ms of this process per image). On a shared machine the CPU
+    cost is the steadier figure: 2000 / (CPU ms per image) is what 2 idle cores would give.
+  """
+  seen, start, cpu_start, epoch, warm = 0, None, None, 0, 0
   while seen < images:
     for batch in make_epoch(epoch):
       tf.nest.map_structure(lambda t: t.shape, batch)
       if warm < 2:
         warm += 1
         if warm == 2:
-          start = time.perf_counter()
+          start, cpu_start = time.perf_counter(), _cpu_seconds()
         continue
       seen += batch_size
       if seen >= images:
         break
     epoch += 1
-  return seen / (time.perf_counter() - start)
+  return seen / (time.perf_counter() - start), 1000 * (_cpu_seconds() - cpu_start) / seen
 
 
 def load_average():
@@ -123,6 +134,7 @@ def main():
   parser.add_argument('--input_shape', default='256x256')
   parser.add_argument('--repeat_to', type=int, default=400)
   parser.add_argument('--datasets', default='coco,openfield')
+  parser.add_argument('--rounds', type=int, default=3)
   args = parser.parse_args()
   input_shape = tuple(int(v) for v in args.input_shape.split('x'))
   os.makedirs(args.work_dir, exist_ok=True)
@@ -139,14 +151,19 @@ def main():
     full_fn = lambda e: pipeline.build_train_dataset(records_dir, config, epoch=e)  # noqa: E731
     floor_fn = lambda e: build_floor_dataset(records_dir, config)  # noqa: E731
     results = {'full': [], 'floor': []}
-    for _ in range(2):
+    for _ in range(args.rounds):
       for kind, fn in (('full', full_fn), ('floor', floor_fn)):
-        rate = images_per_second(fn, args.images, args.batch_size)
-        results[kind].append(rate)
-        print(f'  {kind:5s} {rate:7.1f} images/s   (load average {load_average()})')
-    full, floor = max(results['full']), max(results['floor'])
-    print(f'  {name}: full pipeline {full:.0f} images/s, floor {floor:.0f} images/s, '
+        rate, cpu_ms = images_per_second(fn, args.images, args.batch_size)
+        results[kind].append((rate, cpu_ms))
+        print(f'  {kind:5s} {rate:7.1f} images/s, {cpu_ms:5.2f} CPU ms/image   (load average '
+              f'{load_average()})', flush=True)
+    full, floor = (max(r for r, _ in results[k]) for k in ('full', 'floor'))
+    full_cpu, floor_cpu = (min(c for _, c in results[k]) for k in ('full', 'floor'))
+    print(f'  {name}: wall clock: full {full:.0f} images/s, floor {floor:.0f} images/s, '
           f'{100 * full / floor:.0f}% of the floor')
+    print(f'  {name}: CPU cost: full {full_cpu:.2f} ms/image, floor {floor_cpu:.2f} ms/image, '
+          f'{100 * floor_cpu / full_cpu:.0f}% of the floor; on 2 idle cores that is '
+          f'{2000 / full_cpu:.0f} and {2000 / floor_cpu:.0f} images/s')
 
 
 if __name__ == '__main__':

@@ -68,7 +68,7 @@ def decode_image(encoded, config):
   return image
 
 
-# Training needs only these features: parsing the rest (paths, ids, the sparse head box) per
+# Training parses only these (per batch): the rest (paths, ids, the sparse head box) parsed per
 # example cost ~10% of the whole decode-and-warp floor.
 _TRAIN_KEYS = (schema.IMAGE_ENCODED, schema.KEYPOINTS_XY, schema.KEYPOINTS_VISIBILITY,
                schema.BOX_IN_CROP)

@@ -10,7 +10,6 @@ from hourglass.codec import HeatmapCodec
 from pipelines.config import PipelineConfig
 from pipelines.dataset import build_eval_dataset, build_train_dataset
 from records.errors import RecordsError, UserInputError
-from records.keypoint_definition import KeypointDefinition
 from records.writer import write_shards
 from tests import test_pipeline_fixtures as fixtures
 
@@ -124,4 +123,3 @@ def test_errors_name_the_records(tmp_path, records_dir):
     build_train_dataset(str(tmp_path), FULL)
   with pytest.raises(RecordsError, match="'test' split"):
     build_eval_dataset(records_dir, FULL, split='test')
-  assert isinstance(fixtures.DEFINITION, KeypointDefinition)
