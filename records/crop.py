@@ -24,6 +24,7 @@ from records.example import BadExample, ObjectBox
 # Labelled points farther outside their image than this fraction of the image's larger side are
 # taken for annotation errors (MPII and COCO put truncated limbs a little outside the frame).
 MAX_OUTSIDE_FRACTION = 0.5
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +92,10 @@ def crop_geometry(box: ObjectBox, input_shape, crop_margin: float) -> CropGeomet
   box = expand_to_aspect(box, input_shape)
   crop_h, crop_w = crop_shape(input_shape, crop_margin)
   s = w_in / box.width
+  # A box of 1e305 pixels passes the checks above but overflows here (found by fuzzing).
+  if not (math.isfinite(box.width) and math.isfinite(box.height) and 0 < s < math.inf and
+          math.isfinite(1 / s)):
+    raise BadExample(f'object box size {box.width:.4g} x {box.height:.4g} is out of range')
   ccx, ccy = (crop_w - 1) / 2.0, (crop_h - 1) / 2.0
   to_crop = np.array([[s, 0.0, ccx - s * box.cx], [0.0, s, ccy - s * box.cy]], np.float64)
   to_orig = np.array([[1 / s, 0.0, box.cx - ccx / s], [0.0, 1 / s, box.cy - ccy / s]], np.float64)
@@ -207,6 +212,10 @@ def process_example(example, settings: CropSettings) -> dict:
   Raises:
     BadExample: for bad input (the caller records it as skipped).
   """
+  for name in ('image_id', 'object_id'):
+    # Records store ids as int64; an id of 2**70 in an annotation would fail the write.
+    if not INT64_MIN <= int(getattr(example, name)) <= INT64_MAX:
+      raise BadExample(f'{name} {getattr(example, name)} does not fit in 64 bits')
   image = load_image(example)
   check_points_inside(example, image.shape)
   box = object_box(example, settings)
@@ -217,6 +226,8 @@ def process_example(example, settings: CropSettings) -> dict:
   keypoints[example.visibility <= 0] = 0.0
   bbox = list(example.bbox) if example.bbox is not None else box.xywh()
   area = example.area if example.area is not None else float(bbox[2] * bbox[3])
+  _check_float32(keypoints[example.visibility > 0], bbox, [area], example.headbox or [],
+                 geometry.crop_to_original)
   return dict(
       encoded_image=encode_image(crop, settings), image_format=settings.image_format,
       crop_height=crop_h, crop_width=crop_w, keypoints_xy=keypoints.tolist(),
@@ -226,6 +237,15 @@ def process_example(example, settings: CropSettings) -> dict:
       original_width=int(image.shape[1]), object_id=int(example.object_id),
       bbox=[float(v) for v in bbox], area=float(area),
       headbox=list(example.headbox) if example.headbox is not None else None)
+
+
+def _check_float32(*values) -> None:
+  """Raises BadExample when a value to store in a float32 record field would not fit (e.g. an
+  object centre of 1e308 that leaves the keypoints at -inf in the crop; found by fuzzing)."""
+  for value in values:
+    array = np.asarray(value, np.float64)
+    if array.size and not np.all(np.abs(array) < np.finfo(np.float32).max):
+      raise BadExample(f'a coordinate, box or area is out of range: {array.ravel()[:6]}')
 
 
 def init_worker():
