@@ -38,15 +38,16 @@ def build_optimizer(name, learning_rate, momentum=0.9, weight_decay=1e-4):
   raise ValueError(f'unknown optimizer {name!r}; choose one of {", ".join(OPTIMIZERS)}')
 
 
-def wrap_loss_scale(optimizer, float16, growth_steps=2000):
+def wrap_loss_scale(optimizer, float16, growth_steps=2000, initial_scale=FLOAT16_INITIAL_SCALE):
   """Wraps `optimizer` in a LossScaleOptimizer (see the module docstring).
 
   Args:
-    float16: True for dynamic loss scaling from 2**15 (float16 compute).
+    float16: True for dynamic loss scaling (float16 compute).
     growth_steps: finite steps after which the float16 scale doubles.
+    initial_scale: the float16 starting scale.
   """
   if float16:
     return keras.optimizers.LossScaleOptimizer(
-        optimizer, initial_scale=FLOAT16_INITIAL_SCALE, dynamic_growth_steps=int(growth_steps))
+        optimizer, initial_scale=float(initial_scale), dynamic_growth_steps=int(growth_steps))
   return keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=1.0,
                                              dynamic_growth_steps=NO_SCALING_GROWTH_STEPS)

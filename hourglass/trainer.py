@@ -62,6 +62,7 @@ class TrainConfig:
   max_nonfinite_steps: int = 20
   compute_dtype: str = 'float32'
   loss_scale_growth_steps: int = 2000
+  initial_loss_scale: float = optimizers.FLOAT16_INITIAL_SCALE
   image_summaries: int = 4
   inject_nonfinite_steps: Tuple[int, ...] = ()
   stop_at_step: Optional[int] = None
@@ -104,7 +105,8 @@ class Trainer:
       inner = optimizers.build_optimizer(config.optimizer, schedule, config.momentum,
                                          config.weight_decay)
       self.optimizer = optimizers.wrap_loss_scale(inner, config.compute_dtype == 'float16',
-                                                  config.loss_scale_growth_steps)
+                                                  config.loss_scale_growth_steps,
+                                                  config.initial_loss_scale)
       # Keras 3 under a strategy: slots must exist before the first (traced) step.
       self.optimizer.build(self.model.trainable_variables)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
@@ -123,7 +125,7 @@ class Trainer:
     self.validator = validation.Validator(self, config, codec) if eval_dataset_fn else None
     self._inject = tf.constant(list(config.inject_nonfinite_steps) or [-1], tf.int64)
     self._writer = None
-    self.history = []  # (step, mean loss of the loop) after every loop
+    self.history = []  # (step, mean finite loss of the loop or NaN, loss scale) after each loop
     self._train_loop = tf.function(self._train_loop_impl)
 
   # -- one step on one replica ------------------------------------------------------------------
@@ -224,14 +226,17 @@ class Trainer:
       done += ran
       epoch_images += ran * config.global_batch_size
       epoch_time += elapsed
-      finite = max(sums[-1], 1.0)
-      epoch_loss += float(sums[0]) / finite * ran
+      finite = sums[-1]
+      means = sums / finite if finite else np.full_like(sums, np.nan)
+      epoch_loss += float(sums[0]) / max(finite, 1.0) * ran
       epoch_steps += ran
-      self._log_loop(epoch, sums / finite, ran * config.global_batch_size / max(elapsed, 1e-9))
+      self._log_loop(epoch, means, ran * config.global_batch_size / max(elapsed, 1e-9))
       self._check_nonfinite()
       if self._interrupted():
         break
-      if int(self.step.numpy()) % config.checkpoint_steps == 0:
+      # While losses are non-finite the newest checkpoint stays the last good one.
+      if (int(self.step.numpy()) % config.checkpoint_steps == 0 and
+          int(self.nonfinite_run.numpy()) == 0):
         self.keeper.save(int(self.step.numpy()))
     return (epoch_loss / epoch_steps if epoch_steps else float('nan'),
             epoch_images / epoch_time if epoch_time else float('nan'))
@@ -258,7 +263,7 @@ class Trainer:
     rate = (step - self._start_step) / max(elapsed, 1e-9)
     eta = (config.total_steps - step) / rate if rate > 0 else 0.0
     scale = float(self.optimizer.dynamic_scale.numpy())
-    self.history.append((step, float(means[0])))
+    self.history.append((step, float(means[0]), scale))
     self.log(train_logging.progress_line(
         epoch, config.total_epochs, step, config.total_steps, float(means[0]), learning_rate,
         images_per_s, eta, scale if config.compute_dtype == 'float16' else None))
@@ -279,7 +284,8 @@ class Trainer:
       if self.chief:
         self.save_best_model()
     self.epoch.assign(epoch + 1)
-    self.keeper.save(int(self.step.numpy()))
+    if int(self.nonfinite_run.numpy()) == 0:
+      self.keeper.save(int(self.step.numpy()))
     row = dict(epoch=epoch + 1, step=int(self.step.numpy()), train_loss=train_loss,
                val_loss=metrics.get('loss', ''), val_pck=metrics.get('pck', ''),
                val_mean_error_px=metrics.get('mean_error_px', ''),

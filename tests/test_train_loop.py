@@ -34,7 +34,7 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
                     ModelConfig(num_keypoints=support.K, **TINY), definition, codec, train_fn,
                     log=lambda *a: None)
   trainer.train()
-  losses = [loss for _, loss in trainer.history]
+  losses = [loss for _, loss, _ in trainer.history]
   assert len(losses) == 3 and all(np.isfinite(losses))
   assert losses[-1] < 0.5 * losses[0], losses
   assert int(trainer.step.numpy()) == 30

@@ -133,6 +133,7 @@ def run_settings(settings):
   if settings.get('deterministic', True):
     tf.config.experimental.enable_op_determinism()
   strategy = strategy_lib.build_strategy(strategy_config)
+  one_replica = tf.distribute.OneDeviceStrategy('/cpu:0')
   dtype = strategy_lib.compute_dtype(strategy_config)
   strategy_lib.set_precision_policy(dtype)
   batch = settings.get('batch', 4)
@@ -150,7 +151,8 @@ def run_settings(settings):
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(global_batch_size=batch, compute_dtype=dtype,
                          **{key: v for key, v in run.items() if key in fields})
-    trainer = Trainer(config, strategy, model_config, definition, codec, train_fn, eval_fn,
+    chosen = one_replica if run.get('one_replica') else strategy
+    trainer = Trainer(config, chosen, model_config, definition, codec, train_fn, eval_fn,
                       log=lambda *a: print(*a, file=sys.stderr))
     error = None
     try:
@@ -158,11 +160,16 @@ def run_settings(settings):
     except NonFiniteLossError as e:
       error = str(e)
     if run.get('weights_out'):
-      np.savez(run['weights_out'], *[np.asarray(w) for w in trainer.model.get_weights()])
-    results.append({'step': int(trainer.step.numpy()), 'history': trainer.history,
+      trainable = {id(v) for v in trainer.model.trainable_weights}
+      np.savez(run['weights_out'], **{
+          ('t:' if id(v) in trainable else 'n:') + v.path.replace('/', '|'): np.asarray(v)
+          for v in trainer.model.weights})
+    results.append({'step': int(trainer.step.numpy()),
+                    'history': [(step, loss) for step, loss, _ in trainer.history],
                     'error': error, 'loss_scale': float(trainer.optimizer.dynamic_scale.numpy()),
                     'iterations': int(trainer.optimizer.iterations.numpy()),
-                    'latest': trainer.keeper.latest, 'replicas': strategy.num_replicas_in_sync})
+                    'latest': trainer.keeper.latest, 'replicas': chosen.num_replicas_in_sync,
+                    'chief': trainer.chief})
   return results
 
 
@@ -181,6 +188,119 @@ def interrupted_copy(source_dir, step, model_dir):
   tf.compat.v1.train.update_checkpoint_state(target, os.path.join(target, f'ckpt-{step}'))
 
 
+def syncbn_check(batch=8):
+  """Forward outputs and all-reduced gradients of a small model made of the project's blocks
+  (BN after every conv) on one global batch: 1 replica vs 2 logical-CPU replicas with SyncBN on and off.
+
+  Returns:
+    {'sync': (max |output diff|, max |grad diff|), 'plain': (...), 'scale': (max |output|, ...)}.
+  """
+  import numpy as np
+  import tensorflow as tf
+  import keras
+  from hourglass import strategy as strategy_lib
+  from hourglass import blocks
+  strategy_lib.configure_devices(strategy_lib.StrategyConfig(cpu_replicas=2))
+  images = np.random.default_rng(0).uniform(0, 255, (batch, SIZE, SIZE, 3)).astype(np.float32)
+  targets = np.random.default_rng(1).uniform(0, 1, (batch, SIZE // 4, SIZE // 4, K))
+  targets = targets.astype(np.float32)
+  keras.utils.set_random_seed(0)
+
+  def build(sync_bn):
+    # The project's own BN and residual blocks (hourglass/blocks.py), small enough to trace fast.
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = blocks.normalize_pixels(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=4, padding='same', name='c0')(x)
+    x = blocks.batch_norm(x, 'bn0', sync_bn)
+    x = blocks.residual(x, 32, 'res', False, sync_bn)
+    return keras.Model(inputs, keras.layers.Conv2D(K, 1, name='predict')(x))
+
+  weights = build(False).get_weights()
+  def run(strategy, sync_bn):
+    with strategy.scope():
+      model = build(sync_bn)
+      model.set_weights(weights)
+    per = batch // strategy.num_replicas_in_sync
+
+    def replica_fn(x, y):
+      with tf.GradientTape() as tape:
+        out = model(x, training=True)
+        out = out[-1] if isinstance(out, (list, tuple)) else out  # 1 stack: a bare tensor
+        loss = tf.nn.compute_average_loss(tf.reduce_mean(tf.square(out - y), [1, 2, 3]),
+                                          global_batch_size=batch)
+      grads = tape.gradient(loss, model.trainable_variables)
+      grads = tf.distribute.get_replica_context().all_reduce('sum', grads)
+      return out, grads
+
+    def value(data):
+      return strategy.experimental_distribute_values_from_function(
+          lambda ctx: data[ctx.replica_id_in_sync_group * per:][:per])
+    out, grads = tf.function(lambda x, y: strategy.run(replica_fn, (x, y)))(
+        value(images), value(targets))
+    outputs = np.concatenate([o.numpy() for o in strategy.experimental_local_results(out)])
+    return outputs, [g.numpy() for g in strategy.experimental_local_results(grads)[0]] \
+        if isinstance(grads, tf.distribute.DistributedValues) else \
+        [strategy.experimental_local_results(g)[0].numpy() for g in grads]
+
+  ref_out, ref_grads = run(tf.distribute.OneDeviceStrategy('/cpu:0'), False)
+  cpus = [d.name for d in tf.config.list_logical_devices('CPU')][:2]
+  two = tf.distribute.MirroredStrategy(
+      cpus, cross_device_ops=tf.distribute.ReductionToOneDevice(reduce_to_device=cpus[0]))
+  result = {'scale': (float(np.abs(ref_out).max()), max(float(np.abs(g).max())
+                                                        for g in ref_grads))}
+  for name, sync in (('sync', True), ('plain', False)):
+    out, grads = run(two, sync)
+    result[name] = (float(np.abs(out - ref_out).max()),
+                    max(float(np.abs(a - b).max()) for a, b in zip(grads, ref_grads)))
+  return result
+
+
+def float16_check(model_dir):
+  """One float16 trainer on CPU driven through phases with the stop hook (one trace):
+  steps 2, 3 and 13.. are poisoned (NaN loss); growth every 3 finite steps; max 3 in a row.
+
+  Returns:
+    a dict of what each phase left: step, optimizer iterations, loss scale, latest checkpoint,
+    trainable weights digests, and the stop error.
+  """
+  import numpy as np
+  import keras
+  from hourglass import strategy as strategy_lib
+  from hourglass.config import ModelConfig
+  from hourglass.trainer import NonFiniteLossError, Trainer, TrainConfig
+  settings = strategy_lib.StrategyConfig(mixed_precision_dtype='float16')
+  strategy = strategy_lib.build_strategy(settings)
+  strategy_lib.set_precision_policy(strategy_lib.compute_dtype(settings))
+  keras.utils.set_random_seed(0)
+  codec, definition = codec_and_definition()
+  train_fn = train_dataset_fn(make_examples(32, 0), codec, 4)
+  config = TrainConfig(model_dir=model_dir, global_batch_size=4, steps_per_epoch=8,
+                       total_epochs=2, steps_per_loop=1, checkpoint_steps=1, learning_rate=1e-3,
+                       decay_type='none', compute_dtype='float16', loss_scale_growth_steps=3,
+                       initial_loss_scale=256.0, max_nonfinite_steps=3,
+                       inject_nonfinite_steps=(2, 3, 13, 14, 15, 16), stop_at_step=2)
+  trainer = Trainer(config, strategy, ModelConfig(num_stacks=1, tiny=True, input_height=SIZE,
+                                                  input_width=SIZE, num_keypoints=K),
+                    definition, codec, train_fn, log=lambda *a: print(*a, file=sys.stderr))
+
+  def state():
+    return {'step': int(trainer.step.numpy()), 'iterations': int(trainer.optimizer.iterations),
+            'scale': float(trainer.optimizer.dynamic_scale.numpy()),
+            'latest': trainer.keeper.latest,
+            'weights': [float(np.sum(np.asarray(v, np.float64) ** 2))
+                        for v in trainer.model.trainable_weights]}
+  phases = {}
+  for name, stop in (('clean2', 2), ('skip3', 3), ('epoch1', 8), ('end', None)):
+    trainer.config.stop_at_step = stop
+    error = None
+    try:
+      trainer.train()
+    except NonFiniteLossError as e:
+      error = str(e)
+    phases[name] = dict(state(), error=error)
+  return phases
+
+
 def run_subprocess(settings, env=None, timeout=400):
   """Runs run_settings(settings) in a fresh Python (own TF devices). Returns its results."""
   import subprocess
@@ -194,4 +314,11 @@ def run_subprocess(settings, env=None, timeout=400):
 
 
 if __name__ == '__main__':
-  print('RESULT ' + json.dumps(run_settings(json.loads(sys.argv[1]))), flush=True)
+  _settings = json.loads(sys.argv[1])
+  if _settings.get('mode') == 'syncbn':
+    _result = syncbn_check()
+  elif _settings.get('mode') == 'float16':
+    _result = float16_check(_settings['model_dir'])
+  else:
+    _result = run_settings(_settings)
+  print('RESULT ' + json.dumps(_result), flush=True)
