@@ -39,6 +39,9 @@ def _predictor(args):
                f'{predictor.name}')
     return predictor
   definition = builtin_definition('coco')
+  if args.records_dir:  # the records' keypoints, so that the full eval path can run
+    from records.reader import load_manifest  # pylint: disable=g-import-not-at-top
+    definition = load_manifest(args.records_dir).definition
   height, width = parse_input_shape(args.input_shape)
   config = ModelConfig(num_stacks=args.num_stacks, mobile=args.mobile, tiny=args.tiny,
                        input_height=height, input_width=width,
