@@ -65,12 +65,14 @@ def configure_devices(config):
 def build_strategy(config):
   """Returns the tf.distribute.Strategy for `config` (after configure_devices)."""
   configure_devices(config)
-  gpus = tf.config.list_logical_devices('GPU')
   if config.name == 'multi_worker':
     if 'TF_CONFIG' not in os.environ:
       raise ValueError('--strategy=multi_worker needs the TF_CONFIG environment variable '
                        '(cluster and task of this worker)')
+    # Before anything initialises the TF context (listing logical devices does): collective
+    # ops can only be configured at startup.
     return tf.distribute.MultiWorkerMirroredStrategy()
+  gpus = tf.config.list_logical_devices('GPU')
   cpus = [d.name for d in tf.config.list_logical_devices('CPU')]
   if config.name == 'mirrored' or (config.cpu_replicas > 1 and not gpus):
     if gpus:

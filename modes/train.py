@@ -75,13 +75,13 @@ def build_trainer(flag_values, log=print):
   settings = strategy_config(flag_values)
   try:
     # Logical CPU devices must exist before TensorFlow touches its devices.
-    strategy_lib.configure_devices(settings)
+    # (MultiWorkerMirroredStrategy must also come before anything initialises the context.)
+    strategy = strategy_lib.build_strategy(settings)
     import keras
     import tensorflow as tf
     if flag_values.deterministic:
       tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(flag_values.seed)
-    strategy = strategy_lib.build_strategy(settings)
     compute_dtype = strategy_lib.compute_dtype(settings)
   except ValueError as e:
     raise UserInputError(f'--strategy/--cpu_replicas/--mixed_precision: {e}') from None

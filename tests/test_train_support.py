@@ -129,10 +129,9 @@ def run_settings(settings):
   strategy_config = strategy_lib.StrategyConfig(
       name=settings.get('strategy', 'default'), cpu_replicas=settings.get('cpu_replicas', 1),
       mixed_precision_dtype=settings.get('dtype'))
-  strategy_lib.configure_devices(strategy_config)
+  strategy = strategy_lib.build_strategy(strategy_config)
   if settings.get('deterministic', True):
     tf.config.experimental.enable_op_determinism()
-  strategy = strategy_lib.build_strategy(strategy_config)
   one_replica = tf.distribute.OneDeviceStrategy('/cpu:0')
   dtype = strategy_lib.compute_dtype(strategy_config)
   strategy_lib.set_precision_policy(dtype)
@@ -301,7 +300,7 @@ def float16_check(model_dir):
   return phases
 
 
-def run_subprocess(settings, env=None, timeout=400):
+def run_subprocess(settings, env=None, timeout=600):
   """Runs run_settings(settings) in a fresh Python (own TF devices). Returns its results."""
   import subprocess
   full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', **(env or {}))
