@@ -1,9 +1,12 @@
 """Flags shared by several modes, and writing the resolved flags into an output folder."""
 
+import contextlib
 import json
 import os
 
 from absl import flags as absl_flags
+
+from records.errors import StorageError
 
 absl_flags.DEFINE_string('mode', 'quickstart',
                          'What to run: quickstart, make_records, train, eval, predict, visualize, '
@@ -38,8 +41,16 @@ def save_resolved_flags(flag_values, directory):
   """Writes every flag's resolved value as a flagfile, and the seed, into `directory`.
 
   The flagfile can be passed back with `--flagfile` to repeat the run.
+
+  Raises:
+    StorageError: naming the folder when it cannot be created or written (a path through a
+      file, no permission, a full disk).
   """
-  os.makedirs(directory, exist_ok=True)
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError as e:
+    raise StorageError(f'{directory}: cannot create the output folder ({e.strerror or e})'
+                       ) from None
   lines = []
   for name in sorted(flag_values):
     flag = flag_values[name]
@@ -54,6 +65,11 @@ def save_resolved_flags(flag_values, directory):
 
 def _write_atomic(path, text):
   tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    f.write(text)
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except OSError as e:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise StorageError(f'{path}: cannot write ({e.strerror or e})') from None

@@ -82,3 +82,9 @@ def make_records_config(flag_values) -> MakeRecordsConfig:
       allow_outside_paths=flag_values.allow_outside_paths,
       synthetic_count=flag_values.synthetic_count,
       synthetic_val_count=flag_values.synthetic_val_count)
+
+
+absl_flags.DEFINE_bool('verify_records', True,
+                       'train/eval/visualize: check every shard of --records_dir against the '
+                       'SHA-256 in its manifest before reading (reads the records once more; '
+                       'names a corrupt shard up front).')

@@ -32,3 +32,8 @@ def where(path, line=None, record=None, field=None):
   if field is not None:
     parts.append(f'field {field!r}')
   return ', '.join(parts)
+
+
+class StorageError(UserInputError):
+  """A file or folder cannot be written or read (full disk, file-size limit, no permission, a
+  path through a file). The message names the path and says what was kept intact."""
