@@ -1,0 +1,112 @@
+"""Training throughput (images/s): the custom loop vs plain model.fit on the same model and
+tensors in the same run, and the loop fed from real records vs one cached batch.
+
+    python benchmarks/train_throughput.py [--records_dir=DIR] [--size=256] [--batch=8] \
+        [--steps=20] [--models=mobile_tiny,mobile,standard]
+
+Without --records_dir the records comparison is skipped. Each figure is the median over 3 timed
+repetitions of `steps` steps after one untimed warm-up loop (tracing).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+from hourglass import strategy as strategy_lib  # noqa: E402
+from hourglass.codec import HeatmapCodec  # noqa: E402
+from hourglass.config import ModelConfig  # noqa: E402
+from hourglass.trainer import Trainer, TrainConfig  # noqa: E402
+from records.keypoint_definition import KeypointDefinition  # noqa: E402
+
+MODELS = {'mobile_tiny': dict(mobile=True, tiny=True), 'mobile': dict(mobile=True, tiny=False),
+          'standard': dict(mobile=False, tiny=False)}
+
+
+def _loop_rate(trainer, dataset_fn, steps, repeats=3):
+  """images/s of Trainer._train_loop on `steps` steps, median of `repeats`."""
+  iterator = iter(trainer.strategy.distribute_datasets_from_function(
+      lambda ctx: dataset_fn(ctx).repeat()))
+  trainer._train_loop(iterator, tf.constant(2, tf.int32))  # pylint: disable=protected-access
+  trainer.loss_sums.numpy()
+  rates = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    trainer._train_loop(iterator, tf.constant(steps, tf.int32))  # pylint: disable=protected-access
+    trainer.loss_sums.numpy()
+    rates.append(steps * trainer.config.global_batch_size / (time.perf_counter() - start))
+  return statistics.median(rates)
+
+
+def _fit_rate(model, images, heatmaps, steps, repeats=3):
+  """images/s of model.fit (MSE on every stack) on the same cached batch."""
+  outputs = model.outputs
+  model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=['mse'] * len(outputs))
+  targets = [heatmaps] * len(outputs)
+  ds = tf.data.Dataset.from_tensors((images, tuple(targets))).repeat()
+  model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
+  rates = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    rates.append(steps * images.shape[0] / (time.perf_counter() - start))
+  return statistics.median(rates)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--records_dir')
+  parser.add_argument('--size', type=int, default=256)
+  parser.add_argument('--batch', type=int, default=8)
+  parser.add_argument('--steps', type=int, default=20)
+  parser.add_argument('--stacks', type=int, default=2)
+  parser.add_argument('--models', default='mobile_tiny,mobile,standard')
+  args = parser.parse_args()
+  k = 16
+  definition = KeypointDefinition(names=tuple(f'k{i}' for i in range(k)))
+  if args.records_dir:
+    from records.reader import load_manifest
+    definition = load_manifest(args.records_dir).definition
+    k = definition.num_keypoints
+  codec = HeatmapCodec((args.size, args.size), 4, 2.0)
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 255, (args.batch, args.size, args.size, 3)).astype(np.uint8)
+  keypoints = rng.uniform(0, args.size, (args.batch, k, 2)).astype(np.float32)
+  heatmaps, weights = codec.encode(keypoints, np.ones((args.batch, k), np.int32))
+  cached = lambda ctx: tf.data.Dataset.from_tensors(
+      (images, {'heatmaps': heatmaps, 'weights': weights, 'keypoints': keypoints}))
+  strategy = strategy_lib.build_strategy(strategy_lib.StrategyConfig())
+  print(f'{args.size}x{args.size}, {args.stacks} stacks, K={k}, batch {args.batch}, '
+        f'{args.steps} steps x 3, {os.cpu_count()} CPUs')
+  for name in args.models.split(','):
+    config = ModelConfig(num_stacks=args.stacks, input_height=args.size, input_width=args.size,
+                         num_keypoints=k, **MODELS[name])
+    with tempfile.TemporaryDirectory() as model_dir:
+      train_config = TrainConfig(model_dir=model_dir, global_batch_size=args.batch,
+                                 steps_per_epoch=10 ** 6, decay_type='none')
+      trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
+                        log=lambda *a: None)
+      loop = _loop_rate(trainer, cached, args.steps)
+      fit = _fit_rate(trainer.model, images.astype(np.float32), heatmaps, args.steps)
+      line = (f'{name:12s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} img/s   '
+              f'loop/fit {loop / fit:.2f}')
+      if args.records_dir:
+        from pipelines.config import PipelineConfig
+        from pipelines.dataset import build_train_dataset
+        pipeline = PipelineConfig(input_shape=(args.size, args.size), batch_size=args.batch)
+        real = _loop_rate(trainer, lambda ctx: build_train_dataset(
+            args.records_dir, pipeline, epoch=0, input_context=ctx), args.steps)
+        line += f'   records {real:7.1f} img/s ({100 * real / loop:.0f}% of cached)'
+      print(line, flush=True)
+
+
+if __name__ == '__main__':
+  main()
