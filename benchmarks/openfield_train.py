@@ -1,0 +1,72 @@
+"""Real-data training benchmark on ../shared/data/openfield (DeepLabCut, 4 keypoints, the fixed
+99/17 split of val_frames.txt, flip pair leftear/rightear): mobile tiny 2-stack model, then eval
+with the record box and with the whole frame, in original 640x480 pixels.
+
+    python benchmarks/openfield_train.py [--out=runs/openfield] [--epochs=60] [--size=256x256]
+
+Each stage is the product's own command line (main.py), so the figures are what a user gets.
+Goal (issue 5): mean error under 6 px with the record box, training <= 20 minutes on 2 cores.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'openfield')
+
+
+def _main_py(*flags):
+  command = [sys.executable, os.path.join(ROOT, 'main.py'), *flags]
+  print('$', ' '.join(command), flush=True)
+  start = time.time()
+  subprocess.run(command, check=True, cwd=ROOT)
+  return time.time() - start
+
+
+def _eval_figures(output_dir):
+  for name in sorted(os.listdir(output_dir)):
+    if name.endswith('.json') and 'metrics' in name:
+      with open(os.path.join(output_dir, name), encoding='utf-8') as f:
+        result = json.load(f)
+      return result.get('pck', {}).get('total'), result.get('mean_error_px')
+  return None, None
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--out', default=os.path.join(ROOT, 'runs', 'openfield'))
+  parser.add_argument('--epochs', type=int, default=60)
+  parser.add_argument('--size', default='256x256')
+  parser.add_argument('--batch', type=int, default=8)
+  args = parser.parse_args()
+  os.makedirs(args.out, exist_ok=True)
+  matchpoint = os.path.join(args.out, 'match_point.txt')
+  with open(matchpoint, 'w', encoding='utf-8') as f:
+    f.write('leftear,rightear,h\n')
+  records = os.path.join(args.out, 'records')
+  model = os.path.join(args.out, 'model')
+  _main_py('--mode=make_records', '--source=deeplabcut', f'--dataset_path={DATA}',
+           f'--val_list={os.path.join(DATA, "val_frames.txt")}', f'--matchpoint_path={matchpoint}',
+           f'--records_dir={records}', f'--model_input_shape={args.size}', '--num_workers=1')
+  seconds = _main_py('--mode=train', f'--records_dir={records}', f'--model_dir={model}',
+                     '--mobile', '--tiny', '--num_stacks=2', f'--batch_size={args.batch}',
+                     f'--total_epoch={args.epochs}', '--learning_rate=2e-3',
+                     '--warmup_epochs=1', '--rotation=30', '--steps_per_loop=12')
+  rows = []
+  for box in ('record', 'frame'):
+    out = os.path.join(args.out, f'eval_{box}')
+    _main_py('--mode=eval', f'--model_path={model}', f'--records_dir={records}',
+             f'--output_dir={out}', f'--eval_box={box}')
+    rows.append((box, *_eval_figures(out)))
+  print(f'\nopenfield, mobile tiny 2-stack {args.size}, {args.epochs} epochs, training '
+        f'{seconds / 60:.1f} min')
+  for box, pck, error in rows:
+    print(f'  {box:6s} box: val PCK@0.5 {pck}   mean error {error} px (640x480 frame)')
+
+
+if __name__ == '__main__':
+  main()
