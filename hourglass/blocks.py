@@ -18,8 +18,14 @@ def conv(x, channels, kernel, name, mobile, activation='relu', strides=1):
                        name=name)(x)
 
 
+# PyTorch's default (momentum 0.1 there), as pose-hg-train and mmpose train with. Keras' 0.99 lets
+# the moving statistics lag the weights so far in runs of a few hundred steps that the
+# inference-mode output diverges while the training loss falls.
+BN_MOMENTUM = 0.9
+
+
 def batch_norm(x, name, sync_bn):
-  return layers.BatchNormalization(synchronized=sync_bn, name=name)(x)
+  return layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=sync_bn, name=name)(x)
 
 
 def residual(x, channels, name, mobile, sync_bn):
