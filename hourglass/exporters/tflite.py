@@ -8,6 +8,7 @@ so the file alone is enough.
 
 import json
 import os
+import struct
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +16,7 @@ from tensorflow.lite.python import schema_py_generated as schema_fb
 from tensorflow.lite.tools import flatbuffer_utils
 
 from hourglass.exporters import metadata as metadata_lib
+from records.errors import UserInputError
 
 KINDS = {'tflite': 'float32', 'tflite_fp16': 'float16', 'tflite_uint8': 'uint8'}
 
@@ -75,12 +77,17 @@ def read_metadata(path):
   """The export metadata dict stored in a .tflite file, or None when it has none."""
   with open(path, 'rb') as f:
     data = f.read()
-  model = schema_fb.Model.GetRootAs(data, 0)
-  for i in range(model.MetadataLength()):
-    entry = model.Metadata(i)
-    if entry.Name().decode() == metadata_lib.METADATA_KEY:
-      raw = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
-      return json.loads(raw.decode('utf-8'))
+  try:
+    model = schema_fb.Model.GetRootAs(data, 0)
+    for i in range(model.MetadataLength()):
+      entry = model.Metadata(i)
+      if entry.Name().decode() == metadata_lib.METADATA_KEY:
+        raw = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+        return json.loads(raw.decode('utf-8'))
+  except (struct.error, IndexError, AttributeError, TypeError, ValueError) as e:
+    # Random bytes make the flatbuffer reader index anywhere (found by the reliability tests).
+    raise UserInputError(f'{path}: not a TFLite model ({type(e).__name__}: {str(e)[:120]})'
+                         ) from None
   return None
 
 
