@@ -10,13 +10,14 @@ Layout inside a model_dir:
 import json
 import os
 import shutil
+import signal
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from hourglass.config import ModelConfig
-from records.errors import UserInputError
+from records.errors import StorageError, UserInputError
 
 CHECKPOINT_DIR = 'checkpoints'
 MODEL_CONFIG_FILE = 'model_config.json'
@@ -33,11 +34,12 @@ class CheckpointKeeper:
   non-chief workers write into a temporary directory that is removed right after.
   """
 
-  def __init__(self, model_dir, checkpoint, chief=True, max_to_keep=3):
+  def __init__(self, model_dir, checkpoint, chief=True, max_to_keep=3, kill_before_latest=None):
     self.directory = os.path.join(model_dir, CHECKPOINT_DIR)
     self.checkpoint = checkpoint
     self.chief = chief
     self.max_to_keep = max_to_keep
+    self.kill_before_latest = kill_before_latest  # TEST HOOK (TrainConfig.kill_before_latest)
     self.manager = tf.train.CheckpointManager(checkpoint, self.directory, max_to_keep=max_to_keep)
 
   @property
@@ -53,9 +55,29 @@ class CheckpointKeeper:
     return path
 
   def save(self, step):
-    """Writes a checkpoint for `step` (int). Returns the chief's path (None on other workers)."""
+    """Writes a checkpoint for `step` (int). Returns the chief's path (None on other workers).
+
+    The checkpoint's files are written first and the `checkpoint` state file naming the latest
+    one is replaced after, so a kill or a full disk in between leaves the previous checkpoint
+    the latest, intact.
+
+    Raises:
+      StorageError: the files cannot be written (full disk, file-size limit, no permission).
+    """
     if self.chief:
-      return self.manager.save(checkpoint_number=int(step))
+      if self.kill_before_latest is not None and int(step) == self.kill_before_latest:
+        # Test hook: this checkpoint's files exist, the state file does not name them yet.
+        self.checkpoint.write(os.path.join(self.directory, f'ckpt-{int(step)}'))
+        os.kill(os.getpid(), signal.SIGKILL)
+      try:
+        return self.manager.save(checkpoint_number=int(step))
+      except (OSError, tf.errors.OpError) as e:
+        detail = getattr(e, 'strerror', None) or getattr(e, 'message', None) or ''
+        raise StorageError(
+            f'{self.directory}: cannot write the checkpoint of step {int(step)} '
+            f'({type(e).__name__}{": " + detail if detail else ""}; a full disk or a file-size '
+            f'limit?); the latest complete checkpoint is still '
+            f'{self.manager.latest_checkpoint or "none"}') from None
     scratch = tempfile.mkdtemp(prefix='hourglass-worker-ckpt-')
     try:
       tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(

@@ -9,9 +9,12 @@ resumed epoch `.skip()` the batches already trained on and end bit-identical to 
 never stopped.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
 from typing import Callable, Optional, Tuple
 
@@ -29,6 +32,20 @@ class NonFiniteLossError(RuntimeError):
   """Too many non-finite losses in a row: training stopped (the last checkpoint is intact)."""
 
 
+class TrainingInterrupted(Exception):
+  """SIGTERM/SIGINT arrived: training saved a checkpoint at `step` and stopped.
+
+  Attributes: signum, step, checkpoint (its path, or None when none could be saved).
+  """
+
+  def __init__(self, signum, step, checkpoint):
+    name = signal.Signals(signum).name
+    super().__init__(f'training stopped by {name} at step {step}; checkpoint '
+                     f'{checkpoint or "(none: losses were non-finite)"} saved; run the same '
+                     f'command again to resume')
+    self.signum, self.step, self.checkpoint = signum, step, checkpoint
+
+
 @dataclasses.dataclass
 class TrainConfig:
   """Settings of one training run (plain values; modes/train.py fills them from flags).
@@ -39,6 +56,10 @@ class TrainConfig:
     inject_nonfinite_steps: TEST HOOK: global steps (0-based) whose loss is multiplied by NaN.
     stop_at_step: TEST HOOK: return from train() once this step is reached, without writing a
       checkpoint (an interruption; the next train() resumes from the last checkpoint).
+    kill_after_step: TEST HOOK: SIGKILL this process right after this step has trained, before
+      any checkpoint of it is written (a preemption).
+    kill_before_latest: TEST HOOK: SIGKILL this process after the files of this step's
+      checkpoint are written and before the checkpoint state names it the latest.
   """
   model_dir: str
   global_batch_size: int
@@ -66,6 +87,8 @@ class TrainConfig:
   image_summaries: int = 4
   inject_nonfinite_steps: Tuple[int, ...] = ()
   stop_at_step: Optional[int] = None
+  kill_after_step: Optional[int] = None
+  kill_before_latest: Optional[int] = None
 
   @property
   def total_steps(self):
@@ -121,7 +144,9 @@ class Trainer:
                                      epoch=self.epoch, best_pck=self.best_pck,
                                      nonfinite_run=self.nonfinite_run)
     self.keeper = checkpointing.CheckpointKeeper(config.model_dir, checkpoint, self.chief,
-                                                 config.keep_checkpoints)
+                                                 config.keep_checkpoints,
+                                                 kill_before_latest=config.kill_before_latest)
+    self._signal = None  # set by SIGTERM/SIGINT while train() runs
     self.validator = validation.Validator(self, config, codec) if eval_dataset_fn else None
     self._inject = tf.constant(list(config.inject_nonfinite_steps) or [-1], tf.int64)
     self._writer = None
@@ -198,13 +223,46 @@ class Trainer:
       self._writer = tf.summary.create_noop_writer()
     last = None
     self._started, self._start_step = time.time(), int(self.step.numpy())
-    while int(self.epoch.numpy()) < config.total_epochs:
-      epoch = int(self.epoch.numpy())
-      train_loss, images_per_s = self._train_epoch(epoch)
-      if self._interrupted():
-        return None
-      last = self._end_epoch(epoch, train_loss, images_per_s)
+    with self._stop_signals():
+      while int(self.epoch.numpy()) < config.total_epochs:
+        epoch = int(self.epoch.numpy())
+        train_loss, images_per_s = self._train_epoch(epoch)
+        self._stop_if_signalled()
+        if self._interrupted():
+          return None
+        last = self._end_epoch(epoch, train_loss, images_per_s)
+        self._stop_if_signalled()
     return last
+
+  @contextlib.contextmanager
+  def _stop_signals(self):
+    """SIGTERM/SIGINT (preemption, Ctrl-C) set a flag that is checked between loops; a second
+    one stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+      yield
+      return
+    def handler(signum, frame):
+      del frame
+      if self._signal is not None:
+        raise KeyboardInterrupt
+      self._signal = signum
+      self.log(f'{signal.Signals(signum).name}: saving a checkpoint after the current loop')
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+      yield
+    finally:
+      for s, h in previous.items():
+        signal.signal(s, h)
+
+  def _stop_if_signalled(self):
+    """After a SIGTERM/SIGINT: saves a checkpoint of the current step, raises
+    TrainingInterrupted."""
+    if self._signal is None:
+      return
+    step, path = int(self.step.numpy()), self.keeper.latest
+    if int(self.nonfinite_run.numpy()) == 0 and not (path and path.endswith(f'-{step}')):
+      path = self.keeper.save(step)
+    raise TrainingInterrupted(self._signal, step, path)
 
   def _train_epoch(self, epoch):
     config = self.config
@@ -217,6 +275,8 @@ class Trainer:
       n = min(config.steps_per_loop, config.steps_per_epoch - done, to_checkpoint)
       if config.stop_at_step is not None:
         n = max(min(n, config.stop_at_step - step), 1)
+      if config.kill_after_step is not None and config.kill_after_step > step:
+        n = min(n, config.kill_after_step - step)
       self.loss_sums.assign(tf.zeros_like(self.loss_sums))
       started = time.time()
       self._train_loop(iterator, tf.constant(n, tf.int32))
@@ -232,7 +292,9 @@ class Trainer:
       epoch_steps += ran
       self._log_loop(epoch, means, ran * config.global_batch_size / max(elapsed, 1e-9))
       self._check_nonfinite()
-      if self._interrupted():
+      if config.kill_after_step is not None and int(self.step.numpy()) >= config.kill_after_step:
+        os.kill(os.getpid(), signal.SIGKILL)  # test hook: a preemption
+      if self._interrupted() or self._signal is not None:
         break
       # While losses are non-finite the newest checkpoint stays the last good one.
       if (int(self.step.numpy()) % config.checkpoint_steps == 0 and

@@ -63,7 +63,24 @@ def train_config(flag_values, steps_per_epoch, compute_dtype):
       steps_per_loop=flag_values.steps_per_loop, checkpoint_steps=flag_values.checkpoint_steps,
       keep_checkpoints=flag_values.keep_checkpoints, score_threshold=flag_values.score_threshold,
       decoder=decoder, max_nonfinite_steps=flag_values.max_nonfinite_steps,
-      compute_dtype=compute_dtype, loss_scale_growth_steps=flag_values.loss_scale_growth_steps)
+      compute_dtype=compute_dtype, loss_scale_growth_steps=flag_values.loss_scale_growth_steps,
+      **_test_kill_hook())
+
+
+# TEST HOOK for the preemption tests: 'after_step:12' SIGKILLs the run right after step 12,
+# 'before_latest:8' after writing checkpoint 8's files but before naming it the latest.
+KILL_HOOK_ENV = 'HOURGLASS_TEST_KILL_AT'
+
+
+def _test_kill_hook():
+  value = os.environ.get(KILL_HOOK_ENV)
+  if not value:
+    return {}
+  kind, _, step = value.partition(':')
+  fields = {'after_step': 'kill_after_step', 'before_latest': 'kill_before_latest'}
+  if kind not in fields or not step.isdigit():
+    raise UserInputError(f'{KILL_HOOK_ENV}={value!r}: expected after_step:N or before_latest:N')
+  return {fields[kind]: int(step)}
 
 
 def build_trainer(flag_values, log=print):
@@ -125,12 +142,15 @@ def build_trainer(flag_values, log=print):
 
 def run(flag_values):
   """Trains; returns the last epoch's metrics dict."""
-  from hourglass.trainer import NonFiniteLossError
+  from hourglass.trainer import NonFiniteLossError, TrainingInterrupted
   trainer, _ = build_trainer(flag_values)
   try:
     result = trainer.train()
   except NonFiniteLossError as e:
     sys.exit(f'error: {e}')
+  except TrainingInterrupted as e:
+    print(e, file=sys.stderr, flush=True)
+    sys.exit(128 + e.signum)  # the shell's convention for "ended by signal N"
   model_dir = flag_values.model_dir
   print(f'best model (val PCK {float(trainer.best_pck.numpy()):.4f}): '
         f'{os.path.join(model_dir, "best_model")}; checkpoints, logs/ (TensorBoard), '

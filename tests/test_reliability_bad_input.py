@@ -282,5 +282,46 @@ def test_unwritable_output_folders(world):
   assert open(w['file']).read() == 'a file, not a folder'
 
 
+_FULL_DISK_CHECKPOINT = r"""
+import os, resource, signal, sys
+sys.path.insert(0, sys.argv[1])
+import tensorflow as tf
+from hourglass import checkpointing
+from hourglass.config import ModelConfig
+from hourglass.network import build_training_model
+from records.errors import StorageError
+model = build_training_model(ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64,
+                                         input_width=64, num_keypoints=3))
+step = tf.Variable(1, dtype=tf.int64)
+keeper = checkpointing.CheckpointKeeper(sys.argv[2], tf.train.Checkpoint(model=model, step=step))
+keeper.save(1)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill, as a full disk does
+resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, resource.RLIM_INFINITY))
+step.assign(2)
+try:
+  keeper.save(2)
+except StorageError as e:
+  print('StorageError:', e)
+  sys.exit(3)
+"""
+
+
+def test_full_disk_while_writing_a_checkpoint_keeps_the_last_one(tmp_path):
+  """A file-size limit (as a full disk) while saving: StorageError naming the folder, and the
+  previous checkpoint stays the latest and restores."""
+  model_dir = str(tmp_path / 'run')
+  proc = subprocess.run([sys.executable, '-c', _FULL_DISK_CHECKPOINT, ROOT, model_dir],
+                        capture_output=True, text=True, timeout=300,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+  assert proc.returncode == 3, proc.stderr[-3000:]
+  assert 'File too large' in proc.stdout and 'ckpt-1' in proc.stdout
+  assert os.path.join(model_dir, 'checkpoints') in proc.stdout
+  import tensorflow as tf
+  checkpoints = os.path.join(model_dir, 'checkpoints')
+  assert os.path.basename(tf.train.latest_checkpoint(checkpoints)) == 'ckpt-1'
+  reader = tf.train.load_checkpoint(checkpoints)
+  assert int(reader.get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE')) == 1
+
+
 if __name__ == '__main__':
   print('RESULTS ' + json.dumps(_drive(json.loads(sys.argv[1]))), flush=True)
