@@ -23,7 +23,7 @@ def test_syncbn_two_replicas_equal_one_replica_and_plain_bn_differs():
 
 
 def test_two_cpu_replicas_follow_the_one_replica_loss_curve(tmp_path):
-  base = dict(total_epochs=1, steps_per_epoch=6, steps_per_loop=2, checkpoint_steps=100,
+  base = dict(total_epochs=1, steps_per_epoch=4, steps_per_loop=2, checkpoint_steps=100,
               learning_rate=2e-3, decay_type='none')
   results = support.run_subprocess({
       'cpu_replicas': 2, 'sync_bn': True, 'batch': 4, 'count': 32, 'shuffle_seed': 5,
@@ -31,7 +31,7 @@ def test_two_cpu_replicas_follow_the_one_replica_loss_curve(tmp_path):
                dict(base, model_dir=str(tmp_path / 'two'))]})
   one, two = results
   assert one['replicas'] == 1 and two['replicas'] == 2
-  assert [s for s, _ in one['history']] == [s for s, _ in two['history']] == [2, 4, 6]
+  assert [s for s, _ in one['history']] == [s for s, _ in two['history']] == [2, 4]
   for (_, a), (_, b) in zip(one['history'], two['history']):
     assert b == pytest.approx(a, rel=2e-3), (one['history'], two['history'])
   # the curve moved, so matching it is not trivial
