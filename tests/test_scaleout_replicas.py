@@ -22,10 +22,11 @@ def test_syncbn_two_replicas_equal_one_replica_and_plain_bn_differs():
   assert plain_grad > 10 * max(sync_grad, 1e-9), result
 
 
-@pytest.mark.xfail(strict=False, reason=(
+@pytest.mark.xfail(run=False, reason=(
     'open (issue 6): 2 replicas drift from 1 replica (loss 1.547 vs 1.570 at step 2, 1.287 vs '
     '1.146 at step 4) although the SyncBN test, which copies the weights, shows equal outputs '
-    'and gradients; suspected: weight initialisation or data order differs between strategies'))
+    'and gradients; suspected: weight initialisation or data order differs between strategies; not run '
+    '(it costs 5 minutes of CI) until fixed'))
 def test_two_cpu_replicas_follow_the_one_replica_loss_curve(tmp_path):
   base = dict(total_epochs=1, steps_per_epoch=4, steps_per_loop=2, checkpoint_steps=100,
               learning_rate=2e-3, decay_type='none')
