@@ -28,7 +28,8 @@ from hourglass.trainer import Trainer, TrainConfig  # noqa: E402
 from records.keypoint_definition import KeypointDefinition  # noqa: E402
 
 MODELS = {'mobile_tiny': dict(mobile=True, tiny=True), 'mobile': dict(mobile=True, tiny=False),
-          'standard': dict(mobile=False, tiny=False)}
+          'standard': dict(mobile=False, tiny=False),
+          'standard_tiny': dict(mobile=False, tiny=True)}
 
 
 def _loop_rate(trainer, dataset_fn, steps, repeats=3):
@@ -46,10 +47,11 @@ def _loop_rate(trainer, dataset_fn, steps, repeats=3):
   return statistics.median(rates)
 
 
-def _fit_rate(model, images, heatmaps, steps, repeats=3):
+def _fit_rate(model, strategy, images, heatmaps, steps, repeats=3):
   """images/s of model.fit (MSE on every stack) on the same cached batch."""
   outputs = model.outputs
-  model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=['mse'] * len(outputs))
+  with strategy.scope():  # the model's variables live under the trainer's strategy
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=['mse'] * len(outputs))
   targets = [heatmaps] * len(outputs)
   ds = tf.data.Dataset.from_tensors((images, tuple(targets))).repeat()
   model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
@@ -95,7 +97,7 @@ def main():
       trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
                         log=lambda *a: None)
       loop = _loop_rate(trainer, cached, args.steps)
-      fit = _fit_rate(trainer.model, images.astype(np.float32), heatmaps, args.steps)
+      fit = _fit_rate(trainer.model, trainer.strategy, images.astype(np.float32), heatmaps, args.steps)
       line = (f'{name:12s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} img/s   '
               f'loop/fit {loop / fit:.2f}')
       if args.records_dir:

@@ -82,7 +82,12 @@ def build_strategy(config):
     return tf.distribute.MirroredStrategy(
         cpus[:config.cpu_replicas],
         cross_device_ops=tf.distribute.ReductionToOneDevice(reduce_to_device=cpus[0]))
-  return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else cpus[0])
+  if gpus:
+    return tf.distribute.OneDeviceStrategy(gpus[0].name)
+  # One CPU: the default strategy. Measured here (TF 2.21, 2 cores, mobile tiny 96x96, batch 16):
+  # a step fed by OneDeviceStrategy's distributed iterator runs at ~18 img/s, the same step fed by
+  # the default strategy's plain iterator at ~48 img/s.
+  return tf.distribute.get_strategy()
 
 
 def compute_dtype(config):
