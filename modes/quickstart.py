@@ -14,10 +14,14 @@ import time
 import numpy as np
 
 # name -> (full quickstart, --smoke). Tuned on 2 CPU cores: the full run stays under 10 minutes.
+# No horizontal flip: the synthetic creature shows its side by colour (left limbs red), and a
+# mirror flip that swaps the left/right labels would teach "red is left" and "red is right" at
+# once (measured, 96x96, 6 epochs, before the near-zero head init: val PCK 0.41 with flips, 0.56
+# without).
 SETTINGS = {
     'synthetic_count': (1200, 32), 'synthetic_val_count': (200, 8),
-    'model_input_shape': ('128x128', '64x64'), 'num_stacks': (1, 1), 'mobile': (True, False),
-    'tiny': (True, True), 'batch_size': (16, 8), 'total_epoch': (24, 1),
+    'model_input_shape': ('96x96', '64x64'), 'num_stacks': (1, 1), 'mobile': (True, False),
+    'tiny': (True, True), 'batch_size': (16, 8), 'total_epoch': (8, 1), 'flip_prob': (0.0, 0.0),
     'steps_per_epoch': (None, 3), 'learning_rate': (2e-3, 1e-3), 'decay_type': ('cosine', 'none'),
     'warmup_epochs': (0.5, 0.0), 'steps_per_loop': (25, 3), 'checkpoint_steps': (1000, 1000),
     'num_workers': (1, 1), 'source': ('synthetic', 'synthetic'), 'check_samples': (32, 4),

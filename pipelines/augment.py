@@ -162,8 +162,9 @@ def colour_matrix(brightness=1.0, saturation=1.0, hue=0.0, grayscale=False):
 def apply_colour(image, matrix, contrast=1.0):
   """Colour matrix then contrast (blend with the image's mean gray), clipped to 0..255.
 
-  One [H*W, 3] x [3, 3] matmul plus a per-channel offset: the contrast blend is folded into the
-  matrix and the offset. The mean gray comes from every 4th row and column (1/16 of the pixels):
+  One 3x3 channel mix plus a per-channel offset: the contrast blend is folded into the matrix
+  and the offset. The mix is an einsum over the channel axis, not a [H*W, 3] x [3, 3] matmul:
+  measured here at 256x256 the matmul (inner dimension 3) is about twice as slow. The mean gray comes from every 4th row and column (1/16 of the pixels):
   exact enough for a blend target and a sixteenth of a full pass.
 
   Args:
@@ -179,8 +180,7 @@ def apply_colour(image, matrix, contrast=1.0):
   mean_rgb = tf.reduce_mean(x[::4, ::4], axis=[0, 1])                           # [3]
   mean_gray = tf.reduce_sum(tf.linalg.matvec(matrix, mean_rgb) * LUMA)
   offset = tf.fill([3], (1.0 - c) * mean_gray + 0.5)  # + 0.5: round, not truncate, below
-  y = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, 3]), c * matrix, transpose_b=True), offset)
-  y = tf.reshape(y, tf.shape(x))
+  y = tf.nn.bias_add(tf.einsum('hwc,dc->hwd', x, c * matrix), offset)
   return tf.cast(tf.clip_by_value(y, 0.0, 255.0), tf.uint8)
 
 
