@@ -43,7 +43,7 @@ class Validator:
       outputs = [outputs]
     total, _ = losses.per_example_loss(self.config.loss_type, outputs, batch['heatmaps'],
                                        batch['weights'], self.config.huber_delta)
-    predicted, _ = self.codec.decode(outputs[-1], self.config.decoder)
+    predicted, scores = self.codec.decode(outputs[-1], self.config.decoder)
     mask = tf.cast(batch['weights'] > 0, tf.float32)
     error_input = tf.norm(predicted - batch['keypoints'], axis=-1)          # [B, K] input px
     correct = tf.cast(error_input / self.codec.stride / self.normalize
@@ -55,13 +55,18 @@ class Validator:
             'labelled': tf.reduce_sum(mask),
             'correct': tf.reduce_sum(correct),
             'error_px': tf.reduce_sum(tf.where(mask > 0, error_px, 0.0)),
-            'error_input_px': tf.reduce_sum(tf.where(mask > 0, error_input, 0.0))}
+            'error_input_px': tf.reduce_sum(tf.where(mask > 0, error_input, 0.0)),
+            # kept per replica for the image summaries (no second, eager forward pass)
+            'predicted': predicted, 'scores': scores}
 
   def _step_impl(self, batch):
+    """Returns ({key: all-reduced sum} for _SUM_KEYS, per-replica (predicted [B, K, 2],
+    scores [B, K]))."""
     strategy = self.trainer.strategy
     per_replica = strategy.run(self._replica_sums, args=(batch,))
-    return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-            for k, v in per_replica.items()}
+    sums = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
+            for k in _SUM_KEYS}
+    return sums, (per_replica['predicted'], per_replica['scores'])
 
   def run(self, epoch):
     """Validates the current weights. Returns {'loss', 'pck', 'mean_error_px',
@@ -72,9 +77,10 @@ class Validator:
     sums = dict.fromkeys(_SUM_KEYS, 0.0)
     first = None
     for batch in self._dataset:
+      batch_sums, decoded = self._step(batch)
       if first is None:
-        first = batch
-      for key, value in self._step(batch).items():
+        first = (batch, decoded)
+      for key, value in batch_sums.items():
         sums[key] += float(value)
     labelled = sums['labelled']
     metrics = {
@@ -85,22 +91,26 @@ class Validator:
     self._summaries(metrics, first)
     return metrics
 
-  def _summaries(self, metrics, first_batch):
+  def _summaries(self, metrics, first):
+    """Scalars, and images of the first batch with true and predicted keypoints.
+
+    Args:
+      first: (first eval batch, its per-replica (predicted, scores)) or None.
+    """
     trainer = self.trainer
     step = int(trainer.step.numpy())
     with trainer._writer.as_default(step=step):  # pylint: disable=protected-access
       for key, value in metrics.items():
         tf.summary.scalar(f'val/{key}', value)
       count = self.config.image_summaries
-      if first_batch is None or count <= 0 or not trainer.chief:
+      if first is None or count <= 0 or not trainer.chief:
         return
-      local = trainer.strategy.experimental_local_results(first_batch)[0]
+      local_results = trainer.strategy.experimental_local_results
+      local = local_results(first[0])[0]
+      predicted, scores = (local_results(v)[0][:count] for v in first[1])
       images = local['image'][:count]
       if int(tf.shape(images)[0]) == 0:
         return
-      outputs = trainer.model(tf.cast(images, tf.float32), training=False)
-      heatmaps = outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
-      predicted, scores = self.codec.decode(heatmaps, self.config.decoder)
       drawn = train_logging.keypoint_images(
           images.numpy(), local['keypoints'][:count].numpy(),
           local['weights'][:count].numpy() > 0, predicted.numpy(), scores.numpy(),
