@@ -97,7 +97,8 @@ def main():
       trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
                         log=lambda *a: None)
       loop = _loop_rate(trainer, cached, args.steps)
-      fit = _fit_rate(trainer.model, trainer.strategy, images.astype(np.float32), heatmaps, args.steps)
+      fit = _fit_rate(trainer.model, trainer.strategy, images.astype(np.float32), heatmaps,
+                      args.steps)
       line = (f'{name:12s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} img/s   '
               f'loop/fit {loop / fit:.2f}')
       if args.records_dir:

@@ -164,8 +164,9 @@ def apply_colour(image, matrix, contrast=1.0):
 
   One 3x3 channel mix plus a per-channel offset: the contrast blend is folded into the matrix
   and the offset. The mix is an einsum over the channel axis, not a [H*W, 3] x [3, 3] matmul:
-  measured here at 256x256 the matmul (inner dimension 3) is about twice as slow. The mean gray comes from every 4th row and column (1/16 of the pixels):
-  exact enough for a blend target and a sixteenth of a full pass.
+  measured here at 256x256 the matmul (inner dimension 3) is about twice as slow. The mean gray
+  comes from every 4th row and column (1/16 of the pixels): exact enough for a blend target and
+  a sixteenth of a full pass.
 
   Args:
     image: uint8 or float [H, W, 3] (0..255).

@@ -4,10 +4,11 @@ Each image holds one stick creature with 9 keypoints (head, neck, left/right elb
 hand, hip, left/right foot; three left/right pairs). Left limbs are red, right limbs blue, so the
 side is visible in the pixels. That colour code does not survive a horizontal flip augmentation
 (it swaps the labels, so red would be "right" in flipped images): train on this set without
-flips (the quickstart does) or the network must learn the side from the pose alone. Variation: object size over 2x, rotation +-45 degrees, random limb angles,
-low-frequency textured backgrounds with noise and muted distractor shapes (lines, discs, boxes),
-an occluder drawn over a random keypoint in about half of the images (points under it are
-labelled v=1), and creatures placed partly outside the frame (points outside get v=0).
+flips (the quickstart does) or the network must learn the side from the pose alone.
+Variation: object size over 2x, rotation +-45 degrees, random limb angles, low-frequency
+textured backgrounds with noise and muted distractor shapes (lines, discs, boxes), an occluder
+drawn over a random keypoint in about half of the images (points under it are labelled v=1), and
+creatures placed partly outside the frame (points outside get v=0).
 
 The scenes (keypoints, occluder) are drawn in the main process; the pixels are rendered by the
 crop workers (`Scene.render`), which also write the images to `<folder>/images/`. The folder also
