@@ -135,6 +135,9 @@ class Trainer:
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
       self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
       self.best_pck = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name='best_pck')
+      # Tie-break for equal PCK (small val sets saturate at PCK 1.0 long before training ends).
+      self.best_error = tf.Variable(float('inf'), dtype=tf.float32, trainable=False,
+                                    name='best_error')
       self.nonfinite_run = tf.Variable(0, dtype=tf.int64, trainable=False, name='nonfinite_run')
       self.loss_sums = tf.Variable(tf.zeros([model_config.num_stacks + 2]), trainable=False,
                                    name='loss_sums')  # [total, per stack..., finite steps]
@@ -142,6 +145,7 @@ class Trainer:
       checkpointing.load_weights_by_name(self.model, weights_path, log=log)
     checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
                                      epoch=self.epoch, best_pck=self.best_pck,
+                                     best_error=self.best_error,
                                      nonfinite_run=self.nonfinite_run)
     self.keeper = checkpointing.CheckpointKeeper(config.model_dir, checkpoint, self.chief,
                                                  config.keep_checkpoints,
@@ -341,9 +345,10 @@ class Trainer:
   def _end_epoch(self, epoch, train_loss, images_per_s):
     metrics = self.validator.run(epoch) if self.validator else {}
     pck = metrics.get('pck', float('nan'))
-    improved = not self.validator or (not math.isnan(pck) and pck > float(self.best_pck.numpy()))
+    improved = not self.validator or self._better(pck, metrics.get('mean_error_px', math.nan))
     if improved:
       self.best_pck.assign(pck if not math.isnan(pck) else 0.0)
+      self.best_error.assign(metrics.get('mean_error_px', math.inf))
       if self.chief:
         self.save_best_model()
     self.epoch.assign(epoch + 1)
@@ -361,6 +366,16 @@ class Trainer:
              + ''.join(f', val {k} {v:.4f}' for k, v in metrics.items())
              + (' (best, saved)' if improved and self.validator else ''))
     return dict(row, **{f'val_{k}': v for k, v in metrics.items()})
+
+  def _better(self, pck, error):
+    """Higher val PCK wins; at equal PCK (as stored in float32) the lower mean pixel error."""
+    if math.isnan(pck):
+      return False
+    best = float(self.best_pck.numpy())
+    pck = float(np.float32(pck))
+    if pck != best:
+      return pck > best
+    return not math.isnan(error) and error < float(self.best_error.numpy())
 
   def _write_epoch_outputs(self, row):
     path = os.path.join(self.config.model_dir, 'metrics.csv')

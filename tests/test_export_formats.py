@@ -77,6 +77,11 @@ def make_bundle(directory, images, keypoints, steps=0):
                        input_width=SIZE, num_keypoints=4)
   codec = HeatmapCodec((SIZE, SIZE), 4, 1.5)
   model = build_inference_model(config)
+  # The product starts its heatmap head near zero (hourglass/blocks.head); parity checks need
+  # outputs of a trained model's O(1) scale, so the untrained test model gets a Glorot head.
+  head = model.get_layer('hg0_conv_1x1_predict')
+  kernel, bias = head.get_weights()
+  head.set_weights([np.asarray(keras.initializers.GlorotUniform(seed=0)(kernel.shape)), bias])
   heatmaps, _ = codec.encode(keypoints, np.full(keypoints.shape[:2], 2))
   if steps:
     model.compile(keras.optimizers.Adam(2e-3), 'mse', jit_compile=False)
