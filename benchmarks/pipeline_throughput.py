@@ -14,20 +14,8 @@ pipelines run over the same records with the same decode options, batching and p
 They alternate (full, floor, ...) and the best of each is reported, with the load average and
 each pipeline's CPU time per image (steadier than wall time when others share the cores).
 
-Measured 2026-11-24 03:46 UTC, `--images=800 --rounds=3`, 256x256, batch 16, default records
-(384x384 JPEG crops) and default PipelineConfig (colour jitter with probability 0.5), on the
-2-core development machine while other engineers' tests ran (load average 7.5-8.6, i.e. about
-4 runnable jobs per core: wall-clock rates are not meaningful then):
-  coco_sample (K=17):  full 7.33 CPU ms/image, floor 5.24: 71% of the floor by CPU cost;
-                       wall clock 41 vs 77 images/s.
-  openfield (K=4):     full 6.70 CPU ms/image, floor 4.68: 70% of the floor by CPU cost;
-                       wall clock 65 vs 165 images/s.
-CPU cost per image inflates under contention (design.md measured decode + one warp at about
-3.2 ms per image on idle cores, here the floor cost 4.7-5.2), so the idle-core rates
-2000 / (CPU ms) = 273 (coco) and 299 (openfield) images/s are lower bounds, not measurements.
-Where the extra ~2 ms goes (pipeline variants, same load): colour pass ~1.6 ms per recoloured
-image (one [H*W, 3] x [3, 3] matmul: Eigen is slow at inner size 3), the rotated/flipped warp
-~0.5 ms more than the plain one, heatmaps and per-batch draws ~0.2 ms.
+The measured figures (idle and loaded machine) and what the extra cost is made of are in
+BUILD.md, "Input pipeline".
 """
 
 import argparse
