@@ -44,9 +44,11 @@ def codec_and_definition(size=SIZE, k=K):
   return HeatmapCodec((size, size), 4, 2.0), KeypointDefinition(names=names)
 
 
-def train_dataset_fn(examples, codec, global_batch, shuffle_seed=None):
+def train_dataset_fn(examples, codec, global_batch, shuffle_seed=None, reverse_in_batch=False):
   """(epoch, input_context) -> one epoch of per-replica training batches, a pure function of
-  (shuffle_seed, epoch): the order is a seeded permutation per epoch."""
+  (shuffle_seed, epoch): the order is a seeded permutation per epoch. reverse_in_batch reverses
+  the order inside each global batch: the same sets of examples, summed in another order (the
+  float rounding floor of a loss curve)."""
   import numpy as np
   import tensorflow as tf
   images, keypoints, visibility = examples
@@ -55,6 +57,10 @@ def train_dataset_fn(examples, codec, global_batch, shuffle_seed=None):
     order = np.arange(len(images))
     if shuffle_seed is not None:
       order = np.random.default_rng([shuffle_seed, epoch]).permutation(len(images))
+    if reverse_in_batch:
+      whole = len(order) // global_batch * global_batch
+      order = np.concatenate([order[:whole].reshape(-1, global_batch)[:, ::-1].ravel(),
+                              order[whole:]])
     batch = input_context.get_per_replica_batch_size(global_batch) if input_context else \
         global_batch
     ds = tf.data.Dataset.from_tensor_slices((images[order], keypoints[order], visibility[order]))
@@ -111,9 +117,31 @@ def _datasets(settings, codec, batch):
     evaluate = lambda ctx: build_eval_dataset(records, config, input_context=ctx)
     return train, (evaluate if settings.get('validate') else None)
   examples = make_examples(settings.get('count', 32), settings.get('seed', 0))
-  train = train_dataset_fn(examples, codec, batch, shuffle_seed=settings.get('shuffle_seed'))
+  train = train_dataset_fn(examples, codec, batch, shuffle_seed=settings.get('shuffle_seed'),
+                           reverse_in_batch=settings.get('reverse_in_batch', False))
   evaluate = eval_dataset_fn(make_examples(8, 99), codec, batch)
   return train, (evaluate if settings.get('validate') else None)
+
+
+def small_bn_model(config, name='small_bn'):
+  """A stand-in for the hourglass in replica tests: the project's blocks (BN after every conv,
+  SyncBN per config.sync_bn), the training model's interface ([B, H, W, 3] -> [B, H/4, W/4, K]).
+
+  Why: each SyncBN all-reduce is a custom gradient whose graph-mode setup walks back through the
+  other replica's graph, so tracing grows with the square of the model: the tiny 1-stack
+  hourglass takes ~4 minutes to trace on 2 CPU replicas, this model seconds.
+  """
+  import keras
+  from hourglass import blocks
+  inputs = keras.Input((config.input_height, config.input_width, 3), name='image')
+  x = blocks.normalize_pixels(inputs)
+  x = keras.layers.Conv2D(16, 3, strides=2, padding='same', activation='relu', name='c0')(x)
+  x = blocks.batch_norm(x, 'bn0', config.sync_bn)
+  x = keras.layers.Conv2D(32, 3, strides=2, padding='same', activation='relu', name='c1')(x)
+  x = blocks.batch_norm(x, 'bn1', config.sync_bn)
+  x = blocks.residual(x, 32, 'res', False, config.sync_bn)
+  outputs = keras.layers.Conv2D(config.num_keypoints, 1, name='predict')(x)
+  return keras.Model(inputs, outputs, name=name)
 
 
 def run_settings(settings):
@@ -126,6 +154,9 @@ def run_settings(settings):
   from hourglass.config import ModelConfig
   from hourglass.trainer import NonFiniteLossError, Trainer, TrainConfig
   from records.reader import load_manifest
+  if settings.get('model') == 'small':
+    import hourglass.trainer
+    hourglass.trainer.build_training_model = small_bn_model
   strategy_config = strategy_lib.StrategyConfig(
       name=settings.get('strategy', 'default'), cpu_replicas=settings.get('cpu_replicas', 1),
       mixed_precision_dtype=settings.get('dtype'))
@@ -138,12 +169,11 @@ def run_settings(settings):
   batch = settings.get('batch', 4)
   k = load_manifest(settings['records_dir']).num_keypoints if settings.get('records_dir') else K
   codec, definition = codec_and_definition(k=k)
-  train_fn, eval_fn = _datasets(settings, codec, batch)
-  model_config = ModelConfig(num_stacks=settings.get('num_stacks', 1), mobile=False, tiny=True,
-                             input_height=SIZE, input_width=SIZE, num_keypoints=k,
-                             sync_bn=settings.get('sync_bn', False))
   results = []
   for run in settings['runs']:
+    model_config = ModelConfig(num_stacks=settings.get('num_stacks', 1), mobile=False, tiny=True,
+                               input_height=SIZE, input_width=SIZE, num_keypoints=k,
+                               sync_bn=run.get('sync_bn', settings.get('sync_bn', False)))
     keras.utils.set_random_seed(settings.get('seed', 0))
     if run.get('resume_from'):
       interrupted_copy(run['resume_from'][0], run['resume_from'][1], run['model_dir'])
@@ -151,6 +181,7 @@ def run_settings(settings):
     config = TrainConfig(global_batch_size=batch, compute_dtype=dtype,
                          **{key: v for key, v in run.items() if key in fields})
     chosen = one_replica if run.get('one_replica') else strategy
+    train_fn, eval_fn = _datasets(dict(settings, **run), codec, batch)
     trainer = Trainer(config, chosen, model_config, definition, codec, train_fn, eval_fn,
                       log=lambda *a: print(*a, file=sys.stderr))
     error = None
