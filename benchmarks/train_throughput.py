@@ -2,9 +2,11 @@
 tensors in the same run, and the loop fed from real records vs one cached batch.
 
     python benchmarks/train_throughput.py [--records_dir=DIR] [--size=256] [--batch=8] \
-        [--steps=20] [--models=mobile_tiny,mobile,standard]
+        [--steps=20] [--models=mobile_tiny,mobile,standard] [--jit=off,on]
 
-Without --records_dir the records comparison is skipped. Each figure is the median over 3 timed
+Each model runs once per --jit setting: the loop with `--jit_compile` off/on against model.fit
+compiled with `jit_compile=False/True` (Keras' own default on CPU is XLA on, 'auto'), so the two
+are always compared like with like. Without --records_dir the records comparison is skipped. Each figure is the median over 3 timed
 repetitions of `steps` steps after one untimed warm-up loop (tracing).
 """
 
@@ -47,11 +49,12 @@ def _loop_rate(trainer, dataset_fn, steps, repeats=3):
   return statistics.median(rates)
 
 
-def _fit_rate(model, strategy, images, heatmaps, steps, repeats=3):
+def _fit_rate(model, strategy, images, heatmaps, steps, jit_compile, repeats=3):
   """images/s of model.fit (MSE on every stack) on the same cached batch."""
   outputs = model.outputs
   with strategy.scope():  # the model's variables live under the trainer's strategy
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=['mse'] * len(outputs))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=['mse'] * len(outputs),
+                  jit_compile=jit_compile)
   targets = [heatmaps] * len(outputs)
   ds = tf.data.Dataset.from_tensors((images, tuple(targets))).repeat()
   model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
@@ -71,6 +74,7 @@ def main():
   parser.add_argument('--steps', type=int, default=20)
   parser.add_argument('--stacks', type=int, default=2)
   parser.add_argument('--models', default='mobile_tiny,mobile,standard')
+  parser.add_argument('--jit', default='off,on', help='XLA settings to run: off, on or both')
   args = parser.parse_args()
   k = 16
   definition = KeypointDefinition(names=tuple(f'k{i}' for i in range(k)))
@@ -88,19 +92,21 @@ def main():
   strategy = strategy_lib.build_strategy(strategy_lib.StrategyConfig())
   print(f'{args.size}x{args.size}, {args.stacks} stacks, K={k}, batch {args.batch}, '
         f'{args.steps} steps x 3, {os.cpu_count()} CPUs')
-  for name in args.models.split(','):
+  runs = [(name, jit) for name in args.models.split(',') for jit in args.jit.split(',')]
+  for name, jit in runs:
     config = ModelConfig(num_stacks=args.stacks, input_height=args.size, input_width=args.size,
                          num_keypoints=k, **MODELS[name])
     with tempfile.TemporaryDirectory() as model_dir:
       train_config = TrainConfig(model_dir=model_dir, global_batch_size=args.batch,
-                                 steps_per_epoch=10 ** 6, decay_type='none')
+                                 steps_per_epoch=10 ** 6, decay_type='none',
+                                 jit_compile=jit == 'on')
       trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
                         log=lambda *a: None)
       loop = _loop_rate(trainer, cached, args.steps)
       fit = _fit_rate(trainer.model, trainer.strategy, images.astype(np.float32), heatmaps,
-                      args.steps)
-      line = (f'{name:12s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} img/s   '
-              f'loop/fit {loop / fit:.2f}')
+                      args.steps, jit_compile=jit == 'on')
+      line = (f'{name:12s} XLA {jit:3s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} '
+              f'img/s   loop/fit {loop / fit:.2f}')
       if args.records_dir:
         from pipelines.config import PipelineConfig
         from pipelines.dataset import build_train_dataset

@@ -32,6 +32,9 @@ absl_flags.DEFINE_float('final_lr_ratio', 0.01, 'Learning rate at the end of the
                         'fraction of --learning_rate.', lower_bound=0.0)
 absl_flags.DEFINE_integer('steps_per_loop', 20, 'Training steps run inside one tf.function '
                           'call; the progress line is printed after each.', lower_bound=1)
+absl_flags.DEFINE_bool('jit_compile', False, 'Compile each training step with XLA (as Keras '
+                       'model.fit does by default): on CPU slower for small inputs, faster at '
+                       '256x256; see BUILD.md.')
 absl_flags.DEFINE_integer('checkpoint_steps', 500, 'Write a checkpoint every N steps (and at '
                           'every epoch end).', lower_bound=1)
 absl_flags.DEFINE_integer('keep_checkpoints', 3, 'Checkpoints kept in <model_dir>/checkpoints.',

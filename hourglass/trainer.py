@@ -53,6 +53,9 @@ class TrainConfig:
   Attributes:
     global_batch_size: examples per step over all replicas.
     steps_per_epoch: steps per epoch (train examples // global batch).
+    jit_compile: compile each replica's step (forward, backward, optimizer update) with XLA, as
+      Keras' model.fit does by default. On 2 CPU cores it is slower at 96x96 and faster at
+      256x256 (BUILD.md, training throughput), so it is a choice, off by default.
     inject_nonfinite_steps: TEST HOOK: global steps (0-based) whose loss is multiplied by NaN.
     stop_at_step: TEST HOOK: return from train() once this step is reached, without writing a
       checkpoint (an interruption; the next train() resumes from the last checkpoint).
@@ -81,6 +84,7 @@ class TrainConfig:
   score_threshold: float = 0.5
   decoder: str = 'dark'
   max_nonfinite_steps: int = 20
+  jit_compile: bool = False
   compute_dtype: str = 'float32'
   loss_scale_growth_steps: int = 2000
   initial_loss_scale: float = optimizers.FLOAT16_INITIAL_SCALE
@@ -156,6 +160,9 @@ class Trainer:
     self._writer = None
     self._plain_model = None  # (training, inference) float32 plain-BN copies, see export_model
     self.history = []  # (step, mean finite loss of the loop or NaN, loss scale) after each loop
+    # XLA compiles the step, not the loop: the loop holds the iterator, which XLA cannot.
+    self._step_fn = (tf.function(self._replica_step, jit_compile=True) if config.jit_compile
+                     else self._replica_step)
     self._train_loop = tf.function(self._train_loop_impl)
 
   # -- one step on one replica ------------------------------------------------------------------
@@ -185,7 +192,7 @@ class Trainer:
     for _ in tf.range(num_steps):
       if limit > 0 and self.nonfinite_run >= limit:
         break
-      per_replica = self.strategy.run(self._replica_step, args=(next(iterator), self.step))
+      per_replica = self.strategy.run(self._step_fn, args=(next(iterator), self.step))
       values = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
       finite = tf.math.is_finite(values[0])
       self.nonfinite_run.assign(tf.where(finite, tf.constant(0, tf.int64),

@@ -63,6 +63,7 @@ def train_config(flag_values, steps_per_epoch, compute_dtype):
       steps_per_loop=flag_values.steps_per_loop, checkpoint_steps=flag_values.checkpoint_steps,
       keep_checkpoints=flag_values.keep_checkpoints, score_threshold=flag_values.score_threshold,
       decoder=decoder, max_nonfinite_steps=flag_values.max_nonfinite_steps,
+      jit_compile=flag_values.jit_compile,
       compute_dtype=compute_dtype, loss_scale_growth_steps=flag_values.loss_scale_growth_steps,
       **_test_kill_hook())
 

@@ -42,6 +42,33 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
   assert os.path.isfile(os.path.join(str(tmp_path), 'metrics.csv'))
 
 
+def test_jit_compile_trains_like_the_plain_step(tmp_path, monkeypatch):
+  import keras
+  import hourglass.trainer
+  # XLA takes ~2 minutes to compile the tiny hourglass on 2 cores: the loop's XLA path is tested
+  # on a small BN model (the hourglass under XLA: benchmarks/train_throughput.py --jit=on).
+  monkeypatch.setattr(hourglass.trainer, 'build_training_model', support.small_bn_model)
+  codec, definition = support.codec_and_definition()
+  one_batch = support.train_dataset_fn(support.make_examples(4, seed=3), codec, 4)
+  histories = []
+  for jit in (False, True):
+    keras.utils.set_random_seed(0)  # the same initial weights for both
+    config = TrainConfig(model_dir=str(tmp_path / str(jit)), global_batch_size=4,
+                         steps_per_epoch=3, total_epochs=1, steps_per_loop=1,
+                         checkpoint_steps=1000, learning_rate=2e-3, decay_type='none',
+                         jit_compile=jit)
+    trainer = Trainer(config, strategy_lib.build_strategy(strategy_lib.StrategyConfig()),
+                      ModelConfig(num_keypoints=support.K, **TINY), definition, codec,
+                      lambda epoch, ctx: one_batch(epoch, ctx).repeat(3), log=lambda *a: None)
+    trainer.train()
+    histories.append([loss for _, loss, _ in trainer.history])
+  plain, xla = histories
+  assert len(xla) == 3 and all(np.isfinite(xla))
+  # Step 1 runs on the same weights: XLA only fuses the arithmetic differently.
+  assert xla[0] == pytest.approx(plain[0], rel=1e-4), histories
+  assert xla[-1] < xla[0], histories
+
+
 def test_exact_resume_matches_an_uninterrupted_run(tmp_path):
   records = str(tmp_path / 'records')
   support.make_records(records, count=40, val_count=8)
