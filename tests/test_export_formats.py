@@ -140,6 +140,8 @@ def test_export_cli_every_format_matches_keras(trained):
     assert predictor.definition == DEFINITION
     assert predictor.codec.to_dict() == trained['codec'].to_dict()
   assert os.path.isfile(os.path.join(out, 'flags.txt'))
+  # Nothing temporary left behind (MNN's quantizer dumps scales beside its output file).
+  assert not [name for name in os.listdir(out) if '.tmp' in name], os.listdir(out)
 
 
 def test_broken_export_is_caught_by_parity(trained, tmp_path):

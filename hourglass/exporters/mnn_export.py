@@ -91,8 +91,13 @@ def quantize(float_mnn, quant_mnn, calibration_images, *, method='ADMM', nchw=Fa
     with open(config_path, 'w', encoding='utf-8') as f:
       json.dump(config, f)
     tmp = f'{quant_mnn}.tmp-{os.getpid()}'
-    _run_tool('mnnquant', [float_mnn, tmp, config_path], tmp)
-    os.replace(tmp, quant_mnn)
+    try:
+      _run_tool('mnnquant', [float_mnn, tmp, config_path], tmp)
+      os.replace(tmp, quant_mnn)
+    finally:
+      # The quantizer also writes the feature scales it chose to `<output>.json` (a debug dump).
+      if os.path.exists(f'{tmp}.json'):
+        os.remove(f'{tmp}.json')
   finally:
     shutil.rmtree(work, ignore_errors=True)
 
