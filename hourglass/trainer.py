@@ -26,6 +26,7 @@ from hourglass import strategy as strategy_lib
 from hourglass import train_logging, validation
 from hourglass.config import ModelConfig
 from hourglass.network import build_training_model
+from records.errors import UserInputError
 
 
 class NonFiniteLossError(RuntimeError):
@@ -122,6 +123,13 @@ class Trainer:
     self.train_dataset_fn, self.eval_dataset_fn = train_dataset_fn, eval_dataset_fn
     self.chief = strategy_lib.is_chief(strategy)
     losses.validate_loss_type(config.loss_type, config.huber_delta)
+    if (config.jit_compile and strategy.num_replicas_in_sync > 1
+        and not tf.config.list_logical_devices('GPU')):
+      # Replica-context all-reduces (gradients, SyncBN) on CPUs go through merge_call, which
+      # XLA-compiled code cannot make (TF skips merge_call under XLA only when all devices are
+      # GPUs; that combination is not tested here).
+      raise UserInputError(f'--jit_compile with {strategy.num_replicas_in_sync} CPU replicas: '
+                           'XLA steps run on one CPU replica or on GPUs only')
     checkpointing.check_model_config(config.model_dir, model_config, self.chief)
     with strategy.scope():
       self.model = build_training_model(model_config)
@@ -161,8 +169,12 @@ class Trainer:
     self._plain_model = None  # (training, inference) float32 plain-BN copies, see export_model
     self.history = []  # (step, mean finite loss of the loop or NaN, loss scale) after each loop
     # XLA compiles the step, not the loop: the loop holds the iterator, which XLA cannot.
-    self._step_fn = (tf.function(self._replica_step, jit_compile=True) if config.jit_compile
-                     else self._replica_step)
+    # A plain closure, not the bound method: tf.function of a bound method, called through
+    # strategy.run from the autograph-converted loop, once failed in the benchmark (autograph
+    # called Trainer.__init__). The step has no Python control flow, so autograph is off.
+    replica_step = self._replica_step
+    self._step_fn = (tf.function(lambda batch, step: replica_step(batch, step), jit_compile=True,
+                                 autograph=False) if config.jit_compile else replica_step)
     self._train_loop = tf.function(self._train_loop_impl)
 
   # -- one step on one replica ------------------------------------------------------------------
