@@ -6,8 +6,9 @@ tensors in the same run, and the loop fed from real records vs one cached batch.
 
 Each model runs once per --jit setting: the loop with `--jit_compile` off/on against model.fit
 compiled with `jit_compile=False/True` (Keras' own default on CPU is XLA on, 'auto'), so the two
-are always compared like with like. Without --records_dir the records comparison is skipped. Each figure is the median over 3 timed
-repetitions of `steps` steps after one untimed warm-up loop (tracing).
+are always compared like with like. Without --records_dir the records comparison is skipped.
+Each figure is the median over 3 timed repetitions of `steps` steps after one untimed warm-up
+loop (tracing).
 """
 
 import argparse

@@ -229,7 +229,7 @@ def syncbn_check(batch=8):
   import tensorflow as tf
   import keras
   from hourglass import strategy as strategy_lib
-  from hourglass import blocks
+  from hourglass.config import ModelConfig
   strategy_lib.configure_devices(strategy_lib.StrategyConfig(cpu_replicas=2))
   images = np.random.default_rng(0).uniform(0, 255, (batch, SIZE, SIZE, 3)).astype(np.float32)
   targets = np.random.default_rng(1).uniform(0, 1, (batch, SIZE // 4, SIZE // 4, K))
@@ -237,13 +237,8 @@ def syncbn_check(batch=8):
   keras.utils.set_random_seed(0)
 
   def build(sync_bn):
-    # The project's own BN and residual blocks (hourglass/blocks.py), small enough to trace fast.
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = blocks.normalize_pixels(inputs)
-    x = keras.layers.Conv2D(16, 3, strides=4, padding='same', name='c0')(x)
-    x = blocks.batch_norm(x, 'bn0', sync_bn)
-    x = blocks.residual(x, 32, 'res', False, sync_bn)
-    return keras.Model(inputs, keras.layers.Conv2D(K, 1, name='predict')(x))
+    return small_bn_model(ModelConfig(num_stacks=1, mobile=False, tiny=True, input_height=SIZE,
+                                      input_width=SIZE, num_keypoints=K, sync_bn=sync_bn))
 
   weights = build(False).get_weights()
   def run(strategy, sync_bn):
