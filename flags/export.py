@@ -37,6 +37,10 @@ absl_flags.DEFINE_list('latency_threads', ['1', '2'],
                        'Thread counts of the latency measurement; empty skips it.')
 absl_flags.DEFINE_integer('latency_runs', 30, 'Timed single-image runs per latency figure.',
                           lower_bound=1)
+absl_flags.DEFINE_bool('fold_batch_norm', True,
+                       'Fold the BN layers into the convs before exporting (the same function; '
+                       'without it every BN is a per-tensor quantized MUL in the uint8 models and '
+                       'they drift far from Keras).')
 absl_flags.DEFINE_enum('mnn_quant_method', 'ADMM', ['KL', 'ADMM', 'EMA'],
                        'MNN feature quantization method of mnn_uint8 (ADMM: 4-5x smaller '
                        'heatmap error than KL on our models).')

@@ -277,8 +277,15 @@ def to_markdown(report, command=None):
     lines += [f'Command: `{command}`', '']
   lines += [f'Parity on {report["check_samples"]} val crops against Keras (decoder '
             f'{report["decoder"]}); accuracy through the --mode=eval path; latency = median of one '
-            f'image on this machine.', '',
-            '| format | size (KB) | max diff | mean diff | kp within 1 px | PCK | PCK drop (pts) '
+            f'image on this machine.', '']
+  fold = report.get('batch_norm_folding')
+  if fold:
+    lines += [f'Exported with batch norm folded (--fold_batch_norm): {fold["folded"]} of '
+              f'{fold["batch_norm"]} BN layers folded into their convs ({fold["removed"]} entirely, '
+              f'{fold["left_as_channel_op"]} leaving a per-channel add; MNN gets only the entire '
+              f'folds), '
+              f'{fold["kept"]} kept as they were.', '']
+  lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | PCK | PCK drop (pts) '
             '| PCK@0.1 | mean err (px) | err change | ms 1 thr | ms 2 thr | status |',
             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
   for row in [report['keras']] + report['formats']:

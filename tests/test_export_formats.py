@@ -140,8 +140,26 @@ def test_export_cli_every_format_matches_keras(trained):
     assert predictor.definition == DEFINITION
     assert predictor.codec.to_dict() == trained['codec'].to_dict()
   assert os.path.isfile(os.path.join(out, 'flags.txt'))
+  # Every BN was folded into a conv, so the uint8 model has no per-tensor quantized BN MULs
+  # (the one MUL left is the input normalisation).
+  fold = report['batch_norm_folding']
+  assert fold['batch_norm'] > 0 and fold['folded'] == fold['batch_norm']
+  assert _op_counts(rows['tflite_uint8']['path']).get('MUL', 0) <= 1
   # Nothing temporary left behind (MNN's quantizer dumps scales beside its output file).
   assert not [name for name in os.listdir(out) if '.tmp' in name], os.listdir(out)
+
+
+def _op_counts(path):
+  """{builtin op name: count} of a .tflite file's main graph."""
+  from tensorflow.lite.python import schema_py_generated as schema_fb  # pylint: disable=g-import-not-at-top
+  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
+  names = {v: k for k, v in vars(schema_fb.BuiltinOperator).items() if not k.startswith('_')}
+  model = flatbuffer_utils.read_model(path)
+  counts = {}
+  for op in model.subgraphs[0].operators:
+    name = names[model.operatorCodes[op.opcodeIndex].builtinCode]
+    counts[name] = counts.get(name, 0) + 1
+  return counts
 
 
 def test_broken_export_is_caught_by_parity(trained, tmp_path):
@@ -150,7 +168,7 @@ def test_broken_export_is_caught_by_parity(trained, tmp_path):
   inputs = keras.Input((SIZE, SIZE, 3), name='image')
   broken = keras.Model(inputs, model(keras.layers.Rescaling(1 / 255.0)(inputs)))
   config = runner.ExportConfig(formats=('onnx',), output_dir=str(tmp_path))
-  exports = runner.export_all(broken, trained['config'], DEFINITION, trained['codec'], config)
+  exports, _ = runner.export_all(broken, trained['config'], DEFINITION, trained['codec'], config)
   keras_predictor = KerasPredictor(model, DEFINITION, trained['codec'], 'keras')
   rng = np.random.RandomState(1)
   images = np.stack([_scene(rng)[0] for _ in range(4)]).astype(np.float32)
@@ -163,7 +181,7 @@ def test_broken_export_is_caught_by_parity(trained, tmp_path):
 def test_nchw_dynamic_batch_onnx_and_mnn(trained, tmp_path):
   config = runner.ExportConfig(formats=('onnx', 'mnn'), output_dir=str(tmp_path), nchw=True,
                                dynamic_batch=True)
-  exports = runner.export_all(trained['model'], trained['config'], DEFINITION, trained['codec'],
+  exports, _ = runner.export_all(trained['model'], trained['config'], DEFINITION, trained['codec'],
                               config)
   rng = np.random.RandomState(2)
   images = np.stack([_scene(rng)[0] for _ in range(3)]).astype(np.float32)

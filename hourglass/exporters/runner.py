@@ -13,6 +13,7 @@ import tempfile
 from typing import Optional, Sequence, Tuple
 
 from hourglass.exporters import FORMATS
+from hourglass.exporters import fold_bn
 from hourglass.exporters import mnn_export
 from hourglass.exporters import onnx_export
 from hourglass.exporters import saved_model as saved_model_lib
@@ -39,6 +40,8 @@ class ExportConfig:
       always has one).
     opset: ONNX opset (>= 13).
     mnn_quant_method: MNN's feature quantization method ('KL', 'ADMM', 'EMA').
+    fold_batch_norm: export the model with its BN layers folded into the convs (fold_bn.py:
+      the same function, and what keeps the uint8 formats close to Keras).
   """
   formats: Tuple[str, ...]
   output_dir: str
@@ -48,6 +51,7 @@ class ExportConfig:
   dynamic_batch: bool = False
   opset: int = onnx_export.DEFAULT_OPSET
   mnn_quant_method: str = 'ADMM'
+  fold_batch_norm: bool = True
 
   def __post_init__(self):
     unknown = [f for f in self.formats if f not in FORMATS]
@@ -70,7 +74,7 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     config: ExportConfig.
     calibration_images: float32 [N, H, W, 3] RGB 0..255, needed by the uint8 formats.
   Returns:
-    {format: (path, metadata dict)} in config.formats order.
+    ({format: (path, metadata dict)} in config.formats order, fold summary dict or None).
   """
   os.makedirs(config.output_dir, exist_ok=True)
   needs_quant = any(f.endswith('uint8') for f in config.formats)
@@ -78,6 +82,12 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     raise UserInputError('the uint8 formats need calibration images: give '
                          '--calibration_records (or --records_dir) with examples')
   kw = dict(model_config=model_config, definition=definition, codec=codec)
+  fold_summary = None
+  mnn_model = model
+  if config.fold_batch_norm:
+    mnn_model, _ = fold_bn.fold_batch_norm(model, shift='keep')
+    model, fold_summary = fold_bn.fold_batch_norm(model, shift='add')
+    logging.info('batch norm folded for export: %s', fold_summary)
   out = {}
   work = tempfile.mkdtemp(prefix='export_', dir=config.output_dir)
   try:
@@ -103,22 +113,23 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
       logging.info('exporting ONNX to %s', path)
       out['onnx'] = (path, onnx_export.export_onnx(path, model, with_decoder=config.with_decoder,
                                                    **onnx_kw))
-    _export_mnn(model, config, onnx_kw, out, work, calibration_images)
+    _export_mnn(mnn_model, config, onnx_kw, out, work, calibration_images)
   finally:
     shutil.rmtree(work, ignore_errors=True)
-  return {f: out[f] for f in config.formats}
+  return {f: out[f] for f in config.formats}, fold_summary
 
 
 def _export_mnn(model, config, onnx_kw, out, work, calibration_images):
-  """The MNN formats, from a heatmaps-only ONNX export."""
+  """The MNN formats, from a heatmaps-only ONNX export of `model`.
+
+  `model` is folded with shift='keep' (fold_bn.py: MNN's converter gets ReLU -> Add(constant)
+  wrong), so MNN always gets an ONNX file of its own.
+  """
   wanted = [f for f in ('mnn', 'mnn_uint8') if f in config.formats]
   if not wanted:
     return
-  if 'onnx' in out and not config.with_decoder:
-    onnx_path, onnx_meta = out['onnx']
-  else:
-    onnx_path = os.path.join(work, 'for_mnn.onnx')
-    onnx_meta = onnx_export.export_onnx(onnx_path, model, with_decoder=False, **onnx_kw)
+  onnx_path = os.path.join(work, 'for_mnn.onnx')
+  onnx_meta = onnx_export.export_onnx(onnx_path, model, with_decoder=False, **onnx_kw)
   float_mnn = None
   for name in wanted:
     path = os.path.join(config.output_dir, FILE_NAMES[name])

@@ -1,0 +1,208 @@
+"""Export-time batch-norm folding: the same function with its BN layers folded into the convs.
+
+The seed's blocks put BN *after* the ReLU (conv -> ReLU -> BN), so converters cannot fold it into
+the conv: every BN stays as a per-channel MUL and ADD. In a full-integer model that MUL's
+multiplier is one per-tensor int8 constant, which crushes channels with small scales; the
+QuantizationDebugger on the openfield model put the BN MULs far ahead of every other op in error
+(up to 6 quantization steps RMS against <0.6 for convs). Folding here removes them. With
+a = gamma / sqrt(var + eps) and c = beta - a * mean per channel, BN(y) = a * y + c:
+
+- scale: a * relu(z) == relu(a * z) for a > 0, so the producing conv's output channels (kernel
+  and bias) are multiplied by a; weights are quantized per channel, so nothing is crushed. After
+  a linear conv any sign folds, and c goes into that conv's bias too: the BN is gone.
+- shift after a ReLU conv: c goes into the bias of the consuming convs when every consumer is a
+  stride-1 1x1 conv (exact: no zero padding for the shift to miss): the BN is gone. Otherwise
+  (`shift`):
+  'add': a ChannelBias layer (relu(a z) + c, one per-channel ADD) is left, for TFLite and ONNX;
+  'keep': the BN is left unfolded, for MNN: its converter miscomputes ONNX
+    Conv -> Relu -> Add(constant) (heatmaps off by ~1 on the openfield model), and the exact
+    alternative max(a z + c, c) converts right but its int8 model is garbage (PCK 0).
+A BN that cannot fold (another producer, a negative scale after ReLU) is left as it is.
+"""
+
+import keras
+import numpy as np
+from keras import layers
+
+_CONVS = (layers.Conv2D, layers.SeparableConv2D)
+
+
+class ChannelBias(layers.Layer):
+  """x + bias over the last axis: [B, H, W, C] -> [B, H, W, C].
+
+  Takes (and ignores) BatchNormalization's call arguments: the clone replays the BN's call.
+  """
+
+  def build(self, input_shape):
+    self.bias = self.add_weight(name='bias', shape=(input_shape[-1],), initializer='zeros')
+
+  def call(self, x, training=None, mask=None):  # pylint: disable=unused-argument
+    return x + keras.ops.cast(self.bias, x.dtype)
+
+
+class FoldedAway(layers.Layer):
+  """The identity in place of a BN folded entirely into its neighbours (same call arguments)."""
+
+  def call(self, x, training=None, mask=None):  # pylint: disable=unused-argument
+    return x
+
+
+def _producer(tensor):
+  # KerasTensor._keras_history is how Keras itself walks a functional graph (operation, node,
+  # output index); there is no public accessor.
+  return tensor._keras_history[0]  # pylint: disable=protected-access
+
+
+def _inputs(layer):
+  x = layer.input
+  return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _consumers(model):
+  """{layer name: [layers that take its output]} (every layer here is called once)."""
+  out = {layer.name: [] for layer in model.layers}
+  for layer in model.layers:
+    if isinstance(layer, layers.InputLayer):
+      continue
+    for tensor in _inputs(layer):
+      out[_producer(tensor).name].append(layer)
+  return out
+
+
+def _activation(conv):
+  return keras.activations.serialize(conv.activation)
+
+
+def _bn_affine(bn):
+  """(a, c) with bn(x) = a * x + c per channel, float64 [C] each."""
+  mean = np.asarray(bn.moving_mean, np.float64)
+  var = np.asarray(bn.moving_variance, np.float64)
+  gamma = np.asarray(bn.gamma, np.float64) if bn.scale else np.ones_like(mean)
+  beta = np.asarray(bn.beta, np.float64) if bn.center else np.zeros_like(mean)
+  a = gamma / np.sqrt(var + bn.epsilon)
+  return a, beta - a * mean
+
+
+def _is_1x1(conv):
+  return (isinstance(conv, _CONVS) and tuple(conv.kernel_size) == (1, 1)
+          and tuple(conv.strides) == (1, 1) and conv.use_bias)
+
+
+def _last_axis(bn):
+  axis = bn.axis if isinstance(bn.axis, (list, tuple)) else [bn.axis]
+  return list(axis) in ([-1], [len(bn.input.shape) - 1])
+
+
+def _conv_weights(conv):
+  """{'kernel'|'depthwise'|'pointwise'|'bias': float64 array} of a conv layer."""
+  if isinstance(conv, layers.SeparableConv2D):
+    names = ('depthwise', 'pointwise', 'bias')
+  else:
+    names = ('kernel', 'bias')
+  return dict(zip(names, (np.asarray(w, np.float64) for w in conv.get_weights())))
+
+
+def _add_input_shift(weights, shift):
+  """Bias of a 1x1 conv whose input gets + shift [C_in] (in place)."""
+  if 'pointwise' in weights:
+    # Depthwise output channel i * m + j is depthwise[0, 0, i, j] * input channel i.
+    through_depthwise = (weights['depthwise'][0, 0] * shift[:, None]).reshape(-1)
+    weights['bias'] += through_depthwise @ weights['pointwise'][0, 0]
+  else:
+    weights['bias'] += shift @ weights['kernel'][0, 0]
+
+
+def _scale_outputs(weights, scale):
+  """Output channels of a conv times scale [C_out] (in place)."""
+  key = 'pointwise' if 'pointwise' in weights else 'kernel'
+  weights[key] = weights[key] * scale
+  weights['bias'] = weights['bias'] * scale
+
+
+SHIFTS = ('add', 'keep')
+
+
+def _empty_summary(count=0):
+  return {'batch_norm': count, 'folded': 0, 'removed': 0, 'left_as_channel_op': 0, 'kept': count}
+
+
+def fold_batch_norm(model: keras.Model, shift: str = 'add'):
+  """Returns (folded model, summary dict). The folded model computes the same function.
+
+  Args:
+    model: a functional Keras model whose layers are each called once (ours are).
+    shift: what to do with a shift that cannot go into a conv: 'add' (leave a ChannelBias) or
+      'keep' (leave that BN unfolded); see the module docstring.
+  Returns:
+    (keras.Model with the same inputs, outputs and layer names, folded BNs replaced;
+     {'batch_norm': BNs in the model, 'folded': BNs whose scale went into the producing conv,
+      'removed': folded BNs with nothing left in their place, 'left_as_channel_op': folded BNs
+      replaced by a ChannelBias, 'kept': BNs left as they were}).
+  """
+  if shift not in SHIFTS:
+    raise ValueError(f'shift={shift!r}: expected one of {SHIFTS}')
+  bns = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+  if not bns:  # nothing to do (BNs inside a nested model are not looked for)
+    return model, _empty_summary()
+  consumers = _consumers(model)
+  weights = {}  # conv name -> modified float64 weights
+  replacement = {}  # BN name -> shift [C] of the ChannelBias left in its place
+  removed = set()
+
+  def conv_weights(conv):
+    if conv.name not in weights:
+      weights[conv.name] = _conv_weights(conv)
+    return weights[conv.name]
+
+  unfolded = set()
+  folds = []
+  for bn in bns:
+    producer = _producer(bn.input)
+    a, c = _bn_affine(bn)
+    if (_last_axis(bn) and isinstance(producer, _CONVS) and producer.use_bias
+        and len(consumers[producer.name]) == 1
+        and (_activation(producer) == 'linear'
+             or (_activation(producer) == 'relu' and np.all(a > 0)))):
+      folds.append((bn, producer, a, c))
+  # 1. Shifts into consumers, with their original kernels: a consumer's own scale (when it
+  # feeds a folded BN too) applies on top, a * (W (y + c) + b).
+  own_shift = []
+  for bn, producer, a, c in folds:
+    if _activation(producer) == 'relu' and all(
+        _is_1x1(consumer) for consumer in consumers[bn.name]):
+      for consumer in consumers[bn.name]:
+        _add_input_shift(conv_weights(consumer), c)
+      removed.add(bn.name)
+    elif _activation(producer) == 'linear':
+      own_shift.append((producer, c))
+      removed.add(bn.name)
+    elif shift == 'add':
+      replacement[bn.name] = c
+    else:
+      unfolded.add(bn.name)
+  folds = [fold for fold in folds if fold[0].name not in unfolded]
+  # 2. Scales into producers; 3. shifts into the producers' biases, after their scale.
+  for _, producer, a, _ in folds:
+    _scale_outputs(conv_weights(producer), a)
+  for producer, c in own_shift:
+    conv_weights(producer)['bias'] += c
+
+  def clone_layer(layer):
+    if layer.name in removed:
+      return FoldedAway(name=layer.name, dtype=layer.dtype_policy)
+    if layer.name in replacement:
+      return ChannelBias(name=layer.name, dtype=layer.dtype_policy)
+    return layer.__class__.from_config(layer.get_config())
+
+  folded = keras.models.clone_model(model, clone_function=clone_layer)
+  originals = {layer.name: layer for layer in model.layers}
+  for layer in folded.layers:
+    if layer.name in weights:
+      layer.set_weights([w.astype(np.float32) for w in weights[layer.name].values()])
+    elif layer.name in replacement:
+      layer.set_weights([replacement[layer.name].astype(np.float32)])
+    elif layer.weights:
+      layer.set_weights(originals[layer.name].get_weights())
+  summary = {'batch_norm': len(bns), 'folded': len(folds), 'removed': len(removed),
+             'left_as_channel_op': len(replacement), 'kept': len(bns) - len(folds)}
+  return folded, summary

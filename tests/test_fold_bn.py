@@ -1,0 +1,81 @@
+"""Export-time BN folding: the folded network computes the same heatmaps with no BN left.
+
+The models get random BN statistics and affine weights (a fresh model's BNs are identities, which
+would prove nothing), so the folds' arithmetic (scale into the producer, shift into 1x1
+consumers, ChannelBias elsewhere) is checked against Keras' own BN.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from hourglass.config import ModelConfig
+from hourglass.exporters import fold_bn
+from hourglass.network import build_inference_model
+
+
+def _randomize_bn(model, rng, negative_in=()):
+  """Random moving statistics, gamma in [0.2, 3] (negative in the named layers) and beta."""
+  for layer in model.layers:
+    if isinstance(layer, keras.layers.BatchNormalization):
+      c = layer.gamma.shape[0]
+      gamma = rng.uniform(0.2, 3.0, c)
+      if layer.name in negative_in:
+        gamma[0] = -gamma[0]
+      layer.set_weights([gamma, rng.normal(0, 0.5, c), rng.normal(0, 0.5, c),
+                         rng.uniform(0.3, 2.0, c)])
+
+
+@pytest.mark.parametrize('mobile,shift', [(True, 'add'), (False, 'add'), (True, 'keep')])
+def test_folded_model_matches_keras(mobile, shift):
+  config = ModelConfig(num_stacks=2, mobile=mobile, tiny=True, input_height=64, input_width=64,
+                       num_keypoints=3)
+  keras.utils.set_random_seed(0)
+  model = build_inference_model(config)
+  rng = np.random.RandomState(0)
+  _randomize_bn(model, rng)
+  images = rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+  folded, summary = fold_bn.fold_batch_norm(model, shift=shift)
+  expected = model(images, training=False).numpy()
+  got = folded(images, training=False).numpy()
+  assert np.abs(expected).max() > 0.05  # a real output, not near-zero everywhere
+  np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
+  bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+  # Entirely gone: per residual block the BN before the last 1x1 conv, per head the one before
+  # the two 1x1s; the others leave a ChannelBias each ('add') or stay BNs ('keep').
+  removed = summary['removed']
+  assert removed >= len(bns) // 3
+  left = len(bns) - removed if shift == 'add' else 0
+  assert summary == {'batch_norm': len(bns), 'folded': removed + left, 'removed': removed,
+                     'left_as_channel_op': left, 'kept': len(bns) - removed - left}
+  assert len([l for l in folded.layers if isinstance(l, fold_bn.ChannelBias)]) == left
+  assert len([l for l in folded.layers
+              if isinstance(l, keras.layers.BatchNormalization)]) == summary['kept']
+  assert [l.name for l in folded.layers] == [l.name for l in model.layers]
+  # The original keeps its weights: the fold works on copies.
+  np.testing.assert_array_equal(model(images, training=False).numpy(), expected)
+
+
+def test_bn_with_a_negative_scale_after_relu_is_kept():
+  """a * relu(z) == relu(a * z) needs a > 0: such a BN stays, and the output is still exact."""
+  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64,
+                       num_keypoints=2)
+  keras.utils.set_random_seed(1)
+  model = build_inference_model(config)
+  rng = np.random.RandomState(1)
+  _randomize_bn(model, rng, negative_in=('hg0_l1_bn_x1', 'front_bn'))
+  images = rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+  folded, summary = fold_bn.fold_batch_norm(model)
+  assert summary['kept'] == 2
+  kept = [l.name for l in folded.layers if isinstance(l, keras.layers.BatchNormalization)]
+  assert sorted(kept) == ['front_bn', 'hg0_l1_bn_x1']
+  expected = model(images, training=False).numpy()
+  np.testing.assert_allclose(folded(images, training=False).numpy(), expected,
+                             atol=2e-5 * np.abs(expected).max())
+
+
+def test_model_without_bn_comes_back_unchanged():
+  inputs = keras.Input((8, 8, 3))
+  model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
+  folded, summary = fold_bn.fold_batch_norm(model)
+  assert folded is model and summary['batch_norm'] == 0
