@@ -100,7 +100,8 @@ def run(fv):
       codec_settings, (model_config.input_height, model_config.input_width))
   save_resolved_flags(fv, fv.output_dir)
   check, dataset, calibration = _check_inputs(codec, fv)
-  exports, fold_summary = runner.export_all(model, model_config, definition, codec, config, calibration)
+  exports, fold_summary = runner.export_all(model, model_config, definition, codec, config,
+                                            calibration)
   try:
     threads = tuple(int(t) for t in fv.latency_threads)
   except ValueError:

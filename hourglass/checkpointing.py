@@ -90,9 +90,18 @@ class CheckpointKeeper:
 def check_model_config(model_dir, model_config, chief=True):
   """Refuses to resume a model_dir whose checkpoints belong to another architecture.
 
-  Writes the config on first use (chief only). Raises UserInputError naming the differing flags.
+  Writes the config on first use (chief only). Raises UserInputError naming the differing flags,
+  or when there are checkpoints but no saved config (e.g. the folder was deleted while a stopped
+  run wrote its last checkpoint): nothing then says which flags trained them, and convolution
+  weights load into a model of another input size without a complaint.
   """
   path = os.path.join(model_dir, CHECKPOINT_DIR, MODEL_CONFIG_FILE)
+  latest = tf.train.latest_checkpoint(os.path.dirname(path))
+  if latest and not os.path.isfile(path):
+    raise UserInputError(
+        f'{os.path.dirname(path)}: holds checkpoints ({os.path.basename(latest)}) but no {MODEL_CONFIG_FILE}, so the model flags that trained them are unknown; resuming '
+        f'could silently load them into another architecture. Move them away, or start a new '
+        f'--model_dir with --weights_path={model_dir}.')
   if os.path.isfile(path):
     try:
       with open(path, encoding='utf-8') as f:

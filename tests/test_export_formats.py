@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema_fb
+from tensorflow.lite.tools import flatbuffer_utils
 
 from hourglass import bundle as bundle_lib
 from hourglass import export_report
@@ -151,8 +153,6 @@ def test_export_cli_every_format_matches_keras(trained):
 
 def _op_counts(path):
   """{builtin op name: count} of a .tflite file's main graph."""
-  from tensorflow.lite.python import schema_py_generated as schema_fb  # pylint: disable=g-import-not-at-top
-  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
   names = {v: k for k, v in vars(schema_fb.BuiltinOperator).items() if not k.startswith('_')}
   model = flatbuffer_utils.read_model(path)
   counts = {}

@@ -104,6 +104,16 @@ def test_resuming_with_other_model_flags_names_them(tmp_path):
     checkpointing.check_model_config(str(tmp_path), other)
 
 
+def test_checkpoints_without_a_saved_model_config_are_refused(tmp_path):
+  """A stopped run's last checkpoint written into a deleted folder: no config to check against."""
+  directory = tmp_path / checkpointing.CHECKPOINT_DIR
+  tf.train.CheckpointManager(tf.train.Checkpoint(step=tf.Variable(3)), str(directory),
+                             max_to_keep=1).save(checkpoint_number=3)
+  with pytest.raises(UserInputError, match='no model_config.json'):
+    checkpointing.check_model_config(str(tmp_path), ModelConfig(num_keypoints=5, **TINY))
+  assert not (directory / checkpointing.MODEL_CONFIG_FILE).exists()
+
+
 def test_weights_path_loads_by_name_and_skips_other_shapes(tmp_path):
   tf.keras.utils.set_random_seed(1)
   source = build_training_model(ModelConfig(num_keypoints=3, **TINY))
