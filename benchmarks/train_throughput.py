@@ -8,7 +8,7 @@ Each model runs once per --jit setting: the loop with `--jit_compile` off/on aga
 compiled with `jit_compile=False/True` (Keras' own default on CPU is XLA on, 'auto'), so the two
 are always compared like with like. Without --records_dir the records comparison is skipped.
 Each figure is the median over 3 timed repetitions of `steps` steps after one untimed warm-up
-loop (tracing).
+loop (tracing); the cached and records loops take turns within each repetition.
 """
 
 import argparse
@@ -35,19 +35,25 @@ MODELS = {'mobile_tiny': dict(mobile=True, tiny=True), 'mobile': dict(mobile=Tru
           'standard_tiny': dict(mobile=False, tiny=True)}
 
 
-def _loop_rate(trainer, dataset_fn, steps, repeats=3):
-  """images/s of Trainer._train_loop on `steps` steps, median of `repeats`."""
-  iterator = iter(trainer.strategy.distribute_datasets_from_function(
-      lambda ctx: dataset_fn(ctx).repeat()))
-  trainer._train_loop(iterator, tf.constant(2, tf.int32))  # pylint: disable=protected-access
-  trainer.loss_sums.numpy()
-  rates = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    trainer._train_loop(iterator, tf.constant(steps, tf.int32))  # pylint: disable=protected-access
+def _loop_rates(trainer, dataset_fns, steps, repeats=3):
+  """images/s of Trainer._train_loop on `steps` steps for each dataset, median of `repeats`.
+
+  The datasets take turns within each repetition, so that a slow spell of the machine hits all
+  of them alike (measured one after the other, records vs cached swung between 86% and 111%).
+  """
+  iterators = [iter(trainer.strategy.distribute_datasets_from_function(
+      lambda ctx, fn=fn: fn(ctx).repeat())) for fn in dataset_fns]
+  for iterator in iterators:
+    trainer._train_loop(iterator, tf.constant(2, tf.int32))  # pylint: disable=protected-access
     trainer.loss_sums.numpy()
-    rates.append(steps * trainer.config.global_batch_size / (time.perf_counter() - start))
-  return statistics.median(rates)
+  rates = [[] for _ in iterators]
+  for _ in range(repeats):
+    for iterator, rate in zip(iterators, rates):
+      start = time.perf_counter()
+      trainer._train_loop(iterator, tf.constant(steps, tf.int32))  # pylint: disable=protected-access
+      trainer.loss_sums.numpy()
+      rate.append(steps * trainer.config.global_batch_size / (time.perf_counter() - start))
+  return [statistics.median(rate) for rate in rates]
 
 
 def _fit_rate(model, strategy, images, heatmaps, steps, jit_compile, repeats=3):
@@ -103,18 +109,20 @@ def main():
                                  jit_compile=jit == 'on')
       trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
                         log=lambda *a: None)
-      loop = _loop_rate(trainer, cached, args.steps)
-      fit = _fit_rate(trainer.model, trainer.strategy, images.astype(np.float32), heatmaps,
-                      args.steps, jit_compile=jit == 'on')
-      line = (f'{name:12s} XLA {jit:3s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} '
-              f'img/s   loop/fit {loop / fit:.2f}')
+      datasets = [cached]
       if args.records_dir:
         from pipelines.config import PipelineConfig
         from pipelines.dataset import build_train_dataset
         pipeline = PipelineConfig(input_shape=(args.size, args.size), batch_size=args.batch)
-        real = _loop_rate(trainer, lambda ctx: build_train_dataset(
-            args.records_dir, pipeline, epoch=0, input_context=ctx), args.steps)
-        line += f'   records {real:7.1f} img/s ({100 * real / loop:.0f}% of cached)'
+        datasets.append(lambda ctx: build_train_dataset(args.records_dir, pipeline, epoch=0,
+                                                        input_context=ctx))
+      loop, *real = _loop_rates(trainer, datasets, args.steps)
+      fit = _fit_rate(trainer.model, trainer.strategy, images.astype(np.float32), heatmaps,
+                      args.steps, jit_compile=jit == 'on')
+      line = (f'{name:12s} XLA {jit:3s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} '
+              f'img/s   loop/fit {loop / fit:.2f}')
+      if real:
+        line += f'   records {real[0]:7.1f} img/s ({100 * real[0] / loop:.0f}% of cached)'
       print(line, flush=True)
 
 

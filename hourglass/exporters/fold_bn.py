@@ -15,8 +15,9 @@ a = gamma / sqrt(var + eps) and c = beta - a * mean per channel, BN(y) = a * y +
   (`shift`):
   'add': a ChannelBias layer (relu(a z) + c, one per-channel ADD) is left, for TFLite and ONNX;
   'keep': the BN is left unfolded, for MNN: its converter miscomputes ONNX
-    Conv -> Relu -> Add(constant) (heatmaps off by ~1 on the openfield model), and the exact
-    alternative max(a z + c, c) converts right but its int8 model is garbage (PCK 0).
+    Conv -> Relu -> Add(constant) (heatmaps off by ~1 on the openfield model; so does a BN left
+    with unit scale, which tf2onnx turns into that Add), and the exact alternative
+    max(a z + c, c) converts right but its int8 model is garbage (PCK 0).
 A BN that cannot fold (another producer, a negative scale after ReLU) is left as it is.
 """
 
