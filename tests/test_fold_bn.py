@@ -74,6 +74,21 @@ def test_bn_with_a_negative_scale_after_relu_is_kept():
                              atol=2e-5 * np.abs(expected).max())
 
 
+def test_bn_that_is_a_model_output_keeps_its_shift():
+  """A BN read from outside the graph has no consumer conv to take its shift."""
+  inputs = keras.Input((8, 8, 3))
+  y = keras.layers.Conv2D(4, 3, padding='same', activation='relu')(inputs)
+  bn = keras.layers.BatchNormalization()
+  model = keras.Model(inputs, bn(y))
+  rng = np.random.RandomState(2)
+  bn.set_weights([rng.uniform(0.5, 2, 4), rng.normal(0, 1, 4), rng.normal(0, 1, 4),
+                  rng.uniform(0.5, 2, 4)])
+  folded, summary = fold_bn.fold_batch_norm(model)
+  assert summary['left_as_channel_op'] == 1
+  x = rng.uniform(0, 1, (2, 8, 8, 3)).astype(np.float32)
+  np.testing.assert_allclose(folded(x).numpy(), model(x, training=False).numpy(), atol=1e-5)
+
+
 def test_model_without_bn_comes_back_unchanged():
   inputs = keras.Input((8, 8, 3))
   model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))

@@ -146,6 +146,8 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
   if not bns:  # nothing to do (BNs inside a nested model are not looked for)
     return model, _empty_summary()
   consumers = _consumers(model)
+  # A model output has a reader outside the graph: it must keep its exact value.
+  outputs = {_producer(tensor).name for tensor in model.outputs}
   weights = {}  # conv name -> modified float64 weights
   replacement = {}  # BN name -> shift [C] of the ChannelBias left in its place
   removed = set()
@@ -161,7 +163,7 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
     producer = _producer(bn.input)
     a, c = _bn_affine(bn)
     if (_last_axis(bn) and isinstance(producer, _CONVS) and producer.use_bias
-        and len(consumers[producer.name]) == 1
+        and len(consumers[producer.name]) == 1 and producer.name not in outputs
         and (_activation(producer) == 'linear'
              or (_activation(producer) == 'relu' and np.all(a > 0)))):
       folds.append((bn, producer, a, c))
@@ -169,8 +171,8 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
   # feeds a folded BN too) applies on top, a * (W (y + c) + b).
   own_shift = []
   for bn, producer, a, c in folds:
-    if _activation(producer) == 'relu' and all(
-        _is_1x1(consumer) for consumer in consumers[bn.name]):
+    if (_activation(producer) == 'relu' and bn.name not in outputs and consumers[bn.name]
+        and all(_is_1x1(consumer) for consumer in consumers[bn.name])):
       for consumer in consumers[bn.name]:
         _add_input_shift(conv_weights(consumer), c)
       removed.add(bn.name)
