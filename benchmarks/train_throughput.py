@@ -50,7 +50,8 @@ def _loop_rates(trainer, dataset_fns, steps, repeats=3):
   for _ in range(repeats):
     for iterator, rate in zip(iterators, rates):
       start = time.perf_counter()
-      trainer._train_loop(iterator, tf.constant(steps, tf.int32))  # pylint: disable=protected-access
+      trainer._train_loop(  # pylint: disable=protected-access
+          iterator, tf.constant(steps, tf.int32))
       trainer.loss_sums.numpy()
       rate.append(steps * trainer.config.global_batch_size / (time.perf_counter() - start))
   return [statistics.median(rate) for rate in rates]

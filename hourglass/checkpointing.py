@@ -99,7 +99,8 @@ def check_model_config(model_dir, model_config, chief=True):
   latest = tf.train.latest_checkpoint(os.path.dirname(path))
   if latest and not os.path.isfile(path):
     raise UserInputError(
-        f'{os.path.dirname(path)}: holds checkpoints ({os.path.basename(latest)}) but no {MODEL_CONFIG_FILE}, so the model flags that trained them are unknown; resuming '
+        f'{os.path.dirname(path)}: holds checkpoints ({os.path.basename(latest)}) but no '
+        f'{MODEL_CONFIG_FILE}, so the model flags that trained them are unknown; resuming '
         f'could silently load them into another architecture. Move them away, or start a new '
         f'--model_dir with --weights_path={model_dir}.')
   if os.path.isfile(path):

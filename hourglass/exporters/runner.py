@@ -85,7 +85,8 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
   fold_summary = None
   mnn_model = model
   if config.fold_batch_norm:
-    mnn_model, _ = fold_bn.fold_batch_norm(model, shift='keep')
+    if any(f.startswith('mnn') for f in config.formats):
+      mnn_model, _ = fold_bn.fold_batch_norm(model, shift='keep')
     model, fold_summary = fold_bn.fold_batch_norm(model, shift='add')
     logging.info('batch norm folded for export: %s', fold_summary)
   out = {}
