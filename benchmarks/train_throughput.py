@@ -2,13 +2,13 @@
 tensors in the same run, and the loop fed from real records vs one cached batch.
 
     python benchmarks/train_throughput.py [--records_dir=DIR] [--size=256] [--batch=8] \
-        [--steps=20] [--models=mobile_tiny,mobile,standard] [--jit=off,on]
+        [--steps=20] [--repeats=3] [--models=mobile_tiny,mobile,standard] [--jit=off,on]
 
 Each model runs once per --jit setting: the loop with `--jit_compile` off/on against model.fit
-compiled with `jit_compile=False/True` (Keras' own default on CPU is XLA on, 'auto'), so the two
-are always compared like with like. Without --records_dir the records comparison is skipped.
-Each figure is the median over 3 timed repetitions of `steps` steps after one untimed warm-up
-loop (tracing); the cached and records loops take turns within each repetition.
+compiled with `jit_compile=False/True` (Keras' own default is 'auto'), so the two are always
+compared like with like. Without --records_dir the records comparison is skipped. Each figure is
+the median over --repeats timed repetitions of `steps` steps after one untimed warm-up loop
+(tracing); the cached and records loops take turns within each repetition.
 """
 
 import argparse
@@ -80,6 +80,7 @@ def main():
   parser.add_argument('--size', type=int, default=256)
   parser.add_argument('--batch', type=int, default=8)
   parser.add_argument('--steps', type=int, default=20)
+  parser.add_argument('--repeats', type=int, default=3, help='timed repetitions per figure')
   parser.add_argument('--stacks', type=int, default=2)
   parser.add_argument('--models', default='mobile_tiny,mobile,standard')
   parser.add_argument('--jit', default='off,on', help='XLA settings to run: off, on or both')
@@ -99,7 +100,7 @@ def main():
       (images, {'heatmaps': heatmaps, 'weights': weights, 'keypoints': keypoints}))
   strategy = strategy_lib.build_strategy(strategy_lib.StrategyConfig())
   print(f'{args.size}x{args.size}, {args.stacks} stacks, K={k}, batch {args.batch}, '
-        f'{args.steps} steps x 3, {os.cpu_count()} CPUs')
+        f'{args.steps} steps x {args.repeats}, {os.cpu_count()} CPUs')
   runs = [(name, jit) for name in args.models.split(',') for jit in args.jit.split(',')]
   for name, jit in runs:
     config = ModelConfig(num_stacks=args.stacks, input_height=args.size, input_width=args.size,
@@ -117,9 +118,9 @@ def main():
         pipeline = PipelineConfig(input_shape=(args.size, args.size), batch_size=args.batch)
         datasets.append(lambda ctx: build_train_dataset(args.records_dir, pipeline, epoch=0,
                                                         input_context=ctx))
-      loop, *real = _loop_rates(trainer, datasets, args.steps)
+      loop, *real = _loop_rates(trainer, datasets, args.steps, args.repeats)
       fit = _fit_rate(trainer.model, trainer.strategy, images.astype(np.float32), heatmaps,
-                      args.steps, jit_compile=jit == 'on')
+                      args.steps, jit_compile=jit == 'on', repeats=args.repeats)
       line = (f'{name:12s} XLA {jit:3s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} '
               f'img/s   loop/fit {loop / fit:.2f}')
       if real:
