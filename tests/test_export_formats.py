@@ -181,8 +181,8 @@ def test_broken_export_is_caught_by_parity(trained, tmp_path):
 def test_nchw_dynamic_batch_onnx_and_mnn(trained, tmp_path):
   config = runner.ExportConfig(formats=('onnx', 'mnn'), output_dir=str(tmp_path), nchw=True,
                                dynamic_batch=True)
-  exports, _ = runner.export_all(trained['model'], trained['config'], DEFINITION, trained['codec'],
-                              config)
+  exports, _ = runner.export_all(trained['model'], trained['config'], DEFINITION,
+                                 trained['codec'], config)
   rng = np.random.RandomState(2)
   images = np.stack([_scene(rng)[0] for _ in range(3)]).astype(np.float32)
   reference = trained['model'](images).numpy()

@@ -123,10 +123,6 @@ def _scale_outputs(weights, scale):
 SHIFTS = ('add', 'keep')
 
 
-def _empty_summary(count=0):
-  return {'batch_norm': count, 'folded': 0, 'removed': 0, 'left_as_channel_op': 0, 'kept': count}
-
-
 def fold_batch_norm(model: keras.Model, shift: str = 'add'):
   """Returns (folded model, summary dict). The folded model computes the same function.
 
@@ -144,7 +140,8 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
     raise ValueError(f'shift={shift!r}: expected one of {SHIFTS}')
   bns = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
   if not bns:  # nothing to do (BNs inside a nested model are not looked for)
-    return model, _empty_summary()
+    return model, {'batch_norm': 0, 'folded': 0, 'removed': 0, 'left_as_channel_op': 0,
+                   'kept': 0}
   consumers = _consumers(model)
   # A model output has a reader outside the graph: it must keep its exact value.
   outputs = {_producer(tensor).name for tensor in model.outputs}
@@ -157,20 +154,19 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
       weights[conv.name] = _conv_weights(conv)
     return weights[conv.name]
 
-  unfolded = set()
+  # 1. Which BNs fold, and where each shift goes. Shifts into consumers use their original
+  # kernels: a consumer's own scale (when it feeds a folded BN too) applies on top,
+  # a * (W (y + c) + b).
   folds = []
+  own_shift = []
   for bn in bns:
     producer = _producer(bn.input)
     a, c = _bn_affine(bn)
-    if (_last_axis(bn) and isinstance(producer, _CONVS) and producer.use_bias
-        and len(consumers[producer.name]) == 1 and producer.name not in outputs
-        and (_activation(producer) == 'linear'
-             or (_activation(producer) == 'relu' and np.all(a > 0)))):
-      folds.append((bn, producer, a, c))
-  # 1. Shifts into consumers, with their original kernels: a consumer's own scale (when it
-  # feeds a folded BN too) applies on top, a * (W (y + c) + b).
-  own_shift = []
-  for bn, producer, a, c in folds:
+    if not (_last_axis(bn) and isinstance(producer, _CONVS) and producer.use_bias
+            and len(consumers[producer.name]) == 1 and producer.name not in outputs
+            and (_activation(producer) == 'linear'
+                 or (_activation(producer) == 'relu' and np.all(a > 0)))):
+      continue
     if (_activation(producer) == 'relu' and bn.name not in outputs and consumers[bn.name]
         and all(_is_1x1(consumer) for consumer in consumers[bn.name])):
       for consumer in consumers[bn.name]:
@@ -181,11 +177,11 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
       removed.add(bn.name)
     elif shift == 'add':
       replacement[bn.name] = c
-    else:
-      unfolded.add(bn.name)
-  folds = [fold for fold in folds if fold[0].name not in unfolded]
+    else:  # 'keep': this BN stays as it is
+      continue
+    folds.append((producer, a))
   # 2. Scales into producers; 3. shifts into the producers' biases, after their scale.
-  for _, producer, a, _ in folds:
+  for producer, a in folds:
     _scale_outputs(conv_weights(producer), a)
   for producer, c in own_shift:
     conv_weights(producer)['bias'] += c
