@@ -10,7 +10,10 @@ pipelines run over the same records with the same decode options, batching and p
   full:  pipelines.dataset.build_train_dataset (shuffle, scale/rotation/translation/flip in one
          warp, colour jitter, heatmap targets for every keypoint),
   floor: the same reads, shuffle, batched parse, decode, ONE warp to the model input per
-         example, batch, prefetch: no augmentation draws, no colour jitter, no targets.
+         example (the pipeline's warp kernel, per batch), batch, prefetch: no augmentation
+         draws, no colour jitter, no targets,
+  floor_op: the floor with TensorFlow's ImageProjectiveTransformV3 op as the warp (per
+         example): what the floor was before the XLA warp kernel, for reference.
 They alternate (full, floor, ...) and the best of each is reported, with the load average and
 each pipeline's CPU time per image (steadier than wall time when others share the cores).
 
@@ -74,9 +77,13 @@ def repeat_records(base_dir, out_dir, target):
   return len(serialized), len(serialized) * copies
 
 
-def build_floor_dataset(records_dir, config):
+def build_floor_dataset(records_dir, config, op_warp=False):
   """The floor: the training pipeline's reads, shuffle, batched parse, decode options, batching
-  and prefetch, with ONE plain warp (record box -> model input) per example and nothing else."""
+  and prefetch, with ONE plain warp (record box -> model input) per example and nothing else.
+
+  The warp is the pipeline's own (augment.warp, per batch); op_warp=True warps each example
+  with TensorFlow's ImageProjectiveTransformV3 instead, the floor as it was before that kernel.
+  """
   setup = pipeline._setup(records_dir, config)  # pylint: disable=protected-access
   decoded_to_crop = augment.downscaled_to_full(config.decode_ratio)
 
@@ -86,15 +93,34 @@ def build_floor_dataset(records_dir, config):
     return {'encoded': f[schema.IMAGE_ENCODED],
             'transform': augment.projective_transform(matrix)}
 
-  def render(example):
-    image = pipeline.decode_image(example['encoded'], config)
-    return augment.warp(image, None, setup.input_shape, transform=example['transform'])
+  def decode(example):
+    return {'image': pipeline.decode_image(example['encoded'], config),
+            'transform': example['transform']}
+
+  def op_warp_example(example):
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=example['image'][None], transforms=example['transform'][None],
+        output_shape=setup.input_shape, fill_value=0.0, interpolation='BILINEAR',
+        fill_mode='CONSTANT')[0]
+
+  def warp_batch(batch):
+    return augment.warp(batch['image'], None, setup.input_shape, transform=batch['transform'])
   ds = pipeline._read(setup.manifest, 'train', config, None, True, 0)  # pylint: disable=protected-access
   ds = ds.shuffle(config.shuffle_buffer, seed=0).batch(config.batch_size, drop_remainder=True)
   ds = ds.map(prepare, num_parallel_calls=pipeline.AUTOTUNE).unbatch()
-  ds = ds.map(render, num_parallel_calls=pipeline.AUTOTUNE)
-  ds = ds.batch(config.batch_size, drop_remainder=True).prefetch(pipeline.AUTOTUNE)
-  return ds.with_options(pipeline._options(config))  # pylint: disable=protected-access
+  if op_warp:
+    ds = ds.map(lambda e: op_warp_example(decode(e)), num_parallel_calls=pipeline.AUTOTUNE)
+    ds = ds.batch(config.batch_size, drop_remainder=True)
+  else:
+    shape = pipeline.decoded_shape(setup.manifest, config) + (3,)
+    def decode_fixed(example):
+      decoded = decode(example)
+      decoded['image'] = tf.ensure_shape(decoded['image'], shape)
+      return decoded
+    ds = ds.map(decode_fixed, num_parallel_calls=pipeline.AUTOTUNE)
+    ds = ds.batch(config.batch_size, drop_remainder=True)
+    ds = ds.map(warp_batch, num_parallel_calls=pipeline.AUTOTUNE)
+  return ds.prefetch(pipeline.AUTOTUNE).with_options(pipeline._options(config))  # pylint: disable=protected-access
 
 
 def _cpu_seconds():
@@ -153,12 +179,13 @@ def main():
           f'{input_shape[1]}, K={manifest.num_keypoints}, batch {args.batch_size}')
     full_fn = lambda e: pipeline.build_train_dataset(records_dir, config, epoch=e)  # noqa: E731
     floor_fn = lambda e: build_floor_dataset(records_dir, config)  # noqa: E731
-    results = {'full': [], 'floor': []}
+    op_floor_fn = lambda e: build_floor_dataset(records_dir, config, op_warp=True)  # noqa: E731
+    results = {'full': [], 'floor': [], 'floor_op': []}
     for _ in range(args.rounds):
-      for kind, fn in (('full', full_fn), ('floor', floor_fn)):
+      for kind, fn in (('full', full_fn), ('floor', floor_fn), ('floor_op', op_floor_fn)):
         rate, cpu_ms = images_per_second(fn, args.images, args.batch_size)
         results[kind].append((rate, cpu_ms))
-        print(f'  {kind:5s} {rate:7.1f} images/s, {cpu_ms:5.2f} CPU ms/image   (load average '
+        print(f'  {kind:8s} {rate:7.1f} images/s, {cpu_ms:5.2f} CPU ms/image   (load average '
               f'{load_average()})', flush=True)
     full, floor = (max(r for r, _ in results[k]) for k in ('full', 'floor'))
     full_cpu, floor_cpu = (min(c for _, c in results[k]) for k in ('full', 'floor'))
@@ -167,6 +194,10 @@ def main():
     print(f'  {name}: CPU cost: full {full_cpu:.2f} ms/image, floor {floor_cpu:.2f} ms/image, '
           f'{100 * floor_cpu / full_cpu:.0f}% of the floor; on 2 idle cores that is '
           f'{2000 / full_cpu:.0f} and {2000 / floor_cpu:.0f} images/s')
+    op_floor = max(r for r, _ in results['floor_op'])
+    op_floor_cpu = min(c for _, c in results['floor_op'])
+    print(f'  {name}: floor with the ImageProjectiveTransformV3 op warp instead: {op_floor:.0f} '
+          f'images/s, {op_floor_cpu:.2f} CPU ms/image (full = {100 * full / op_floor:.0f}% of it)')
 
 
 if __name__ == '__main__':

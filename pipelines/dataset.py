@@ -3,14 +3,16 @@
 Training: shard files per input pipeline -> interleave parallel reads -> shuffle -> batch the
 serialized examples -> per batch, vectorised: parse, draw every augmentation of the batch at
 once (stateless, keyed by (seed, epoch, batch index)), compose each example's matrix, move the
-keypoints, swap match-point channels on flips -> unbatch -> per example, in parallel: decode and
-ONE warp to the model input, colour jitter (one 3x3 matmul, skipped when none is drawn) -> batch
-(drop remainder) -> per batch: optional blur, heatmap targets (HeatmapCodec) -> prefetch.
+keypoints, swap match-point channels on flips -> unbatch -> per example, in parallel: decode ->
+batch (drop remainder) -> per batch: ONE warp of each crop to the model input and the colour
+jitter (both XLA-compiled kernels, pipelines/augment.py), optional blur, heatmap targets
+(HeatmapCodec) -> prefetch.
 Small ops cost microseconds each inside a tf.data map, per call: per-example draws and matrix
 algebra cost more than the warp, hence the per-batch preparation. All TF graph code.
 """
 
 import dataclasses
+import functools
 from typing import Optional
 
 import tensorflow as tf
@@ -94,53 +96,87 @@ def parse_for_training(serialized, num_keypoints):
 def _prepare_batch(setup, config, seed, epoch):
   """Per-batch map: (batch index, serialized [B]) -> per-example warp parameters and labels."""
   definition = setup.manifest.definition
-  vertical = definition.has_vertical_pairs
-  decoded_to_crop = augment.downscaled_to_full(config.decode_ratio)
+  kernel = _label_kernel(config, tuple(setup.input_shape), tuple(definition.flip_permutation('h')),
+                         tuple(definition.flip_permutation('v'))
+                         if definition.has_vertical_pairs else None)
 
   def fn(batch_index, serialized):
     f = parse_for_training(serialized, setup.manifest.num_keypoints)
-    crop_to_input = augment.box_to_input(f[schema.BOX_IN_CROP], setup.input_shape)  # [B, 3, 3]
-    keypoints, visibility = f[schema.KEYPOINTS_XY], f[schema.KEYPOINTS_VISIBILITY]
-    out = {'encoded': f[schema.IMAGE_ENCODED]}
+    out = kernel(tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64), batch_index,
+                 f[schema.BOX_IN_CROP], f[schema.KEYPOINTS_XY], f[schema.KEYPOINTS_VISIBILITY])
+    out['encoded'] = f[schema.IMAGE_ENCODED]
+    return out
+  return fn
+
+
+@functools.lru_cache(maxsize=None)
+def _label_kernel(config, input_shape, flip_h, flip_v):
+  """XLA-compiled per-batch draws and geometry: (seed, epoch, batch index, boxes [B, 4],
+  keypoints [B, K, 2], visibility [B, K]) -> dict of 'transform' [B, 8] (the warp's parameters),
+  'keypoints' [B, K, 2] in model-input px, 'visibility' [B, K] (channels swapped on flips) and,
+  when augmenting, the colour draws 'recolour' [B], 'colour' [B, 3, 3], 'contrast' [B] (and
+  'blur' [B]).
+
+  The draws, the matrix products and inverses are a few hundred tiny ops: run one by one by the
+  graph executor they cost ~12 ms a batch of 16 (more than the warp); compiled, a fraction of a
+  millisecond. Cached per setting, so the per-epoch datasets reuse one compiled kernel.
+  `flip_v` is the vertical flip permutation, None for definitions without 'v' pairs.
+  """
+  decoded_to_crop = augment.downscaled_to_full(config.decode_ratio)
+
+  @tf.function(jit_compile=True)
+  def kernel(seed, epoch, batch_index, boxes, keypoints, visibility):
+    crop_to_input = augment.box_to_input(boxes, input_shape)                    # [B, 3, 3]
+    out = {}
     if config.augment:
-      shape = tf.shape(serialized)
+      shape = tf.shape(boxes)[:1]
       geo_key, colour_key = tf.unstack(tf.random.experimental.stateless_split(
           augment.batch_key(seed, epoch, batch_index), 2))
-      aug, do_h, do_v = augment.random_geometry(geo_key, shape, config, setup.input_shape,
-                                                vertical)
+      aug, do_h, do_v = augment.random_geometry(geo_key, shape, config, input_shape,
+                                                flip_v is not None)
       crop_to_input = aug @ crop_to_input
-      perm = definition.flip_permutation('h')
-      keypoints = augment.swap_channels(keypoints, perm, do_h)
-      visibility = augment.swap_channels(visibility, perm, do_h)
-      if vertical:
-        perm = definition.flip_permutation('v')
-        keypoints = augment.swap_channels(keypoints, perm, do_v)
-        visibility = augment.swap_channels(visibility, perm, do_v)
-      (out['recolour'], out['colour'], out['contrast'],
-       blur) = augment.random_colour(colour_key, shape, config)
+      keypoints = augment.swap_channels(keypoints, list(flip_h), do_h)
+      visibility = augment.swap_channels(visibility, list(flip_h), do_h)
+      if flip_v is not None:
+        keypoints = augment.swap_channels(keypoints, list(flip_v), do_v)
+        visibility = augment.swap_channels(visibility, list(flip_v), do_v)
+      out['recolour'], out['colour'], out['contrast'], blur = augment.random_colour(
+          colour_key, shape, config)
       if _blurring(config):
         out['blur'] = blur
     out['transform'] = augment.projective_transform(crop_to_input @ decoded_to_crop)
     out['keypoints'] = augment.transform_points(keypoints, crop_to_input)
     out['visibility'] = visibility
     return out
-  return fn
+  return kernel
 
 
-def _render_example(setup, config):
-  """Per-example map: decode, the one warp, colour jitter; labels pass through."""
-  recolouring = config.augment and (config.color_prob > 0 or config.grayscale_prob > 0)
+def decoded_shape(manifest, config):
+  """(h, w) of every decoded crop: the manifest's crop_shape at 1/config.decode_ratio."""
+  return tuple(-(-side // config.decode_ratio) for side in manifest.crop_shape)
 
+
+def _decode_fixed(encoded, setup, config):
+  """decode_image with the static shape every crop of these records has (the batched warp
+  needs one shape); a crop of another size fails with a message naming the field."""
+  image = decode_image(encoded, config)
+  shape = decoded_shape(setup.manifest, config)
+  check = tf.debugging.assert_equal(
+      tf.shape(image)[:2], shape,
+      message=f'{setup.manifest.records_dir}: a record\'s {schema.IMAGE_ENCODED} does not '
+              f'decode to the manifest\'s crop_shape {setup.manifest.crop_shape} (at '
+              f'decode_ratio {config.decode_ratio}: {shape})')
+  with tf.control_dependencies([check]):
+    image = tf.identity(image)
+  image.set_shape(shape + (3,))
+  return image
+
+
+def _decode_example(setup, config):
+  """Per-example map: decode the crop; everything else passes through to the batch stage."""
   def fn(example):
     example = dict(example)
-    image = decode_image(example.pop('encoded'), config)
-    image = augment.warp(image, None, setup.input_shape, transform=example.pop('transform'))
-    recolour = example.pop('recolour', None)
-    colour, contrast = example.pop('colour', None), example.pop('contrast', None)
-    if recolouring:
-      image = tf.cond(recolour, lambda: augment.apply_colour(image, colour, contrast),
-                      lambda: image)
-    example['image'] = image
+    example['image'] = _decode_fixed(example.pop('encoded'), setup, config)
     return example
   return fn
 
@@ -152,7 +188,7 @@ def _eval_example_fn(setup, config):
 
   def fn(serialized):
     features = schema.parse_example(serialized, num_keypoints)
-    image = decode_image(features[schema.IMAGE_ENCODED], config)
+    image = _decode_fixed(features[schema.IMAGE_ENCODED], setup, config)
     crop_to_input = augment.box_to_input(features[schema.BOX_IN_CROP], setup.input_shape)
     return {'image': augment.warp(image, crop_to_input @ decoded_to_crop, setup.input_shape),
             'keypoints': augment.transform_points(features[schema.KEYPOINTS_XY], crop_to_input),
@@ -227,9 +263,9 @@ def build_train_dataset(records_dir: str, config: PipelineConfig, *, epoch: int 
   ds = ds.shuffle(config.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
   ds = ds.batch(batch, drop_remainder=True).enumerate()
   ds = ds.map(_prepare_batch(setup, config, config.seed, epoch), num_parallel_calls=AUTOTUNE)
-  ds = ds.unbatch().map(_render_example(setup, config), num_parallel_calls=AUTOTUNE)
+  ds = ds.unbatch().map(_decode_example(setup, config), num_parallel_calls=AUTOTUNE)
   ds = ds.batch(batch, drop_remainder=True)
-  ds = ds.map(lambda b: _finish_train_batch(b, setup.codec, config), num_parallel_calls=AUTOTUNE)
+  ds = ds.map(lambda b: _finish_train_batch(b, setup, config), num_parallel_calls=AUTOTUNE)
   return ds.prefetch(AUTOTUNE).with_options(_options(config))
 
 
@@ -237,12 +273,24 @@ def _blurring(config):
   return config.augment and config.blur_prob > 0 and config.blur_sigma > 0
 
 
-def _finish_train_batch(batch, codec, config):
-  """Per-batch work (vectorised): optional blur, heatmap targets."""
-  images = batch['image']
+def _recolouring(config):
+  return config.augment and (config.color_prob > 0 or config.grayscale_prob > 0)
+
+
+def _finish_train_batch(batch, setup, config):
+  """Per-batch work (vectorised, the image work XLA-compiled): the one warp of each decoded crop
+  to the model input, colour jitter, optional blur, heatmap targets."""
+  images = augment.warp(batch['image'], None, setup.input_shape, transform=batch['transform'])
+  if _recolouring(config):
+    # Images drawn without jitter get the identity (exact on uint8): one fused pass over the
+    # batch costs less than splitting it.
+    identity = tf.eye(3, batch_shape=tf.shape(batch['recolour']))
+    recolour = batch['recolour'][:, None, None]
+    images = augment.apply_colour(images, tf.where(recolour, batch['colour'], identity),
+                                  tf.where(batch['recolour'], batch['contrast'], 1.0))
   if _blurring(config):
     images = augment.gaussian_blur(images, batch['blur'], config.blur_sigma)
-  heatmaps, weights = codec.encode(batch['keypoints'], batch['visibility'])
+  heatmaps, weights = setup.codec.encode(batch['keypoints'], batch['visibility'])
   return images, {'heatmaps': heatmaps, 'weights': weights, 'keypoints': batch['keypoints']}
 
 
