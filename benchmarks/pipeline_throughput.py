@@ -1,11 +1,11 @@
 """Images/s of the training pipeline vs. its floor, on records made from ../shared/data.
 
-    python benchmarks/pipeline_throughput.py [--work_dir=/tmp/pipeline_bench] [--images=2000]
-        [--batch_size=16] [--input_shape=256x256] [--datasets=coco,openfield]
+    python benchmarks/pipeline_throughput.py [--work_dir=/tmp/pipeline_bench] [--images=4800]
+        [--repeat_to=2400] [--batch_size=16] [--input_shape=256x256] [--datasets=coco,openfield]
 
 For each data set: records are made with records.make_records at their default settings (COCO
-sample: 4 images, 12 people with keypoints, repeated by re-writing the serialized examples to a
-few hundred; openfield: the 99 training frames of the fixed split, likewise repeated), then two
+sample: 4 images, 12 people with keypoints, repeated by re-writing the serialized examples to
+--repeat_to; openfield: the 99 training frames of the fixed split, likewise repeated), then three
 pipelines run over the same records with the same decode options, batching and prefetch:
   full:  pipelines.dataset.build_train_dataset (shuffle, scale/rotation/translation/flip in one
          warp, colour jitter, heatmap targets for every keypoint),
@@ -14,8 +14,13 @@ pipelines run over the same records with the same decode options, batching and p
          draws, no colour jitter, no targets,
   floor_op: the floor with TensorFlow's ImageProjectiveTransformV3 op as the warp (per
          example): what the floor was before the XLA warp kernel, for reference.
-They alternate (full, floor, ...) and the best of each is reported, with the load average and
-each pipeline's CPU time per image (steadier than wall time when others share the cores).
+They alternate (full, floor, floor_op, ...) and the best of each is reported, with the load
+average and each pipeline's CPU time per image (steadier than wall time when others share the
+cores). Each epoch is a freshly built dataset, as the trainer builds them, so the rates include
+each epoch's set-up (tracing the map functions, filling the shuffle buffer, the first batch's
+latency: ~0.5 s, printed on its own). That is why --repeat_to defaults to a few thousand: with
+epochs of a few hundred examples (~1 s of work here) the set-up, not the per-image work, sets
+the rate.
 
 The measured figures (idle and loaded machine) and what the extra cost is made of are in
 BUILD.md, "Input pipeline".
@@ -151,6 +156,16 @@ def images_per_second(make_epoch, images, batch_size):
   return seen / (time.perf_counter() - start), 1000 * (_cpu_seconds() - cpu_start) / seen
 
 
+def epoch_setup_seconds(make_epoch, epochs=3):
+  """Mean seconds from building an epoch's dataset to its first batch (epochs 1..epochs)."""
+  times = []
+  for epoch in range(1, epochs + 1):
+    start = time.perf_counter()
+    next(iter(make_epoch(epoch)))
+    times.append(time.perf_counter() - start)
+  return sum(times) / len(times)
+
+
 def load_average():
   return ' '.join(f'{v:.2f}' for v in os.getloadavg())
 
@@ -158,10 +173,10 @@ def load_average():
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--work_dir', default='/tmp/pipeline_bench')
-  parser.add_argument('--images', type=int, default=2000)
+  parser.add_argument('--images', type=int, default=4800)
   parser.add_argument('--batch_size', type=int, default=16)
   parser.add_argument('--input_shape', default='256x256')
-  parser.add_argument('--repeat_to', type=int, default=400)
+  parser.add_argument('--repeat_to', type=int, default=2400)
   parser.add_argument('--datasets', default='coco,openfield')
   parser.add_argument('--rounds', type=int, default=3)
   args = parser.parse_args()
@@ -194,6 +209,8 @@ def main():
     print(f'  {name}: CPU cost: full {full_cpu:.2f} ms/image, floor {floor_cpu:.2f} ms/image, '
           f'{100 * floor_cpu / full_cpu:.0f}% of the floor; on 2 idle cores that is '
           f'{2000 / full_cpu:.0f} and {2000 / floor_cpu:.0f} images/s')
+    print(f'  {name}: set-up of one epoch (build to first batch): full '
+          f'{epoch_setup_seconds(full_fn):.2f} s, floor {epoch_setup_seconds(floor_fn):.2f} s')
     op_floor = max(r for r, _ in results['floor_op'])
     op_floor_cpu = min(c for _, c in results['floor_op'])
     print(f'  {name}: floor with the ImageProjectiveTransformV3 op warp instead: {op_floor:.0f} '
