@@ -20,11 +20,13 @@ pure function of (seed, epoch).
 import functools
 import math
 
+import numpy as np
 import tensorflow as tf
 
 # ITU-R BT.601 luma weights, the gray of tf.image.rgb_to_grayscale.
 LUMA = (0.299, 0.587, 0.114)
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+_YIQ_TO_RGB = np.linalg.inv(np.array(_RGB_TO_YIQ, np.float64)).astype(np.float32)
 
 
 # -- geometric matrices: each maps pixel coordinates [x, y, 1] to new ones --------------------
@@ -98,10 +100,19 @@ def transform_points(points, matrix):
 
 
 def projective_transform(matrix):
-  """[..., 3, 3] source px -> output px  ->  [..., 8]: the op's output -> source parameters."""
-  inverse = tf.linalg.inv(tf.cast(matrix, tf.float32))
-  flat = tf.reshape(inverse[..., :2, :], tf.concat([tf.shape(inverse)[:-2], [6]], 0))
-  return tf.concat([flat, tf.zeros_like(flat[..., :2])], axis=-1)
+  """[..., 3, 3] affine, source px -> output px  ->  [..., 8]: the op's output -> source
+  parameters (the inverse's top two rows, then two zeros).
+
+  The inverse is written out for an affine matrix (bottom row 0 0 1): XLA compiles
+  tf.linalg.inv into an LU loop that took ~2 s to compile in the pipeline's label kernel.
+  """
+  m = tf.cast(matrix, tf.float32)
+  a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+  d, e, f = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
+  det = a * e - b * d
+  zero = tf.zeros_like(a)
+  return tf.stack([e / det, -b / det, (b * f - c * e) / det,
+                   -d / det, a / det, (c * d - a * f) / det, zero, zero], axis=-1)
 
 
 def warp(image, matrix, output_shape, transform=None):
@@ -207,7 +218,7 @@ def colour_matrix(brightness=1.0, saturation=1.0, hue=0.0, grayscale=False):
   rot = tf.reshape(tf.stack([one, zero, zero, zero, c, -n, zero, n, c], axis=-1),
                    tf.concat([tf.shape(c), [3, 3]], 0))
   yiq = tf.constant(_RGB_TO_YIQ)
-  hue_m = tf.linalg.inv(yiq) @ rot @ yiq
+  hue_m = tf.constant(_YIQ_TO_RGB) @ rot @ yiq
   m = b * (sat @ hue_m)
   return tf.where(tf.cast(grayscale, tf.bool)[..., None, None], gray @ m, m)
 
