@@ -1,6 +1,8 @@
 """The datasets as a whole: graph purity, determinism, per-replica building, errors, targets."""
 
 import dataclasses
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -124,3 +126,16 @@ def test_errors_name_the_records(tmp_path, records_dir):
     build_train_dataset(str(tmp_path), FULL)
   with pytest.raises(RecordsError, match="'test' split"):
     build_eval_dataset(records_dir, FULL, split='test')
+
+
+def test_a_crop_of_another_size_is_named(tmp_path, records_dir):
+  """The batched warp needs every crop at the manifest's crop_shape: a record that decodes to
+  another size fails with the records directory, the field and the expected shape."""
+  copy = tmp_path / 'records'
+  shutil.copytree(records_dir, copy)
+  manifest = json.loads((copy / 'manifest.json').read_text())
+  manifest['crop_shape'] = [manifest['crop_shape'][0] + 2, manifest['crop_shape'][1]]
+  (copy / 'manifest.json').write_text(json.dumps(manifest))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=rf"{copy}.*image/encoded.*crop_shape \({manifest['crop_shape'][0]}"):
+    next(iter(build_train_dataset(str(copy), FULL)))
