@@ -118,7 +118,8 @@ def _label_kernel(config, input_shape, flip_h, flip_v):
   'blur' [B]).
 
   The draws, the matrix products and inverses are a few hundred tiny ops: run one by one by the
-  graph executor they cost ~12 ms a batch of 16 (more than the warp); compiled, ~1 ms. Cached per setting, so the per-epoch datasets reuse one compiled kernel.
+  graph executor they cost ~12 ms a batch of 16 (more than the warp); compiled, ~1 ms. Cached
+  per setting, so the per-epoch datasets reuse one compiled kernel.
   `flip_v` is the vertical flip permutation, None for definitions without 'v' pairs.
   """
   decoded_to_crop = augment.downscaled_to_full(config.decode_ratio)
