@@ -98,9 +98,8 @@ def build_floor_dataset(records_dir, config, op_warp=False):
     return {'encoded': f[schema.IMAGE_ENCODED],
             'transform': augment.projective_transform(matrix)}
 
-  def decode(example):
-    return {'image': pipeline.decode_image(example['encoded'], config),
-            'transform': example['transform']}
+  # The training pipeline's own per-example decode (fixed crop shape, 'transform' passed on).
+  decode = pipeline._decode_example(setup, config)  # pylint: disable=protected-access
 
   def op_warp_example(example):
     return tf.raw_ops.ImageProjectiveTransformV3(
@@ -117,12 +116,7 @@ def build_floor_dataset(records_dir, config, op_warp=False):
     ds = ds.map(lambda e: op_warp_example(decode(e)), num_parallel_calls=pipeline.AUTOTUNE)
     ds = ds.batch(config.batch_size, drop_remainder=True)
   else:
-    shape = pipeline.decoded_shape(setup.manifest, config) + (3,)
-    def decode_fixed(example):
-      decoded = decode(example)
-      decoded['image'] = tf.ensure_shape(decoded['image'], shape)
-      return decoded
-    ds = ds.map(decode_fixed, num_parallel_calls=pipeline.AUTOTUNE)
+    ds = ds.map(decode, num_parallel_calls=pipeline.AUTOTUNE)
     ds = ds.batch(config.batch_size, drop_remainder=True)
     ds = ds.map(warp_batch, num_parallel_calls=pipeline.AUTOTUNE)
   return ds.prefetch(pipeline.AUTOTUNE).with_options(pipeline._options(config))  # pylint: disable=protected-access
