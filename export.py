@@ -93,7 +93,8 @@ def run(fv):
       formats=tuple(fv.formats), output_dir=fv.output_dir, with_decoder=fv.with_decoder,
       decoder=fv.decoder,
       nchw=fv.nchw, dynamic_batch=fv.dynamic_batch, opset=fv.opset,
-      mnn_quant_method=fv.mnn_quant_method, fold_batch_norm=fv.fold_batch_norm)
+      mnn_quant_method=fv.mnn_quant_method, mnn_float_layers=tuple(fv.mnn_float_layers),
+      fold_batch_norm=fv.fold_batch_norm)
   bundle_dir = _bundle_dir(fv.model_dir)
   model, model_config, definition, codec_settings = bundle_lib.load_bundle(bundle_dir)
   codec = predictors.codec_from_settings(

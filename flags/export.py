@@ -44,3 +44,9 @@ absl_flags.DEFINE_bool('fold_batch_norm', True,
 absl_flags.DEFINE_enum('mnn_quant_method', 'ADMM', ['KL', 'ADMM', 'EMA'],
                        'MNN feature quantization method of mnn_uint8 (ADMM: 4-5x smaller '
                        'heatmap error than KL on our models).')
+absl_flags.DEFINE_list('mnn_float_layers', ['*_conv_1x1_predict'],
+                       'Conv layers (fnmatch patterns of Keras layer names) that mnn_uint8 keeps '
+                       'in float; empty quantizes every one. Default: the heatmap prediction '
+                       'convs (1x1, a tiny share of the compute): MNN quantizes features '
+                       'symmetrically, so an int8 heatmap gets 127 levels and its sub-pixel peak '
+                       'moves.')

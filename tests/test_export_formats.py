@@ -22,10 +22,11 @@ from hourglass import bundle as bundle_lib
 from hourglass import export_report
 from hourglass.codec import HeatmapCodec
 from hourglass.config import ModelConfig
-from hourglass.exporters import FLOAT_FORMATS, FORMATS, runner
+from hourglass.exporters import FLOAT_FORMATS, FORMATS, mnn_export, runner, usage
 from hourglass.network import build_inference_model
 from hourglass.predictors import KerasPredictor, load_predictor
 from records import schema
+from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 from records.writer import write_shards
 
@@ -193,3 +194,39 @@ def test_nchw_dynamic_batch_onnx_and_mnn(trained, tmp_path):
   np.testing.assert_allclose(load_predictor(exports['mnn'][0])(images), reference, atol=1e-4)
   seconds = export_report.runtime_latency(exports['onnx'][0], 1, 2, images[:1])
   assert 0 < seconds < 5
+
+
+def test_mnn_uint8_keeps_the_heatmap_convs_float(trained, tmp_path):
+  """By default the prediction conv stays float: its heatmaps take more than int8's 255 values."""
+  rng = np.random.RandomState(3)
+  images = np.stack([_scene(rng)[0] for _ in range(8)]).astype(np.float32)
+  distinct = {}
+  for name, layers in (('default', runner.ExportConfig.mnn_float_layers), ('all_int8', ())):
+    config = runner.ExportConfig(formats=('mnn_uint8',), output_dir=str(tmp_path / name),
+                                 mnn_float_layers=layers)
+    exports, _ = runner.export_all(trained['model'], trained['config'], DEFINITION,
+                                   trained['codec'], config, calibration_images=images)
+    path, meta = exports['mnn_uint8']
+    predictor = load_predictor(path)
+    assert predictor.meta['float_layers'] == meta['float_layers']
+    distinct[name] = len(np.unique(predictor(images[:2])))
+    if name == 'default':
+      assert meta['float_layers'] == ['hg0_conv_1x1_predict']
+      assert any('except hg0_conv_1x1_predict' in line
+                 for line in usage.usage_lines('mnn_uint8', meta))
+  assert distinct['all_int8'] <= 255 < distinct['default'], distinct
+
+
+def test_mnn_float_layers_that_do_not_exist_are_errors(trained, tmp_path):
+  with pytest.raises(UserInputError, match=r"--mnn_float_layers: 'no_such_\*' matches no conv"):
+    mnn_export.conv_layers_matching(trained['model'], ('no_such_*',))
+  exports, _ = runner.export_all(trained['model'], trained['config'], DEFINITION,
+                                 trained['codec'], runner.ExportConfig(
+                                     formats=('onnx', 'mnn'), output_dir=str(tmp_path)))
+  with pytest.raises(RuntimeError, match='no Conv node of layer'):
+    mnn_export.float_op_names(exports['onnx'][0], ['front_maxpool'])
+  images = np.zeros((2, SIZE, SIZE, 3), np.float32)
+  with pytest.raises(RuntimeError, match=r"has no ops \['no_such_op:0'\]"):
+    mnn_export.quantize(exports['mnn'][0], str(tmp_path / 'q.mnn'), images,
+                        float_ops=['no_such_op:0'])
+  assert not os.path.exists(tmp_path / 'q.mnn')

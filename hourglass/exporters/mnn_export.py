@@ -12,8 +12,10 @@ Calibration uses MNN's 'sequence' input type (one folder per sample with the raw
 text), which feeds the exact NHWC float tensor the model takes; its 'image' type assumes NCHW.
 """
 
+import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,16 +70,75 @@ def write_calibration(directory, images, input_name='image', output_name='heatma
                  'outputs': [output_name]}, f)
 
 
-def quantize(float_mnn, quant_mnn, calibration_images, *, method='ADMM', nchw=False):
+def float_op_names(onnx_path, layer_names):
+  """MNN op names of the ONNX Conv nodes that the Keras layers `layer_names` became.
+
+  tf2onnx names a node after the TensorFlow op, whose path holds the layer's name (with Keras'
+  call suffix `_N`, e.g. `model/hg0_conv_1x1_predict_1/BiasAdd`); MNN's ONNX converter names each
+  op after its first output tensor. Raises RuntimeError when a layer has no Conv node: the
+  quantizer ignores unknown names, and a silently quantized layer is what this must not hide.
+  """
+  import onnx  # pylint: disable=g-import-not-at-top
+  nodes = [n for n in onnx.load(onnx_path, load_external_data=False).graph.node
+           if n.op_type == 'Conv']
+  names = []
+  for layer in layer_names:
+    pattern = re.compile(r'(^|/)' + re.escape(layer) + r'(_\d+)?/')
+    found = [n.output[0] for n in nodes if pattern.search(n.name)]
+    if not found:
+      raise RuntimeError(f'{onnx_path}: no Conv node of layer {layer!r} (tf2onnx naming changed?)')
+    names += found
+  return names
+
+
+def conv_layers_matching(model, patterns):
+  """Names of the conv layers of `model` matching any fnmatch pattern; each pattern must match.
+
+  Args:
+    model: the Keras model exported to MNN.
+    patterns: e.g. ('*_conv_1x1_predict',) for the heatmap prediction convs.
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  convs = [layer.name for layer in model.layers
+           if isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D,
+                                 keras.layers.DepthwiseConv2D))]
+  names = []
+  for pattern in patterns:
+    matched = [name for name in convs if fnmatch.fnmatchcase(name, pattern)]
+    if not matched:
+      raise UserInputError(f'--mnn_float_layers: {pattern!r} matches no conv layer of the model '
+                           f'(conv layers: {", ".join(convs[:5])}, ...)')
+    names += [name for name in matched if name not in names]
+  return names
+
+
+def _check_float_ops_exist(float_mnn, float_ops):
+  """Raises RuntimeError unless every op of `float_ops` is an op of the float MNN model.
+
+  The quantizer silently ignores names it does not know (and its `<output>.json` lists scales for
+  every tensor, skipped or not), so a misnamed op would quietly end up int8.
+  """
+  if not float_ops:
+    return
+  import MNN  # pylint: disable=g-import-not-at-top  (the runtime module; never MNN.tools)
+  unknown = sorted(set(float_ops) - set(MNN.expr.load_as_dict(float_mnn)))
+  if unknown:
+    raise RuntimeError(f'{float_mnn} has no ops {unknown} to keep in float')
+
+
+def quantize(float_mnn, quant_mnn, calibration_images, *, method='ADMM', nchw=False,
+             float_ops=()):
   """Float MNN -> int8 MNN calibrated on the images (float input and output kept).
 
   Args:
     calibration_images: float32 [N, H, W, 3] RGB 0..255, N >= 1.
     method: MNN feature quantization method: 'KL', 'ADMM' or 'EMA'.
+    float_ops: MNN op names (float_op_names) the quantizer leaves in float.
   """
   if calibration_images is None or not len(calibration_images):
     raise UserInputError('mnn_uint8 needs calibration images: give --calibration_records '
                          '(or --records_dir) with a non-empty split')
+  _check_float_ops_exist(float_mnn, float_ops)
   work = tempfile.mkdtemp(prefix='mnn_calib_')
   try:
     samples = os.path.join(work, 'samples')
@@ -86,7 +147,8 @@ def quantize(float_mnn, quant_mnn, calibration_images, *, method='ADMM', nchw=Fa
     config = {'format': 'RGB', 'mean': [0.0, 0.0, 0.0], 'normal': [1.0, 1.0, 1.0],
               'width': int(width), 'height': int(height), 'path': samples + os.sep,
               'used_sample_num': len(calibration_images), 'input_type': 'sequence',
-              'feature_quantize_method': method, 'weight_quantize_method': 'MAX_ABS'}
+              'feature_quantize_method': method, 'weight_quantize_method': 'MAX_ABS',
+              'skip_quant_op_names': list(float_ops)}
     config_path = os.path.join(work, 'quant.json')
     with open(config_path, 'w', encoding='utf-8') as f:
       json.dump(config, f)
@@ -103,7 +165,7 @@ def quantize(float_mnn, quant_mnn, calibration_images, *, method='ADMM', nchw=Fa
 
 
 def export_mnn(path, onnx_path, format_name, onnx_meta, calibration_images=None,
-               float_mnn=None, method='ADMM'):
+               float_mnn=None, method='ADMM', float_layers=()):
   """Writes an MNN model (float or uint8) and its sidecar metadata.
 
   Args:
@@ -113,6 +175,8 @@ def export_mnn(path, onnx_path, format_name, onnx_meta, calibration_images=None,
     calibration_images: float32 [N, H, W, 3] for 'mnn_uint8'.
     float_mnn: an existing float MNN file of the same model to quantize (else converted here).
     method: MNN's feature quantization method for 'mnn_uint8'.
+    float_layers: Keras conv layer names that 'mnn_uint8' keeps in float (listed in its
+      metadata under 'float_layers').
   Returns:
     the metadata dict (also in `<path>.json`).
   """
@@ -126,11 +190,14 @@ def export_mnn(path, onnx_path, format_name, onnx_meta, calibration_images=None,
       float_mnn = os.path.join(work, 'float.mnn')
       convert_onnx(onnx_path, float_mnn)
     try:
-      quantize(float_mnn, path, calibration_images, method=method, nchw=nchw)
+      quantize(float_mnn, path, calibration_images, method=method, nchw=nchw,
+               float_ops=float_op_names(onnx_path, float_layers))
     finally:
       if work:
         shutil.rmtree(work, ignore_errors=True)
   meta = dict(onnx_meta, format_name=format_name, decoder=None)
   meta['outputs'] = [o for o in onnx_meta['outputs'] if o['name'] == 'heatmaps']
+  if format_name == 'mnn_uint8':
+    meta['float_layers'] = list(float_layers)
   metadata_lib.write_json(metadata_lib.sidecar_path(path), meta)
   return meta

@@ -40,6 +40,9 @@ class ExportConfig:
       always has one).
     opset: ONNX opset (>= 13).
     mnn_quant_method: MNN's feature quantization method ('KL', 'ADMM', 'EMA').
+    mnn_float_layers: fnmatch patterns of conv layers that mnn_uint8 keeps in float (default:
+      the heatmap prediction convs; MNN's int8 is symmetric, so an int8 heatmap has 127 levels
+      and its sub-pixel peak moves).
     fold_batch_norm: export the model with its BN layers folded into the convs (fold_bn.py:
       the same function, and what keeps the uint8 formats close to Keras).
   """
@@ -51,6 +54,7 @@ class ExportConfig:
   dynamic_batch: bool = False
   opset: int = onnx_export.DEFAULT_OPSET
   mnn_quant_method: str = 'ADMM'
+  mnn_float_layers: Tuple[str, ...] = ('*_conv_1x1_predict',)
   fold_batch_norm: bool = True
 
   def __post_init__(self):
@@ -129,6 +133,8 @@ def _export_mnn(model, config, onnx_kw, out, work, calibration_images):
   wanted = [f for f in ('mnn', 'mnn_uint8') if f in config.formats]
   if not wanted:
     return
+  float_layers = (mnn_export.conv_layers_matching(model, config.mnn_float_layers)
+                  if 'mnn_uint8' in wanted else ())
   onnx_path = os.path.join(work, 'for_mnn.onnx')
   onnx_meta = onnx_export.export_onnx(onnx_path, model, with_decoder=False, **onnx_kw)
   float_mnn = None
@@ -138,6 +144,7 @@ def _export_mnn(model, config, onnx_kw, out, work, calibration_images):
     out[name] = (path, mnn_export.export_mnn(path, onnx_path, name, onnx_meta,
                                              calibration_images=calibration_images,
                                              float_mnn=float_mnn,
-                                             method=config.mnn_quant_method))
+                                             method=config.mnn_quant_method,
+                                             float_layers=float_layers))
     if name == 'mnn':
       float_mnn = path

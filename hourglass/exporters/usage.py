@@ -52,6 +52,9 @@ def usage_lines(format_name, meta):
                  f'post-processing needed.')
   else:
     lines += _keypoint_lines(meta)
+  if meta.get('float_layers'):
+    lines.append(f'int8 inside except {", ".join(meta["float_layers"])}, kept float (float input '
+                 f'and output either way).')
   lines.append('Metadata (names, flip pairs, skeleton, stride, sigma): ' + {
       'saved_model': 'export_metadata.json in the folder',
       'tflite': 'flatbuffer metadata entry "hourglass_metadata" (JSON)',
