@@ -94,3 +94,44 @@ def test_model_without_bn_comes_back_unchanged():
   model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
   folded, summary = fold_bn.fold_batch_norm(model)
   assert folded is model and summary['batch_norm'] == 0
+
+
+def test_residual_stream_shifts_go_into_later_1x1_convs():
+  """The blocks' last BN feeds the skip Add: its shift rides Add/MaxPool/UpSampling into 1x1s."""
+  config = ModelConfig(num_stacks=2, mobile=False, tiny=True, input_height=64, input_width=64,
+                       num_keypoints=3)
+  keras.utils.set_random_seed(2)
+  model = build_inference_model(config)
+  _randomize_bn(model, np.random.RandomState(2))
+  folded, _ = fold_bn.fold_batch_norm(model, shift='add')
+  left = sorted(l.name for l in folded.layers if isinstance(l, fold_bn.ChannelBias))
+  # Only the BNs before a 3x3 conv (its zero padding would miss the shift) leave a ChannelBias.
+  assert left and all(name.endswith('_bn_x1') for name in left), left
+  assert isinstance(folded.get_layer('hg0_l1_bn_x3'), fold_bn.FoldedAway)
+
+
+def _stream_model(into_3x3):
+  """conv+ReLU -> BN -> Add(skip) -> MaxPool -> UpSampling -> 1x1 conv (or a 3x3 conv too)."""
+  inputs = keras.Input((8, 8, 4))
+  y = keras.layers.Conv2D(4, 3, padding='same', activation='relu')(inputs)
+  bn = keras.layers.BatchNormalization(name='bn')
+  y = keras.layers.Add()([bn(y), inputs])
+  y = keras.layers.UpSampling2D(2)(keras.layers.MaxPool2D(2)(y))
+  out = keras.layers.Conv2D(3, 1, activation='relu')(y)
+  if into_3x3:
+    out = keras.layers.Add()([out, keras.layers.Conv2D(3, 3, padding='same')(y)])
+  model = keras.Model(inputs, out)
+  rng = np.random.RandomState(3)
+  bn.set_weights([rng.uniform(0.5, 2, 4), rng.normal(0, 1, 4), rng.normal(0, 1, 4),
+                  rng.uniform(0.5, 2, 4)])
+  return model
+
+
+@pytest.mark.parametrize('into_3x3', [False, True])
+def test_shift_propagation_stops_at_a_3x3_conv(into_3x3):
+  model = _stream_model(into_3x3)
+  folded, summary = fold_bn.fold_batch_norm(model, shift='add')
+  assert summary['removed'] == (0 if into_3x3 else 1)
+  assert summary['left_as_channel_op'] == (1 if into_3x3 else 0)
+  x = np.random.RandomState(4).uniform(-1, 1, (2, 8, 8, 4)).astype(np.float32)
+  np.testing.assert_allclose(folded(x).numpy(), model(x, training=False).numpy(), atol=1e-5)

@@ -11,7 +11,10 @@ a = gamma / sqrt(var + eps) and c = beta - a * mean per channel, BN(y) = a * y +
   and bias) are multiplied by a; weights are quantized per channel, so nothing is crushed. After
   a linear conv any sign folds, and c goes into that conv's bias too: the BN is gone.
 - shift after a ReLU conv: c goes into the bias of the consuming convs when every consumer is a
-  stride-1 1x1 conv (exact: no zero padding for the shift to miss): the BN is gone. Otherwise
+  stride-1 1x1 conv (exact: no zero padding for the shift to miss): the BN is gone. The same when
+  the shift reaches only such convs through layers that carry a per-channel constant along
+  (Add, MaxPool2D, UpSampling2D: f(x + c) = f(x) + c): the residual stream, where the residual
+  blocks' last BN (before the skip Add) ends up in the next blocks' 1x1 convs. Otherwise
   (`shift`):
   'add': a ChannelBias layer (relu(a z) + c, one per-channel ADD) is left, for TFLite and ONNX;
   'keep': the BN is left unfolded, for MNN: its converter miscomputes ONNX
@@ -94,6 +97,51 @@ def _last_axis(bn):
   return list(axis) in ([-1], [len(bn.input.shape) - 1])
 
 
+# Layers f with f(x + c) = f(x) + c for a per-channel constant c (Add: the sum of its inputs'
+# constants). MaxPool2D's 'same' padding is -inf and UpSampling2D's weights sum to 1.
+_CARRIES_SHIFT = (layers.Add, layers.MaxPool2D, layers.UpSampling2D)
+
+
+def _topological(model, consumers):
+  """The model's layers, every layer after the layers it reads."""
+  pending = {layer.name: len(_inputs(layer)) for layer in model.layers
+             if not isinstance(layer, layers.InputLayer)}
+  ready = [layer for layer in model.layers if isinstance(layer, layers.InputLayer)]
+  order = []
+  while ready:
+    layer = ready.pop()
+    order.append(layer)
+    for consumer in consumers[layer.name]:
+      pending[consumer.name] -= 1
+      if not pending[consumer.name]:
+        ready.append(consumer)
+  return order
+
+
+def _shift_absorbers(bn, shift, order, outputs):
+  """[(1x1 conv, shift of its input)] that take up `shift` added to bn's output, or None.
+
+  Follows the shift through _CARRIES_SHIFT layers; None when it reaches any other layer, or a
+  model output (read from outside the graph, it must keep its exact value).
+  """
+  offsets = {bn.name: shift}  # layer name -> constant its output carries
+  absorbers = []
+  for layer in order[order.index(bn) + 1:]:
+    carried = [offsets[_producer(t).name] for t in _inputs(layer)
+               if _producer(t).name in offsets]
+    if not carried:
+      continue
+    if isinstance(layer, _CARRIES_SHIFT):
+      offsets[layer.name] = sum(carried)
+      if layer.name in outputs:
+        return None
+    elif _is_1x1(layer):
+      absorbers.append((layer, carried[0]))
+    else:
+      return None
+  return absorbers
+
+
 def _conv_weights(conv):
   """{'kernel'|'depthwise'|'pointwise'|'bias': float64 array} of a conv layer."""
   if isinstance(conv, layers.SeparableConv2D):
@@ -143,6 +191,7 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
     return model, {'batch_norm': 0, 'folded': 0, 'removed': 0, 'left_as_channel_op': 0,
                    'kept': 0}
   consumers = _consumers(model)
+  order = _topological(model, consumers)
   # A model output has a reader outside the graph: it must keep its exact value.
   outputs = {_producer(tensor).name for tensor in model.outputs}
   weights = {}  # conv name -> modified float64 weights
@@ -174,6 +223,11 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
       removed.add(bn.name)
     elif _activation(producer) == 'linear':
       own_shift.append((producer, c))
+      removed.add(bn.name)
+    elif (bn.name not in outputs
+          and (absorbers := _shift_absorbers(bn, c, order, outputs)) is not None):
+      for consumer, carried in absorbers:
+        _add_input_shift(conv_weights(consumer), carried)
       removed.add(bn.name)
     elif shift == 'add':
       replacement[bn.name] = c
