@@ -282,9 +282,10 @@ def to_markdown(report, command=None):
   if fold:
     lines += [f'Exported with batch norm folded (--fold_batch_norm): {fold["folded"]} of '
               f'{fold["batch_norm"]} BN layers folded into their convs ({fold["removed"]} '
-              f'entirely, {fold["left_as_channel_op"]} leaving a per-channel add; MNN gets only '
-              f'the entire folds), '
-              f'{fold["kept"]} kept as they were.', '']
+              f'entirely, {fold["left_as_channel_op"]} leaving a per-channel add), '
+              f'{fold["kept"]} kept as they were'
+              + (f'; for MNN {fold["mnn"]["removed"]} folded entirely and '
+                 f'{fold["mnn"]["kept"]} kept' if fold.get('mnn') else '') + '.', '']
   lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | PCK | PCK drop (pts) '
             '| PCK@0.1 | mean err (px) | err change | ms 1 thr | ms 2 thr | status |',
             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']

@@ -147,6 +147,10 @@ def test_export_cli_every_format_matches_keras(trained):
   # (the one MUL left is the input normalisation).
   fold = report['batch_norm_folding']
   assert fold['batch_norm'] > 0 and fold['folded'] == fold['batch_norm']
+  # MNN's model carries no shifts along the residual stream: fewer BNs vanish there.
+  assert fold['mnn']['batch_norm'] == fold['batch_norm']
+  assert fold['mnn']['removed'] + fold['mnn']['kept'] == fold['batch_norm']
+  assert fold['mnn']['removed'] < fold['removed']
   assert _op_counts(rows['tflite_uint8']['path']).get('MUL', 0) <= 1
   # Nothing temporary left behind (MNN's quantizer dumps scales beside its output file).
   assert not [name for name in os.listdir(out) if '.tmp' in name], os.listdir(out)

@@ -108,6 +108,9 @@ def test_residual_stream_shifts_go_into_later_1x1_convs():
   # Only the BNs before a 3x3 conv (its zero padding would miss the shift) leave a ChannelBias.
   assert left and all(name.endswith('_bn_x1') for name in left), left
   assert isinstance(folded.get_layer('hg0_l1_bn_x3'), fold_bn.FoldedAway)
+  # MNN's fold (symmetric int8 wants the shifts in place) leaves that BN as it is.
+  for_mnn, _ = fold_bn.fold_batch_norm(model, shift='keep', carry_shifts=False)
+  assert type(for_mnn.get_layer('hg0_l1_bn_x3')) is keras.layers.BatchNormalization
 
 
 def _stream_model(into_3x3):

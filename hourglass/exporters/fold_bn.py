@@ -14,7 +14,10 @@ a = gamma / sqrt(var + eps) and c = beta - a * mean per channel, BN(y) = a * y +
   stride-1 1x1 conv (exact: no zero padding for the shift to miss): the BN is gone. The same when
   the shift reaches only such convs through layers that carry a per-channel constant along
   (Add, MaxPool2D, UpSampling2D: f(x + c) = f(x) + c): the residual stream, where the residual
-  blocks' last BN (before the skip Add) ends up in the next blocks' 1x1 convs. Otherwise
+  blocks' last BN (before the skip Add) ends up in the next blocks' 1x1 convs (`carry_shifts`;
+  not for MNN, whose int8 is symmetric: without the BN shifts the stream sits off zero and loses
+  resolution, keypoints' mean distance to Keras 0.81 -> 0.93 px on the openfield model, while
+  TFLite's asymmetric uint8 gains, 0.86 -> 0.79 px on the quickstart model). Otherwise
   (`shift`):
   'add': a ChannelBias layer (relu(a z) + c, one per-channel ADD) is left, for TFLite and ONNX;
   'keep': the BN is left unfolded, for MNN: its converter miscomputes ONNX
@@ -171,13 +174,14 @@ def _scale_outputs(weights, scale):
 SHIFTS = ('add', 'keep')
 
 
-def fold_batch_norm(model: keras.Model, shift: str = 'add'):
+def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool = True):
   """Returns (folded model, summary dict). The folded model computes the same function.
 
   Args:
     model: a functional Keras model whose layers are each called once (ours are).
     shift: what to do with a shift that cannot go into a conv: 'add' (leave a ChannelBias) or
       'keep' (leave that BN unfolded); see the module docstring.
+    carry_shifts: carry shifts along Add/MaxPool2D/UpSampling2D into later 1x1 convs.
   Returns:
     (keras.Model with the same inputs, outputs and layer names, folded BNs replaced;
      {'batch_norm': BNs in the model, 'folded': BNs whose scale went into the producing conv,
@@ -224,7 +228,7 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add'):
     elif _activation(producer) == 'linear':
       own_shift.append((producer, c))
       removed.add(bn.name)
-    elif (bn.name not in outputs
+    elif (carry_shifts and bn.name not in outputs
           and (absorbers := _shift_absorbers(bn, c, order, outputs)) is not None):
       for consumer, carried in absorbers:
         _add_input_shift(conv_weights(consumer), carried)

@@ -78,7 +78,8 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     config: ExportConfig.
     calibration_images: float32 [N, H, W, 3] RGB 0..255, needed by the uint8 formats.
   Returns:
-    ({format: (path, metadata dict)} in config.formats order, fold summary dict or None).
+    ({format: (path, metadata dict)} in config.formats order, fold summary dict or None: that
+    of the model behind SavedModel, TFLite and ONNX, with MNN's under 'mnn' when written).
   """
   os.makedirs(config.output_dir, exist_ok=True)
   needs_quant = any(f.endswith('uint8') for f in config.formats)
@@ -89,9 +90,12 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
   fold_summary = None
   mnn_model = model
   if config.fold_batch_norm:
+    mnn_summary = None
     if any(f.startswith('mnn') for f in config.formats):
-      mnn_model, _ = fold_bn.fold_batch_norm(model, shift='keep')
+      mnn_model, mnn_summary = fold_bn.fold_batch_norm(model, shift='keep', carry_shifts=False)
     model, fold_summary = fold_bn.fold_batch_norm(model, shift='add')
+    if mnn_summary:
+      fold_summary['mnn'] = mnn_summary
     logging.info('batch norm folded for export: %s', fold_summary)
   out = {}
   work = tempfile.mkdtemp(prefix='export_', dir=config.output_dir)
@@ -127,8 +131,9 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
 def _export_mnn(model, config, onnx_kw, out, work, calibration_images):
   """The MNN formats, from a heatmaps-only ONNX export of `model`.
 
-  `model` is folded with shift='keep' (fold_bn.py: MNN's converter gets ReLU -> Add(constant)
-  wrong), so MNN always gets an ONNX file of its own.
+  `model` is folded with shift='keep' and no carried shifts (fold_bn.py: MNN's converter gets
+  ReLU -> Add(constant) wrong, and its symmetric int8 wants the BN shifts in place), so MNN
+  always gets an ONNX file of its own.
   """
   wanted = [f for f in ('mnn', 'mnn_uint8') if f in config.formats]
   if not wanted:
