@@ -64,8 +64,9 @@ def parity(keras_heatmaps, predictor, images, decoder):
     predictor: hourglass.predictors.Predictor of the export.
     images: float32 [N, H, W, 3].
   Returns:
-    dict max_abs_diff, mean_abs_diff, keypoints_within_1px (share), and with an in-graph
-    decoder decoder_max_gap_px.
+    dict max_abs_diff, mean_abs_diff, keypoints_within_1px (share, heatmap pixels),
+    keypoint_distance_px (mean distance of the decoded keypoints from Keras', input pixels), and
+    with an in-graph decoder decoder_max_gap_px.
   """
   outputs = predictor.outputs(images) if hasattr(predictor, 'outputs') else None
   if outputs is None and predictor.name.startswith('saved_model:'):
@@ -74,9 +75,11 @@ def parity(keras_heatmaps, predictor, images, decoder):
   diff = np.abs(heatmaps.astype(np.float64) - keras_heatmaps)
   ref_xy, _ = predictor.decode(keras_heatmaps, decoder)
   own_xy, _ = predictor.decode(heatmaps, decoder)
-  dist_hm = np.linalg.norm(own_xy - ref_xy, axis=-1) / predictor.codec.stride
+  dist = np.linalg.norm(own_xy - ref_xy, axis=-1)  # input pixels
+  dist_hm = dist / predictor.codec.stride
   result = {'max_abs_diff': float(diff.max()), 'mean_abs_diff': float(diff.mean()),
             'keypoints_within_1px': float(np.mean(dist_hm <= 1.0)),
+            'keypoint_distance_px': float(np.mean(dist)),
             'keras_heatmap_peak': float(np.max(keras_heatmaps))}
   if outputs and 'keypoints' in outputs:
     own_decoder = getattr(predictor, 'meta', {}).get('decoder') or decoder
@@ -286,9 +289,10 @@ def to_markdown(report, command=None):
               f'{fold["kept"]} kept as they were'
               + (f'; for MNN {fold["mnn"]["removed"]} folded entirely and '
                  f'{fold["mnn"]["kept"]} kept' if fold.get('mnn') else '') + '.', '']
-  lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | PCK | PCK drop (pts) '
-            '| PCK@0.1 | mean err (px) | err change | ms 1 thr | ms 2 thr | status |',
-            '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+  lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | kp dist (px) | PCK '
+            '| PCK drop (pts) | PCK@0.1 | mean err (px) | err change | ms 1 thr | ms 2 thr '
+            '| status |',
+            '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
   for row in [report['keras']] + report['formats']:
     p = row.get('parity', {})
     ms = row.get('latency_ms', {})
@@ -296,7 +300,7 @@ def to_markdown(report, command=None):
     lines.append('| ' + ' | '.join([
         row['format'], f'{row["size_bytes"] / 1024:.0f}', _fmt(p.get('max_abs_diff'), '.2e'),
         _fmt(p.get('mean_abs_diff'), '.2e'), _fmt(p.get('keypoints_within_1px'), '.3f'),
-        _fmt(row.get('pck'), '.4f'), _fmt(row.get('pck_drop_points'), '+.2f'),
+        _fmt(p.get('keypoint_distance_px'), '.3f'), _fmt(row.get('pck'), '.4f'), _fmt(row.get('pck_drop_points'), '+.2f'),
         _fmt(row.get('pck_at_0.1'), '.4f'), _fmt(row.get('mean_error_px'), '.2f'),
         '-' if change is None else f'{change:+.1f}%', _fmt(ms.get('1'), '.2f'),
         _fmt(ms.get('2'), '.2f'), row.get('status', 'reference')]) + ' |')

@@ -234,3 +234,29 @@ def test_mnn_float_layers_that_do_not_exist_are_errors(trained, tmp_path):
     mnn_export.quantize(exports['mnn'][0], str(tmp_path / 'q.mnn'), images,
                         float_ops=['no_such_op:0'])
   assert not os.path.exists(tmp_path / 'q.mnn')
+
+
+def test_parity_gives_the_keypoint_distance_in_input_pixels(trained):
+  """Heatmaps of keypoints moved by (3, 4) input pixels: 5 px from the reference's keypoints."""
+  codec, keras_predictor = trained['codec'], KerasPredictor(
+      trained['model'], DEFINITION, trained['codec'], 'keras')
+  keypoints = np.random.RandomState(5).uniform(12, SIZE - 16, (3, 4, 2)).astype(np.float32)
+  visible = np.full((3, 4), 2)
+  reference = codec.encode(keypoints, visible)[0].numpy()
+  moved = codec.encode(keypoints + np.float32([3, 4]), visible)[0].numpy()
+
+  class Moved:  # the export under test: a predictor whose heatmaps are `moved`
+    name = 'moved'
+
+    def __init__(self):
+      self.codec = codec
+
+    def __call__(self, images):
+      return moved
+
+    def decode(self, heatmaps, decoder):
+      return keras_predictor.decode(heatmaps, decoder)
+
+  result = export_report.parity(reference, Moved(), np.zeros((3, SIZE, SIZE, 3)), 'dark')
+  assert result['keypoint_distance_px'] == pytest.approx(5.0, abs=0.3)
+  assert result['keypoints_within_1px'] == 0.0  # 5 px is 1.25 heatmap px at stride 4
