@@ -287,8 +287,9 @@ def to_markdown(report, command=None):
               f'{fold["batch_norm"]} BN layers folded into their convs ({fold["removed"]} '
               f'entirely, {fold["left_as_channel_op"]} leaving a per-channel add), '
               f'{fold["kept"]} kept as they were'
-              + (f'; for MNN {fold["mnn"]["removed"]} folded entirely and '
-                 f'{fold["mnn"]["kept"]} kept' if fold.get('mnn') else '') + '.', '']
+              + (f'; for MNN {fold["mnn"]["removed"]} entirely and '
+                 f'{fold["mnn"]["left_as_channel_op"]} leaving a 1x1 depthwise conv'
+                 if fold.get('mnn') else '') + '.', '']
   lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | kp dist (px) | PCK '
             '| PCK drop (pts) | PCK@0.1 | mean err (px) | err change | ms 1 thr | ms 2 thr '
             '| status |',

@@ -148,8 +148,8 @@ def test_export_cli_every_format_matches_keras(trained):
   fold = report['batch_norm_folding']
   assert fold['batch_norm'] > 0 and fold['folded'] == fold['batch_norm']
   # MNN's model carries no shifts along the residual stream: fewer BNs vanish there.
-  assert fold['mnn']['batch_norm'] == fold['batch_norm']
-  assert fold['mnn']['removed'] + fold['mnn']['kept'] == fold['batch_norm']
+  assert fold['mnn']['folded'] == fold['mnn']['batch_norm'] == fold['batch_norm']
+  assert fold['mnn']['removed'] + fold['mnn']['left_as_channel_op'] == fold['batch_norm']
   assert fold['mnn']['removed'] < fold['removed']
   assert _op_counts(rows['tflite_uint8']['path']).get('MUL', 0) <= 1
   # Nothing temporary left behind (MNN's quantizer dumps scales beside its output file).

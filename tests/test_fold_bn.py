@@ -26,7 +26,8 @@ def _randomize_bn(model, rng, negative_in=()):
                          rng.uniform(0.3, 2.0, c)])
 
 
-@pytest.mark.parametrize('mobile,shift', [(True, 'add'), (False, 'add'), (True, 'keep')])
+@pytest.mark.parametrize('mobile,shift', [(True, 'add'), (False, 'add'), (True, 'keep'),
+                                          (True, 'conv')])
 def test_folded_model_matches_keras(mobile, shift):
   config = ModelConfig(num_stacks=2, mobile=mobile, tiny=True, input_height=64, input_width=64,
                        num_keypoints=3)
@@ -42,13 +43,15 @@ def test_folded_model_matches_keras(mobile, shift):
   np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
   bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
   # Entirely gone: per residual block the BN before the last 1x1 conv, per head the one before
-  # the two 1x1s; the others leave a ChannelBias each ('add') or stay BNs ('keep').
+  # the two 1x1s; the others leave a ChannelBias ('add') or ChannelBiasConv ('conv') each, or stay
+  # BNs ('keep').
   removed = summary['removed']
   assert removed >= len(bns) // 3
-  left = len(bns) - removed if shift == 'add' else 0
+  left = len(bns) - removed if shift in ('add', 'conv') else 0
   assert summary == {'batch_norm': len(bns), 'folded': removed + left, 'removed': removed,
                      'left_as_channel_op': left, 'kept': len(bns) - removed - left}
-  assert len([l for l in folded.layers if isinstance(l, fold_bn.ChannelBias)]) == left
+  channel_op = fold_bn.ChannelBiasConv if shift == 'conv' else fold_bn.ChannelBias
+  assert len([l for l in folded.layers if isinstance(l, channel_op)]) == left
   assert len([l for l in folded.layers
               if isinstance(l, keras.layers.BatchNormalization)]) == summary['kept']
   assert [l.name for l in folded.layers] == [l.name for l in model.layers]
@@ -108,9 +111,9 @@ def test_residual_stream_shifts_go_into_later_1x1_convs():
   # Only the BNs before a 3x3 conv (its zero padding would miss the shift) leave a ChannelBias.
   assert left and all(name.endswith('_bn_x1') for name in left), left
   assert isinstance(folded.get_layer('hg0_l1_bn_x3'), fold_bn.FoldedAway)
-  # MNN's fold (symmetric int8 wants the shifts in place) leaves that BN as it is.
-  for_mnn, _ = fold_bn.fold_batch_norm(model, shift='keep', carry_shifts=False)
-  assert type(for_mnn.get_layer('hg0_l1_bn_x3')) is keras.layers.BatchNormalization
+  # MNN's fold (symmetric int8 wants the shifts in place) leaves that shift where it is.
+  for_mnn, _ = fold_bn.fold_batch_norm(model, shift='conv', carry_shifts=False)
+  assert isinstance(for_mnn.get_layer('hg0_l1_bn_x3'), fold_bn.ChannelBiasConv)
 
 
 def _stream_model(into_3x3):

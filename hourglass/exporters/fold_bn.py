@@ -20,10 +20,13 @@ a = gamma / sqrt(var + eps) and c = beta - a * mean per channel, BN(y) = a * y +
   TFLite's asymmetric uint8 gains, 0.86 -> 0.79 px on the quickstart model). Otherwise
   (`shift`):
   'add': a ChannelBias layer (relu(a z) + c, one per-channel ADD) is left, for TFLite and ONNX;
-  'keep': the BN is left unfolded, for MNN: its converter miscomputes ONNX
-    Conv -> Relu -> Add(constant) (heatmaps off by ~1 on the openfield model; so does a BN left
-    with unit scale, which tf2onnx turns into that Add), and the exact alternative
-    max(a z + c, c) converts right but its int8 model is garbage (PCK 0).
+  'conv': a ChannelBiasConv (the shift as a 1x1 depthwise conv), for MNN: its converter
+    miscomputes ONNX Conv -> Relu -> Add(constant) (heatmaps off by ~1 on the openfield model; so
+    does a BN left with unit scale, which tf2onnx turns into that Add), and the exact alternative
+    max(a z + c, c) converts right but its int8 model is garbage (PCK 0). Against 'keep' the
+    mnn_uint8 keypoints' mean distance to Keras goes 0.86 -> 0.73 px (quickstart model), 0.81 ->
+    0.80 (openfield);
+  'keep': the BN is left unfolded.
 A BN that cannot fold (another producer, a negative scale after ReLU) is left as it is.
 """
 
@@ -45,6 +48,22 @@ class ChannelBias(layers.Layer):
 
   def call(self, x, training=None, mask=None):  # pylint: disable=unused-argument
     return x + keras.ops.cast(self.bias, x.dtype)
+
+
+class ChannelBiasConv(layers.DepthwiseConv2D):
+  """x + bias as a 1x1 depthwise conv with a unit kernel: [B, H, W, C] -> [B, H, W, C].
+
+  For MNN: its converter gets ONNX Conv -> Relu -> Add(constant) wrong but converts this conv
+  right, and its int8 model then holds the shift in one conv's int32 bias, where a kept BN is two
+  separately quantized ops (MUL, ADD). Takes BatchNormalization's call arguments.
+  """
+
+  def __init__(self, **kwargs):
+    kwargs.setdefault('kernel_size', 1)
+    super().__init__(**kwargs)
+
+  def call(self, x, training=None, mask=None):  # pylint: disable=unused-argument
+    return super().call(x)
 
 
 class FoldedAway(layers.Layer):
@@ -171,7 +190,7 @@ def _scale_outputs(weights, scale):
   weights['bias'] = weights['bias'] * scale
 
 
-SHIFTS = ('add', 'keep')
+SHIFTS = ('add', 'conv', 'keep')
 
 
 def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool = True):
@@ -179,14 +198,15 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool =
 
   Args:
     model: a functional Keras model whose layers are each called once (ours are).
-    shift: what to do with a shift that cannot go into a conv: 'add' (leave a ChannelBias) or
-      'keep' (leave that BN unfolded); see the module docstring.
+    shift: what to do with a shift that cannot go into a conv: 'add' (leave a ChannelBias),
+      'conv' (leave a ChannelBiasConv) or 'keep' (leave that BN unfolded); see the module
+      docstring.
     carry_shifts: carry shifts along Add/MaxPool2D/UpSampling2D into later 1x1 convs.
   Returns:
     (keras.Model with the same inputs, outputs and layer names, folded BNs replaced;
      {'batch_norm': BNs in the model, 'folded': BNs whose scale went into the producing conv,
       'removed': folded BNs with nothing left in their place, 'left_as_channel_op': folded BNs
-      replaced by a ChannelBias, 'kept': BNs left as they were}).
+      replaced by a ChannelBias or ChannelBiasConv, 'kept': BNs left as they were}).
   """
   if shift not in SHIFTS:
     raise ValueError(f'shift={shift!r}: expected one of {SHIFTS}')
@@ -233,7 +253,7 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool =
       for consumer, carried in absorbers:
         _add_input_shift(conv_weights(consumer), carried)
       removed.add(bn.name)
-    elif shift == 'add':
+    elif shift in ('add', 'conv'):
       replacement[bn.name] = c
     else:  # 'keep': this BN stays as it is
       continue
@@ -247,6 +267,8 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool =
   def clone_layer(layer):
     if layer.name in removed:
       return FoldedAway(name=layer.name, dtype=layer.dtype_policy)
+    if layer.name in replacement and shift == 'conv':
+      return ChannelBiasConv(name=layer.name, dtype=layer.dtype_policy)
     if layer.name in replacement:
       return ChannelBias(name=layer.name, dtype=layer.dtype_policy)
     return layer.__class__.from_config(layer.get_config())
@@ -256,6 +278,9 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool =
   for layer in folded.layers:
     if layer.name in weights:
       layer.set_weights([w.astype(np.float32) for w in weights[layer.name].values()])
+    elif layer.name in replacement and shift == 'conv':
+      bias = replacement[layer.name].astype(np.float32)
+      layer.set_weights([np.ones((1, 1, len(bias), 1), np.float32), bias])
     elif layer.name in replacement:
       layer.set_weights([replacement[layer.name].astype(np.float32)])
     elif layer.weights:

@@ -92,7 +92,7 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
   if config.fold_batch_norm:
     mnn_summary = None
     if any(f.startswith('mnn') for f in config.formats):
-      mnn_model, mnn_summary = fold_bn.fold_batch_norm(model, shift='keep', carry_shifts=False)
+      mnn_model, mnn_summary = fold_bn.fold_batch_norm(model, shift='conv', carry_shifts=False)
     model, fold_summary = fold_bn.fold_batch_norm(model, shift='add')
     if mnn_summary:
       fold_summary['mnn'] = mnn_summary
@@ -131,7 +131,7 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
 def _export_mnn(model, config, onnx_kw, out, work, calibration_images):
   """The MNN formats, from a heatmaps-only ONNX export of `model`.
 
-  `model` is folded with shift='keep' and no carried shifts (fold_bn.py: MNN's converter gets
+  `model` is folded with shift='conv' and no carried shifts (fold_bn.py: MNN's converter gets
   ReLU -> Add(constant) wrong, and its symmetric int8 wants the BN shifts in place), so MNN
   always gets an ONNX file of its own.
   """
