@@ -301,7 +301,8 @@ def to_markdown(report, command=None):
     lines.append('| ' + ' | '.join([
         row['format'], f'{row["size_bytes"] / 1024:.0f}', _fmt(p.get('max_abs_diff'), '.2e'),
         _fmt(p.get('mean_abs_diff'), '.2e'), _fmt(p.get('keypoints_within_1px'), '.3f'),
-        _fmt(p.get('keypoint_distance_px'), '.3f'), _fmt(row.get('pck'), '.4f'), _fmt(row.get('pck_drop_points'), '+.2f'),
+        _fmt(p.get('keypoint_distance_px'), '.3f'), _fmt(row.get('pck'), '.4f'),
+        _fmt(row.get('pck_drop_points'), '+.2f'),
         _fmt(row.get('pck_at_0.1'), '.4f'), _fmt(row.get('mean_error_px'), '.2f'),
         '-' if change is None else f'{change:+.1f}%', _fmt(ms.get('1'), '.2f'),
         _fmt(ms.get('2'), '.2f'), row.get('status', 'reference')]) + ' |')
