@@ -78,6 +78,8 @@ def float_op_names(onnx_path, layer_names):
   op after its first output tensor. Raises RuntimeError when a layer has no Conv node: the
   quantizer ignores unknown names, and a silently quantized layer is what this must not hide.
   """
+  if not layer_names:  # all int8: no need to read the ONNX file
+    return []
   import onnx  # pylint: disable=g-import-not-at-top
   nodes = [n for n in onnx.load(onnx_path, load_external_data=False).graph.node
            if n.op_type == 'Conv']
