@@ -94,14 +94,14 @@ def run(fv):
       decoder=fv.decoder,
       nchw=fv.nchw, dynamic_batch=fv.dynamic_batch, opset=fv.opset,
       mnn_quant_method=fv.mnn_quant_method, mnn_float_layers=tuple(fv.mnn_float_layers),
-      fold_batch_norm=fv.fold_batch_norm)
+      fold_batch_norm=fv.fold_batch_norm, fuse_separable=fv.fuse_separable)
   bundle_dir = _bundle_dir(fv.model_dir)
   model, model_config, definition, codec_settings = bundle_lib.load_bundle(bundle_dir)
   codec = predictors.codec_from_settings(
       codec_settings, (model_config.input_height, model_config.input_width))
   save_resolved_flags(fv, fv.output_dir)
   check, dataset, calibration = _check_inputs(codec, fv)
-  exports, fold_summary = runner.export_all(model, model_config, definition, codec, config,
+  exports, rewrites = runner.export_all(model, model_config, definition, codec, config,
                                             calibration)
   try:
     threads = tuple(int(t) for t in fv.latency_threads)
@@ -113,7 +113,7 @@ def run(fv):
   keras = predictors.KerasPredictor(model, definition, codec, f'keras:{bundle_dir}')
   report = export_report.prove(exports, keras, bundle_dir, check, dataset, proof)
   report['calibration_samples'] = 0 if calibration is None else int(len(calibration))
-  report['batch_norm_folding'] = fold_summary
+  report.update(rewrites)
   export_report.write_report(fv.output_dir, report, ' '.join(['python'] + sys.argv))
   return report
 

@@ -290,6 +290,9 @@ def to_markdown(report, command=None):
               + (f'; for MNN {fold["mnn"]["removed"]} entirely and '
                  f'{fold["mnn"]["left_as_channel_op"]} leaving a 1x1 depthwise conv'
                  if fold.get('mnn') else '') + '.', '']
+  if report.get('fused_separable_convs'):
+    lines += [f'{report["fused_separable_convs"]} 1x1 separable convs written as plain 1x1 convs '
+              '(--fuse_separable): the same function, one op less each.', '']
   lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | kp dist (px) | PCK '
             '| PCK drop (pts) | PCK@0.1 | mean err (px) | err change | ms 1 thr | ms 2 thr '
             '| status |',

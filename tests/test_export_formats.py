@@ -151,7 +151,14 @@ def test_export_cli_every_format_matches_keras(trained):
   assert fold['mnn']['folded'] == fold['mnn']['batch_norm'] == fold['batch_norm']
   assert fold['mnn']['removed'] + fold['mnn']['left_as_channel_op'] == fold['batch_norm']
   assert fold['mnn']['removed'] < fold['removed']
-  assert _op_counts(rows['tflite_uint8']['path']).get('MUL', 0) <= 1
+  ops = _op_counts(rows['tflite_uint8']['path'])
+  assert ops.get('MUL', 0) <= 1
+  # The 1x1 separable convs are plain convs: only the 3x3 ones leave a depthwise conv.
+  separable = [l for l in trained['model'].layers
+               if isinstance(l, keras.layers.SeparableConv2D)]
+  pointwise_only = [l for l in separable if tuple(l.kernel_size) == (1, 1)]
+  assert report['fused_separable_convs'] == len(pointwise_only) > 0
+  assert ops['DEPTHWISE_CONV_2D'] == len(separable) - len(pointwise_only)
   # Nothing temporary left behind (MNN's quantizer dumps scales beside its output file).
   assert not [name for name in os.listdir(out) if '.tmp' in name], os.listdir(out)
 

@@ -267,11 +267,11 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool =
 
   def clone_layer(layer):
     if layer.name in removed:
-      return FoldedAway(name=layer.name, dtype=layer.dtype_policy)
+      return FoldedAway(name=layer.name, dtype=layer.dtype_policy.name)
     if layer.name in replacement and shift == 'conv':
-      return ChannelBiasConv(name=layer.name, dtype=layer.dtype_policy)
+      return ChannelBiasConv(name=layer.name, dtype=layer.dtype_policy.name)
     if layer.name in replacement:
-      return ChannelBias(name=layer.name, dtype=layer.dtype_policy)
+      return ChannelBias(name=layer.name, dtype=layer.dtype_policy.name)
     return layer.__class__.from_config(layer.get_config())
 
   folded = keras.models.clone_model(model, clone_function=clone_layer)

@@ -14,6 +14,7 @@ from typing import Optional, Sequence, Tuple
 
 from hourglass.exporters import FORMATS
 from hourglass.exporters import fold_bn
+from hourglass.exporters import fuse_separable
 from hourglass.exporters import mnn_export
 from hourglass.exporters import onnx_export
 from hourglass.exporters import saved_model as saved_model_lib
@@ -45,6 +46,8 @@ class ExportConfig:
       and its sub-pixel peak moves).
     fold_batch_norm: export the model with its BN layers folded into the convs (fold_bn.py:
       the same function, and what keeps the uint8 formats close to Keras).
+    fuse_separable: write 1x1 separable convs as plain 1x1 convs (fuse_separable.py: the same
+      function with one op, hence one 8-bit rounding, less per conv).
   """
   formats: Tuple[str, ...]
   output_dir: str
@@ -56,6 +59,7 @@ class ExportConfig:
   mnn_quant_method: str = 'ADMM'
   mnn_float_layers: Tuple[str, ...] = ('*_conv_1x1_predict',)
   fold_batch_norm: bool = True
+  fuse_separable: bool = True
 
   def __post_init__(self):
     unknown = [f for f in self.formats if f not in FORMATS]
@@ -78,8 +82,10 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     config: ExportConfig.
     calibration_images: float32 [N, H, W, 3] RGB 0..255, needed by the uint8 formats.
   Returns:
-    ({format: (path, metadata dict)} in config.formats order, fold summary dict or None: that
-    of the model behind SavedModel, TFLite and ONNX, with MNN's under 'mnn' when written).
+    ({format: (path, metadata dict)} in config.formats order,
+     {'batch_norm_folding': fold summary dict or None (that of the model behind SavedModel,
+      TFLite and ONNX, with MNN's under 'mnn' when written),
+      'fused_separable_convs': 1x1 separable convs written as plain convs}).
   """
   os.makedirs(config.output_dir, exist_ok=True)
   needs_quant = any(f.endswith('uint8') for f in config.formats)
@@ -97,6 +103,12 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     if mnn_summary:
       fold_summary['mnn'] = mnn_summary
     logging.info('batch norm folded for export: %s', fold_summary)
+  fused = 0
+  if config.fuse_separable:
+    shared = mnn_model is model
+    model, fused = fuse_separable.fuse_separable_1x1(model)
+    mnn_model = model if shared else fuse_separable.fuse_separable_1x1(mnn_model)[0]
+    logging.info('1x1 separable convs written as plain 1x1 convs: %d', fused)
   out = {}
   work = tempfile.mkdtemp(prefix='export_', dir=config.output_dir)
   try:
@@ -125,7 +137,8 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     _export_mnn(mnn_model, config, onnx_kw, out, work, calibration_images)
   finally:
     shutil.rmtree(work, ignore_errors=True)
-  return {f: out[f] for f in config.formats}, fold_summary
+  rewrites = {'batch_norm_folding': fold_summary, 'fused_separable_convs': fused}
+  return {f: out[f] for f in config.formats}, rewrites
 
 
 def _export_mnn(model, config, onnx_kw, out, work, calibration_images):

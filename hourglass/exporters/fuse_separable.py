@@ -1,0 +1,75 @@
+"""Export-time fusion of 1x1 separable convs into plain 1x1 convs: the same function, one op less.
+
+A SeparableConv2D with a 1x1 depthwise kernel is a per-channel scale followed by a pointwise
+conv, and every converter writes it as two ops (a depthwise conv, then a conv). In a quantized
+model each op rounds its output to 8 bits, so the scale costs one extra rounding of the whole
+feature map; in float it costs a pass over the tensor. With depth multiplier m, the depthwise
+output channel c * m + j is depthwise[0, 0, c, j] * input channel c, so
+
+    pointwise(depthwise(x)) = conv(x) with kernel[0, 0, c, o] = sum_j depthwise[0, 0, c, j]
+                                                                  * pointwise[0, 0, c * m + j, o]
+
+exactly (the bias and activation are the pointwise conv's). The seed's residual blocks use 1x1
+separable convs for their bottleneck convs (35 of the 52 separable convs in the quickstart model).
+"""
+
+import keras
+import numpy as np
+from keras import layers
+
+
+def is_fusable(layer):
+  """True for a SeparableConv2D whose depthwise part is a 1x1, stride-1, undilated scale."""
+  return (isinstance(layer, layers.SeparableConv2D) and tuple(layer.kernel_size) == (1, 1)
+          and tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1)
+          and layer.data_format == 'channels_last')
+
+
+def fused_kernel(depthwise, pointwise):
+  """The 1x1 conv kernel of a fusable separable conv.
+
+  Args:
+    depthwise: [1, 1, C, m] depthwise kernel.
+    pointwise: [1, 1, C * m, C_out] pointwise kernel.
+  Returns:
+    [1, 1, C, C_out] float64 kernel.
+  """
+  depthwise = np.asarray(depthwise, np.float64)
+  pointwise = np.asarray(pointwise, np.float64)
+  channels, multiplier = depthwise.shape[2:]
+  per_input = pointwise[0, 0].reshape(channels, multiplier, -1)  # [C, m, C_out]
+  return np.einsum('cm,cmo->co', depthwise[0, 0], per_input)[None, None]
+
+
+def _conv_config(separable):
+  config = separable.get_config()
+  keep = ('name', 'filters', 'kernel_size', 'strides', 'padding', 'data_format', 'dilation_rate',
+          'activation', 'use_bias', 'dtype', 'trainable')
+  return {key: config[key] for key in keep if key in config}
+
+
+def fuse_separable_1x1(model: keras.Model):
+  """Returns (model with every fusable separable conv as a Conv2D of the same name, count).
+
+  Args:
+    model: a functional Keras model (layers inside nested models are not looked at).
+  """
+  fusable = {layer.name for layer in model.layers if is_fusable(layer)}
+  if not fusable:
+    return model, 0
+
+  def clone_layer(layer):
+    if layer.name in fusable:
+      return layers.Conv2D(**_conv_config(layer))
+    return layer.__class__.from_config(layer.get_config())
+
+  fused = keras.models.clone_model(model, clone_function=clone_layer)
+  originals = {layer.name: layer for layer in model.layers}
+  for layer in fused.layers:
+    if layer.name in fusable:
+      weights = originals[layer.name].get_weights()  # depthwise, pointwise[, bias]
+      kernel = fused_kernel(weights[0], weights[1]).astype(np.float32)
+      layer.set_weights([kernel] + weights[2:])
+    elif layer.weights:
+      layer.set_weights(originals[layer.name].get_weights())
+  return fused, len(fusable)
