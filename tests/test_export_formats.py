@@ -212,7 +212,9 @@ def test_mnn_uint8_keeps_the_heatmap_convs_float(trained, tmp_path):
   rng = np.random.RandomState(3)
   images = np.stack([_scene(rng)[0] for _ in range(8)]).astype(np.float32)
   distinct = {}
-  for name, layers in (('default', runner.ExportConfig.mnn_float_layers), ('all_int8', ())):
+  # front_conv_7x7 has a ReLU: MNN fuses the two and names the op after the Relu's output.
+  for name, layers in (('default', runner.ExportConfig.mnn_float_layers), ('all_int8', ()),
+                       ('relu_conv_too', ('*_conv_1x1_predict', 'front_conv_7x7'))):
     config = runner.ExportConfig(formats=('mnn_uint8',), output_dir=str(tmp_path / name),
                                  mnn_float_layers=layers)
     exports, _ = runner.export_all(trained['model'], trained['config'], DEFINITION,
@@ -225,6 +227,8 @@ def test_mnn_uint8_keeps_the_heatmap_convs_float(trained, tmp_path):
       assert meta['float_layers'] == ['hg0_conv_1x1_predict']
       assert any('except hg0_conv_1x1_predict' in line
                  for line in usage.usage_lines('mnn_uint8', meta))
+    if name == 'relu_conv_too':
+      assert meta['float_layers'] == ['hg0_conv_1x1_predict', 'front_conv_7x7']
   assert distinct['all_int8'] <= 255 < distinct['default'], distinct
 
 

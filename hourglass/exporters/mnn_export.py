@@ -75,18 +75,30 @@ def float_op_names(onnx_path, layer_names):
 
   tf2onnx names a node after the TensorFlow op, whose path holds the layer's name (with Keras'
   call suffix `_N`, e.g. `model/hg0_conv_1x1_predict_1/BiasAdd`); MNN's ONNX converter names each
-  op after its first output tensor. Raises RuntimeError when a layer has no Conv node: the
-  quantizer ignores unknown names, and a silently quantized layer is what this must not hide.
+  op after its first output tensor, and after fusing a Conv with the Relu that alone reads it,
+  after the Relu's output. Raises RuntimeError when a layer has no Conv node: the quantizer
+  ignores unknown names, and a silently quantized layer is what this must not hide.
   """
   if not layer_names:  # all int8: no need to read the ONNX file
     return []
   import onnx  # pylint: disable=g-import-not-at-top
-  nodes = [n for n in onnx.load(onnx_path, load_external_data=False).graph.node
-           if n.op_type == 'Conv']
+  graph = onnx.load(onnx_path, load_external_data=False).graph
+  readers = {}
+  for node in graph.node:
+    for tensor in node.input:
+      readers.setdefault(tensor, []).append(node)
+
+  def mnn_name(conv):
+    after = readers.get(conv.output[0], [])
+    if len(after) == 1 and after[0].op_type == 'Relu':
+      return after[0].output[0]
+    return conv.output[0]
+
+  nodes = [n for n in graph.node if n.op_type == 'Conv']
   names = []
   for layer in layer_names:
     pattern = re.compile(r'(^|/)' + re.escape(layer) + r'(_\d+)?/')
-    found = [n.output[0] for n in nodes if pattern.search(n.name)]
+    found = [mnn_name(n) for n in nodes if pattern.search(n.name)]
     if not found:
       raise RuntimeError(f'{onnx_path}: no Conv node of layer {layer!r} (tf2onnx naming changed?)')
     names += found
