@@ -134,6 +134,9 @@ def test_export_cli_every_format_matches_keras(trained):
     assert 0.0 <= rows[fmt]['pck'] <= 1.0 and rows[fmt]['mean_error_px'] > 0
     assert rows[fmt]['parity']['max_abs_diff'] > 0  # quantized: not bit-identical
     assert fmt in report['goals']
+    for key, (low, high) in rows[fmt]['interval_95'].items():
+      assert low <= rows[fmt][key] <= high, (fmt, key)
+    assert '_per_keypoint' not in rows[fmt]
   with open(os.path.join(out, 'export_report.md'), encoding='utf-8') as f:
     text = f.read()
   assert '## On-device use' in text and 'model_uint8.tflite' in text
@@ -245,6 +248,21 @@ def test_mnn_float_layers_that_do_not_exist_are_errors(trained, tmp_path):
     mnn_export.quantize(exports['mnn'][0], str(tmp_path / 'q.mnn'), images,
                         float_ops=['no_such_op:0'])
   assert not os.path.exists(tmp_path / 'q.mnn')
+
+
+def test_accuracy_per_keypoint_arrays_give_the_reported_figures(trained):
+  """paired_intervals resamples accuracy()'s arrays: they must add up to its figures."""
+  import export  # pylint: disable=g-import-not-at-top
+  codec = trained['codec']
+  predictor = KerasPredictor(trained['model'], DEFINITION, codec, 'keras')
+  dataset = export._eval_dataset(trained['records'], 'val', codec, 4)  # pylint: disable=protected-access
+  result = export_report.accuracy(predictor, dataset, export_report.ProofConfig())
+  arrays = result[export_report.PER_KEYPOINT]
+  mask = arrays['mask']
+  assert mask.shape == (12, 4) and mask.sum() > 0
+  assert arrays['correct_at_0.1'].sum() / mask.sum() == pytest.approx(result['pck_at_0.1'])
+  assert arrays['error_px'][mask].mean() == pytest.approx(result['mean_error_px'])
+  assert not arrays['correct_at_0.1'][~mask].any() and not arrays['error_px'][~mask].any()
 
 
 def test_parity_gives_the_keypoint_distance_in_input_pixels(trained):

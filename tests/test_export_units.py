@@ -130,6 +130,56 @@ def test_goals_apply_the_10_percent_2_point_and_2x_rules():
   assert 'x = 4 * j + 1.5' in text  # how to read keypoints from bare heatmaps
 
 
+def _per_keypoint(correct, errors):
+  correct = np.asarray(correct, bool)
+  return {'mask': np.ones_like(correct), 'correct_at_0.1': correct,
+          'error_px': np.asarray(errors, np.float64)}
+
+
+def test_paired_intervals_hold_the_point_estimate_and_shrink_with_more_objects():
+  rng = np.random.RandomState(0)
+  widths = []
+  for objects in (100, 1600):
+    ref_correct = rng.rand(objects, 4) < 0.6
+    lost = ref_correct & (rng.rand(objects, 4) < 0.05)  # ~3 points of PCK@0.1 lost
+    ref_error = rng.uniform(0.5, 2.0, (objects, 4))
+    reference = _per_keypoint(ref_correct, ref_error)
+    other = _per_keypoint(ref_correct & ~lost, ref_error * 1.05)
+    interval = export_report.paired_intervals(reference, other)
+    drop = 100.0 * lost.sum() / lost.size
+    low, high = interval['pck_at_0.1_drop_points']
+    assert low < drop < high and low > 0
+    # Every object's error grew 5%: the change is 5% whichever objects are drawn.
+    np.testing.assert_allclose(interval['mean_error_change_pct'], [5.0, 5.0], atol=1e-9)
+    widths.append(high - low)
+  assert widths[1] < 0.5 * widths[0]  # 16x the objects: about a quarter of the width
+  same = export_report.paired_intervals(reference, reference)
+  assert same['pck_at_0.1_drop_points'] == [0.0, 0.0]
+  other['mask'] = other['mask'].copy()
+  other['mask'][0, 0] = False
+  assert export_report.paired_intervals(reference, other) is None
+
+
+def test_goals_say_when_the_intervals_straddle_the_limit():
+  keras_row = _row('keras', 0.50, 10.0, 40.0)
+  rows = [_row('tflite_uint8', 0.49, 10.1, 15.0), _row('mnn_uint8', 0.479, 10.2, 25.0)]
+  for row in rows:
+    export_report._accuracy_deltas(row, keras_row)  # pylint: disable=protected-access
+  rows[0]['interval_95'] = {'pck_at_0.1_drop_points': [0.2, 1.8],
+                            'mean_error_change_pct': [0.5, 1.5]}
+  rows[1]['interval_95'] = {'pck_at_0.1_drop_points': [1.4, 2.8],
+                            'mean_error_change_pct': [1.0, 3.0]}
+  goals = export_report.goals(keras_row, rows)
+  assert goals['tflite_uint8']['met'] and goals['tflite_uint8']['decided']
+  assert not goals['mnn_uint8']['met'] and not goals['mnn_uint8']['decided']
+  text = export_report.to_markdown({'keras': keras_row, 'formats': rows, 'failures': [],
+                                    'check_samples': 4, 'decoder': 'dark', 'goals': goals})
+  line = next(l for l in text.splitlines() if l.startswith('- mnn_uint8: NOT met'))
+  assert 'PCK@0.1 drop 2.10 points (95% interval 1.40 to 2.80 points; goal <= 2.00 points)' in line
+  assert 'undecided' in line
+  assert 'undecided' not in next(l for l in text.splitlines() if l.startswith('- tflite_uint8'))
+
+
 def test_export_cli_names_a_model_dir_without_a_bundle(tmp_path):
   proc = subprocess.run([sys.executable, os.path.join(ROOT, 'export.py'),
                          f'--model_dir={tmp_path}', f'--output_dir={tmp_path / "out"}',
