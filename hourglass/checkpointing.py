@@ -54,12 +54,27 @@ class CheckpointKeeper:
       self.checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
     return path
 
+  def _remove_partial(self, step):
+    """Removes what a failed save of `step` left: TF's `ckpt-<step>_temp` folder and any of
+    `ckpt-<step>`'s files (the state file never named them, so nothing reads them)."""
+    prefix = f'ckpt-{step}'
+    for name in os.listdir(self.directory):
+      if name.startswith((f'{prefix}_temp', f'{prefix}.')):
+        path = os.path.join(self.directory, name)
+        if os.path.isdir(path):
+          shutil.rmtree(path, ignore_errors=True)
+        else:
+          try:
+            os.remove(path)
+          except OSError:
+            pass
+
   def save(self, step):
     """Writes a checkpoint for `step` (int). Returns the chief's path (None on other workers).
 
     The checkpoint's files are written first and the `checkpoint` state file naming the latest
     one is replaced after, so a kill or a full disk in between leaves the previous checkpoint
-    the latest, intact.
+    the latest, intact; a failed save removes its own partial files.
 
     Raises:
       StorageError: the files cannot be written (full disk, file-size limit, no permission).
@@ -72,6 +87,7 @@ class CheckpointKeeper:
       try:
         return self.manager.save(checkpoint_number=int(step))
       except (OSError, tf.errors.OpError) as e:
+        self._remove_partial(int(step))
         detail = getattr(e, 'strerror', None) or getattr(e, 'message', None) or ''
         raise StorageError(
             f'{self.directory}: cannot write the checkpoint of step {int(step)} '

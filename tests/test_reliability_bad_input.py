@@ -319,6 +319,9 @@ def test_full_disk_while_writing_a_checkpoint_keeps_the_last_one(tmp_path):
   import tensorflow as tf
   checkpoints = os.path.join(model_dir, 'checkpoints')
   assert os.path.basename(tf.train.latest_checkpoint(checkpoints)) == 'ckpt-1'
+  # Nothing of the failed step is left behind (TF writes into ckpt-2_temp, then renames).
+  leftovers = [n for n in os.listdir(checkpoints) if n.startswith('ckpt-2')]
+  assert not leftovers, leftovers
   reader = tf.train.load_checkpoint(checkpoints)
   assert int(reader.get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE')) == 1
 
