@@ -142,7 +142,7 @@ def accuracy(predictor, dataset, config):
                                        collected['original_keypoints'])
   per_keypoint = {
       'mask': mask,
-      'correct_at_0.1': (errors_hm / metrics.pck_normalize(codec.heatmap_size) < 0.1) & mask,
+      'correct_at_0.1': metrics.pck_correct(errors_hm, mask, codec.heatmap_size, 0.1),
       'error_px': np.where(mask, errors_px, 0.0)}
   return {'pck': result['pck']['total'], 'pck_at_0.1': float(at01),
           'mean_error_px': result['mean_error_px'], 'num_objects': result['num_objects'],
@@ -348,13 +348,11 @@ def _goal_text(name, goal):
   interval = goal.get('interval_95') or {}
 
   def part(label, key, spec, unit, limit):
-    text = f'{label} {format(goal[key], spec)}{unit}'
+    text = f'{label} {format(goal[key], spec)}{unit} ('
     if key in interval:
       low, high = interval[key]
-      text += f' (95% interval {format(low, spec)} to {format(high, spec)}{unit}'
-    else:
-      text += ' ('
-    return text + f'{"; " if key in interval else ""}goal <= {format(limit, spec)}{unit})'
+      text += f'95% interval {format(low, spec)} to {format(high, spec)}{unit}; '
+    return text + f'goal <= {format(limit, spec)}{unit})'
 
   text = (part('PCK@0.1 drop', 'pck_at_0.1_drop_points', '.2f', ' points',
                GOAL_MAX_PCK01_DROP_POINTS) + ', ' +

@@ -51,6 +51,12 @@ def pck_normalize(heatmap_size):
   return (float(heatmap_size[0]) + float(heatmap_size[1])) / 2.0 / 10.0
 
 
+def pck_correct(errors_heatmap_px, mask, heatmap_size, threshold):
+  """[N, K] bool: the labelled keypoints within threshold * pck_normalize(heatmap_size)."""
+  errors = np.asarray(errors_heatmap_px, np.float64)
+  return (errors / pck_normalize(heatmap_size) < threshold) & np.asarray(mask, bool)
+
+
 def pck(errors_heatmap_px, mask, heatmap_size, threshold=0.5):
   """Percentage of correct keypoints with the seed's normalisation.
 
@@ -63,9 +69,8 @@ def pck(errors_heatmap_px, mask, heatmap_size, threshold=0.5):
     dict: 'per_joint' [K] (NaN for a joint never labelled), 'total' (correct / labelled over all
     joints, NaN when nothing is labelled), 'count' [K] labelled instances per joint.
   """
-  errors = np.asarray(errors_heatmap_px, np.float64)
   mask = np.asarray(mask, bool)
-  correct = (errors / pck_normalize(heatmap_size) < threshold) & mask
+  correct = pck_correct(errors_heatmap_px, mask, heatmap_size, threshold)
   count = mask.sum(axis=0)
   total = correct.sum() / count.sum() if count.sum() else float('nan')
   return {'per_joint': _ratio(correct.sum(axis=0), count), 'total': float(total),

@@ -93,6 +93,10 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     raise UserInputError('the uint8 formats need calibration images: give '
                          '--calibration_records (or --records_dir) with examples')
   kw = dict(model_config=model_config, definition=definition, codec=codec)
+  fused = 0
+  if config.fuse_separable:  # first: both folds below then start from the fused model
+    model, fused = fuse_separable.fuse_separable_1x1(model)
+    logging.info('1x1 separable convs written as plain 1x1 convs: %d', fused)
   fold_summary = None
   mnn_model = model
   if config.fold_batch_norm:
@@ -103,12 +107,6 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     if mnn_summary:
       fold_summary['mnn'] = mnn_summary
     logging.info('batch norm folded for export: %s', fold_summary)
-  fused = 0
-  if config.fuse_separable:
-    shared = mnn_model is model
-    model, fused = fuse_separable.fuse_separable_1x1(model)
-    mnn_model = model if shared else fuse_separable.fuse_separable_1x1(mnn_model)[0]
-    logging.info('1x1 separable convs written as plain 1x1 convs: %d', fused)
   out = {}
   work = tempfile.mkdtemp(prefix='export_', dir=config.output_dir)
   try:
