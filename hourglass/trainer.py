@@ -21,7 +21,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from hourglass import checkpointing, losses, optimizers, schedules
+from hourglass import checkpointing, losses, optimizers, quantization_aware, schedules
 from hourglass import strategy as strategy_lib
 from hourglass import train_logging, validation
 from hourglass.config import ModelConfig
@@ -64,6 +64,9 @@ class TrainConfig:
       any checkpoint of it is written (a preemption).
     kill_before_latest: TEST HOOK: SIGKILL this process after the files of this step's
       checkpoint are written and before the checkpoint state names it the latest.
+    quantization_aware: train through hourglass/quantization_aware.py's int8 simulation (BN
+      frozen); fine-tunes a trained model (--weights_path, or a resumed checkpoint).
+    calibration_images: training images that set the simulation's bounds before the first step.
   """
   model_dir: str
   global_batch_size: int
@@ -94,10 +97,17 @@ class TrainConfig:
   stop_at_step: Optional[int] = None
   kill_after_step: Optional[int] = None
   kill_before_latest: Optional[int] = None
+  quantization_aware: bool = False
+  calibration_images: int = 64
 
   @property
   def total_steps(self):
     return self.steps_per_epoch * self.total_epochs
+
+
+def _has_fake_quant_bounds(checkpoint_path):
+  return any(name.startswith('fake_quant_bounds/')
+             for name, _ in tf.train.list_variables(checkpoint_path))
 
 
 class Trainer:
@@ -153,15 +163,27 @@ class Trainer:
       self.nonfinite_run = tf.Variable(0, dtype=tf.int64, trainable=False, name='nonfinite_run')
       self.loss_sums = tf.Variable(tf.zeros([model_config.num_stacks + 2]), trainable=False,
                                    name='loss_sums')  # [total, per stack..., finite steps]
+      # The int8 simulation's graph shares the model's variables; its bounds are checkpointed.
+      self.fake_quant = (quantization_aware.FakeQuantModel(self.model)
+                         if config.quantization_aware else None)
     if weights_path:
       checkpointing.load_weights_by_name(self.model, weights_path, log=log)
+    extra = {'fake_quant_bounds': self.fake_quant.bounds} if self.fake_quant else {}
     checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
                                      epoch=self.epoch, best_pck=self.best_pck,
                                      best_error=self.best_error,
-                                     nonfinite_run=self.nonfinite_run)
+                                     nonfinite_run=self.nonfinite_run, **extra)
     self.keeper = checkpointing.CheckpointKeeper(config.model_dir, checkpoint, self.chief,
                                                  config.keep_checkpoints,
                                                  kill_before_latest=config.kill_before_latest)
+    if self.fake_quant and self.keeper.latest and not _has_fake_quant_bounds(self.keeper.latest):
+      raise UserInputError(f'--quantization_aware: {config.model_dir} holds a run trained '
+                           'without it; fine-tune into a new --model_dir with --weights_path='
+                           f'{config.model_dir}')
+    if self.fake_quant and not weights_path and not self.keeper.latest:
+      raise UserInputError('--quantization_aware fine-tunes a trained model: give '
+                           '--weights_path (its model directory or bundle), or resume a '
+                           'quantization-aware run in --model_dir')
     self._signal = None  # set by SIGTERM/SIGINT while train() runs
     self.validator = validation.Validator(self, config, codec) if eval_dataset_fn else None
     self._inject = tf.constant(list(config.inject_nonfinite_steps) or [-1], tf.int64)
@@ -183,7 +205,11 @@ class Trainer:
     images, targets = batch
     images = tf.cast(images, tf.float32)
     with tf.GradientTape() as tape:
-      outputs = self.model(images, training=True)
+      if self.fake_quant:
+        # BN frozen: the export folds the moving statistics, and the simulation rounds them.
+        outputs = self.fake_quant.model(images, training=False)
+      else:
+        outputs = self.model(images, training=True)
       total, per_stack = losses.per_example_loss(
           self.config.loss_type, outputs, targets['heatmaps'], targets['weights'],
           self.config.huber_delta)
@@ -240,7 +266,8 @@ class Trainer:
     """Trains to total_epochs (resuming when model_dir has a checkpoint). Returns the last
     epoch's metrics dict (None when nothing was left to do)."""
     config = self.config
-    self._restore_or_start()
+    if not self._restore_or_start() and self.fake_quant:
+      self._calibrate_fake_quant()
     if self.chief:
       self._writer = tf.summary.create_file_writer(os.path.join(config.model_dir, 'logs'))
     else:
@@ -257,6 +284,19 @@ class Trainer:
         last = self._end_epoch(epoch, train_loss, images_per_s)
         self._stop_if_signalled()
     return last
+
+  def _calibrate_fake_quant(self):
+    """Sets the int8 simulation's bounds from the first training images (augmented)."""
+    batches, count = [], 0
+    for images, _ in self.train_dataset_fn(0, tf.distribute.InputContext()):
+      batches.append(images.numpy())
+      count += len(batches[-1])
+      if count >= self.config.calibration_images:
+        break
+    images = np.concatenate(batches)[:self.config.calibration_images]
+    bounds = self.fake_quant.calibrate(images)
+    self.log(f'quantization-aware: {len(bounds)} tensors rounded to int8, bounds from '
+             f'{len(images)} training images (median {float(np.median(bounds)):.3g})')
 
   @contextlib.contextmanager
   def _stop_signals(self):

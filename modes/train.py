@@ -65,6 +65,7 @@ def train_config(flag_values, steps_per_epoch, compute_dtype):
       decoder=decoder, max_nonfinite_steps=flag_values.max_nonfinite_steps,
       jit_compile=flag_values.jit_compile,
       compute_dtype=compute_dtype, loss_scale_growth_steps=flag_values.loss_scale_growth_steps,
+      quantization_aware=flag_values.quantization_aware,
       **_test_kill_hook())
 
 

@@ -1,0 +1,162 @@
+"""Quantization-aware fine-tuning: the int8 rounding, the simulated graph, the trainer's use of it.
+
+References are independent of the code under test: numpy's per-channel rounding of a kernel run
+through a plain Keras conv, Keras' own model output, and the checkpoint's stored values.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+from keras import layers
+
+from tests import test_train_support as support
+from hourglass import quantization_aware as qa
+from hourglass import strategy as strategy_lib
+from hourglass.bundle import save_bundle
+from hourglass.config import ModelConfig
+from hourglass.network import build_training_model, inference_model
+from hourglass.trainer import Trainer, TrainConfig
+from records.errors import UserInputError
+
+TINY_MOBILE = dict(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64)
+
+
+def _numpy_round_per_channel(kernel, axis):
+  other = tuple(i for i in range(kernel.ndim) if i != axis)
+  step = np.abs(kernel).max(axis=other, keepdims=True) / 127.0
+  return np.round(kernel / step) * step
+
+
+def test_fake_quant_rounds_to_the_int8_grid_and_passes_gradients_inside():
+  x = tf.constant([-3.0, -1.26, -0.004, 0.0, 0.5, 1.0, 1.3, 2.5])
+  step = 1.0 / 127.0  # bound 1.0
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    q = qa.fake_quant(x, step)
+  levels = q.numpy() / step
+  np.testing.assert_allclose(levels, np.round(levels), atol=1e-4)  # on the grid
+  np.testing.assert_allclose(q.numpy()[[0, 1, 6, 7]], [-1, -1, 1, 1], atol=1e-6)  # clipped
+  inside = np.abs(x.numpy()) <= 1.0
+  assert np.all(np.abs(q.numpy() - x.numpy())[inside] <= step / 2 + 1e-7)
+  np.testing.assert_array_equal(tape.gradient(q, x).numpy(), inside.astype(np.float32))
+
+
+def test_quantized_convs_equal_keras_convs_with_numpy_rounded_kernels():
+  tf.keras.utils.set_random_seed(0)
+  x = tf.random.normal([2, 8, 8, 4])
+  conv = layers.Conv2D(6, 3, strides=2, padding='same', activation='relu')
+  sep1 = layers.SeparableConv2D(5, 1, padding='same', activation='relu')
+  sep3 = layers.SeparableConv2D(5, 3, padding='same')
+  for layer in (conv, sep1, sep3):
+    layer(x)
+    layer.bias.assign(tf.random.normal(layer.bias.shape))
+  # Plain conv: the kernel rounded per output channel.
+  ref = layers.Conv2D(6, 3, strides=2, padding='same', activation='relu')
+  ref(x)
+  ref.set_weights([_numpy_round_per_channel(conv.kernel.numpy(), 3), conv.bias.numpy()])
+  np.testing.assert_allclose(qa.QuantizedConv(conv)(x), ref(x), atol=1e-5)
+  # 1x1 separable: one conv with kernel depthwise * pointwise, as the export writes it.
+  fused = sep1.depthwise_kernel.numpy().reshape(1, 1, -1, 1) * sep1.pointwise_kernel.numpy()
+  ref1 = layers.Conv2D(5, 1, padding='same', activation='relu')
+  ref1(x)
+  ref1.set_weights([_numpy_round_per_channel(fused, 3), sep1.bias.numpy()])
+  np.testing.assert_allclose(qa.QuantizedConv(sep1)(x), ref1(x), atol=1e-5)
+  # 3x3 separable: depthwise (rounded per channel) then pointwise (rounded per output channel).
+  depthwise = layers.DepthwiseConv2D(3, padding='same', use_bias=False)
+  depthwise(x)
+  depthwise.set_weights([_numpy_round_per_channel(sep3.depthwise_kernel.numpy(), 2)])
+  pointwise = layers.Conv2D(5, 1, padding='same')
+  pointwise(x)
+  pointwise.set_weights([_numpy_round_per_channel(sep3.pointwise_kernel.numpy(), 3),
+                         sep3.bias.numpy()])
+  mid = qa.QuantizedConv(sep3, 'depthwise')(x)
+  np.testing.assert_allclose(mid, depthwise(x), atol=1e-5)
+  np.testing.assert_allclose(qa.QuantizedConv(sep3, 'pointwise')(mid), pointwise(mid), atol=1e-5)
+
+
+def test_fake_quant_model_shares_weights_and_rounds_weights_then_tensors():
+  tf.keras.utils.set_random_seed(2)
+  model = build_training_model(ModelConfig(num_keypoints=3, **TINY_MOBILE))
+  images = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype(np.float32)
+  simulated = qa.FakeQuantModel(model)
+  assert ({id(v) for v in simulated.model.trainable_variables}
+          == {id(v) for v in model.trainable_variables})
+  # One rounded tensor per conv (two for a 3x3 separable conv), BN, Add and the normalisation;
+  # the prediction conv stays float.
+  expected = 0
+  for layer in model.layers:
+    if isinstance(layer, layers.SeparableConv2D):
+      expected += 2 if layer.kernel_size == (3, 3) else 1
+    elif isinstance(layer, layers.Conv2D) and not layer.name.endswith('conv_1x1_predict'):
+      expected += 1
+    elif isinstance(layer, (layers.BatchNormalization, layers.Add, layers.Rescaling)):
+      expected += 1
+  assert len(simulated.points) == expected == simulated.bounds.shape[0]
+  # The predict conv's small init makes raw heatmaps tiny: give it unit-scale weights.
+  predict = model.get_layer('hg0_conv_1x1_predict')
+  predict.kernel.assign(tf.random.normal(predict.kernel.shape, stddev=0.1))
+  floating = model(images, training=False).numpy()
+  relative_error = lambda out: np.sqrt(np.mean((out - floating) ** 2)) / np.std(floating)
+  # Uncalibrated (bounds 0): only the weights are rounded.
+  weights_only = relative_error(simulated.model(images, training=False).numpy())
+  bounds = simulated.calibrate(images)
+  assert np.all(bounds > 0) and np.all(np.isfinite(bounds))
+  calibrated = relative_error(simulated.model(images, training=False).numpy())
+  print('relative error: weights only', weights_only, 'all rounded', calibrated)
+  assert 0 < weights_only < calibrated < 0.2  # rounded, and still the same function
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(tf.square(simulated.model(images[:2], training=False)))
+  grads = tape.gradient(loss, model.trainable_variables)
+  assert all(g is not None for g in grads)
+
+
+def _trainer(model_dir, weights_path, steps=3):
+  codec, definition = support.codec_and_definition()
+  train_fn = support.train_dataset_fn(support.make_examples(8, seed=5), codec, 4)
+  config = TrainConfig(model_dir=str(model_dir), global_batch_size=4, steps_per_epoch=2,
+                       total_epochs=steps // 2 + 1, steps_per_loop=1, checkpoint_steps=1000,
+                       learning_rate=1e-4, decay_type='none', quantization_aware=True,
+                       calibration_images=8)
+  return Trainer(config, strategy_lib.build_strategy(strategy_lib.StrategyConfig()),
+                 ModelConfig(num_keypoints=support.K, **TINY_MOBILE), definition, codec,
+                 train_fn, weights_path=weights_path, log=lambda *a: None)
+
+
+def test_trainer_fine_tunes_through_the_simulation_with_frozen_bn_and_checkpointed_bounds(
+    tmp_path):
+  tf.keras.utils.set_random_seed(3)
+  config = ModelConfig(num_keypoints=support.K, **TINY_MOBILE)
+  source = build_training_model(config)
+  codec, definition = support.codec_and_definition()
+  save_bundle(str(tmp_path / 'source'), inference_model(source), config, definition,
+              codec.to_dict())
+  with pytest.raises(UserInputError, match='--weights_path'):
+    _trainer(tmp_path / 'nothing', None)
+  trainer = _trainer(tmp_path / 'qat', str(tmp_path / 'source'))
+  bn = trainer.model.get_layer('front_bn')
+  variance = bn.moving_variance.numpy().copy()
+  trainer.train()
+  bounds = trainer.fake_quant.bounds.numpy()
+  assert np.all(bounds > 0)
+  assert all(np.isfinite(loss) for _, loss, _ in trainer.history) and trainer.history
+  np.testing.assert_array_equal(bn.moving_variance.numpy(), variance)  # BN frozen
+  kernel = trainer.model.get_layer('front_conv_7x7').kernel.numpy()
+  assert not np.array_equal(kernel, source.get_layer('front_conv_7x7').kernel.numpy())
+  # A resumed run reads the bounds from the checkpoint (no new calibration).
+  resumed = _trainer(tmp_path / 'qat', None, steps=5)
+  resumed.fake_quant.calibrate = lambda images: pytest.fail('calibrated again on resume')
+  resumed.train()
+  np.testing.assert_array_equal(resumed.fake_quant.bounds.numpy(), bounds)
+
+
+def test_quantization_aware_into_a_float_run_directory_is_refused(tmp_path):
+  codec, definition = support.codec_and_definition()
+  config = TrainConfig(model_dir=str(tmp_path), global_batch_size=4, steps_per_epoch=1,
+                       total_epochs=1, steps_per_loop=1, checkpoint_steps=1000)
+  Trainer(config, strategy_lib.build_strategy(strategy_lib.StrategyConfig()),
+          ModelConfig(num_keypoints=support.K, **TINY_MOBILE), definition, codec,
+          support.train_dataset_fn(support.make_examples(4, seed=1), codec, 4),
+          log=lambda *a: None).train()
+  with pytest.raises(UserInputError, match='without it'):
+    _trainer(tmp_path, str(tmp_path))
