@@ -26,7 +26,8 @@ absl_flags.DEFINE_bool('quantization_aware', False,
                        'Fine-tune --weights_path through a simulation of the int8 export '
                        '(mnn_uint8, tflite_uint8: int8 weights and tensors, BN frozen) so the '
                        'uint8 models lose less accuracy; use a low --learning_rate (e.g. 1e-4). '
-                       'The saved model stays float. See hourglass/quantization_aware.py.')
+                       'Validation (and the best model) uses the simulation; the saved model '
+                       'stays float. See hourglass/quantization_aware.py.')
 absl_flags.DEFINE_float('huber_delta', losses.DEFAULT_HUBER_DELTA,
                         'Huber loss threshold (heatmap values lie in [0, 1]).', lower_bound=0.0)
 absl_flags.DEFINE_float('weight_decay', 1e-4, 'Decoupled weight decay of adamw.', lower_bound=0.0)

@@ -296,7 +296,8 @@ class Trainer:
     images = np.concatenate(batches)[:self.config.calibration_images]
     bounds = self.fake_quant.calibrate(images)
     self.log(f'quantization-aware: {len(bounds)} tensors rounded to int8, bounds from '
-             f'{len(images)} training images (median {float(np.median(bounds)):.3g})')
+             f'{len(images)} training images (median {float(np.median(bounds)):.3g}); '
+             'validation runs the int8 simulation')
 
   @contextlib.contextmanager
   def _stop_signals(self):

@@ -21,7 +21,8 @@ def apply_affine(matrices, points):
 
 
 class Validator:
-  """Runs the eval dataset through the trainer's model and reduces the metrics.
+  """Runs the eval dataset through the trainer's model (or its int8 simulation in a
+  quantization-aware run) and reduces the metrics.
 
   Args:
     trainer: the Trainer (model, strategy, writer, definition).
@@ -37,7 +38,10 @@ class Validator:
     self._dataset = None
 
   def _replica_sums(self, batch):
-    model = self.trainer.model
+    # A quantization-aware run is judged (and its best model chosen) on its int8 simulation:
+    # its float model matters through the uint8 export.
+    simulation = self.trainer.fake_quant
+    model = simulation.model if simulation else self.trainer.model
     outputs = model(tf.cast(batch['image'], tf.float32), training=False)
     if not isinstance(outputs, (list, tuple)):
       outputs = [outputs]

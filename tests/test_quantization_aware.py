@@ -111,16 +111,16 @@ def test_fake_quant_model_shares_weights_and_rounds_weights_then_tensors():
   assert all(g is not None for g in grads)
 
 
-def _trainer(model_dir, weights_path, steps=3):
+def _trainer(model_dir, weights_path, epochs=1, eval_fn=None):
   codec, definition = support.codec_and_definition()
   train_fn = support.train_dataset_fn(support.make_examples(8, seed=5), codec, 4)
   config = TrainConfig(model_dir=str(model_dir), global_batch_size=4, steps_per_epoch=2,
-                       total_epochs=steps // 2 + 1, steps_per_loop=1, checkpoint_steps=1000,
+                       total_epochs=epochs, steps_per_loop=1, checkpoint_steps=1000,
                        learning_rate=1e-4, decay_type='none', quantization_aware=True,
-                       calibration_images=8)
+                       calibration_images=8, loss_type='mse')
   return Trainer(config, strategy_lib.build_strategy(strategy_lib.StrategyConfig()),
                  ModelConfig(num_keypoints=support.K, **TINY_MOBILE), definition, codec,
-                 train_fn, weights_path=weights_path, log=lambda *a: None)
+                 train_fn, eval_fn, weights_path=weights_path, log=lambda *a: None)
 
 
 def test_trainer_fine_tunes_through_the_simulation_with_frozen_bn_and_checkpointed_bounds(
@@ -128,15 +128,27 @@ def test_trainer_fine_tunes_through_the_simulation_with_frozen_bn_and_checkpoint
   tf.keras.utils.set_random_seed(3)
   config = ModelConfig(num_keypoints=support.K, **TINY_MOBILE)
   source = build_training_model(config)
+  predict = source.get_layer('hg0_conv_1x1_predict')  # unit-scale heatmaps, not the tiny init
+  predict.kernel.assign(tf.random.normal(predict.kernel.shape, stddev=0.1))
   codec, definition = support.codec_and_definition()
   save_bundle(str(tmp_path / 'source'), inference_model(source), config, definition,
               codec.to_dict())
   with pytest.raises(UserInputError, match='--weights_path'):
     _trainer(tmp_path / 'nothing', None)
-  trainer = _trainer(tmp_path / 'qat', str(tmp_path / 'source'))
+  val_images, val_keypoints, val_visibility = support.make_examples(4, seed=99)
+  eval_fn = support.eval_dataset_fn((val_images, val_keypoints, val_visibility), codec, 4)
+  trainer = _trainer(tmp_path / 'qat', str(tmp_path / 'source'), eval_fn=eval_fn)
   bn = trainer.model.get_layer('front_bn')
   variance = bn.moving_variance.numpy().copy()
-  trainer.train()
+  result = trainer.train()
+  # Validation (and the best-model choice) ran the int8 simulation, not the float model.
+  batch = next(iter(eval_fn(tf.distribute.InputContext())))
+  image = tf.cast(batch['image'], tf.float32)
+  val_loss = lambda model: float(tf.reduce_mean(tf.square(model(image, training=False)
+                                                         - batch['heatmaps'])))
+  simulated, floating = val_loss(trainer.fake_quant.model), val_loss(trainer.model)
+  assert result['val_loss'] == pytest.approx(simulated, rel=1e-4)
+  assert result['val_loss'] != pytest.approx(floating, rel=1e-4)
   bounds = trainer.fake_quant.bounds.numpy()
   assert np.all(bounds > 0)
   assert all(np.isfinite(loss) for _, loss, _ in trainer.history) and trainer.history
@@ -144,7 +156,8 @@ def test_trainer_fine_tunes_through_the_simulation_with_frozen_bn_and_checkpoint
   kernel = trainer.model.get_layer('front_conv_7x7').kernel.numpy()
   assert not np.array_equal(kernel, source.get_layer('front_conv_7x7').kernel.numpy())
   # A resumed run reads the bounds from the checkpoint (no new calibration).
-  resumed = _trainer(tmp_path / 'qat', None, steps=5)
+  # (total_epochs reached: train() restores and returns without a step.)
+  resumed = _trainer(tmp_path / 'qat', None)
   resumed.fake_quant.calibrate = lambda images: pytest.fail('calibrated again on resume')
   resumed.train()
   np.testing.assert_array_equal(resumed.fake_quant.bounds.numpy(), bounds)
@@ -154,9 +167,10 @@ def test_quantization_aware_into_a_float_run_directory_is_refused(tmp_path):
   codec, definition = support.codec_and_definition()
   config = TrainConfig(model_dir=str(tmp_path), global_batch_size=4, steps_per_epoch=1,
                        total_epochs=1, steps_per_loop=1, checkpoint_steps=1000)
-  Trainer(config, strategy_lib.build_strategy(strategy_lib.StrategyConfig()),
-          ModelConfig(num_keypoints=support.K, **TINY_MOBILE), definition, codec,
-          support.train_dataset_fn(support.make_examples(4, seed=1), codec, 4),
-          log=lambda *a: None).train()
+  floating = Trainer(config, strategy_lib.build_strategy(strategy_lib.StrategyConfig()),
+                     ModelConfig(num_keypoints=support.K, **TINY_MOBILE), definition, codec,
+                     support.train_dataset_fn(support.make_examples(4, seed=1), codec, 4),
+                     log=lambda *a: None)
+  floating.keeper.save(1)  # a float run's checkpoint
   with pytest.raises(UserInputError, match='without it'):
-    _trainer(tmp_path, str(tmp_path))
+    _trainer(tmp_path, None)
