@@ -47,7 +47,7 @@ class Validator:
       outputs = [outputs]
     total, _ = losses.per_example_loss(self.config.loss_type, outputs, batch['heatmaps'],
                                        batch['weights'], self.config.huber_delta)
-    predicted, scores = self.codec.decode(outputs[-1], self.config.decoder)
+    predicted, scores = self.decode(outputs[-1])
     mask = tf.cast(batch['weights'] > 0, tf.float32)
     error_input = tf.norm(predicted - batch['keypoints'], axis=-1)          # [B, K] input px
     correct = tf.cast(error_input / self.codec.stride / self.normalize
@@ -62,6 +62,14 @@ class Validator:
             'error_input_px': tf.reduce_sum(tf.where(mask > 0, error_input, 0.0)),
             # kept per replica for the image summaries (no second, eager forward pass)
             'predicted': predicted, 'scores': scores}
+
+  def decode(self, heatmaps):
+    """[B, h, w, K] -> (keypoints [B, K, 2], scores [B, K]), also for B = 0: a replica's share of
+    an uneven last val batch can be empty, and DARK's reflect padding rejects empty tensors."""
+    count = tf.shape(heatmaps)[-1]
+    return tf.cond(tf.shape(heatmaps)[0] > 0,
+                   lambda: self.codec.decode(heatmaps, self.config.decoder),
+                   lambda: (tf.zeros([0, count, 2]), tf.zeros([0, count])))
 
   def _step_impl(self, batch):
     """Returns ({key: all-reduced sum} for _SUM_KEYS, per-replica (predicted [B, K, 2],

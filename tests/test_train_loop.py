@@ -131,3 +131,19 @@ def test_weights_path_loads_by_name_and_skips_other_shapes(tmp_path):
   assert len(loaded) > 20
   with pytest.raises(UserInputError, match='weights_path'):
     checkpointing.load_weights_by_name(target, str(tmp_path / 'nothing.bin'))
+
+
+def test_validation_decodes_an_empty_replica_batch():
+  """2 replicas, 200 val crops, batch 16: the last batch's second half is empty. DARK's reflect
+  padding (MirrorPad) rejects empty tensors; the validator's decode must not."""
+  from hourglass.validation import Validator
+  codec, _ = support.codec_and_definition()
+  validator = Validator(None, TrainConfig(model_dir='unused', global_batch_size=4,
+                                          steps_per_epoch=1, decoder='dark'), codec)
+  decode = tf.function(validator.decode)
+  predicted, scores = decode(tf.zeros([0, 16, 16, support.K]))
+  assert predicted.shape == (0, support.K, 2) and scores.shape == (0, support.K)
+  heatmaps = tf.random.uniform([2, 16, 16, support.K])
+  expected = codec.decode(heatmaps, 'dark')
+  for got, want in zip(decode(heatmaps), expected):
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
