@@ -14,12 +14,14 @@ BN's scale folded into the conv before it, 1x1 separable convs as one plain conv
   - each conv's output after its ReLU, as the folded conv computes it: a * relu(z) for the BN scale
     a that follows (per tensor on the folded output = per channel with step / a on relu(z));
   - the depthwise output of each 3x3 separable conv (the export runs it as its own op);
-  - each BN's output and each Add's output.
+  - each BN's output and each Add's output (harsher than MNN where the export moves a BN's shift
+    into the next conv's bias: measured, the simulation loses more PCK than the MNN file).
 The heatmap prediction convs stay float, as `--mnn_float_layers` keeps them in the export.
 
-The clipping bounds (one per tensor, the 99.99th percentile of |x| on calibration images, close to
-what MNN's ADMM calibration picks) are set once before the first step and kept in the checkpoint,
-so a resumed run continues with the same ones. Gradients pass the rounding straight through.
+The clipping bounds (one per tensor, the 99.99th percentile of |x| on calibration images: a
+stand-in for MNN's ADMM calibration, which picks its own at export) are set once before the first
+step and kept in the checkpoint, so a resumed run continues with the same ones. Gradients pass the
+rounding straight through.
 """
 
 import fnmatch
