@@ -13,7 +13,8 @@ BN's scale folded into the conv before it, 1x1 separable convs as one plain conv
   - the input normalisation's output;
   - each conv's output after its ReLU, as the folded conv computes it: a * relu(z) for the BN scale
     a that follows (per tensor on the folded output = per channel with step / a on relu(z));
-  - the depthwise output of each 3x3 separable conv (the export runs it as its own op);
+  - the depthwise output of each separable conv the export does not fuse (the 3x3 ones: it runs
+    them as two ops);
   - each BN's output and each Add's output (harsher than MNN where the export moves a BN's shift
     into the next conv's bias: measured, the simulation loses more PCK than the MNN file).
 The heatmap prediction convs stay float, as `--mnn_float_layers` keeps them in the export.
@@ -30,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from hourglass.exporters import fold_bn, fuse_separable
 from records.errors import UserInputError
 
 INT8_MAX = 127.0
@@ -103,9 +105,9 @@ class FakeQuant(layers.Layer):
 class QuantizedConv(layers.Layer):
   """A Conv2D or SeparableConv2D ('same' padding) run with int8-rounded weights.
 
-  part: 'all' (the whole conv), 'depthwise' (a 3x3 separable conv's depthwise half, no bias) or
-  'pointwise' (its pointwise half, bias and activation). A 1x1 separable conv runs as one plain
-  conv with kernel depthwise * pointwise, as the export writes it.
+  part: 'all' (the whole conv), 'depthwise' (a separable conv's depthwise half, no bias) or
+  'pointwise' (its pointwise half, bias and activation). A separable conv the export fuses
+  (fuse_separable.is_fusable: 1x1) runs whole as one plain conv, as the export writes it.
   """
 
   def __init__(self, conv, part='all', **kwargs):
@@ -127,8 +129,10 @@ class QuantizedConv(layers.Layer):
         return tf.nn.depthwise_conv2d(x, cast(fake_quant_kernel(depthwise, 2)), strides, 'SAME')
       if self.part == 'pointwise':
         y = tf.nn.conv2d(x, cast(fake_quant_kernel(pointwise, 3)), 1, 'SAME')
-      else:  # 1x1: [1, 1, C_in, 1] * [1, 1, C_in, C_out]
-        kernel = tf.reshape(depthwise, [1, 1, -1, 1]) * pointwise
+      else:  # fused, as fuse_separable.fused_kernel (in TF, for the gradients): [1, 1, C, C_out]
+        channels, multiplier = depthwise.shape[2], depthwise.shape[3]
+        per_input = tf.reshape(pointwise[0, 0], [channels, multiplier, -1])
+        kernel = tf.einsum('cm,cmo->co', depthwise[0, 0], per_input)[None, None]
         y = tf.nn.conv2d(x, cast(fake_quant_kernel(kernel, 3)), strides, 'SAME')
     else:
       kernel = tf.cast(conv.kernel, tf.float32)
@@ -148,7 +152,8 @@ class FakeQuantModel:
   """
 
   def __init__(self, model, float_layers=FLOAT_LAYERS):
-    self.bounds = tf.Variable(tf.zeros([_count_points(model, float_layers)]), trainable=False,
+    rounded = {layer.name: _rounded_tensors(layer, float_layers) for layer in model.layers}
+    self.bounds = tf.Variable(tf.zeros([sum(rounded.values())]), trainable=False,
                               name='fake_quant_bounds')
     holder = _Bounds(self.bounds)
     self.points = []
@@ -158,7 +163,7 @@ class FakeQuantModel:
       self.points.append(layer)
       return layer(tensor)
 
-    consumers = _consumers(model)
+    consumers = fold_bn.consumers_of(model)
     new = {id(t): t for t in model.inputs}
     for layer in model.layers:
       if isinstance(layer, layers.InputLayer):
@@ -166,21 +171,20 @@ class FakeQuantModel:
       inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
       args = [new[id(t)] for t in inputs]
       arg = args if isinstance(layer.input, (list, tuple)) else args[0]
-      keep_float = any(fnmatch.fnmatch(layer.name, p) for p in float_layers)
-      if isinstance(layer, _CONVS) and not keep_float:
-        if isinstance(layer, layers.SeparableConv2D) and tuple(layer.kernel_size) != (1, 1):
+      if isinstance(layer, _CONVS) and rounded[layer.name]:
+        if rounded[layer.name] == 2:  # the export's two ops: depthwise, then pointwise
           depthwise = QuantizedConv(layer, 'depthwise', name=f'{layer.name}_q_depthwise')(arg)
           depthwise = point(depthwise, f'{layer.name}_depthwise')
           y = QuantizedConv(layer, 'pointwise', name=f'{layer.name}_q')(depthwise)
         else:
           y = QuantizedConv(layer, name=f'{layer.name}_q')(arg)
-        after = consumers.get(id(layer.output), [])
+        after = consumers[layer.name]
         bn = (after[0] if len(after) == 1 and isinstance(after[0], layers.BatchNormalization)
               else None)
         y = point(y, layer.name, bn)
       else:
         y = layer(arg)
-        if isinstance(layer, _QUANTIZED_OUTPUTS):
+        if rounded[layer.name]:
           y = point(y, layer.name)
       new[id(layer.output)] = y
     outputs = [new[id(t)] for t in model.outputs]
@@ -211,23 +215,14 @@ class FakeQuantModel:
     return bounds
 
 
-def _consumers(model):
-  found = {}
-  for layer in model.layers:
-    inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
-    for tensor in inputs:
-      found.setdefault(id(tensor), []).append(layer)
-  return found
-
-
-def _count_points(model, float_layers):
-  count = 0
-  for layer in model.layers:
-    if isinstance(layer, _CONVS):
-      if not any(fnmatch.fnmatch(layer.name, p) for p in float_layers):
-        separable_3x3 = (isinstance(layer, layers.SeparableConv2D)
-                         and tuple(layer.kernel_size) != (1, 1))
-        count += 2 if separable_3x3 else 1
-    elif isinstance(layer, _QUANTIZED_OUTPUTS):
-      count += 1
-  return count
+def _rounded_tensors(layer, float_layers):
+  """How many of this layer's tensors the export rounds: 2 for a separable conv it runs as two
+  ops (depthwise output, then output), 1 for other convs and for BN, Add and the normalisation,
+  0 for layers kept float (float_layers) and everything else."""
+  if isinstance(layer, _CONVS):
+    if any(fnmatch.fnmatch(layer.name, p) for p in float_layers):
+      return 0
+    two_ops = (isinstance(layer, layers.SeparableConv2D)
+               and not fuse_separable.is_fusable(layer))
+    return 2 if two_ops else 1
+  return 1 if isinstance(layer, _QUANTIZED_OUTPUTS) else 0

@@ -85,7 +85,7 @@ def _inputs(layer):
   return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-def _consumers(model):
+def consumers_of(model):
   """{layer name: [layers that take its output]} (every layer here is called once)."""
   out = {layer.name: [] for layer in model.layers}
   for layer in model.layers:
@@ -215,7 +215,7 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool =
   if not bns:  # nothing to do (BNs inside a nested model are not looked for)
     return model, {'batch_norm': 0, 'folded': 0, 'removed': 0, 'left_as_channel_op': 0,
                    'kept': 0}
-  consumers = _consumers(model)
+  consumers = consumers_of(model)
   order = _topological(model, consumers)
   # A model output has a reader outside the graph: it must keep its exact value.
   outputs = {_producer(tensor).name for tensor in model.outputs}
