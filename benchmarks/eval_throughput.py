@@ -4,7 +4,7 @@
         [--num_stacks=2 --mobile --tiny --input_shape=256x256] [--records_dir=...]
 
 Two ways to get heatmaps + keypoints for the same N images (uint8, model input size):
-  batched:   hourglass.predictors.KerasPredictor: one tf.function with a free batch dimension,
+  batched:   hourglass.inference.predictors.KerasPredictor: one tf.function with a free batch dimension,
              `batch_size` images per call, then one DARK decode per batch (what --mode=eval does);
   per image: `model.predict(image[None])` once per image, then decode (what the seed's
              validation did).
@@ -24,10 +24,11 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # noqa: E402
 
-from hourglass.codec import HeatmapCodec  # noqa: E402
-from hourglass.config import ModelConfig, parse_input_shape  # noqa: E402
-from hourglass.network import build_inference_model  # noqa: E402
-from hourglass.predictors import KerasPredictor, load_predictor  # noqa: E402
+from hourglass.keypoints.codec import HeatmapCodec  # noqa: E402
+from hourglass.model.config import ModelConfig, parse_input_shape  # noqa: E402
+from hourglass.model.network import build_inference_model  # noqa: E402
+from hourglass.inference.predictors import KerasPredictor  # noqa: E402
+from hourglass.inference.loading import load_predictor
 from records.keypoint_definition import builtin_definition  # noqa: E402
 
 
@@ -67,7 +68,7 @@ def time_per_image(predictor, images):
 
 
 def time_eval_path(predictor, records_dir, batch_size):
-  from hourglass import evaluator  # pylint: disable=g-import-not-at-top
+  from hourglass.evaluation import evaluator  # pylint: disable=g-import-not-at-top
   from pipelines.config import PipelineConfig  # pylint: disable=g-import-not-at-top
   from pipelines.dataset import build_eval_dataset  # pylint: disable=g-import-not-at-top
   config = PipelineConfig(input_shape=predictor.input_shape, stride=predictor.codec.stride,

@@ -24,10 +24,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from hourglass import strategy as strategy_lib  # noqa: E402
-from hourglass.codec import HeatmapCodec  # noqa: E402
-from hourglass.config import ModelConfig  # noqa: E402
-from hourglass.trainer import Trainer, TrainConfig  # noqa: E402
+from hourglass.training import strategy as strategy_lib  # noqa: E402
+from hourglass.keypoints.codec import HeatmapCodec  # noqa: E402
+from hourglass.model.config import ModelConfig  # noqa: E402
+from hourglass.training.trainer import Trainer, TrainConfig  # noqa: E402
 from records.keypoint_definition import KeypointDefinition  # noqa: E402
 
 MODELS = {'mobile_tiny': dict(mobile=True, tiny=True), 'mobile': dict(mobile=True, tiny=False),

@@ -6,7 +6,7 @@ Shared flags used by export: --model_dir (input), --records_dir (val records for
 
 from absl import flags as absl_flags
 
-from hourglass.exporters import FORMATS
+from hourglass.export import FORMATS
 
 absl_flags.DEFINE_list('formats', list(FORMATS),
                        f'Formats to export, comma-separated: {",".join(FORMATS)}.')

@@ -2,7 +2,7 @@
 
 from absl import flags as absl_flags
 
-from hourglass.config import ModelConfig, parse_input_shape
+from hourglass.model.config import ModelConfig, parse_input_shape
 from records.errors import UserInputError
 
 absl_flags.DEFINE_integer('num_stacks', 2, 'Number of hourglass stacks (>= 1).', lower_bound=1)

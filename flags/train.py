@@ -2,7 +2,7 @@
 
 from absl import flags as absl_flags
 
-from hourglass import losses, optimizers, schedules, strategy
+from hourglass.training import losses, optimizers, schedules, strategy
 
 # The seed's training flags.
 absl_flags.DEFINE_enum('optimizer', 'adam', list(optimizers.OPTIMIZERS), 'Optimizer.')
@@ -12,7 +12,7 @@ absl_flags.DEFINE_enum('loss_type', 'mse', list(losses.LOSS_TYPES),
 absl_flags.DEFINE_float('learning_rate', 1e-3, 'Peak learning rate (after any warmup).',
                         lower_bound=0.0)
 absl_flags.DEFINE_enum('decay_type', 'cosine', list(schedules.DECAY_TYPES),
-                       'Learning-rate decay over the whole run (see hourglass/schedules.py).')
+                       'Learning-rate decay over the whole run (see hourglass/training/schedules.py).')
 absl_flags.DEFINE_integer('init_epoch', 0, 'Epoch to start a NEW run at (the schedule starts '
                           'there too); a resumed run continues from its checkpoint.',
                           lower_bound=0)
@@ -27,7 +27,7 @@ absl_flags.DEFINE_bool('quantization_aware', False,
                        '(mnn_uint8, tflite_uint8: int8 weights and tensors, BN frozen) so the '
                        'uint8 models lose less accuracy; use a low --learning_rate (e.g. 1e-4). '
                        'Validation (and the best model) uses the simulation; the saved model '
-                       'stays float. See hourglass/quantization_aware.py.')
+                       'stays float. See hourglass/training/quantization_aware.py.')
 absl_flags.DEFINE_float('huber_delta', losses.DEFAULT_HUBER_DELTA,
                         'Huber loss threshold (heatmap values lie in [0, 1]).', lower_bound=0.0)
 absl_flags.DEFINE_float('weight_decay', 1e-4, 'Decoupled weight decay of adamw.', lower_bound=0.0)

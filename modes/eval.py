@@ -9,9 +9,9 @@ import logging
 import os
 
 from flags.common import save_resolved_flags
-from hourglass import evaluator
-from hourglass import report
-from hourglass.predictors import load_predictor
+from hourglass.evaluation import evaluator
+from hourglass.evaluation import report
+from hourglass.inference.loading import load_predictor
 from records.errors import UserInputError
 from records.reader import load_manifest
 
@@ -64,14 +64,14 @@ def run(flag_values):
   save_resolved_flags(flag_values, output_dir)
   config = eval_config(flag_values, output_dir, coco_annotation_file(manifest))
   if flag_values.detections:
-    from hourglass import detection_eval  # pylint: disable=g-import-not-at-top
+    from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
     dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
     settings = manifest.raw.get('settings', {}) or {}
     result = detection_eval.evaluate_with_detections(
         predictor, dataset, flag_values.detections, _dataset_root(manifest), config,
         flag_values.detection_score_threshold, float(settings.get('box_margin', 1.25)))
   elif flag_values.eval_box == 'frame':
-    from hourglass import detection_eval  # pylint: disable=g-import-not-at-top
+    from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
     dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
     result = detection_eval.evaluate_whole_frame(predictor, dataset, _dataset_root(manifest),
                                                  config)

@@ -4,8 +4,8 @@
         [--conf_threshold=0.1] [--detections=boxes.json] [--flip_test] [--max_frames=100]
 """
 
-from hourglass.prediction import PredictConfig, predict_source
-from hourglass.predictors import load_predictor
+from hourglass.inference.prediction import PredictConfig, predict_source
+from hourglass.inference.loading import load_predictor
 from records.errors import UserInputError
 
 

@@ -54,15 +54,12 @@ def _pck_at(result, threshold):
 
 
 def _export(flag_values, paths):
-  """TFLite export through export.py when it exists; returns the .tflite path or None."""
-  try:
-    import export  # the entry point module; absent in versions without export
-  except ImportError:
-    return None
+  """TFLite export (modes/export.py); returns the .tflite path or None."""
+  from modes import export as export_mode  # pylint: disable=g-import-not-at-top
   flag_values.model_dir = paths['model']
   flag_values.output_dir = paths['export']
   try:
-    report = export.run(flag_values)
+    report = export_mode.run(flag_values)
   except Exception as e:  # pylint: disable=broad-except
     # The quickstart goes on without the export rather than losing the trained model's report.
     print(f'warning: the TFLite export failed ({type(e).__name__}: {e}); predicting with Keras')

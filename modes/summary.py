@@ -8,7 +8,7 @@ from records.keypoint_definition import load_definition
 
 def run(flag_values):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  from hourglass.summary import format_summary, model_summary  # heavy import after env is set
+  from hourglass.model.summary import format_summary, model_summary  # heavy import after env is set
   num_keypoints = flag_values.num_keypoints
   if num_keypoints is None and flag_values.classes_path:
     num_keypoints = load_definition(flag_values.classes_path).num_keypoints

@@ -14,7 +14,7 @@ import sys
 
 from flags import model as model_flags
 from flags.common import save_resolved_flags
-from hourglass import strategy as strategy_lib
+from hourglass.training import strategy as strategy_lib
 from records.errors import UserInputError
 
 STRIDE = 4
@@ -41,7 +41,7 @@ def pipeline_config(flag_values, input_shape):
 
 def _input_shape(flag_values, manifest):
   if flag_values['model_input_shape'].present:
-    from hourglass.config import parse_input_shape
+    from hourglass.model.config import parse_input_shape
     try:
       return parse_input_shape(flag_values.model_input_shape)
     except ValueError as e:
@@ -50,7 +50,7 @@ def _input_shape(flag_values, manifest):
 
 
 def train_config(flag_values, steps_per_epoch, compute_dtype):
-  from hourglass.trainer import TrainConfig
+  from hourglass.training.trainer import TrainConfig
   decoder = flag_values.decoder if 'decoder' in flag_values else 'dark'
   return TrainConfig(
       model_dir=flag_values.model_dir, global_batch_size=flag_values.batch_size,
@@ -107,7 +107,7 @@ def build_trainer(flag_values, log=print):
   strategy_lib.set_precision_policy(compute_dtype)
   from pipelines.dataset import build_eval_dataset, build_train_dataset, codec_for
   from records.reader import load_manifest
-  from hourglass.trainer import Trainer
+  from hourglass.training.trainer import Trainer
   manifest = load_manifest(flag_values.records_dir)
   input_shape = _input_shape(flag_values, manifest)
   replicas = strategy.num_replicas_in_sync
@@ -144,7 +144,7 @@ def build_trainer(flag_values, log=print):
 
 def run(flag_values):
   """Trains; returns the last epoch's metrics dict."""
-  from hourglass.trainer import NonFiniteLossError, TrainingInterrupted
+  from hourglass.training.trainer import NonFiniteLossError, TrainingInterrupted
   trainer, _ = build_trainer(flag_values)
   try:
     result = trainer.train()

@@ -15,7 +15,7 @@ import os
 
 from flags.common import save_resolved_flags
 from flags.pipeline import pipeline_config
-from hourglass import drawing
+from hourglass.keypoints import drawing
 from records.errors import UserInputError
 from records.reader import load_manifest
 
@@ -25,7 +25,7 @@ GRID_NAME = 'visualize.png'
 def _input_shape(flag_values):
   if not flag_values['model_input_shape'].present:
     return None  # the records' own input shape
-  from hourglass.config import parse_input_shape  # pylint: disable=g-import-not-at-top
+  from hourglass.model.config import parse_input_shape  # pylint: disable=g-import-not-at-top
   try:
     return parse_input_shape(flag_values.model_input_shape)
   except ValueError as e:

@@ -1,5 +1,5 @@
 """The tf.data input pipeline: read shards, parse, decode, augment (one warp), render targets, batch.
 
 Graph mode throughout (no Python per example). Imports `records` (schema, manifest) and
-`hourglass.codec` (target rendering); never the other way round.
+`hourglass.keypoints.codec` (target rendering); never the other way round.
 """

@@ -17,7 +17,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from hourglass.codec import HeatmapCodec
+from hourglass.keypoints.codec import HeatmapCodec
 from pipelines import augment
 from pipelines.config import PipelineConfig
 from records import schema

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hourglass.codec import HeatmapCodec
+from hourglass.keypoints.codec import HeatmapCodec
 
 SIZE, STRIDE, SIGMA = (256, 256), 4, 2.0
 

@@ -1,10 +1,10 @@
-"""hourglass/drawing.py: RGB in, RGB out, colours from the definition, files written as BGR."""
+"""hourglass/keypoints/drawing.py: RGB in, RGB out, colours from the definition, files written as BGR."""
 
 import cv2
 import numpy as np
 import pytest
 
-from hourglass import drawing
+from hourglass.keypoints import drawing
 from records.keypoint_definition import KeypointDefinition
 
 DEFINITION = KeypointDefinition(names=('a', 'b', 'c'),

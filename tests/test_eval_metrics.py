@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from hourglass import metrics
+from hourglass.keypoints import metrics
 from records.keypoint_definition import builtin_definition
 
 

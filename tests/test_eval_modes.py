@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hourglass import bundle as bundle_lib
-from hourglass import detection_eval, evaluator, video
-from hourglass.codec import HeatmapCodec
-from hourglass.config import ModelConfig
-from hourglass.network import build_inference_model
-from hourglass.predictors import KerasPredictor, Predictor, load_predictor
+from hourglass.model import bundle as bundle_lib
+from hourglass.evaluation import detection_eval, evaluator
+from hourglass.inference import video
+from hourglass.keypoints.codec import HeatmapCodec
+from hourglass.model.config import ModelConfig
+from hourglass.model.network import build_inference_model
+from hourglass.inference.predictors import KerasPredictor, Predictor
+from hourglass.inference.loading import load_predictor
 from records.errors import UserInputError
 from records.keypoint_definition import builtin_definition
 

@@ -14,9 +14,9 @@ import os
 import numpy as np
 import pytest
 
-from hourglass import evaluator
-from hourglass.codec import HeatmapCodec
-from hourglass.predictors import Predictor
+from hourglass.evaluation import evaluator
+from hourglass.keypoints.codec import HeatmapCodec
+from hourglass.inference.predictors import Predictor
 
 INPUT_SHAPE = (128, 128)
 STRIDE = 4
@@ -31,7 +31,7 @@ def gaussian_heatmaps(keypoints, labelled, heatmap_size, sigma, shift=(0.0, 0.0)
   """numpy: [K, 2] model-input px -> [h, w, K] unnormalised Gaussians (zero where unlabelled).
 
   Heatmap pixel j is centred on input pixel STRIDE * j + (STRIDE - 1) / 2 (pixel-centre
-  convention of records/schema.py), written here independently of hourglass/codec.py.
+  convention of records/schema.py), written here independently of hourglass/keypoints/codec.py.
   """
   h, w = heatmap_size
   centres = (np.asarray(keypoints, np.float64) - (STRIDE - 1) / 2.0) / STRIDE + np.array(shift)
@@ -114,7 +114,8 @@ def test_oracle_coco_sample(coco_records, tmp_path):
   assert result['mean_error_px'] < 0.1, result['mean_error_px']
   assert result['pck']['total'] == 1.0
   # The results file is the official format and scores the same when pycocotools reads it.
-  from hourglass import metrics, report
+  from hourglass.keypoints import metrics
+  from hourglass.evaluation import report
   results_path = os.path.join(tmp_path / 'out', report.RESULTS_FILE)
   with open(results_path) as f:
     results = json.load(f)

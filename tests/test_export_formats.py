@@ -18,13 +18,14 @@ import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema_fb
 from tensorflow.lite.tools import flatbuffer_utils
 
-from hourglass import bundle as bundle_lib
-from hourglass import export_report
-from hourglass.codec import HeatmapCodec
-from hourglass.config import ModelConfig
-from hourglass.exporters import FLOAT_FORMATS, FORMATS, mnn_export, runner, usage
-from hourglass.network import build_inference_model
-from hourglass.predictors import KerasPredictor, load_predictor
+from hourglass.model import bundle as bundle_lib
+from hourglass.export import proof as export_report
+from hourglass.keypoints.codec import HeatmapCodec
+from hourglass.model.config import ModelConfig
+from hourglass.export import FLOAT_FORMATS, FORMATS, mnn_export, runner, usage
+from hourglass.model.network import build_inference_model
+from hourglass.inference.predictors import KerasPredictor
+from hourglass.inference.loading import load_predictor
 from records import schema
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
@@ -252,10 +253,10 @@ def test_mnn_float_layers_that_do_not_exist_are_errors(trained, tmp_path):
 
 def test_accuracy_per_keypoint_arrays_give_the_reported_figures(trained):
   """paired_intervals resamples accuracy()'s arrays: they must add up to its figures."""
-  import export  # pylint: disable=g-import-not-at-top
+  from modes import export as export_mode  # pylint: disable=g-import-not-at-top
   codec = trained['codec']
   predictor = KerasPredictor(trained['model'], DEFINITION, codec, 'keras')
-  dataset = export._eval_dataset(trained['records'], 'val', codec, 4)  # pylint: disable=protected-access
+  dataset = export_mode._eval_dataset(trained['records'], 'val', codec, 4)  # pylint: disable=protected-access
   result = export_report.accuracy(predictor, dataset, export_report.ProofConfig())
   arrays = result[export_report.PER_KEYPOINT]
   mask = arrays['mask']

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hourglass import export_report
-from hourglass.codec import HeatmapCodec
-from hourglass.config import ModelConfig
-from hourglass.exporters import metadata, mnn_export, runner, tflite, usage
-from hourglass.runtime_predictors import load_runtime_predictor
+from hourglass.export import proof as export_report
+from hourglass.keypoints.codec import HeatmapCodec
+from hourglass.model.config import ModelConfig
+from hourglass.export import metadata, mnn_export, runner, tflite, usage
+from hourglass.model import metadata as model_metadata
+from hourglass.inference.runtime_predictors import load_runtime_predictor
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
@@ -35,20 +36,20 @@ def _meta(**kw):
 
 def test_metadata_round_trip_and_layouts():
   meta = json.loads(metadata.to_json(_meta(layout='NCHW', batch=-1)))
-  definition, codec, parsed = metadata.parse_metadata(meta, 'x.onnx')
+  definition, codec, parsed = model_metadata.parse_metadata(meta, 'x.onnx')
   assert definition == DEFINITION and codec.to_dict() == CODEC.to_dict()
   assert parsed['input']['shape'] == [-1, 3, 64, 96]
   assert metadata.heatmap_output(CODEC, 4, 'NCHW')['shape'] == [1, 4, 16, 24]
   assert metadata.heatmap_output(CODEC, 4)['shape'] == [1, 16, 24, 4]
   props = metadata.onnx_props(meta)
   assert props['keypoint_names'] == 'a,b,left_c,right_c' and props['input_layout'] == 'NCHW'
-  assert json.loads(props[metadata.METADATA_KEY]) == meta
+  assert json.loads(props[model_metadata.METADATA_KEY]) == meta
 
 
-@pytest.mark.parametrize('bad', [None, {}, {'format': 'other'}, {'format': metadata.FORMAT}])
+@pytest.mark.parametrize('bad', [None, {}, {'format': 'other'}, {'format': model_metadata.FORMAT}])
 def test_foreign_metadata_is_a_user_error_naming_the_file(bad):
   with pytest.raises(UserInputError, match='model.tflite'):
-    metadata.parse_metadata(bad, 'model.tflite')
+    model_metadata.parse_metadata(bad, 'model.tflite')
 
 
 def _tiny_tflite(path):
@@ -61,14 +62,14 @@ def _tiny_tflite(path):
 def test_tflite_metadata_entry_round_trip(tmp_path):
   path = str(tmp_path / 'm.tflite')
   _tiny_tflite(path)
-  assert tflite.read_metadata(path) is None
+  assert model_metadata.read_tflite_metadata(path) is None
   with pytest.raises(UserInputError, match='no hourglass export metadata'):
     load_runtime_predictor(path)
   with open(path, 'rb') as f:
     data = tflite.add_metadata(tflite.add_metadata(f.read(), {'old': 1}), _meta())
   with open(path, 'wb') as f:
     f.write(data)
-  assert tflite.read_metadata(path) == _meta()  # replaced, not duplicated
+  assert model_metadata.read_tflite_metadata(path) == _meta()  # replaced, not duplicated
 
 
 def test_runtime_loader_errors(tmp_path):

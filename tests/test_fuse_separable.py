@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from hourglass.config import ModelConfig
-from hourglass.exporters import fold_bn
-from hourglass.exporters import fuse_separable
-from hourglass.network import build_inference_model
+from hourglass.model.config import ModelConfig
+from hourglass.model import fold_bn
+from hourglass.model import fuse_separable
+from hourglass.model.network import build_inference_model
 
 
 def _randomize(model, rng):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hourglass import losses
+from hourglass.training import losses
 
 
 def _tensors():

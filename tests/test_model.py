@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from hourglass import network
-from hourglass.config import ModelConfig, parse_input_shape
-from hourglass.summary import count_params, profiler_flops
+from hourglass.model import network
+from hourglass.model.config import ModelConfig, parse_input_shape
+from hourglass.model.summary import count_params, profiler_flops
 
 # design.md section 3: trainable params of the single-output inference model, profiler FLOPs.
 REFERENCE = [

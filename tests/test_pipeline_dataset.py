@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hourglass.codec import HeatmapCodec
+from hourglass.keypoints.codec import HeatmapCodec
 from pipelines.config import PipelineConfig
 from pipelines.dataset import build_eval_dataset, build_train_dataset
 from records.errors import RecordsError, UserInputError

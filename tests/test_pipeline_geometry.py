@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hourglass.codec import HeatmapCodec
+from hourglass.keypoints.codec import HeatmapCodec
 from pipelines.config import PipelineConfig
 from pipelines.dataset import build_eval_dataset, build_train_dataset
 from tests.test_pipeline_fixtures import INPUT_SHAPE, make_dot_records

@@ -9,12 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from hourglass import drawing, video
-from hourglass.codec import HeatmapCodec
-from hourglass.config import ModelConfig
-from hourglass.network import build_inference_model
-from hourglass.prediction import PredictConfig, predict_source
-from hourglass.predictors import Predictor, load_predictor
+from hourglass.keypoints import drawing
+from hourglass.inference import video
+from hourglass.keypoints.codec import HeatmapCodec
+from hourglass.model.config import ModelConfig
+from hourglass.model.network import build_inference_model
+from hourglass.inference.prediction import PredictConfig, predict_source
+from hourglass.inference.predictors import Predictor
+from hourglass.inference.loading import load_predictor
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition, builtin_definition
 
@@ -104,7 +106,7 @@ def test_conf_threshold_hides_low_confidence_points():
 @pytest.fixture(scope='module')
 def tiny_bundle_dir(tmp_path_factory):
   """An untrained 1-stack mobile tiny COCO model saved as a bundle."""
-  from hourglass import bundle as bundle_lib
+  from hourglass.model import bundle as bundle_lib
   definition = builtin_definition('coco')
   config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=INPUT[0],
                        input_width=INPUT[1], num_keypoints=definition.num_keypoints)

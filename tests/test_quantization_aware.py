@@ -11,12 +11,12 @@ import keras
 from keras import layers
 
 from tests import test_train_support as support
-from hourglass import quantization_aware as qa
-from hourglass import strategy as strategy_lib
-from hourglass.bundle import save_bundle
-from hourglass.config import ModelConfig
-from hourglass.network import build_training_model, inference_model
-from hourglass.trainer import Trainer, TrainConfig
+from hourglass.training import quantization_aware as qa
+from hourglass.training import strategy as strategy_lib
+from hourglass.model.bundle import save_bundle
+from hourglass.model.config import ModelConfig
+from hourglass.model.network import build_training_model, inference_model
+from hourglass.training.trainer import Trainer, TrainConfig
 from records.errors import UserInputError
 
 TINY_MOBILE = dict(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64)

@@ -77,10 +77,10 @@ def assert_clear_error(result, *fragments):
 # -- the fixtures: records, bundles, broken copies ---------------------------------------------
 
 def _bundle(directory, num_keypoints, definition=None):
-  from hourglass.bundle import save_bundle
-  from hourglass.codec import HeatmapCodec
-  from hourglass.config import ModelConfig
-  from hourglass.network import build_training_model, inference_model
+  from hourglass.model.bundle import save_bundle
+  from hourglass.keypoints.codec import HeatmapCodec
+  from hourglass.model.config import ModelConfig
+  from hourglass.model.network import build_training_model, inference_model
   from records.keypoint_definition import KeypointDefinition
   config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=SIZE, input_width=SIZE,
                        num_keypoints=num_keypoints)
@@ -129,8 +129,8 @@ def _bad_checksum(directory):
 def world(tmp_path_factory):
   """Records (K=9, 64x64), bundles of K=9 and K=5, damaged copies and files that are not
   models; everything made in this process in a few seconds (no training)."""
-  from hourglass import checkpointing
-  from hourglass.config import ModelConfig
+  from hourglass.training import checkpointing
+  from hourglass.model.config import ModelConfig
   from records.make_records import MakeRecordsConfig, make_records
   base = tmp_path_factory.mktemp('bad_input')
   w = {'base': str(base)}
@@ -286,9 +286,9 @@ _FULL_DISK_CHECKPOINT = r"""
 import os, resource, signal, sys
 sys.path.insert(0, sys.argv[1])
 import tensorflow as tf
-from hourglass import checkpointing
-from hourglass.config import ModelConfig
-from hourglass.network import build_training_model
+from hourglass.training import checkpointing
+from hourglass.model.config import ModelConfig
+from hourglass.model.network import build_training_model
 from records.errors import StorageError
 model = build_training_model(ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64,
                                          input_width=64, num_keypoints=3))

@@ -90,9 +90,9 @@ def test_nothing_unpickles_or_evaluates_user_files():
 def lambda_files(tmp_path_factory):
   """A .keras whose Lambda layer would run arbitrary Python, alone and inside a bundle."""
   import keras
-  from hourglass.bundle import save_bundle
-  from hourglass.codec import HeatmapCodec
-  from hourglass.config import ModelConfig
+  from hourglass.model.bundle import save_bundle
+  from hourglass.keypoints.codec import HeatmapCodec
+  from hourglass.model.config import ModelConfig
   from records.keypoint_definition import KeypointDefinition
   base = tmp_path_factory.mktemp('lambda')
   marker = str(base / 'lambda_ran')
@@ -116,9 +116,9 @@ def lambda_files(tmp_path_factory):
 
 
 def test_a_lambda_layer_model_is_refused_everywhere(lambda_files):
-  from hourglass import checkpointing
-  from hourglass.bundle import load_bundle
-  from hourglass.predictors import load_predictor
+  from hourglass.training import checkpointing
+  from hourglass.model.bundle import load_bundle
+  from hourglass.inference.loading import load_predictor
   for load in (lambda: load_predictor(os.path.join(lambda_files['bundle'], 'model.keras')),
                lambda: load_predictor(lambda_files['bundle']),
                lambda: load_bundle(lambda_files['bundle'])):
@@ -200,10 +200,10 @@ def _tree(path):
 
 @pytest.fixture(scope='module')
 def bundle(tmp_path_factory):
-  from hourglass.bundle import save_bundle
-  from hourglass.codec import HeatmapCodec
-  from hourglass.config import ModelConfig
-  from hourglass.network import build_training_model, inference_model
+  from hourglass.model.bundle import save_bundle
+  from hourglass.keypoints.codec import HeatmapCodec
+  from hourglass.model.config import ModelConfig
+  from hourglass.model.network import build_training_model, inference_model
   from records.keypoint_definition import KeypointDefinition
   directory = str(tmp_path_factory.mktemp('bundle') / 'model')
   config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=SIZE, input_width=SIZE,
@@ -215,8 +215,8 @@ def bundle(tmp_path_factory):
 
 
 def test_predict_folder_output_names_stay_inside_output(bundle, tmp_path):
-  from hourglass.prediction import PredictConfig, predict_source
-  from hourglass.predictors import load_predictor
+  from hourglass.inference.prediction import PredictConfig, predict_source
+  from hourglass.inference.loading import load_predictor
   inputs, output = tmp_path / 'in', tmp_path / 'deep' / 'out'
   inputs.mkdir()
   image = np.random.default_rng(1).integers(0, 255, (40, 50, 3), np.uint8)

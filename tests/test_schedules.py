@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from hourglass import optimizers, schedules
+from hourglass.training import optimizers, schedules
 
 LR = 0.1
 TOTAL = 110

@@ -11,11 +11,11 @@ import pytest
 import tensorflow as tf
 
 from tests import test_train_support as support
-from hourglass import checkpointing, strategy as strategy_lib
-from hourglass.bundle import save_bundle
-from hourglass.config import ModelConfig
-from hourglass.network import build_training_model, inference_model
-from hourglass.trainer import Trainer, TrainConfig
+from hourglass.training import checkpointing, strategy as strategy_lib
+from hourglass.model.bundle import save_bundle
+from hourglass.model.config import ModelConfig
+from hourglass.model.network import build_training_model, inference_model
+from hourglass.training.trainer import Trainer, TrainConfig
 from records.errors import UserInputError
 
 TINY = dict(num_stacks=1, mobile=False, tiny=True, input_height=64, input_width=64)
@@ -44,10 +44,10 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
 
 def test_jit_compile_trains_like_the_plain_step(tmp_path, monkeypatch):
   import keras
-  import hourglass.trainer
+  import hourglass.training.trainer
   # XLA takes ~2 minutes to compile the tiny hourglass on 2 cores: the loop's XLA path is tested
   # on a small BN model (the hourglass under XLA: benchmarks/train_throughput.py --jit=on).
-  monkeypatch.setattr(hourglass.trainer, 'build_training_model', support.small_bn_model)
+  monkeypatch.setattr(hourglass.training.trainer, 'build_training_model', support.small_bn_model)
   codec, definition = support.codec_and_definition()
   one_batch = support.train_dataset_fn(support.make_examples(4, seed=3), codec, 4)
   histories = []
@@ -136,7 +136,7 @@ def test_weights_path_loads_by_name_and_skips_other_shapes(tmp_path):
 def test_validation_decodes_an_empty_replica_batch():
   """2 replicas, 200 val crops, batch 16: the last batch's second half is empty. DARK's reflect
   padding (MirrorPad) rejects empty tensors; the validator's decode must not."""
-  from hourglass.validation import Validator
+  from hourglass.training.validation import Validator
   codec, _ = support.codec_and_definition()
   validator = Validator(None, TrainConfig(model_dir='unused', global_batch_size=4,
                                           steps_per_epoch=1, decoder='dark'), codec)

@@ -38,7 +38,7 @@ def make_examples(count, seed, size=SIZE, k=K):
 
 
 def codec_and_definition(size=SIZE, k=K):
-  from hourglass.codec import HeatmapCodec
+  from hourglass.keypoints.codec import HeatmapCodec
   from records.keypoint_definition import KeypointDefinition
   names = tuple(f'p{i}' for i in range(k))
   return HeatmapCodec((size, size), 4, 2.0), KeypointDefinition(names=names)
@@ -132,7 +132,7 @@ def small_bn_model(config, name='small_bn'):
   hourglass takes ~4 minutes to trace on 2 CPU replicas, this model seconds.
   """
   import keras
-  from hourglass import blocks
+  from hourglass.model import blocks
   inputs = keras.Input((config.input_height, config.input_width, 3), name='image')
   x = blocks.normalize_pixels(inputs)
   x = keras.layers.Conv2D(16, 3, strides=2, padding='same', activation='relu', name='c0')(x)
@@ -150,13 +150,13 @@ def run_settings(settings):
   import numpy as np
   import tensorflow as tf
   import keras
-  from hourglass import strategy as strategy_lib
-  from hourglass.config import ModelConfig
-  from hourglass.trainer import NonFiniteLossError, Trainer, TrainConfig
+  from hourglass.training import strategy as strategy_lib
+  from hourglass.model.config import ModelConfig
+  from hourglass.training.trainer import NonFiniteLossError, Trainer, TrainConfig
   from records.reader import load_manifest
   if settings.get('model') == 'small':
-    import hourglass.trainer
-    hourglass.trainer.build_training_model = small_bn_model
+    import hourglass.training.trainer
+    hourglass.training.trainer.build_training_model = small_bn_model
   strategy_config = strategy_lib.StrategyConfig(
       name=settings.get('strategy', 'default'), cpu_replicas=settings.get('cpu_replicas', 1),
       mixed_precision_dtype=settings.get('dtype'))
@@ -228,8 +228,8 @@ def syncbn_check(batch=8):
   import numpy as np
   import tensorflow as tf
   import keras
-  from hourglass import strategy as strategy_lib
-  from hourglass.config import ModelConfig
+  from hourglass.training import strategy as strategy_lib
+  from hourglass.model.config import ModelConfig
   strategy_lib.configure_devices(strategy_lib.StrategyConfig(cpu_replicas=2))
   images = np.random.default_rng(0).uniform(0, 255, (batch, SIZE, SIZE, 3)).astype(np.float32)
   targets = np.random.default_rng(1).uniform(0, 1, (batch, SIZE // 4, SIZE // 4, K))
@@ -290,9 +290,9 @@ def float16_check(model_dir):
   """
   import numpy as np
   import keras
-  from hourglass import strategy as strategy_lib
-  from hourglass.config import ModelConfig
-  from hourglass.trainer import NonFiniteLossError, Trainer, TrainConfig
+  from hourglass.training import strategy as strategy_lib
+  from hourglass.model.config import ModelConfig
+  from hourglass.training.trainer import NonFiniteLossError, Trainer, TrainConfig
   settings = strategy_lib.StrategyConfig(mixed_precision_dtype='float16')
   strategy = strategy_lib.build_strategy(settings)
   strategy_lib.set_precision_policy(strategy_lib.compute_dtype(settings))

@@ -3,8 +3,8 @@ model (last stack only), for any number of stacks and any input H x W divisible 
 
 import keras
 
-from hourglass import blocks
-from hourglass.config import ModelConfig
+from hourglass.model import blocks
+from hourglass.model.config import ModelConfig
 
 
 def build_training_model(config: ModelConfig, name='stacked_hourglass') -> keras.Model:

@@ -21,11 +21,11 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from hourglass import checkpointing, losses, optimizers, quantization_aware, schedules
-from hourglass import strategy as strategy_lib
-from hourglass import train_logging, validation
-from hourglass.config import ModelConfig
-from hourglass.network import build_training_model
+from hourglass.training import checkpointing, losses, optimizers, quantization_aware, schedules
+from hourglass.training import strategy as strategy_lib
+from hourglass.training import train_logging, validation
+from hourglass.model.config import ModelConfig
+from hourglass.model.network import build_training_model
 from records.errors import UserInputError
 
 
@@ -64,7 +64,7 @@ class TrainConfig:
       any checkpoint of it is written (a preemption).
     kill_before_latest: TEST HOOK: SIGKILL this process after the files of this step's
       checkpoint are written and before the checkpoint state names it the latest.
-    quantization_aware: train through hourglass/quantization_aware.py's int8 simulation (BN
+    quantization_aware: train through hourglass/training/quantization_aware.py's int8 simulation (BN
       frozen); fine-tunes a trained model (--weights_path, or a resumed checkpoint).
     calibration_images: training images that set the simulation's bounds before the first step.
   """
@@ -451,7 +451,7 @@ class Trainer:
     (2-stack 192x192 model, measured), on 12-step epochs of ~12 s.
     """
     import keras
-    from hourglass.network import inference_model
+    from hourglass.model.network import inference_model
     if self._plain_model is None:
       policy = keras.config.dtype_policy()
       keras.config.set_dtype_policy('float32')
@@ -465,7 +465,7 @@ class Trainer:
     return inference
 
   def save_best_model(self):
-    from hourglass import bundle
+    from hourglass.model import bundle
     directory = os.path.join(self.config.model_dir, 'best_model')
     bundle.save_bundle(directory, self.export_model(), self.model_config, self.definition,
                        self.codec.to_dict())

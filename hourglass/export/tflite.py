@@ -8,14 +8,14 @@ so the file alone is enough.
 
 import json
 import os
-import struct
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema_fb
 from tensorflow.lite.tools import flatbuffer_utils
 
-from hourglass.exporters import metadata as metadata_lib
+from hourglass.export import metadata as metadata_lib
+from hourglass.model import metadata as model_metadata
 from records.errors import UserInputError
 
 KINDS = {'tflite': 'float32', 'tflite_fp16': 'float16', 'tflite_uint8': 'uint8'}
@@ -66,29 +66,11 @@ def add_metadata(flatbuffer, meta):
   buffer.data = np.frombuffer(metadata_lib.to_json(meta).encode('utf-8'), np.uint8)
   model.buffers.append(buffer)
   entry = schema_fb.MetadataT()
-  entry.name = metadata_lib.METADATA_KEY.encode()
+  entry.name = model_metadata.METADATA_KEY.encode()
   entry.buffer = len(model.buffers) - 1
   model.metadata = [m for m in (model.metadata or [])
                     if m.name != entry.name] + [entry]
   return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
-def read_metadata(path):
-  """The export metadata dict stored in a .tflite file, or None when it has none."""
-  with open(path, 'rb') as f:
-    data = f.read()
-  try:
-    model = schema_fb.Model.GetRootAs(data, 0)
-    for i in range(model.MetadataLength()):
-      entry = model.Metadata(i)
-      if entry.Name().decode() == metadata_lib.METADATA_KEY:
-        raw = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
-        return json.loads(raw.decode('utf-8'))
-  except (struct.error, IndexError, AttributeError, TypeError, ValueError) as e:
-    # Random bytes make the flatbuffer reader index anywhere (found by the reliability tests).
-    raise UserInputError(f'{path}: not a TFLite model ({type(e).__name__}: {str(e)[:120]})'
-                         ) from None
-  return None
 
 
 def _quantization(path):

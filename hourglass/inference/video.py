@@ -185,7 +185,7 @@ def load_boxes(path: Optional[str]):
 
 def draw_objects(frame_rgb, objects, definition, conf_threshold):
   """Draws every object's skeleton on a copy of the frame (RGB)."""
-  from hourglass import drawing  # pylint: disable=g-import-not-at-top
+  from hourglass.keypoints import drawing  # pylint: disable=g-import-not-at-top
   canvas = frame_rgb
   for obj in objects:
     canvas = drawing.draw_keypoints(canvas, obj['keypoints'], obj['scores'], definition,

@@ -16,10 +16,10 @@ import time
 import cv2
 import numpy as np
 
-from hourglass import evaluator
-from hourglass import metrics
-from hourglass import report
-from hourglass import video
+from hourglass.evaluation import evaluator
+from hourglass.keypoints import metrics
+from hourglass.evaluation import report
+from hourglass.inference import video
 from records.errors import UserInputError
 
 

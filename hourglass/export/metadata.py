@@ -4,7 +4,7 @@ The same JSON dict goes into every format: the TFLite flatbuffer's metadata tabl
 `METADATA_KEY`), the ONNX `metadata_props` (key `METADATA_KEY`, plus a few flat keys for
 viewers such as Netron) and, for MNN (whose file has no free-form field), a sidecar
 `<file>.json`. A SavedModel directory gets the bundle's `model_info.json` + `keypoints.json`
-(what hourglass.predictors reads) and the same `export_metadata.json`.
+(what hourglass.inference.predictors reads) and the same `export_metadata.json`.
 
 Content (format "hourglass-export/1"):
   keypoints: KeypointDefinition.to_dict() (names, flip pairs, skeleton, sigmas)
@@ -20,14 +20,7 @@ Content (format "hourglass-export/1"):
 import json
 import os
 
-from hourglass.codec import HeatmapCodec
-from records.errors import UserInputError
-from records.keypoint_definition import KeypointDefinition
-
-FORMAT = 'hourglass-export/1'
-METADATA_KEY = 'hourglass_metadata'
-SIDECAR_SUFFIX = '.json'
-SAVED_MODEL_METADATA_FILE = 'export_metadata.json'
+from hourglass.model.metadata import FORMAT, METADATA_KEY
 
 
 def build_metadata(*, format_name, definition, codec, model_config, input_name='image',
@@ -36,10 +29,10 @@ def build_metadata(*, format_name, definition, codec, model_config, input_name='
   """Builds the metadata dict of one exported file.
 
   Args:
-    format_name: one of hourglass.exporters.FORMATS.
+    format_name: one of hourglass.export.FORMATS.
     definition: KeypointDefinition.
     codec: HeatmapCodec.
-    model_config: hourglass.config.ModelConfig.
+    model_config: hourglass.model.config.ModelConfig.
     layout: 'NHWC' or 'NCHW' (input and heatmap output alike).
     batch: the fixed batch size, or -1 for a dynamic batch.
     input_dtype: 'float32' or 'uint8'.
@@ -86,24 +79,6 @@ def decoder_outputs(num_keypoints, batch=1):
            'meaning': 'heatmap peak value per keypoint'}]
 
 
-def parse_metadata(meta, origin):
-  """Checks a metadata dict and returns (definition, codec, meta).
-
-  Raises:
-    UserInputError: naming `origin` when the dict is not hourglass export metadata.
-  """
-  if not isinstance(meta, dict) or meta.get('format') != FORMAT:
-    raise UserInputError(f'{origin}: no hourglass export metadata (expected format {FORMAT!r}); '
-                         f'was this file written by export.py?')
-  try:
-    definition = KeypointDefinition.from_dict(meta['keypoints'], origin=origin)
-    codec = HeatmapCodec.from_dict(meta['codec'])
-    meta['input']['layout']  # pylint: disable=pointless-statement
-  except (KeyError, TypeError, ValueError) as e:
-    raise UserInputError(f'{origin}: malformed export metadata ({e!r})') from None
-  return definition, codec, meta
-
-
 def to_json(meta):
   return json.dumps(meta, indent=2, sort_keys=True)
 
@@ -114,22 +89,6 @@ def write_json(path, meta):
   with open(tmp, 'w', encoding='utf-8') as f:
     f.write(to_json(meta) + '\n')
   os.replace(tmp, path)
-
-
-def sidecar_path(model_path):
-  return model_path + SIDECAR_SUFFIX
-
-
-def read_json(path):
-  """Reads a metadata JSON file. Raises UserInputError naming the file."""
-  try:
-    with open(path, encoding='utf-8') as f:
-      return json.load(f)
-  except FileNotFoundError:
-    raise UserInputError(f'{path}: missing; the model file needs its metadata sidecar '
-                         f'(written by export.py beside it)') from None
-  except (OSError, ValueError) as e:
-    raise UserInputError(f'{path}: cannot read metadata JSON ({e})') from None
 
 
 def onnx_props(meta):

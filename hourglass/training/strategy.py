@@ -105,7 +105,7 @@ def compute_dtype(config):
 def set_precision_policy(dtype):
   """Sets the Keras global policy: 'float32', or mixed with float32 variables for 16-bit dtypes.
 
-  The model's heatmap outputs stay float32 (hourglass/blocks.py) and so does the loss.
+  The model's heatmap outputs stay float32 (hourglass/model/blocks.py) and so does the loss.
   """
   policy = 'float32' if dtype == 'float32' else f'mixed_{dtype}'
   keras.config.set_dtype_policy(policy)

@@ -17,8 +17,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from hourglass import metrics
-from hourglass import report
+from hourglass.keypoints import metrics
+from hourglass.evaluation import report
 
 _KEYS = ('keypoints', 'visibility', 'input_to_original', 'original_keypoints', 'image_id',
          'object_id', 'bbox', 'area', 'headbox', 'has_headbox', 'path')
@@ -65,7 +65,7 @@ def collect_predictions(predictor, dataset, config, overlays=None):
   """Runs the predictor batched over the dataset.
 
   Args:
-    predictor: hourglass.predictors.Predictor.
+    predictor: hourglass.inference.predictors.Predictor.
     dataset: eval tf.data.Dataset (see the module docstring).
     config: EvalConfig (decoder, flip_test).
     overlays: a list to append (crop uint8 [H, W, 3], true [K, 2], visibility [K], predicted
@@ -140,7 +140,7 @@ def coco_ground_truth(collected, names):
 
 
 def compute_metrics(collected, definition, codec, config):
-  """All metrics of the collected predictions (see hourglass/metrics.py for definitions).
+  """All metrics of the collected predictions (see hourglass/keypoints/metrics.py for definitions).
 
   Returns:
     (metrics dict ready for JSON, COCO results list).
@@ -190,7 +190,7 @@ def evaluate(predictor, dataset, config=None):
   """Evaluates a predictor on an eval dataset and writes the reports.
 
   Args:
-    predictor: hourglass.predictors.Predictor.
+    predictor: hourglass.inference.predictors.Predictor.
     dataset: the eval tf.data.Dataset (pipelines.dataset.build_eval_dataset).
     config: EvalConfig.
   Returns:

@@ -14,7 +14,7 @@ from tensorflow.python.framework import convert_to_constants
 from tensorflow.python.framework import ops
 from tensorflow.python.profiler.internal import flops_registry  # noqa: F401 (registers FLOPs)
 
-from hourglass import network
+from hourglass.model import network
 
 
 def count_params(weights):

@@ -6,7 +6,7 @@ Endpoints (also signatures) of an exported SavedModel:
   serve_keypoints(image float32 [B, H, W, 3]) -> {'heatmaps', 'keypoints' [B, K, 2] input px,
       'scores' [B, K]}, decoded in the graph with the codec.
 The bundle's model_info.json and keypoints.json are written into the directory, so
-hourglass.predictors.load_predictor(dir) works on the exported folder alone.
+hourglass.inference.loading.load_predictor(dir) works on the exported folder alone.
 """
 
 import os
@@ -15,8 +15,9 @@ import shutil
 import keras
 import tensorflow as tf
 
-from hourglass import bundle as bundle_lib
-from hourglass.exporters import metadata as metadata_lib
+from hourglass.model import bundle as bundle_lib
+from hourglass.export import metadata as metadata_lib
+from hourglass.model import metadata as model_metadata
 
 
 def serving_functions(model, codec, decoder='dark'):
@@ -59,7 +60,7 @@ def export_saved_model(path, model, *, model_config, definition, codec, decoder=
     model_config, definition, codec: what the bundle carries.
     decoder: 'quarter' or 'dark', for serve_keypoints.
   The batch dimension is always free (TF serves any batch); the TFLite files converted from
-  this SavedModel get batch 1 unless resized (hourglass.exporters.tflite).
+  this SavedModel get batch 1 unless resized (hourglass.export.tflite).
 
   Returns:
     the metadata dict written beside the model.
@@ -79,7 +80,7 @@ def export_saved_model(path, model, *, model_config, definition, codec, decoder=
   meta = metadata_lib.build_metadata(format_name='saved_model', definition=definition,
                                      codec=codec, model_config=model_config, batch=meta_batch,
                                      outputs=outputs, decoder=decoder)
-  metadata_lib.write_json(os.path.join(tmp, metadata_lib.SAVED_MODEL_METADATA_FILE), meta)
+  metadata_lib.write_json(os.path.join(tmp, model_metadata.SAVED_MODEL_METADATA_FILE), meta)
   metadata_lib.write_json(os.path.join(tmp, bundle_lib.DEFINITION_FILE), definition.to_dict())
   metadata_lib.write_json(os.path.join(tmp, bundle_lib.INFO_FILE),
                           {'format': 1, 'model': model_config.to_dict(),

@@ -9,7 +9,7 @@ threshold; only labelled keypoints inside the input (target weight > 0) count.
 import numpy as np
 import tensorflow as tf
 
-from hourglass import losses, train_logging
+from hourglass.training import losses, train_logging
 
 _SUM_KEYS = ('loss', 'examples', 'labelled', 'correct', 'error_px', 'error_input_px')
 

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from hourglass import drawing
+from hourglass.keypoints import drawing
 
 METRICS_FILE = 'metrics.json'
 RESULTS_FILE = 'keypoint_results.json'
@@ -146,5 +146,5 @@ def format_summary(result):
 
 
 def metrics_names():
-  from hourglass.metrics import COCO_STAT_NAMES  # pylint: disable=g-import-not-at-top
+  from hourglass.keypoints.metrics import COCO_STAT_NAMES  # pylint: disable=g-import-not-at-top
   return COCO_STAT_NAMES[:6]

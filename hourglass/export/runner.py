@@ -12,13 +12,13 @@ import shutil
 import tempfile
 from typing import Optional, Sequence, Tuple
 
-from hourglass.exporters import FORMATS
-from hourglass.exporters import fold_bn
-from hourglass.exporters import fuse_separable
-from hourglass.exporters import mnn_export
-from hourglass.exporters import onnx_export
-from hourglass.exporters import saved_model as saved_model_lib
-from hourglass.exporters import tflite as tflite_lib
+from hourglass.export import FORMATS
+from hourglass.model import fold_bn
+from hourglass.model import fuse_separable
+from hourglass.export import mnn_export
+from hourglass.export import onnx_export
+from hourglass.export import saved_model as saved_model_lib
+from hourglass.export import tflite as tflite_lib
 from records.errors import UserInputError
 
 FILE_NAMES = {'saved_model': 'saved_model', 'tflite': 'model_float32.tflite',
@@ -32,7 +32,7 @@ class ExportConfig:
   """Plain export settings (export.py fills them from flags).
 
   Attributes:
-    formats: a subset of hourglass.exporters.FORMATS, in the order to write them.
+    formats: a subset of hourglass.export.FORMATS, in the order to write them.
     output_dir: where the files go (FILE_NAMES).
     with_decoder: SavedModel, TFLite (float) and ONNX also output decoded keypoints and scores.
     decoder: the in-graph decoder and the decoder of the parity and PCK checks.

@@ -1,6 +1,6 @@
 """Predictors for exported files: .tflite (ai_edge_litert), .onnx (onnxruntime), .mnn (MNN).
 
-Each reads the export metadata the file carries (hourglass.exporters.metadata): keypoint
+Each reads the export metadata the file carries (hourglass.export.metadata): keypoint
 definition, codec, input layout and quantization, so `load_runtime_predictor(path)` needs
 nothing else. All take RGB 0..255 images [B, H, W, 3] (NHWC) and return float heatmaps
 [B, h, w, K]; layout changes and (de)quantization happen here. `outputs(images)` also returns
@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 
-from hourglass.exporters import metadata as metadata_lib
-from hourglass.predictors import Predictor
+from hourglass.model import metadata as metadata_lib
+from hourglass.inference.predictors import Predictor
 from records.errors import UserInputError
 
 
@@ -77,8 +77,7 @@ class TFLitePredictor(RuntimePredictor):
 
   def __init__(self, path, num_threads=None):
     from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-    from hourglass.exporters import tflite as tflite_export  # pylint: disable=g-import-not-at-top
-    meta = tflite_export.read_metadata(path)
+    meta = metadata_lib.read_tflite_metadata(path)
     super().__init__(path, meta, 'tflite', num_threads)
     try:
       self._interpreter = Interpreter(model_path=path, num_threads=num_threads)
@@ -104,7 +103,6 @@ class OnnxPredictor(RuntimePredictor):
 
   def __init__(self, path, num_threads=None):
     import onnxruntime as ort  # pylint: disable=g-import-not-at-top
-    from hourglass.exporters import onnx_export  # pylint: disable=g-import-not-at-top
     options = ort.SessionOptions()
     if num_threads:
       options.intra_op_num_threads = int(num_threads)
@@ -114,7 +112,7 @@ class OnnxPredictor(RuntimePredictor):
     except Exception as e:  # onnxruntime raises its own exception types for bad files
       raise UserInputError(f'{path}: not a loadable ONNX model ({type(e).__name__}: {e})'
                            ) from None
-    super().__init__(path, onnx_export.read_metadata(self._session), 'onnx', num_threads)
+    super().__init__(path, metadata_lib.read_onnx_metadata(self._session), 'onnx', num_threads)
     self._names = [o.name for o in self._session.get_outputs()]
 
   def _run(self, x):
@@ -159,7 +157,7 @@ def load_runtime_predictor(path, num_threads=None):
     path: the model file (an .mnn needs its `<file>.json` sidecar beside it).
     num_threads: CPU threads of the runtime (None: its default; MNN: 2).
   Returns:
-    RuntimePredictor (a hourglass.predictors.Predictor).
+    RuntimePredictor (a hourglass.inference.predictors.Predictor).
   Raises:
     UserInputError: for a missing, unreadable or metadata-less file.
   """

@@ -21,10 +21,10 @@ from typing import Tuple
 
 import numpy as np
 
-from hourglass import evaluator
-from hourglass import metrics
-from hourglass.exporters import FLOAT_FORMATS
-from hourglass.predictors import load_predictor
+from hourglass.evaluation import evaluator
+from hourglass.keypoints import metrics
+from hourglass.export import FLOAT_FORMATS
+from hourglass.inference.loading import load_predictor
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT_NAME = 'export_report'
@@ -64,7 +64,7 @@ def parity(keras_heatmaps, predictor, images, decoder):
 
   Args:
     keras_heatmaps: float32 [N, h, w, K] of the Keras model on `images`.
-    predictor: hourglass.predictors.Predictor of the export.
+    predictor: hourglass.inference.predictors.Predictor of the export.
     images: float32 [N, H, W, 3].
   Returns:
     dict max_abs_diff, mean_abs_diff, keypoints_within_1px (share, heatmap pixels),
@@ -184,7 +184,7 @@ def paired_intervals(reference, other, samples=1000, seed=0, chunk=100):
 
 def runtime_latency(path, threads, runs, image):
   """Median seconds of one single-image call of a .tflite/.onnx/.mnn predictor."""
-  from hourglass import runtime_predictors  # pylint: disable=g-import-not-at-top
+  from hourglass.inference import runtime_predictors  # pylint: disable=g-import-not-at-top
   predictor = runtime_predictors.load_runtime_predictor(path, num_threads=threads)
   for _ in range(3):
     predictor(image)
@@ -204,7 +204,7 @@ import numpy as np, tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(threads)
 tf.config.threading.set_inter_op_parallelism_threads(threads)
 sys.path.insert(0, root)
-from hourglass.predictors import load_predictor
+from hourglass.inference.loading import load_predictor
 p = load_predictor(path)
 x = np.random.RandomState(0).randint(0, 256, (1,) + p.input_shape + (3,)).astype(np.float32)
 for _ in range(3):
@@ -261,8 +261,8 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config):
   """Checks every export and gathers the report.
 
   Args:
-    exports: {format: (path, metadata)} from hourglass.exporters.runner.export_all.
-    keras_predictor: hourglass.predictors.KerasPredictor of the source model.
+    exports: {format: (path, metadata)} from hourglass.export.runner.export_all.
+    keras_predictor: hourglass.inference.predictors.KerasPredictor of the source model.
     keras_path: the bundle directory (for the Keras latency run).
     check_images: float32 [N, H, W, 3] RGB 0..255 (val crops) for parity.
     dataset: the eval dataset for PCK, or None to skip accuracy.
@@ -270,7 +270,7 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config):
   Returns:
     the report dict; report['failures'] lists failed float formats with the reason.
   """
-  from hourglass.exporters import usage  # pylint: disable=g-import-not-at-top
+  from hourglass.export import usage  # pylint: disable=g-import-not-at-top
   images = np.asarray(check_images, np.float32)
   keras_heatmaps = keras_predictor(images).astype(np.float64)
   latency_image = images[:1]

@@ -1,7 +1,7 @@
 """The predict runner: frames in, skeleton drawings and a keypoints JSON out.
 
-    from hourglass.predictors import load_predictor
-    from hourglass.prediction import PredictConfig, predict_source
+    from hourglass.inference.loading import load_predictor
+    from hourglass.inference.prediction import PredictConfig, predict_source
     summary = predict_source(load_predictor('runs/m'), PredictConfig(input='clip.mp4'))
 
 Outputs: an image, a folder of images or a video (same fps and size as the input), and a JSON of
@@ -18,8 +18,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from hourglass import drawing
-from hourglass import video
+from hourglass.keypoints import drawing
+from hourglass.inference import video
 from records.errors import UserInputError
 
 JSON_NAME = 'keypoints.json'

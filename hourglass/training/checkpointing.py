@@ -16,7 +16,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from hourglass.config import ModelConfig
+from hourglass.model.config import ModelConfig
 from records.errors import StorageError, UserInputError
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -146,7 +146,7 @@ def check_model_config(model_dir, model_config, chief=True):
 
 def _source_weights(weights_path):
   """{layer name: [numpy arrays]} from a model dir, a bundle, a .keras or a .weights.h5 file."""
-  from hourglass import bundle  # local: keeps this module importable without Keras models
+  from hourglass.model import bundle  # local: keeps this module importable without Keras models
   import keras
   path = weights_path
   if os.path.isdir(path):

@@ -23,7 +23,8 @@ import tempfile
 
 import numpy as np
 
-from hourglass.exporters import metadata as metadata_lib
+from hourglass.export import metadata as metadata_lib
+from hourglass.model import metadata as model_metadata
 from records.errors import UserInputError
 
 _CHILD = ('import sys, _tools\n'
@@ -213,5 +214,5 @@ def export_mnn(path, onnx_path, format_name, onnx_meta, calibration_images=None,
   meta['outputs'] = [o for o in onnx_meta['outputs'] if o['name'] == 'heatmaps']
   if format_name == 'mnn_uint8':
     meta['float_layers'] = list(float_layers)
-  metadata_lib.write_json(metadata_lib.sidecar_path(path), meta)
+  metadata_lib.write_json(model_metadata.sidecar_path(path), meta)
   return meta

@@ -8,8 +8,8 @@ import os
 
 import tensorflow as tf
 
-from hourglass.exporters import metadata as metadata_lib
-from hourglass.exporters import saved_model as saved_model_lib
+from hourglass.export import metadata as metadata_lib
+from hourglass.export import saved_model as saved_model_lib
 
 DEFAULT_OPSET = 13
 
@@ -60,16 +60,3 @@ def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_O
   onnx.save(model_proto, tmp)
   os.replace(tmp, path)
   return meta
-
-
-def read_metadata(session_or_path):
-  """The export metadata dict of an ONNX file (path or onnxruntime session), or None."""
-  import json  # pylint: disable=g-import-not-at-top
-  if isinstance(session_or_path, str):
-    import onnx  # pylint: disable=g-import-not-at-top
-    props = {p.key: p.value for p in onnx.load(session_or_path, load_external_data=False
-                                               ).metadata_props}
-  else:
-    props = session_or_path.get_modelmeta().custom_metadata_map
-  raw = props.get(metadata_lib.METADATA_KEY)
-  return json.loads(raw) if raw else None

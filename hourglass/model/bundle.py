@@ -12,13 +12,16 @@ import os
 
 import keras
 
-from hourglass.config import ModelConfig
+from hourglass.keypoints.codec import HeatmapCodec
+from hourglass.model.config import ModelConfig
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
 MODEL_FILE = 'model.keras'
 DEFINITION_FILE = 'keypoints.json'
 INFO_FILE = 'model_info.json'
+# Where training saves the best model inside a model directory.
+BEST_MODEL_DIR = 'best_model'
 
 
 def save_bundle(directory, model, model_config, definition, codec_settings):
@@ -68,6 +71,21 @@ def load_bundle(directory, compile=False):
 
 def is_bundle(directory):
   return os.path.isfile(os.path.join(directory, INFO_FILE))
+
+
+def best_model_dir(model_dir):
+  """The bundle directory where training keeps a model directory's best model."""
+  return os.path.join(model_dir, BEST_MODEL_DIR)
+
+
+def codec_from_settings(settings, input_shape=None):
+  """HeatmapCodec from a bundle's codec settings dict (input size from the model when absent)."""
+  settings = dict(settings)
+  if 'input_size' not in settings:
+    if input_shape is None:
+      raise UserInputError(f'codec settings {settings} have no input_size')
+    settings['input_size'] = list(input_shape)
+  return HeatmapCodec.from_dict(settings)
 
 
 def _write_json(path, obj):

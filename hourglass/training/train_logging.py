@@ -80,7 +80,7 @@ def keypoint_images(images, true_keypoints, true_mask, predicted, scores, defini
   Returns:
     [N, H, 2W, 3] uint8.
   """
-  from hourglass import drawing
+  from hourglass.keypoints import drawing
   out = []
   for i in range(len(images)):
     truth = drawing.draw_keypoints(images[i], true_keypoints[i], true_mask[i].astype(np.float32),

@@ -8,7 +8,7 @@ exporters quantize it as before.
 
 The simulation follows MNN's int8 scheme, the coarser of the two exporters: symmetric per-tensor
 int8 features in [-127, 127] (TFLite's asymmetric uint8 is finer), symmetric per-output-channel
-int8 weights (MNN's MAX_ABS), and the model as the export writes it (hourglass/exporters/: each
+int8 weights (MNN's MAX_ABS), and the model as the export writes it (hourglass/export/: each
 BN's scale folded into the conv before it, 1x1 separable convs as one plain conv). Quantized:
   - the input normalisation's output;
   - each conv's output after its ReLU, as the folded conv computes it: a * relu(z) for the BN scale
@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from hourglass.exporters import fold_bn, fuse_separable
+from hourglass.model import fold_bn, fuse_separable
 from records.errors import UserInputError
 
 INT8_MAX = 127.0

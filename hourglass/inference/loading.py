@@ -1,0 +1,96 @@
+"""Loads any trained model file or directory as a Predictor (hourglass.inference.predictors).
+
+    from hourglass.inference.loading import load_predictor
+    predictor = load_predictor('runs/my_model')   # model dir, bundle, .keras, SavedModel,
+                                                  # .tflite, .onnx, .mnn
+"""
+
+import json
+import os
+
+from hourglass.inference import runtime_predictors
+from hourglass.inference.predictors import KerasPredictor, SavedModelPredictor
+from hourglass.model import bundle as bundle_lib
+from records.errors import UserInputError
+from records.keypoint_definition import KeypointDefinition
+
+RUNTIME_SUFFIXES = ('.tflite', '.onnx', '.mnn')
+
+
+def _from_bundle(directory, batch_size):
+  model, config, definition, codec_settings = bundle_lib.load_bundle(directory)
+  codec = bundle_lib.codec_from_settings(codec_settings, (config.input_height, config.input_width))
+  return KerasPredictor(model, definition, codec, f'keras:{directory}', batch_size)
+
+
+def _metadata_dir(path):
+  """The folder holding model_info.json + keypoints.json for a model file or SavedModel dir."""
+  candidates = [path, os.path.join(path, 'assets'), os.path.dirname(os.path.abspath(path))]
+  for c in candidates:
+    if os.path.isdir(c) and bundle_lib.is_bundle(c):
+      return c
+  raise UserInputError(f'{path}: no {bundle_lib.INFO_FILE} and {bundle_lib.DEFINITION_FILE} '
+                       f'found beside the model (needed for the keypoint definition and codec)')
+
+
+def _read_json(path):
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise UserInputError(f'{path}: cannot read the model metadata ({e})') from None
+
+
+def _read_metadata(directory):
+  """(KeypointDefinition, HeatmapCodec) from a folder's model_info.json + keypoints.json."""
+  info = _read_json(os.path.join(directory, bundle_lib.INFO_FILE))
+  definition_path = os.path.join(directory, bundle_lib.DEFINITION_FILE)
+  definition = KeypointDefinition.from_dict(_read_json(definition_path), origin=definition_path)
+  model = info.get('model', {})
+  shape = (model.get('input_height'), model.get('input_width')) if model else None
+  return definition, bundle_lib.codec_from_settings(info.get('codec', {}), shape)
+
+
+def load_predictor(path, batch_size=32):
+  """Loads any trained model as a Predictor.
+
+  Args:
+    path: a training model_dir (its best_model bundle), a bundle dir, a `.keras` file (bundle
+      files beside it), a SavedModel dir (bundle files inside, in assets/ or beside it), or a
+      `.tflite` / `.onnx` / `.mnn` file (hourglass.inference.runtime_predictors).
+    batch_size: the largest batch sent to the model at once.
+  Returns:
+    Predictor.
+  Raises:
+    UserInputError: naming the path when it is missing or not a model this can load.
+  """
+  if not path:
+    raise UserInputError('--model_path is required: a model directory or a model file')
+  path = os.path.normpath(path)
+  if not os.path.exists(path):
+    raise UserInputError(f'{path}: no such model file or directory')
+  if path.lower().endswith(RUNTIME_SUFFIXES):
+    return runtime_predictors.load_runtime_predictor(path)
+  if os.path.isdir(path):
+    if os.path.isfile(os.path.join(path, 'saved_model.pb')):
+      definition, codec = _read_metadata(_metadata_dir(path))
+      return SavedModelPredictor(path, definition, codec, batch_size)
+    if bundle_lib.is_bundle(path):
+      return _from_bundle(path, batch_size)
+    best = bundle_lib.best_model_dir(path)
+    if bundle_lib.is_bundle(best):
+      return _from_bundle(best, batch_size)
+    raise UserInputError(f'{path}: not a model directory (no {bundle_lib.BEST_MODEL_DIR}/ bundle, no '
+                         f'{bundle_lib.INFO_FILE}, no saved_model.pb); has training saved a '
+                         f'best model yet?')
+  if path.lower().endswith('.keras'):
+    definition, codec = _read_metadata(_metadata_dir(path))
+    import keras  # pylint: disable=g-import-not-at-top
+    try:
+      model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # Keras raises many types for a file that is not a model
+      raise UserInputError(f'{path}: not a loadable Keras model ({type(e).__name__}: {e})'
+                           ) from None
+    return KerasPredictor(model, definition, codec, f'keras:{path}', batch_size)
+  raise UserInputError(f'{path}: unknown model format; expected a model directory, .keras, a '
+                       f'SavedModel directory, .tflite, .onnx or .mnn')

@@ -1,0 +1,106 @@
+"""`python export.py`: exports a trained model to SavedModel, TFLite, ONNX and MNN and proves each
+file (parity with Keras, PCK, latency), writing export_report.md/.json and the resolved flags.
+"""
+
+import logging
+import os
+import sys
+
+from flags.common import save_resolved_flags
+from records.errors import UserInputError
+
+
+def _bundle_dir(model_dir):
+  from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
+  if not model_dir:
+    raise UserInputError('--model_dir is required: a training model directory or a bundle')
+  for candidate in (bundle_lib.best_model_dir(model_dir), model_dir):
+    if bundle_lib.is_bundle(candidate):
+      return candidate
+  raise UserInputError(f'--model_dir={model_dir}: no best_model/ bundle (model_info.json) in it; '
+                       f'has training saved a best model yet?')
+
+
+def _eval_dataset(records_dir, split, codec, batch_size):
+  from pipelines.config import PipelineConfig  # pylint: disable=g-import-not-at-top
+  from pipelines.dataset import build_eval_dataset  # pylint: disable=g-import-not-at-top
+  config = PipelineConfig(input_shape=codec.input_size, stride=codec.stride, sigma=codec.sigma,
+                          batch_size=batch_size, augment=False)
+  return build_eval_dataset(records_dir, config, split=split)
+
+
+def _images(records_dir, split, codec, count):
+  """Up to `count` model-input crops float32 [N, H, W, 3] of a split ([] when empty)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from records.reader import load_manifest  # pylint: disable=g-import-not-at-top
+  if not load_manifest(records_dir).count(split):
+    return np.zeros((0,) + tuple(codec.input_size) + (3,), np.float32)
+  parts, total = [], 0
+  for batch in _eval_dataset(records_dir, split, codec, 32):
+    parts.append(batch['image'].numpy().astype(np.float32))
+    total += len(parts[-1])
+    if total >= count:
+      break
+  return np.concatenate(parts)[:count]
+
+
+def _check_inputs(codec, fv):
+  """(check images, eval dataset or None, calibration images or None)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  check, dataset = None, None
+  if fv.records_dir:
+    check = _images(fv.records_dir, 'val', codec, fv.check_samples)
+    if len(check):
+      dataset = _eval_dataset(fv.records_dir, 'val', codec, fv.batch_size)
+  if check is None or not len(check):
+    logging.warning('no val records (--records_dir): parity on random images, no PCK')
+    rng = np.random.RandomState(fv.seed)
+    check = rng.randint(0, 256, (fv.check_samples,) + tuple(codec.input_size) + (3,))
+    check = check.astype(np.float32)
+  calibration = None
+  if any(f.endswith('uint8') for f in fv.formats):
+    records = fv.calibration_records or fv.records_dir
+    if not records:
+      raise UserInputError('tflite_uint8 and mnn_uint8 need --calibration_records '
+                           '(or --records_dir)')
+    calibration = _images(records, fv.calibration_split, codec, fv.calibration_samples)
+    if not len(calibration):
+      calibration = _images(records, 'val', codec, fv.calibration_samples)
+  return check, dataset, calibration
+
+
+def run(fv):
+  """Exports and proves; returns the report dict. Raises UserInputError on bad input."""
+  from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
+  from hourglass.export import proof as export_report  # pylint: disable=g-import-not-at-top
+  from hourglass.export import runner  # pylint: disable=g-import-not-at-top
+  from hourglass.inference import predictors  # pylint: disable=g-import-not-at-top
+  if not fv.output_dir:
+    raise UserInputError('--output_dir is required: where the exported files go')
+  config = runner.ExportConfig(
+      formats=tuple(fv.formats), output_dir=fv.output_dir, with_decoder=fv.with_decoder,
+      decoder=fv.decoder,
+      nchw=fv.nchw, dynamic_batch=fv.dynamic_batch, opset=fv.opset,
+      mnn_quant_method=fv.mnn_quant_method, mnn_float_layers=tuple(fv.mnn_float_layers),
+      fold_batch_norm=fv.fold_batch_norm, fuse_separable=fv.fuse_separable)
+  bundle_dir = _bundle_dir(fv.model_dir)
+  model, model_config, definition, codec_settings = bundle_lib.load_bundle(bundle_dir)
+  codec = bundle_lib.codec_from_settings(
+      codec_settings, (model_config.input_height, model_config.input_width))
+  save_resolved_flags(fv, fv.output_dir)
+  check, dataset, calibration = _check_inputs(codec, fv)
+  exports, rewrites = runner.export_all(model, model_config, definition, codec, config,
+                                            calibration)
+  try:
+    threads = tuple(int(t) for t in fv.latency_threads)
+  except ValueError:
+    raise UserInputError(f'--latency_threads={fv.latency_threads}: expected integers') from None
+  proof = export_report.ProofConfig(
+      decoder=fv.decoder, tolerance=fv.parity_tolerance, tolerance_fp16=fv.parity_tolerance_fp16,
+      latency_threads=threads, latency_runs=fv.latency_runs, pck_threshold=fv.score_threshold)
+  keras = predictors.KerasPredictor(model, definition, codec, f'keras:{bundle_dir}')
+  report = export_report.prove(exports, keras, bundle_dir, check, dataset, proof)
+  report['calibration_samples'] = 0 if calibration is None else int(len(calibration))
+  report.update(rewrites)
+  export_report.write_report(fv.output_dir, report, ' '.join(['python'] + sys.argv))
+  return report
