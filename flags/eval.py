@@ -2,7 +2,9 @@
 
 from absl import flags as absl_flags
 
-absl_flags.DEFINE_enum('decoder', 'dark', ['argmax', 'quarter', 'dark'],
+from hourglass.keypoints import DECODERS
+
+absl_flags.DEFINE_enum('decoder', 'dark', list(DECODERS),
                        'Heatmap decoding: argmax; quarter (a quarter heatmap pixel towards the '
                        'higher neighbour); dark (Taylor expansion on the log heatmap, the most '
                        'precise).')

@@ -7,6 +7,7 @@ Shared flags used by export: --model_dir (input), --records_dir (val records for
 from absl import flags as absl_flags
 
 from hourglass.export import FORMATS
+from hourglass.model import PREDICTION_LAYER_PATTERNS
 
 absl_flags.DEFINE_list('formats', list(FORMATS),
                        f'Formats to export, comma-separated: {",".join(FORMATS)}.')
@@ -48,7 +49,7 @@ absl_flags.DEFINE_bool('fuse_separable', True,
 absl_flags.DEFINE_enum('mnn_quant_method', 'ADMM', ['KL', 'ADMM', 'EMA'],
                        'MNN feature quantization method of mnn_uint8 (ADMM: 4-5x smaller '
                        'heatmap error than KL on our models).')
-absl_flags.DEFINE_list('mnn_float_layers', ['*_conv_1x1_predict'],
+absl_flags.DEFINE_list('mnn_float_layers', list(PREDICTION_LAYER_PATTERNS),
                        'Conv layers (fnmatch patterns of Keras layer names) that mnn_uint8 keeps '
                        'in float; empty quantizes every one. Default: the heatmap prediction '
                        'convs (1x1, a tiny share of the compute): MNN quantizes features '

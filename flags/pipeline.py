@@ -1,10 +1,8 @@
 """Input pipeline flags: augmentation ranges and probabilities, targets, --mode=visualize.
 
 Flag names equal the PipelineConfig field names (pipelines/config.py) so that modes can copy
-them field by field; defaults come from PipelineConfig (the seed's scale 0.8-1.2, +-30 degrees).
+them field by field (modes/configs.py); defaults come from PipelineConfig (the seed's scale 0.8-1.2, +-30 degrees).
 """
-
-import dataclasses
 
 from absl import flags as absl_flags
 
@@ -41,15 +39,3 @@ absl_flags.DEFINE_integer('decode_ratio', _D.decode_ratio, 'JPEG DCT downscaling
 absl_flags.DEFINE_integer('num_examples', 16, '--mode=visualize: training examples in the grid.',
                           lower_bound=1)
 
-
-def pipeline_config(flag_values, input_shape=None, stride=4):
-  """PipelineConfig from the flags whose names are its fields (plus batch_size, seed, ...).
-
-  Raises:
-    PipelineConfigError (a UserInputError): an out-of-range value, naming the setting.
-  """
-  values = {f.name: flag_values[f.name].value for f in dataclasses.fields(PipelineConfig)
-            if f.name in flag_values and flag_values[f.name].value is not None
-            and f.name not in ('input_shape', 'stride')}
-  return PipelineConfig(input_shape=tuple(input_shape) if input_shape else None, stride=stride,
-                        **values)

@@ -1,4 +1,4 @@
-"""make_records flags (`--mode=make_records`) and their conversion to a MakeRecordsConfig.
+"""make_records flags (`--mode=make_records`); modes/configs.py turns them into a MakeRecordsConfig.
 
 Shared flags used here live elsewhere: --records_dir (the output), --seed, --classes_path,
 --matchpoint_path, --skeleton_path, --sigmas_path (flags/common.py) and --model_input_shape
@@ -7,9 +7,6 @@ Shared flags used here live elsewhere: --records_dir (the output), --seed, --cla
 
 from absl import flags as absl_flags
 
-from flags import model as model_flags
-from records.errors import UserInputError
-from records.make_records import MakeRecordsConfig
 from records.sources import SOURCES
 
 absl_flags.DEFINE_enum('source', 'json', sorted(SOURCES),
@@ -56,32 +53,6 @@ absl_flags.DEFINE_integer('synthetic_count', 1000,
 absl_flags.DEFINE_integer('synthetic_val_count', 200,
                           'make_records --source=synthetic: validation images to generate.',
                           lower_bound=0)
-
-
-def make_records_config(flag_values) -> MakeRecordsConfig:
-  """Builds the MakeRecordsConfig from the flags.
-
-  Raises:
-    UserInputError: a missing --records_dir or a malformed --model_input_shape.
-  """
-  if not flag_values.records_dir:
-    raise UserInputError('--records_dir is required for --mode=make_records (the output)')
-  model = model_flags.model_config(flag_values, num_keypoints=1)  # only its input size is used
-  input_shape = (model.input_height, model.input_width)
-  return MakeRecordsConfig(
-      source=flag_values.source, output_dir=flag_values.records_dir, input_shape=input_shape,
-      dataset_path=flag_values.dataset_path, annotation_path=flag_values.annotation_path,
-      val_list=flag_values.val_list, val_fraction=flag_values.val_fraction,
-      seed=flag_values.seed, classes_path=flag_values.classes_path,
-      matchpoint_path=flag_values.matchpoint_path, skeleton_path=flag_values.skeleton_path,
-      sigmas_path=flag_values.sigmas_path, crop_margin=flag_values.crop_margin,
-      box_margin=flag_values.box_margin, box_min_side=flag_values.box_min_side,
-      examples_per_shard=flag_values.examples_per_shard, num_workers=flag_values.num_workers,
-      max_skip_fraction=flag_values.max_skip_fraction, image_format=flag_values.image_format,
-      jpeg_quality=flag_values.jpeg_quality,
-      allow_outside_paths=flag_values.allow_outside_paths,
-      synthetic_count=flag_values.synthetic_count,
-      synthetic_val_count=flag_values.synthetic_val_count)
 
 
 absl_flags.DEFINE_bool('verify_records', True,

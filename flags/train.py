@@ -2,17 +2,18 @@
 
 from absl import flags as absl_flags
 
-from hourglass.training import losses, optimizers, schedules, strategy
+from hourglass import training
 
 # The seed's training flags.
-absl_flags.DEFINE_enum('optimizer', 'adam', list(optimizers.OPTIMIZERS), 'Optimizer.')
-absl_flags.DEFINE_enum('loss_type', 'mse', list(losses.LOSS_TYPES),
+absl_flags.DEFINE_enum('optimizer', 'adam', list(training.OPTIMIZERS), 'Optimizer.')
+absl_flags.DEFINE_enum('loss_type', 'mse', list(training.LOSS_TYPES),
                        'Heatmap loss: mse, mae, weighted_mse (MSE weighted by the target '
                        'weights), smooth_l1 (beta 1), huber (--huber_delta).')
 absl_flags.DEFINE_float('learning_rate', 1e-3, 'Peak learning rate (after any warmup).',
                         lower_bound=0.0)
-absl_flags.DEFINE_enum('decay_type', 'cosine', list(schedules.DECAY_TYPES),
-                       'Learning-rate decay over the whole run (see hourglass/training/schedules.py).')
+absl_flags.DEFINE_enum('decay_type', 'cosine', list(training.DECAY_TYPES),
+                       'Learning-rate decay over the whole run (see '
+                       'hourglass/training/schedules.py).')
 absl_flags.DEFINE_integer('init_epoch', 0, 'Epoch to start a NEW run at (the schedule starts '
                           'there too); a resumed run continues from its checkpoint.',
                           lower_bound=0)
@@ -28,7 +29,7 @@ absl_flags.DEFINE_bool('quantization_aware', False,
                        'uint8 models lose less accuracy; use a low --learning_rate (e.g. 1e-4). '
                        'Validation (and the best model) uses the simulation; the saved model '
                        'stays float. See hourglass/training/quantization_aware.py.')
-absl_flags.DEFINE_float('huber_delta', losses.DEFAULT_HUBER_DELTA,
+absl_flags.DEFINE_float('huber_delta', training.DEFAULT_HUBER_DELTA,
                         'Huber loss threshold (heatmap values lie in [0, 1]).', lower_bound=0.0)
 absl_flags.DEFINE_float('weight_decay', 1e-4, 'Decoupled weight decay of adamw.', lower_bound=0.0)
 absl_flags.DEFINE_float('momentum', 0.9, 'Momentum of sgd.', lower_bound=0.0)
@@ -51,7 +52,7 @@ absl_flags.DEFINE_integer('steps_per_epoch', None, 'Steps per epoch; default: tr
                           '--batch_size.', lower_bound=1)
 absl_flags.DEFINE_bool('validate', True, 'Validate on the val split after every epoch.')
 # Distribution and precision (issue: scale-out).
-absl_flags.DEFINE_enum('strategy', 'default', list(strategy.STRATEGIES),
+absl_flags.DEFINE_enum('strategy', 'default', list(training.STRATEGIES),
                        'default: one device; mirrored: the local GPUs (--gpu_num) or the '
                        '--cpu_replicas logical CPUs; multi_worker: MultiWorkerMirroredStrategy '
                        'from TF_CONFIG. --batch_size is the GLOBAL batch over all replicas.')

@@ -14,9 +14,9 @@ def _bundle_dir(model_dir):
   from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   if not model_dir:
     raise UserInputError('--model_dir is required: a training model directory or a bundle')
-  for candidate in (bundle_lib.best_model_dir(model_dir), model_dir):
-    if bundle_lib.is_bundle(candidate):
-      return candidate
+  found = bundle_lib.find_bundle(model_dir)
+  if found:
+    return found
   raise UserInputError(f'--model_dir={model_dir}: no best_model/ bundle (model_info.json) in it; '
                        f'has training saved a best model yet?')
 

@@ -9,7 +9,7 @@ import logging
 import os
 import time
 
-from flags.records import make_records_config
+from modes.configs import make_records_config
 from records.make_records import make_records
 
 

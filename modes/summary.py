@@ -2,7 +2,7 @@
 
 import os
 
-from flags.model import model_config
+from modes.configs import model_config
 from records.keypoint_definition import load_definition
 
 

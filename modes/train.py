@@ -8,46 +8,13 @@ granularity). The model's K and definition come from the records' manifest; the 
 the manifest's unless --model_input_shape is given.
 """
 
-import dataclasses
 import os
 import sys
 
-from flags import model as model_flags
 from flags.common import save_resolved_flags
 from hourglass.training import strategy as strategy_lib
+from modes.configs import input_shape_or, model_config, pipeline_config, strategy_config
 from records.errors import UserInputError
-
-STRIDE = 4
-
-
-def strategy_config(flag_values):
-  return strategy_lib.StrategyConfig(
-      name=flag_values.strategy, gpu_num=flag_values.gpu_num,
-      cpu_replicas=flag_values.cpu_replicas, mixed_precision=flag_values.mixed_precision,
-      mixed_precision_dtype=flag_values.mixed_precision_dtype)
-
-
-def pipeline_config(flag_values, input_shape):
-  """PipelineConfig from the flags that exist for its fields (pipeline flags, batch, seed)."""
-  from pipelines.config import PipelineConfig
-  values = {}
-  for field in dataclasses.fields(PipelineConfig):
-    if field.name in ('input_shape', 'stride'):
-      continue
-    if field.name in flag_values and flag_values[field.name].value is not None:
-      values[field.name] = flag_values[field.name].value
-  return PipelineConfig(input_shape=tuple(input_shape), stride=STRIDE, **values)
-
-
-def _input_shape(flag_values, manifest):
-  if flag_values['model_input_shape'].present:
-    from hourglass.model.config import parse_input_shape
-    try:
-      return parse_input_shape(flag_values.model_input_shape)
-    except ValueError as e:
-      raise UserInputError(f'--model_input_shape: {e}') from None
-  return tuple(manifest.input_shape)
-
 
 def train_config(flag_values, steps_per_epoch, compute_dtype):
   from hourglass.training.trainer import TrainConfig
@@ -109,13 +76,10 @@ def build_trainer(flag_values, log=print):
   from records.reader import load_manifest
   from hourglass.training.trainer import Trainer
   manifest = load_manifest(flag_values.records_dir)
-  input_shape = _input_shape(flag_values, manifest)
+  input_shape = input_shape_or(flag_values, manifest.input_shape)
   replicas = strategy.num_replicas_in_sync
   sync_bn = flag_values.sync_bn if flag_values.sync_bn is not None else replicas > 1
-  model_config = dataclasses.replace(
-      model_flags.model_config(flag_values, manifest.num_keypoints), sync_bn=bool(sync_bn))
-  model_config = dataclasses.replace(model_config, input_height=input_shape[0],
-                                     input_width=input_shape[1])
+  model = model_config(flag_values, manifest.num_keypoints, input_shape, sync_bn)
   if flag_values.batch_size % replicas:
     raise UserInputError(f'--batch_size={flag_values.batch_size} (the global batch) must be a '
                          f'multiple of the {replicas} replicas')
@@ -134,9 +98,9 @@ def build_trainer(flag_values, log=print):
                                              input_context=ctx)
   if strategy_lib.is_chief(strategy):
     save_resolved_flags(flag_values, flag_values.model_dir)
-  log(f'training {model_config} on {manifest.count("train")} examples ({steps} steps/epoch, '
+  log(f'training {model} on {manifest.count("train")} examples ({steps} steps/epoch, '
       f'global batch {flag_values.batch_size} over {replicas} replica(s), {compute_dtype})')
-  trainer = Trainer(train_config(flag_values, steps, compute_dtype), strategy, model_config,
+  trainer = Trainer(train_config(flag_values, steps, compute_dtype), strategy, model,
                     manifest.definition, codec, train_fn, eval_fn,
                     weights_path=flag_values.weights_path, log=log)
   return trainer, manifest
@@ -144,6 +108,7 @@ def build_trainer(flag_values, log=print):
 
 def run(flag_values):
   """Trains; returns the last epoch's metrics dict."""
+  from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   from hourglass.training.trainer import NonFiniteLossError, TrainingInterrupted
   trainer, _ = build_trainer(flag_values)
   try:
@@ -155,6 +120,6 @@ def run(flag_values):
     sys.exit(128 + e.signum)  # the shell's convention for "ended by signal N"
   model_dir = flag_values.model_dir
   print(f'best model (val PCK {float(trainer.best_pck.numpy()):.4f}): '
-        f'{os.path.join(model_dir, "best_model")}; checkpoints, logs/ (TensorBoard), '
+        f'{bundle_lib.best_model_dir(model_dir)}; checkpoints, logs/ (TensorBoard), '
         f'metrics.csv and training_curves.png in {model_dir}')
   return result

@@ -14,22 +14,12 @@ import math
 import os
 
 from flags.common import save_resolved_flags
-from flags.pipeline import pipeline_config
+from modes.configs import input_shape_or, pipeline_config
 from hourglass.keypoints import drawing
 from records.errors import UserInputError
 from records.reader import load_manifest
 
 GRID_NAME = 'visualize.png'
-
-
-def _input_shape(flag_values):
-  if not flag_values['model_input_shape'].present:
-    return None  # the records' own input shape
-  from hourglass.model.config import parse_input_shape  # pylint: disable=g-import-not-at-top
-  try:
-    return parse_input_shape(flag_values.model_input_shape)
-  except ValueError as e:
-    raise UserInputError(f'--model_input_shape: {e}') from None
 
 
 def render_examples(records_dir, config, num_examples):
@@ -55,7 +45,7 @@ def run(flag_values):
   if not flag_values.records_dir:
     raise UserInputError('--mode=visualize needs --records_dir (a make_records output)')
   output_dir = flag_values.output_dir or 'visualize'
-  config = pipeline_config(flag_values, _input_shape(flag_values))
+  config = pipeline_config(flag_values, input_shape_or(flag_values, None))
   cells = render_examples(flag_values.records_dir, config, flag_values.num_examples)
   save_resolved_flags(flag_values, output_dir)
   path = os.path.join(output_dir, GRID_NAME)

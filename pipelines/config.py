@@ -3,6 +3,7 @@
 import dataclasses
 from typing import Optional, Tuple
 
+from hourglass.keypoints import OUTPUT_STRIDE
 from records.errors import UserInputError
 
 
@@ -42,7 +43,7 @@ class PipelineConfig:
     cycle_length: shards read in parallel.
   """
   input_shape: Optional[Tuple[int, int]] = None
-  stride: int = 4
+  stride: int = OUTPUT_STRIDE
   sigma: float = 2.0
   batch_size: int = 16
   shuffle_buffer: int = 1024

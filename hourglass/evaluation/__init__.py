@@ -1,0 +1,1 @@
+"""Evaluation: the evaluator (record box, whole frame, detector boxes) and its reports."""

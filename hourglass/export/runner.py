@@ -19,12 +19,13 @@ from hourglass.export import mnn_export
 from hourglass.export import onnx_export
 from hourglass.export import saved_model as saved_model_lib
 from hourglass.export import tflite as tflite_lib
+from hourglass.keypoints import DECODERS
+from hourglass.model import PREDICTION_LAYER_PATTERNS
 from records.errors import UserInputError
 
 FILE_NAMES = {'saved_model': 'saved_model', 'tflite': 'model_float32.tflite',
               'tflite_fp16': 'model_float16.tflite', 'tflite_uint8': 'model_uint8.tflite',
               'onnx': 'model.onnx', 'mnn': 'model.mnn', 'mnn_uint8': 'model_uint8.mnn'}
-DECODERS = ('argmax', 'quarter', 'dark')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +58,7 @@ class ExportConfig:
   dynamic_batch: bool = False
   opset: int = onnx_export.DEFAULT_OPSET
   mnn_quant_method: str = 'ADMM'
-  mnn_float_layers: Tuple[str, ...] = ('*_conv_1x1_predict',)
+  mnn_float_layers: Tuple[str, ...] = PREDICTION_LAYER_PATTERNS
   fold_batch_norm: bool = True
   fuse_separable: bool = True
 

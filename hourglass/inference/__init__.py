@@ -1,0 +1,2 @@
+"""Inference: the Predictor interface and every backend (Keras, SavedModel, TFLite, ONNX, MNN),
+loading a predictor from a path, frame sources and --mode=predict."""

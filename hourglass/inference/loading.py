@@ -75,14 +75,12 @@ def load_predictor(path, batch_size=32):
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
       definition, codec = _read_metadata(_metadata_dir(path))
       return SavedModelPredictor(path, definition, codec, batch_size)
-    if bundle_lib.is_bundle(path):
-      return _from_bundle(path, batch_size)
-    best = bundle_lib.best_model_dir(path)
-    if bundle_lib.is_bundle(best):
-      return _from_bundle(best, batch_size)
-    raise UserInputError(f'{path}: not a model directory (no {bundle_lib.BEST_MODEL_DIR}/ bundle, no '
-                         f'{bundle_lib.INFO_FILE}, no saved_model.pb); has training saved a '
-                         f'best model yet?')
+    found = bundle_lib.find_bundle(path)
+    if found:
+      return _from_bundle(found, batch_size)
+    raise UserInputError(f'{path}: not a model directory (no {bundle_lib.BEST_MODEL_DIR}/ '
+                         f'bundle, no {bundle_lib.INFO_FILE}, no saved_model.pb); has training '
+                         f'saved a best model yet?')
   if path.lower().endswith('.keras'):
     definition, codec = _read_metadata(_metadata_dir(path))
     import keras  # pylint: disable=g-import-not-at-top

@@ -18,7 +18,8 @@ from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 
-DECODERS = ('argmax', 'quarter', 'dark')
+from hourglass.keypoints import DECODERS, OUTPUT_STRIDE
+
 _LOG_EPS = 1e-10
 
 
@@ -31,7 +32,7 @@ class HeatmapCodec:
     sigma: Gaussian standard deviation in heatmap pixels.
   """
 
-  def __init__(self, input_size: Sequence[int], stride: int = 4, sigma: float = 2.0):
+  def __init__(self, input_size: Sequence[int], stride: int = OUTPUT_STRIDE, sigma: float = 2.0):
     height, width = (int(v) for v in input_size)
     if height <= 0 or width <= 0 or height % stride or width % stride:
       raise ValueError(f'input size {height}x{width} must be positive multiples of the stride '

@@ -78,6 +78,15 @@ def best_model_dir(model_dir):
   return os.path.join(model_dir, BEST_MODEL_DIR)
 
 
+def find_bundle(path):
+  """The bundle of a training model directory (its best model) or of a bundle directory itself,
+  or None when `path` is neither."""
+  for candidate in (best_model_dir(path), path):
+    if is_bundle(candidate):
+      return candidate
+  return None
+
+
 def codec_from_settings(settings, input_shape=None):
   """HeatmapCodec from a bundle's codec settings dict (input size from the model when absent)."""
   settings = dict(settings)

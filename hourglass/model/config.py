@@ -3,7 +3,8 @@
 import dataclasses
 import re
 
-OUTPUT_STRIDE = 4  # heatmaps are 1/4 of the input resolution
+from hourglass.keypoints import OUTPUT_STRIDE
+
 
 
 def parse_input_shape(text):

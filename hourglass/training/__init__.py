@@ -1,0 +1,9 @@
+"""Training: the custom loop, validation, checkpoints, losses, optimizers, schedules, strategies,
+quantization-aware fine-tuning. Its choices live here, importing nothing, for the flag definitions."""
+
+LOSS_TYPES = ('mse', 'mae', 'weighted_mse', 'smooth_l1', 'huber')
+DEFAULT_HUBER_DELTA = 0.1
+OPTIMIZERS = ('adam', 'rmsprop', 'sgd', 'adamw')
+DECAY_TYPES = ('none', 'cosine', 'exponential', 'polynomial', 'piecewise_constant')
+STRATEGIES = ('default', 'mirrored', 'multi_worker')
+PRECISIONS = ('float32', 'float16', 'bfloat16')

@@ -150,10 +150,8 @@ def _source_weights(weights_path):
   import keras
   path = weights_path
   if os.path.isdir(path):
-    best = os.path.join(path, 'best_model')
-    if bundle.is_bundle(best):
-      path = best
-    if not bundle.is_bundle(path):
+    path = bundle.find_bundle(weights_path)
+    if path is None:
       raise UserInputError(f'--weights_path={weights_path}: neither a model directory with a '
                            'best_model/ nor a model bundle')
     return {l.name: l.get_weights() for l in bundle.load_bundle(path)[0].layers}

@@ -18,8 +18,7 @@ Target weights only enter weighted_mse; the other losses treat every element ali
 
 import tensorflow as tf
 
-LOSS_TYPES = ('mse', 'mae', 'weighted_mse', 'smooth_l1', 'huber')
-DEFAULT_HUBER_DELTA = 0.1
+from hourglass.training import LOSS_TYPES, DEFAULT_HUBER_DELTA
 
 
 def _huber_elements(diff, delta):

@@ -32,12 +32,11 @@ import tensorflow as tf
 from keras import layers
 
 from hourglass.model import fold_bn, fuse_separable
+from hourglass.model import PREDICTION_LAYER_PATTERNS
 from records.errors import UserInputError
 
 INT8_MAX = 127.0
 BOUND_PERCENTILE = 99.99
-# Layer-name patterns kept float (weights and output); the export's --mnn_float_layers default.
-FLOAT_LAYERS = ('*_conv_1x1_predict',)
 _CONVS = (layers.Conv2D, layers.SeparableConv2D)
 _QUANTIZED_OUTPUTS = (layers.BatchNormalization, layers.Add, layers.Rescaling)
 
@@ -151,7 +150,7 @@ class FakeQuantModel:
     points: the FakeQuant layers, in graph order.
   """
 
-  def __init__(self, model, float_layers=FLOAT_LAYERS):
+  def __init__(self, model, float_layers=PREDICTION_LAYER_PATTERNS):
     rounded = {layer.name: _rounded_tensors(layer, float_layers) for layer in model.layers}
     self.bounds = tf.Variable(tf.zeros([sum(rounded.values())]), trainable=False,
                               name='fake_quant_bounds')

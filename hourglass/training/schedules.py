@@ -23,7 +23,8 @@ import math
 import keras
 import tensorflow as tf
 
-DECAY_TYPES = ('none', 'cosine', 'exponential', 'polynomial', 'piecewise_constant')
+from hourglass.training import DECAY_TYPES
+
 _PACKAGE = 'hourglass'
 
 

@@ -17,8 +17,7 @@ import os
 import keras
 import tensorflow as tf
 
-STRATEGIES = ('default', 'mirrored', 'multi_worker')
-PRECISIONS = ('float32', 'float16', 'bfloat16')
+from hourglass.training import STRATEGIES, PRECISIONS
 
 
 @dataclasses.dataclass(frozen=True)

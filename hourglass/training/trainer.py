@@ -466,6 +466,6 @@ class Trainer:
 
   def save_best_model(self):
     from hourglass.model import bundle
-    directory = os.path.join(self.config.model_dir, 'best_model')
+    directory = bundle.best_model_dir(self.config.model_dir)
     bundle.save_bundle(directory, self.export_model(), self.model_config, self.definition,
                        self.codec.to_dict())
