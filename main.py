@@ -55,12 +55,7 @@ def main(argv):
   mode = FLAGS.mode
   if mode not in MODES:
     sys.exit(f'error: unknown --mode={mode!r}; choose one of {", ".join(MODES)}')
-  try:
-    module = importlib.import_module(f'modes.{mode}')
-  except ModuleNotFoundError as e:
-    if e.name != f'modes.{mode}':
-      raise
-    sys.exit(f'error: --mode={mode} is not implemented yet in this version')
+  module = importlib.import_module(f'modes.{mode}')
   tf_errors = getattr(sys.modules.get('tensorflow'), 'errors', None)
   try:
     _preflight(mode)

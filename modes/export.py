@@ -73,6 +73,7 @@ def run(fv):
   """Exports and proves; returns the report dict. Raises UserInputError on bad input."""
   from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   from hourglass.export import proof as export_report  # pylint: disable=g-import-not-at-top
+  from hourglass.export import proof_report  # pylint: disable=g-import-not-at-top
   from hourglass.export import runner  # pylint: disable=g-import-not-at-top
   from hourglass.inference import predictors  # pylint: disable=g-import-not-at-top
   if not fv.output_dir:
@@ -102,5 +103,5 @@ def run(fv):
   report = export_report.prove(exports, keras, bundle_dir, check, dataset, proof)
   report['calibration_samples'] = 0 if calibration is None else int(len(calibration))
   report.update(rewrites)
-  export_report.write_report(fv.output_dir, report, ' '.join(['python'] + sys.argv))
+  proof_report.write_report(fv.output_dir, report, ' '.join(['python'] + sys.argv))
   return report

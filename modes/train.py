@@ -8,7 +8,6 @@ granularity). The model's K and definition come from the records' manifest; the 
 the manifest's unless --model_input_shape is given.
 """
 
-import os
 import sys
 
 from flags.common import save_resolved_flags
@@ -32,24 +31,7 @@ def train_config(flag_values, steps_per_epoch, compute_dtype):
       decoder=decoder, max_nonfinite_steps=flag_values.max_nonfinite_steps,
       jit_compile=flag_values.jit_compile,
       compute_dtype=compute_dtype, loss_scale_growth_steps=flag_values.loss_scale_growth_steps,
-      quantization_aware=flag_values.quantization_aware,
-      **_test_kill_hook())
-
-
-# TEST HOOK for the preemption tests: 'after_step:12' SIGKILLs the run right after step 12,
-# 'before_latest:8' after writing checkpoint 8's files but before naming it the latest.
-KILL_HOOK_ENV = 'HOURGLASS_TEST_KILL_AT'
-
-
-def _test_kill_hook():
-  value = os.environ.get(KILL_HOOK_ENV)
-  if not value:
-    return {}
-  kind, _, step = value.partition(':')
-  fields = {'after_step': 'kill_after_step', 'before_latest': 'kill_before_latest'}
-  if kind not in fields or not step.isdigit():
-    raise UserInputError(f'{KILL_HOOK_ENV}={value!r}: expected after_step:N or before_latest:N')
-  return {fields[kind]: int(step)}
+      quantization_aware=flag_values.quantization_aware)
 
 
 def build_trainer(flag_values, log=print):
@@ -74,6 +56,7 @@ def build_trainer(flag_values, log=print):
   strategy_lib.set_precision_policy(compute_dtype)
   from pipelines.dataset import build_eval_dataset, build_train_dataset, codec_for
   from records.reader import load_manifest
+  from hourglass.training import faults
   from hourglass.training.trainer import Trainer
   manifest = load_manifest(flag_values.records_dir)
   input_shape = input_shape_or(flag_values, manifest.input_shape)
@@ -102,7 +85,8 @@ def build_trainer(flag_values, log=print):
       f'global batch {flag_values.batch_size} over {replicas} replica(s), {compute_dtype})')
   trainer = Trainer(train_config(flag_values, steps, compute_dtype), strategy, model,
                     manifest.definition, codec, train_fn, eval_fn,
-                    weights_path=flag_values.weights_path, log=log)
+                    weights_path=flag_values.weights_path, log=log,
+                    faults=faults.from_environment())
   return trainer, manifest
 
 

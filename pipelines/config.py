@@ -87,6 +87,3 @@ class PipelineConfig:
       raise PipelineConfigError(f'decode_ratio must be 1, 2, 4 or 8, got {self.decode_ratio}')
     if self.sigma <= 0 or self.batch_size < 1 or self.shuffle_buffer < 1:
       raise PipelineConfigError('sigma must be > 0, batch_size and shuffle_buffer >= 1')
-
-  def without_augmentation(self) -> 'PipelineConfig':
-    return dataclasses.replace(self, augment=False)

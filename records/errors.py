@@ -22,18 +22,6 @@ class RecordsError(UserInputError):
   """A records directory is missing, incomplete, corrupt or does not match the model."""
 
 
-def where(path, line=None, record=None, field=None):
-  """Formats a location as 'path, line 3, record 'x', field 'y'' for error messages."""
-  parts = [str(path)]
-  if line is not None:
-    parts.append(f'line {line}')
-  if record is not None:
-    parts.append(f'record {record!r}')
-  if field is not None:
-    parts.append(f'field {field!r}')
-  return ', '.join(parts)
-
-
 class StorageError(UserInputError):
   """A file or folder cannot be written or read (full disk, file-size limit, no permission, a
   path through a file). The message names the path and says what was kept intact."""

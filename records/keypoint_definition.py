@@ -147,6 +147,15 @@ def load_definition(classes_path: str, matchpoint_path: Optional[str] = None,
   Raises:
     DefinitionError: naming the file and line of any malformed line, unknown or duplicate name.
   """
+  names = _read_names(classes_path)
+  pairs = _read_pairs(matchpoint_path, names, classes_path) if matchpoint_path else {}
+  skeleton = _read_skeleton(skeleton_path, names, classes_path) if skeleton_path else ()
+  sigmas = _read_sigmas(sigmas_path, names, classes_path) if sigmas_path else None
+  return KeypointDefinition(names, tuple(pairs.get('h', ())), tuple(pairs.get('v', ())),
+                            tuple(skeleton), sigmas)
+
+
+def _read_names(classes_path):
   names = []
   for line_no, fields in _lines(classes_path):
     if len(fields) != 1 or not fields[0]:
@@ -158,56 +167,63 @@ def load_definition(classes_path: str, matchpoint_path: Optional[str] = None,
     names.append(fields[0])
   if not names:
     raise DefinitionError(f'{classes_path}: no keypoint names in the classes file')
-  names = tuple(names)
-  pairs = {'h': [], 'v': []}
-  if matchpoint_path:
-    paired = {}
-    for line_no, fields in _lines(matchpoint_path):
-      if len(fields) != 3 or fields[2] not in ('h', 'v'):
-        raise DefinitionError(f'{matchpoint_path}, line {line_no}: expected '
-                              f'"name1,name2,h|v", got {",".join(fields)!r}')
-      idx = _index(names, f'{matchpoint_path}, line {line_no}')
-      i, j = idx(fields[0], classes_path), idx(fields[1], classes_path)
-      if i == j:
-        raise DefinitionError(f'{matchpoint_path}, line {line_no}: {names[i]!r} is paired with '
-                              f'itself')
-      for k in (i, j):
-        if (k, fields[2]) in paired:
-          raise DefinitionError(f'{matchpoint_path}, line {line_no}: {names[k]!r} is already '
-                                f'paired on line {paired[(k, fields[2])]}')
-        paired[(k, fields[2])] = line_no
-      pairs[fields[2]].append((i, j))
+  return tuple(names)
+
+
+def _read_pairs(matchpoint_path, names, classes_path):
+  """{'h': [(i, j)], 'v': [(i, j)]} of a match-point file."""
+  pairs, paired = {'h': [], 'v': []}, {}
+  for line_no, fields in _lines(matchpoint_path):
+    if len(fields) != 3 or fields[2] not in ('h', 'v'):
+      raise DefinitionError(f'{matchpoint_path}, line {line_no}: expected '
+                            f'"name1,name2,h|v", got {",".join(fields)!r}')
+    idx = _index(names, f'{matchpoint_path}, line {line_no}')
+    i, j = idx(fields[0], classes_path), idx(fields[1], classes_path)
+    if i == j:
+      raise DefinitionError(f'{matchpoint_path}, line {line_no}: {names[i]!r} is paired with '
+                            f'itself')
+    for k in (i, j):
+      if (k, fields[2]) in paired:
+        raise DefinitionError(f'{matchpoint_path}, line {line_no}: {names[k]!r} is already '
+                              f'paired on line {paired[(k, fields[2])]}')
+      paired[(k, fields[2])] = line_no
+    pairs[fields[2]].append((i, j))
+  return pairs
+
+
+def _read_skeleton(skeleton_path, names, classes_path):
   skeleton = []
-  if skeleton_path:
-    for line_no, fields in _lines(skeleton_path):
-      if len(fields) != 3:
-        raise DefinitionError(f'{skeleton_path}, line {line_no}: expected "start,end,color", '
-                              f'got {",".join(fields)!r}')
-      idx = _index(names, f'{skeleton_path}, line {line_no}')
-      colour = _parse_colour(fields[2], f'{skeleton_path}, line {line_no}')
-      skeleton.append((idx(fields[0], classes_path), idx(fields[1], classes_path), colour))
-  sigmas = None
-  if sigmas_path:
-    by_name = {}
-    for line_no, fields in _lines(sigmas_path):
-      at = f'{sigmas_path}, line {line_no}'
-      if len(fields) != 2:
-        raise DefinitionError(f'{at}: expected "name,sigma", got {",".join(fields)!r}')
-      _index(names, at)(fields[0], classes_path)
-      try:
-        value = float(fields[1])
-      except ValueError:
-        raise DefinitionError(f'{at}: sigma {fields[1]!r} is not a number') from None
-      if not 0 < value < float('inf'):
-        raise DefinitionError(f'{at}: sigma must be positive, got {fields[1]!r}')
-      if fields[0] in by_name:
-        raise DefinitionError(f'{at}: duplicate sigma for {fields[0]!r}')
-      by_name[fields[0]] = value
-    missing = [n for n in names if n not in by_name]
-    if missing:
-      raise DefinitionError(f'{sigmas_path}: no sigma for {missing}')
-    sigmas = tuple(by_name[n] for n in names)
-  return KeypointDefinition(names, tuple(pairs['h']), tuple(pairs['v']), tuple(skeleton), sigmas)
+  for line_no, fields in _lines(skeleton_path):
+    if len(fields) != 3:
+      raise DefinitionError(f'{skeleton_path}, line {line_no}: expected "start,end,color", '
+                            f'got {",".join(fields)!r}')
+    idx = _index(names, f'{skeleton_path}, line {line_no}')
+    colour = _parse_colour(fields[2], f'{skeleton_path}, line {line_no}')
+    skeleton.append((idx(fields[0], classes_path), idx(fields[1], classes_path), colour))
+  return skeleton
+
+
+def _read_sigmas(sigmas_path, names, classes_path):
+  """The per-keypoint OKS sigmas in the order of `names`."""
+  by_name = {}
+  for line_no, fields in _lines(sigmas_path):
+    at = f'{sigmas_path}, line {line_no}'
+    if len(fields) != 2:
+      raise DefinitionError(f'{at}: expected "name,sigma", got {",".join(fields)!r}')
+    _index(names, at)(fields[0], classes_path)
+    try:
+      value = float(fields[1])
+    except ValueError:
+      raise DefinitionError(f'{at}: sigma {fields[1]!r} is not a number') from None
+    if not 0 < value < float('inf'):
+      raise DefinitionError(f'{at}: sigma must be positive, got {fields[1]!r}')
+    if fields[0] in by_name:
+      raise DefinitionError(f'{at}: duplicate sigma for {fields[0]!r}')
+    by_name[fields[0]] = value
+  missing = [n for n in names if n not in by_name]
+  if missing:
+    raise DefinitionError(f'{sigmas_path}: no sigma for {missing}')
+  return tuple(by_name[n] for n in names)
 
 
 def _lines(path: str):

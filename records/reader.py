@@ -16,7 +16,6 @@ from records.keypoint_definition import KeypointDefinition
 
 MANIFEST_NAME = 'manifest.json'
 FORMAT = 'hourglass-records/1'
-SPLITS = ('train', 'val')
 
 
 class Manifest:

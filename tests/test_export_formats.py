@@ -134,7 +134,7 @@ def test_export_cli_every_format_matches_keras(trained):
   for fmt in ('tflite_uint8', 'mnn_uint8'):
     assert 0.0 <= rows[fmt]['pck'] <= 1.0 and rows[fmt]['mean_error_px'] > 0
     assert rows[fmt]['parity']['max_abs_diff'] > 0  # quantized: not bit-identical
-    assert fmt in report['goals']
+    assert fmt in report['checks']
     for key, (low, high) in rows[fmt]['interval_95'].items():
       assert low <= rows[fmt][key] <= high, (fmt, key)
     assert '_per_keypoint' not in rows[fmt]

@@ -1,4 +1,4 @@
-"""Fast checks of the export pieces: metadata round trips, errors, goals, report, calibration."""
+"""Fast checks of the export pieces: metadata round trips, errors, checks, report, calibration."""
 
 import json
 import os
@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from hourglass.export import proof as export_report
+from hourglass.export import proof_report
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.config import ModelConfig
 from hourglass.export import metadata, mnn_export, runner, tflite, usage
@@ -114,19 +115,19 @@ def _row(fmt, pck01, error, ms2):
   return row
 
 
-def test_goals_apply_the_10_percent_2_point_and_2x_rules():
+def test_checks_apply_the_10_percent_2_point_and_2x_rules():
   keras_row = _row('keras', 0.50, 10.0, 40.0)
   rows = [_row('tflite_uint8', 0.485, 10.9, 15.0), _row('mnn_uint8', 0.47, 10.5, 25.0),
           _row('onnx', 0.50, 10.0, 30.0)]
   for row in rows:
     export_report._accuracy_deltas(row, keras_row)  # pylint: disable=protected-access
-  goals = export_report.goals(keras_row, rows)
-  assert goals['tflite_uint8']['met']                  # +9% error, -1.5 points
-  assert not goals['mnn_uint8']['met']                 # -3 points of PCK@0.1
-  assert goals['speed']['fastest'] == 'tflite_uint8'
-  assert goals['speed']['met'] and goals['speed']['speedup_vs_keras_2_threads'] == 40 / 15
-  text = export_report.to_markdown({'keras': keras_row, 'formats': rows, 'failures': [],
-                                    'check_samples': 4, 'decoder': 'dark', 'goals': goals})
+  checks = proof_report.checks(keras_row, rows)
+  assert checks['tflite_uint8']['met']                  # +9% error, -1.5 points
+  assert not checks['mnn_uint8']['met']                 # -3 points of PCK@0.1
+  assert checks['speed']['fastest'] == 'tflite_uint8'
+  assert checks['speed']['met'] and checks['speed']['speedup_vs_keras_2_threads'] == 40 / 15
+  text = proof_report.to_markdown({'keras': keras_row, 'formats': rows, 'failures': [],
+                                    'check_samples': 4, 'decoder': 'dark', 'checks': checks})
   assert '| mnn_uint8 |' in text and 'NOT met' in text and '### onnx' in text
   assert 'x = 4 * j + 1.5' in text  # how to read keypoints from bare heatmaps
 
@@ -161,7 +162,7 @@ def test_paired_intervals_hold_the_point_estimate_and_shrink_with_more_objects()
   assert export_report.paired_intervals(reference, other) is None
 
 
-def test_goals_say_when_the_intervals_straddle_the_limit():
+def test_checks_say_when_the_intervals_straddle_the_limit():
   keras_row = _row('keras', 0.50, 10.0, 40.0)
   rows = [_row('tflite_uint8', 0.49, 10.1, 15.0), _row('mnn_uint8', 0.479, 10.2, 25.0)]
   for row in rows:
@@ -170,13 +171,13 @@ def test_goals_say_when_the_intervals_straddle_the_limit():
                             'mean_error_change_pct': [0.5, 1.5]}
   rows[1]['interval_95'] = {'pck_at_0.1_drop_points': [1.4, 2.8],
                             'mean_error_change_pct': [1.0, 3.0]}
-  goals = export_report.goals(keras_row, rows)
-  assert goals['tflite_uint8']['met'] and goals['tflite_uint8']['decided']
-  assert not goals['mnn_uint8']['met'] and not goals['mnn_uint8']['decided']
-  text = export_report.to_markdown({'keras': keras_row, 'formats': rows, 'failures': [],
-                                    'check_samples': 4, 'decoder': 'dark', 'goals': goals})
+  checks = proof_report.checks(keras_row, rows)
+  assert checks['tflite_uint8']['met'] and checks['tflite_uint8']['decided']
+  assert not checks['mnn_uint8']['met'] and not checks['mnn_uint8']['decided']
+  text = proof_report.to_markdown({'keras': keras_row, 'formats': rows, 'failures': [],
+                                    'check_samples': 4, 'decoder': 'dark', 'checks': checks})
   line = next(l for l in text.splitlines() if l.startswith('- mnn_uint8: NOT met'))
-  assert 'PCK@0.1 drop 2.10 points (95% interval 1.40 to 2.80 points; goal <= 2.00 points)' in line
+  assert 'PCK@0.1 drop 2.10 points (95% interval 1.40 to 2.80 points; limit <= 2.00 points)' in line
   assert 'undecided' in line
   assert 'undecided' not in next(l for l in text.splitlines() if l.startswith('- tflite_uint8'))
 

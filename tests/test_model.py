@@ -80,3 +80,11 @@ def test_sync_bn_switch():
   model = network.build_training_model(ModelConfig(1, True, True, 64, 64, 2, sync_bn=True))
   bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
   assert bns and all(layer.synchronized for layer in bns)
+
+
+def test_models_are_named_after_the_network_not_a_stack():
+  config = ModelConfig(num_stacks=2, tiny=True, mobile=True, input_height=64, input_width=64,
+                       num_keypoints=3)
+  training = network.build_training_model(config)
+  assert training.name == 'stacked_hourglass'
+  assert network.inference_model(training).name == 'stacked_hourglass_inference'

@@ -1,5 +1,5 @@
 """float16 forced on CPU with the LossScaleOptimizer: scale dynamics, skipped non-finite steps,
-and the stop after --max_nonfinite_steps in a row (test hook: TrainConfig.inject_nonfinite_steps).
+and the stop after --max_nonfinite_steps in a row (test hook: faults.Faults.nonfinite_steps).
 One trainer is driven through phases with the stop hook (tests/test_train_support.py)."""
 
 from tests import test_train_support as support

@@ -138,8 +138,8 @@ def test_validation_decodes_an_empty_replica_batch():
   padding (MirrorPad) rejects empty tensors; the validator's decode must not."""
   from hourglass.training.validation import Validator
   codec, _ = support.codec_and_definition()
-  validator = Validator(None, TrainConfig(model_dir='unused', global_batch_size=4,
-                                          steps_per_epoch=1, decoder='dark'), codec)
+  validator = Validator(None, None, None, TrainConfig(model_dir='unused', global_batch_size=4,
+                                                      steps_per_epoch=1, decoder='dark'), codec)
   decode = tf.function(validator.decode)
   predicted, scores = decode(tf.zeros([0, 16, 16, support.K]))
   assert predicted.shape == (0, support.K, 2) and scores.shape == (0, support.K)

@@ -292,6 +292,7 @@ def float16_check(model_dir):
   import keras
   from hourglass.training import strategy as strategy_lib
   from hourglass.model.config import ModelConfig
+  from hourglass.training.faults import Faults
   from hourglass.training.trainer import NonFiniteLossError, Trainer, TrainConfig
   settings = strategy_lib.StrategyConfig(mixed_precision_dtype='float16')
   strategy = strategy_lib.build_strategy(settings)
@@ -302,11 +303,12 @@ def float16_check(model_dir):
   config = TrainConfig(model_dir=model_dir, global_batch_size=4, steps_per_epoch=8,
                        total_epochs=2, steps_per_loop=1, checkpoint_steps=1, learning_rate=1e-3,
                        decay_type='none', compute_dtype='float16', loss_scale_growth_steps=3,
-                       initial_loss_scale=256.0, max_nonfinite_steps=3,
-                       inject_nonfinite_steps=(2, 3, 13, 14, 15, 16), stop_at_step=2)
+                       initial_loss_scale=256.0, max_nonfinite_steps=3)
+  faults = Faults(nonfinite_steps=(2, 3, 13, 14, 15, 16), stop_at_step=2)
   trainer = Trainer(config, strategy, ModelConfig(num_stacks=1, tiny=True, input_height=SIZE,
                                                   input_width=SIZE, num_keypoints=K),
-                    definition, codec, train_fn, log=lambda *a: print(*a, file=sys.stderr))
+                    definition, codec, train_fn, log=lambda *a: print(*a, file=sys.stderr),
+                    faults=faults)
 
   def state():
     return {'step': int(trainer.step.numpy()), 'iterations': int(trainer.optimizer.iterations),
@@ -316,7 +318,7 @@ def float16_check(model_dir):
                         for v in trainer.model.trainable_weights]}
   phases = {}
   for name, stop in (('clean2', 2), ('skip3', 3), ('epoch1', 8), ('end', None)):
-    trainer.config.stop_at_step = stop
+    trainer.faults.stop_at_step = stop
     error = None
     try:
       trainer.train()

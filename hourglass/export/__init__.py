@@ -7,4 +7,3 @@ bare file is enough for eval and predict (hourglass.inference.runtime_predictors
 
 FORMATS = ('saved_model', 'tflite', 'tflite_fp16', 'tflite_uint8', 'onnx', 'mnn', 'mnn_uint8')
 FLOAT_FORMATS = ('saved_model', 'tflite', 'tflite_fp16', 'onnx', 'mnn')
-QUANTIZED_FORMATS = ('tflite_uint8', 'mnn_uint8')

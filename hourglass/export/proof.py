@@ -8,7 +8,8 @@
   paired bootstrap intervals of each format's PCK@0.1 drop and mean error change from Keras.
 - Speed: median latency of one image with 1 and 2 threads (TF models in a child process, since
   TF's thread pools are fixed once created).
-- export_report.json and export_report.md (hourglass.export_usage renders the usage notes).
+- The checks of those figures, export_report.json and export_report.md: proof_report.py
+  (usage.py renders the on-device usage notes).
 """
 
 import dataclasses
@@ -22,12 +23,13 @@ from typing import Tuple
 import numpy as np
 
 from hourglass.evaluation import evaluator
+from hourglass.export.proof_report import checks
 from hourglass.keypoints import metrics
 from hourglass.export import FLOAT_FORMATS
 from hourglass.inference.loading import load_predictor
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPORT_NAME = 'export_report'
+# The checkout, put on the latency child's sys.path.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PER_KEYPOINT = '_per_keypoint'  # accuracy()'s arrays, dropped from the report
 
 
@@ -302,131 +304,4 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config):
   return {'keras': keras_row, 'formats': rows, 'failures': failures,
           'check_samples': int(len(images)), 'decoder': config.decoder,
           'tolerance': {'float32': config.tolerance, 'float16': config.tolerance_fp16},
-          'goals': goals(keras_row, rows)}
-
-
-GOAL_MAX_ERROR_CHANGE_PCT = 10.0
-GOAL_MAX_PCK01_DROP_POINTS = 2.0
-
-
-def goals(keras_row, rows):
-  """The issue's goals: uint8 formats within 10% mean error and 2 points PCK@0.1 of Keras; the
-  fastest format at least 2x faster than Keras with 2 threads. None where not measured.
-
-  A uint8 goal is met on the point estimates; 'decided' says whether the 95% intervals agree
-  (all inside the limits when met, one beyond its limit when not).
-  """
-  out = {}
-  for row in rows:
-    if row['format'].endswith('uint8') and 'mean_error_change_pct' in row:
-      change, drop = row['mean_error_change_pct'], row['pck_at_0.1_drop_points']
-      met = bool(change is not None and change <= GOAL_MAX_ERROR_CHANGE_PCT
-                 and drop <= GOAL_MAX_PCK01_DROP_POINTS)
-      goal = {'mean_error_change_pct': change, 'pck_at_0.1_drop_points': drop, 'met': met}
-      interval = row.get('interval_95')
-      if interval:
-        highs = (interval['mean_error_change_pct'][1] <= GOAL_MAX_ERROR_CHANGE_PCT
-                 and interval['pck_at_0.1_drop_points'][1] <= GOAL_MAX_PCK01_DROP_POINTS)
-        lows = (interval['mean_error_change_pct'][0] > GOAL_MAX_ERROR_CHANGE_PCT
-                or interval['pck_at_0.1_drop_points'][0] > GOAL_MAX_PCK01_DROP_POINTS)
-        goal.update(interval_95=interval, decided=bool(highs if met else lows))
-      out[row['format']] = goal
-  keras_ms = keras_row.get('latency_ms', {}).get('2')
-  timed = [(r['latency_ms']['2'], r['format']) for r in rows if '2' in r.get('latency_ms', {})]
-  if keras_ms and timed:
-    best_ms, best = min(timed)
-    out['speed'] = {'fastest': best, 'speedup_vs_keras_2_threads': keras_ms / best_ms,
-                    'met': keras_ms / best_ms >= 2.0}
-  return out
-
-
-def _goal_text(name, goal):
-  """One goal's figures in words, with the 95% intervals where measured."""
-  if name == 'speed':
-    return (f'fastest {goal["fastest"]}, {goal["speedup_vs_keras_2_threads"]:.1f}x Keras on 2 '
-            f'threads (goal >= 2x)')
-  interval = goal.get('interval_95') or {}
-
-  def part(label, key, spec, unit, limit):
-    text = f'{label} {format(goal[key], spec)}{unit} ('
-    if key in interval:
-      low, high = interval[key]
-      text += f'95% interval {format(low, spec)} to {format(high, spec)}{unit}; '
-    return text + f'goal <= {format(limit, spec)}{unit})'
-
-  text = (part('PCK@0.1 drop', 'pck_at_0.1_drop_points', '.2f', ' points',
-               GOAL_MAX_PCK01_DROP_POINTS) + ', ' +
-          part('mean error change', 'mean_error_change_pct', '+.1f', '%',
-               GOAL_MAX_ERROR_CHANGE_PCT))
-  if 'decided' in goal and not goal['decided']:
-    text += ('; undecided: the intervals straddle the goal, so another draw of val crops could '
-             'turn the verdict (more val records narrow them)')
-  return text
-
-
-def _fmt(value, spec):
-  return '-' if value is None else format(value, spec)
-
-
-def to_markdown(report, command=None):
-  """The report as a Markdown page."""
-  lines = ['# Export report', '']
-  if command:
-    lines += [f'Command: `{command}`', '']
-  lines += [f'Parity on {report["check_samples"]} val crops against Keras (decoder '
-            f'{report["decoder"]}); accuracy through the --mode=eval path; latency = median of one '
-            f'image on this machine.', '']
-  fold = report.get('batch_norm_folding')
-  if fold:
-    lines += [f'Exported with batch norm folded (--fold_batch_norm): {fold["folded"]} of '
-              f'{fold["batch_norm"]} BN layers folded into their convs ({fold["removed"]} '
-              f'entirely, {fold["left_as_channel_op"]} leaving a per-channel add), '
-              f'{fold["kept"]} kept as they were'
-              + (f'; for MNN {fold["mnn"]["removed"]} entirely and '
-                 f'{fold["mnn"]["left_as_channel_op"]} leaving a 1x1 depthwise conv'
-                 if fold.get('mnn') else '') + '.', '']
-  if report.get('fused_separable_convs'):
-    lines += [f'{report["fused_separable_convs"]} 1x1 separable convs written as plain 1x1 convs '
-              '(--fuse_separable): the same function, one op less each.', '']
-  lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | kp dist (px) | PCK '
-            '| PCK drop (pts) | PCK@0.1 | mean err (px) | err change | ms 1 thr | ms 2 thr '
-            '| status |',
-            '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
-  for row in [report['keras']] + report['formats']:
-    p = row.get('parity', {})
-    ms = row.get('latency_ms', {})
-    change = row.get('mean_error_change_pct')
-    lines.append('| ' + ' | '.join([
-        row['format'], f'{row["size_bytes"] / 1024:.0f}', _fmt(p.get('max_abs_diff'), '.2e'),
-        _fmt(p.get('mean_abs_diff'), '.2e'), _fmt(p.get('keypoints_within_1px'), '.3f'),
-        _fmt(p.get('keypoint_distance_px'), '.3f'), _fmt(row.get('pck'), '.4f'),
-        _fmt(row.get('pck_drop_points'), '+.2f'),
-        _fmt(row.get('pck_at_0.1'), '.4f'), _fmt(row.get('mean_error_px'), '.2f'),
-        '-' if change is None else f'{change:+.1f}%', _fmt(ms.get('1'), '.2f'),
-        _fmt(ms.get('2'), '.2f'), row.get('status', 'reference')]) + ' |')
-  lines += ['', '## Goals', '']
-  for name, goal in report['goals'].items():
-    lines.append(f'- {name}: {"met" if goal["met"] else "NOT met"}: ' + _goal_text(name, goal))
-  if not report['goals']:
-    lines.append('- not measured (no val records or no latency runs)')
-  if report['failures']:
-    lines += ['', '## FAILED', ''] + [f'- {f}' for f in report['failures']]
-  lines += ['', '## On-device use', '']
-  for row in report['formats']:
-    lines += [f'### {row["format"]} (`{os.path.basename(row["path"])}`)', '']
-    lines += [f'- {line}' for line in row['usage']] + ['']
-  return '\n'.join(lines) + '\n'
-
-
-def write_report(output_dir, report, command=None):
-  """Writes export_report.json and export_report.md (temporary names, then rename)."""
-  paths = []
-  for suffix, text in (('.json', json.dumps(report, indent=2, default=float) + '\n'),
-                       ('.md', to_markdown(report, command))):
-    path = os.path.join(output_dir, REPORT_NAME + suffix)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-      f.write(text)
-    os.replace(tmp, path)
-    paths.append(path)
-  return paths
+          'checks': checks(keras_row, rows)}

@@ -94,20 +94,7 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     raise UserInputError('the uint8 formats need calibration images: give '
                          '--calibration_records (or --records_dir) with examples')
   kw = dict(model_config=model_config, definition=definition, codec=codec)
-  fused = 0
-  if config.fuse_separable:  # first: both folds below then start from the fused model
-    model, fused = fuse_separable.fuse_separable_1x1(model)
-    logging.info('1x1 separable convs written as plain 1x1 convs: %d', fused)
-  fold_summary = None
-  mnn_model = model
-  if config.fold_batch_norm:
-    mnn_summary = None
-    if any(f.startswith('mnn') for f in config.formats):
-      mnn_model, mnn_summary = fold_bn.fold_batch_norm(model, shift='conv', carry_shifts=False)
-    model, fold_summary = fold_bn.fold_batch_norm(model, shift='add')
-    if mnn_summary:
-      fold_summary['mnn'] = mnn_summary
-    logging.info('batch norm folded for export: %s', fold_summary)
+  model, mnn_model, rewrites = _rewrite(model, config)
   out = {}
   work = tempfile.mkdtemp(prefix='export_', dir=config.output_dir)
   try:
@@ -136,8 +123,26 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     _export_mnn(mnn_model, config, onnx_kw, out, work, calibration_images)
   finally:
     shutil.rmtree(work, ignore_errors=True)
-  rewrites = {'batch_norm_folding': fold_summary, 'fused_separable_convs': fused}
   return {f: out[f] for f in config.formats}, rewrites
+
+
+def _rewrite(model, config):
+  """The same function in fewer, rounding-friendlier ops: (model, MNN's model, rewrites dict)."""
+  fused = 0
+  if config.fuse_separable:  # first: both folds below then start from the fused model
+    model, fused = fuse_separable.fuse_separable_1x1(model)
+    logging.info('1x1 separable convs written as plain 1x1 convs: %d', fused)
+  fold_summary = None
+  mnn_model = model
+  if config.fold_batch_norm:
+    mnn_summary = None
+    if any(f.startswith('mnn') for f in config.formats):
+      mnn_model, mnn_summary = fold_bn.fold_batch_norm(model, shift='conv', carry_shifts=False)
+    model, fold_summary = fold_bn.fold_batch_norm(model, shift='add')
+    if mnn_summary:
+      fold_summary['mnn'] = mnn_summary
+    logging.info('batch norm folded for export: %s', fold_summary)
+  return model, mnn_model, {'batch_norm_folding': fold_summary, 'fused_separable_convs': fused}
 
 
 def _export_mnn(model, config, onnx_kw, out, work, calibration_images):

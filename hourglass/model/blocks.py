@@ -115,5 +115,3 @@ def normalize_pixels(x):
   x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name='front_normalize')(x)
   return x
 
-
-keras_layers = keras.layers  # re-exported for callers that build custom heads

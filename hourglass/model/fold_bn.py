@@ -194,6 +194,93 @@ def _scale_outputs(weights, scale):
 SHIFTS = ('add', 'conv', 'keep')
 
 
+class _FoldPlan:
+  """Step 1 of the fold: which BNs fold, and where each shift goes.
+
+  Shifts into consumers use their original kernels: a consumer's own scale (when it feeds a
+  folded BN too) applies on top, a * (W (y + c) + b).
+
+  Attributes:
+    weights: conv name -> its modified float64 weights.
+    folds: [(producer conv, BN scale a)] of the BNs that fold.
+    own_shift: [(producer conv, BN shift c)] that go into the producer's bias.
+    replacement: BN name -> shift [C] of the ChannelBias(Conv) left in its place.
+    removed: names of the BNs with nothing left in their place.
+  """
+
+  def __init__(self, model, shift, carry_shifts):
+    self.shift, self.carry_shifts = shift, carry_shifts
+    self.consumers = consumers_of(model)
+    self.order = _topological(model, self.consumers)
+    # A model output has a reader outside the graph: it must keep its exact value.
+    self.outputs = {_producer(tensor).name for tensor in model.outputs}
+    self.weights, self.replacement, self.removed = {}, {}, set()
+    self.folds, self.own_shift = [], []
+
+  def conv_weights(self, conv):
+    if conv.name not in self.weights:
+      self.weights[conv.name] = _conv_weights(conv)
+    return self.weights[conv.name]
+
+  def _foldable(self, bn, producer, a):
+    return (_last_axis(bn) and isinstance(producer, _CONVS) and producer.use_bias
+            and len(self.consumers[producer.name]) == 1 and producer.name not in self.outputs
+            and (_activation(producer) == 'linear'
+                 or (_activation(producer) == 'relu' and np.all(a > 0))))
+
+  def place(self, bn):
+    """Plans the fold of one BN (or leaves it, when it cannot fold)."""
+    producer = _producer(bn.input)
+    a, c = _bn_affine(bn)
+    if not self._foldable(bn, producer, a):
+      return
+    consumers, outputs = self.consumers[bn.name], self.outputs
+    if (_activation(producer) == 'relu' and bn.name not in outputs and consumers
+        and all(_is_1x1(consumer) for consumer in consumers)):
+      for consumer in consumers:
+        _add_input_shift(self.conv_weights(consumer), c)
+      self.removed.add(bn.name)
+    elif _activation(producer) == 'linear':
+      self.own_shift.append((producer, c))
+      self.removed.add(bn.name)
+    elif (self.carry_shifts and bn.name not in outputs
+          and (absorbers := _shift_absorbers(bn, c, self.order, outputs)) is not None):
+      for consumer, carried in absorbers:
+        _add_input_shift(self.conv_weights(consumer), carried)
+      self.removed.add(bn.name)
+    elif self.shift in ('add', 'conv'):
+      self.replacement[bn.name] = c
+    else:  # 'keep': this BN stays as it is
+      return
+    self.folds.append((producer, a))
+
+
+def _rebuild(model, plan, shift):
+  """A clone of `model` with the plan's weights and the folded BNs replaced."""
+  def clone_layer(layer):
+    if layer.name in plan.removed:
+      return FoldedAway(name=layer.name, dtype=layer.dtype_policy.name)
+    if layer.name in plan.replacement and shift == 'conv':
+      return ChannelBiasConv(name=layer.name, dtype=layer.dtype_policy.name)
+    if layer.name in plan.replacement:
+      return ChannelBias(name=layer.name, dtype=layer.dtype_policy.name)
+    return layer.__class__.from_config(layer.get_config())
+
+  folded = keras.models.clone_model(model, clone_function=clone_layer)
+  originals = {layer.name: layer for layer in model.layers}
+  for layer in folded.layers:
+    if layer.name in plan.weights:
+      layer.set_weights([w.astype(np.float32) for w in plan.weights[layer.name].values()])
+    elif layer.name in plan.replacement and shift == 'conv':
+      bias = plan.replacement[layer.name].astype(np.float32)
+      layer.set_weights([np.ones((1, 1, len(bias), 1), np.float32), bias])
+    elif layer.name in plan.replacement:
+      layer.set_weights([plan.replacement[layer.name].astype(np.float32)])
+    elif layer.weights:
+      layer.set_weights(originals[layer.name].get_weights())
+  return folded
+
+
 def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool = True):
   """Returns (folded model, summary dict). The folded model computes the same function.
 
@@ -215,77 +302,16 @@ def fold_batch_norm(model: keras.Model, shift: str = 'add', carry_shifts: bool =
   if not bns:  # nothing to do (BNs inside a nested model are not looked for)
     return model, {'batch_norm': 0, 'folded': 0, 'removed': 0, 'left_as_channel_op': 0,
                    'kept': 0}
-  consumers = consumers_of(model)
-  order = _topological(model, consumers)
-  # A model output has a reader outside the graph: it must keep its exact value.
-  outputs = {_producer(tensor).name for tensor in model.outputs}
-  weights = {}  # conv name -> modified float64 weights
-  replacement = {}  # BN name -> shift [C] of the ChannelBias left in its place
-  removed = set()
-
-  def conv_weights(conv):
-    if conv.name not in weights:
-      weights[conv.name] = _conv_weights(conv)
-    return weights[conv.name]
-
-  # 1. Which BNs fold, and where each shift goes. Shifts into consumers use their original
-  # kernels: a consumer's own scale (when it feeds a folded BN too) applies on top,
-  # a * (W (y + c) + b).
-  folds = []
-  own_shift = []
+  plan = _FoldPlan(model, shift, carry_shifts)
   for bn in bns:
-    producer = _producer(bn.input)
-    a, c = _bn_affine(bn)
-    if not (_last_axis(bn) and isinstance(producer, _CONVS) and producer.use_bias
-            and len(consumers[producer.name]) == 1 and producer.name not in outputs
-            and (_activation(producer) == 'linear'
-                 or (_activation(producer) == 'relu' and np.all(a > 0)))):
-      continue
-    if (_activation(producer) == 'relu' and bn.name not in outputs and consumers[bn.name]
-        and all(_is_1x1(consumer) for consumer in consumers[bn.name])):
-      for consumer in consumers[bn.name]:
-        _add_input_shift(conv_weights(consumer), c)
-      removed.add(bn.name)
-    elif _activation(producer) == 'linear':
-      own_shift.append((producer, c))
-      removed.add(bn.name)
-    elif (carry_shifts and bn.name not in outputs
-          and (absorbers := _shift_absorbers(bn, c, order, outputs)) is not None):
-      for consumer, carried in absorbers:
-        _add_input_shift(conv_weights(consumer), carried)
-      removed.add(bn.name)
-    elif shift in ('add', 'conv'):
-      replacement[bn.name] = c
-    else:  # 'keep': this BN stays as it is
-      continue
-    folds.append((producer, a))
+    plan.place(bn)
   # 2. Scales into producers; 3. shifts into the producers' biases, after their scale.
-  for producer, a in folds:
-    _scale_outputs(conv_weights(producer), a)
-  for producer, c in own_shift:
-    conv_weights(producer)['bias'] += c
-
-  def clone_layer(layer):
-    if layer.name in removed:
-      return FoldedAway(name=layer.name, dtype=layer.dtype_policy.name)
-    if layer.name in replacement and shift == 'conv':
-      return ChannelBiasConv(name=layer.name, dtype=layer.dtype_policy.name)
-    if layer.name in replacement:
-      return ChannelBias(name=layer.name, dtype=layer.dtype_policy.name)
-    return layer.__class__.from_config(layer.get_config())
-
-  folded = keras.models.clone_model(model, clone_function=clone_layer)
-  originals = {layer.name: layer for layer in model.layers}
-  for layer in folded.layers:
-    if layer.name in weights:
-      layer.set_weights([w.astype(np.float32) for w in weights[layer.name].values()])
-    elif layer.name in replacement and shift == 'conv':
-      bias = replacement[layer.name].astype(np.float32)
-      layer.set_weights([np.ones((1, 1, len(bias), 1), np.float32), bias])
-    elif layer.name in replacement:
-      layer.set_weights([replacement[layer.name].astype(np.float32)])
-    elif layer.weights:
-      layer.set_weights(originals[layer.name].get_weights())
+  for producer, a in plan.folds:
+    _scale_outputs(plan.conv_weights(producer), a)
+  for producer, c in plan.own_shift:
+    plan.conv_weights(producer)['bias'] += c
+  folded = _rebuild(model, plan, shift)
+  folds, removed, replacement = plan.folds, plan.removed, plan.replacement
   summary = {'batch_norm': len(bns), 'folded': len(folds), 'removed': len(removed),
              'left_as_channel_op': len(replacement), 'kept': len(bns) - len(folds)}
   return folded, summary

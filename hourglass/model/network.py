@@ -19,9 +19,9 @@ def build_training_model(config: ModelConfig, name='stacked_hourglass') -> keras
   x = blocks.front_module(x, config.channels, config.mobile, config.sync_bn)
   outputs = []
   for i in range(config.num_stacks):
-    name = f'hg{i}'
-    features = blocks.hourglass_module(x, config.channels, name, config.mobile, config.sync_bn)
-    x, heatmaps = blocks.head(x, features, config.channels, config.num_keypoints, name,
+    stack = f'hg{i}'
+    features = blocks.hourglass_module(x, config.channels, stack, config.mobile, config.sync_bn)
+    x, heatmaps = blocks.head(x, features, config.channels, config.num_keypoints, stack,
                               config.sync_bn, is_last=i == config.num_stacks - 1)
     outputs.append(heatmaps)
   return keras.Model(inputs, outputs, name=name)

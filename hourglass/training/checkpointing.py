@@ -34,12 +34,12 @@ class CheckpointKeeper:
   non-chief workers write into a temporary directory that is removed right after.
   """
 
-  def __init__(self, model_dir, checkpoint, chief=True, max_to_keep=3, kill_before_latest=None):
+  def __init__(self, model_dir, checkpoint, chief=True, max_to_keep=3, faults=None):
     self.directory = os.path.join(model_dir, CHECKPOINT_DIR)
     self.checkpoint = checkpoint
     self.chief = chief
     self.max_to_keep = max_to_keep
-    self.kill_before_latest = kill_before_latest  # TEST HOOK (TrainConfig.kill_before_latest)
+    self.faults = faults  # test hooks (hourglass.training.faults), None in production
     self.manager = tf.train.CheckpointManager(checkpoint, self.directory, max_to_keep=max_to_keep)
 
   @property
@@ -80,7 +80,7 @@ class CheckpointKeeper:
       StorageError: the files cannot be written (full disk, file-size limit, no permission).
     """
     if self.chief:
-      if self.kill_before_latest is not None and int(step) == self.kill_before_latest:
+      if self.faults and self.faults.kills_before_latest(step):
         # Test hook: this checkpoint's files exist, the state file does not name them yet.
         self.checkpoint.write(os.path.join(self.directory, f'ckpt-{int(step)}'))
         os.kill(os.getpid(), signal.SIGKILL)

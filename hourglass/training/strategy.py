@@ -11,7 +11,6 @@ runs first thing in a process (modes/train.py calls it before building anything)
 """
 
 import dataclasses
-import json
 import os
 
 import keras
@@ -121,9 +120,3 @@ def is_chief(strategy):
     return True
   has_chief = 'chief' in resolver.cluster_spec().as_dict()
   return task_type == 'worker' and task_id == 0 and not has_chief
-
-
-def worker_id():
-  """'<task_type>_<task_id>' of this process from TF_CONFIG ('local' outside a cluster)."""
-  task = json.loads(os.environ.get('TF_CONFIG', '{}')).get('task', {})
-  return f'{task.get("type", "local")}_{task.get("index", 0)}' if task else 'local'

@@ -9,14 +9,12 @@ resumed epoch `.skip()` the batches already trained on and end bit-identical to 
 never stopped.
 """
 
-import contextlib
 import dataclasses
 import math
 import os
 import signal
-import threading
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -24,85 +22,12 @@ import tensorflow as tf
 from hourglass.training import checkpointing, losses, optimizers, quantization_aware, schedules
 from hourglass.training import strategy as strategy_lib
 from hourglass.training import train_logging, validation
+from hourglass.training.faults import Faults, warning as fault_warning
+from hourglass.training.interruption import NonFiniteLossError, TrainingInterrupted, stop_signals
+from hourglass.training.train_config import TrainConfig
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model
 from records.errors import UserInputError
-
-
-class NonFiniteLossError(RuntimeError):
-  """Too many non-finite losses in a row: training stopped (the last checkpoint is intact)."""
-
-
-class TrainingInterrupted(Exception):
-  """SIGTERM/SIGINT arrived: training saved a checkpoint at `step` and stopped.
-
-  Attributes: signum, step, checkpoint (its path, or None when none could be saved).
-  """
-
-  def __init__(self, signum, step, checkpoint):
-    name = signal.Signals(signum).name
-    super().__init__(f'training stopped by {name} at step {step}; checkpoint '
-                     f'{checkpoint or "(none: losses were non-finite)"} saved; run the same '
-                     f'command again to resume')
-    self.signum, self.step, self.checkpoint = signum, step, checkpoint
-
-
-@dataclasses.dataclass
-class TrainConfig:
-  """Settings of one training run (plain values; modes/train.py fills them from flags).
-
-  Attributes:
-    global_batch_size: examples per step over all replicas.
-    steps_per_epoch: steps per epoch (train examples // global batch).
-    jit_compile: compile each replica's step (forward, backward, optimizer update) with XLA, as
-      Keras' model.fit does by default. On 2 CPU cores it is slower at 96x96 and faster at
-      256x256 (BUILD.md, training throughput), so it is a choice, off by default.
-    inject_nonfinite_steps: TEST HOOK: global steps (0-based) whose loss is multiplied by NaN.
-    stop_at_step: TEST HOOK: return from train() once this step is reached, without writing a
-      checkpoint (an interruption; the next train() resumes from the last checkpoint).
-    kill_after_step: TEST HOOK: SIGKILL this process right after this step has trained, before
-      any checkpoint of it is written (a preemption).
-    kill_before_latest: TEST HOOK: SIGKILL this process after the files of this step's
-      checkpoint are written and before the checkpoint state names it the latest.
-    quantization_aware: train through hourglass/training/quantization_aware.py's int8 simulation (BN
-      frozen); fine-tunes a trained model (--weights_path, or a resumed checkpoint).
-    calibration_images: training images that set the simulation's bounds before the first step.
-  """
-  model_dir: str
-  global_batch_size: int
-  steps_per_epoch: int
-  total_epochs: int = 10
-  init_epoch: int = 0
-  loss_type: str = 'mse'
-  huber_delta: float = losses.DEFAULT_HUBER_DELTA
-  optimizer: str = 'adam'
-  learning_rate: float = 1e-3
-  momentum: float = 0.9
-  weight_decay: float = 1e-4
-  decay_type: str = 'cosine'
-  warmup_epochs: float = 0.0
-  final_lr_ratio: float = 0.01
-  steps_per_loop: int = 20
-  checkpoint_steps: int = 500
-  keep_checkpoints: int = 3
-  score_threshold: float = 0.5
-  decoder: str = 'dark'
-  max_nonfinite_steps: int = 20
-  jit_compile: bool = False
-  compute_dtype: str = 'float32'
-  loss_scale_growth_steps: int = 2000
-  initial_loss_scale: float = optimizers.FLOAT16_INITIAL_SCALE
-  image_summaries: int = 4
-  inject_nonfinite_steps: Tuple[int, ...] = ()
-  stop_at_step: Optional[int] = None
-  kill_after_step: Optional[int] = None
-  kill_before_latest: Optional[int] = None
-  quantization_aware: bool = False
-  calibration_images: int = 64
-
-  @property
-  def total_steps(self):
-    return self.steps_per_epoch * self.total_epochs
 
 
 def _has_fake_quant_bounds(checkpoint_path):
@@ -122,16 +47,21 @@ class Trainer:
     train_dataset_fn: (epoch, InputContext) -> tf.data.Dataset of (images uint8 [B,H,W,3],
       {'heatmaps' [B,h,w,K], 'weights' [B,K], 'keypoints' [B,K,2]}) per-replica batches.
     eval_dataset_fn: InputContext -> tf.data.Dataset of eval dicts, or None (no validation).
+    weights_path: start from these weights (checkpointing.load_weights_by_name), or None.
     log: a print-like function.
+    faults: test hooks (hourglass.training.faults), or None in a production run.
   """
 
   def __init__(self, config: TrainConfig, strategy, model_config: ModelConfig, definition, codec,
                train_dataset_fn: Callable, eval_dataset_fn: Optional[Callable] = None,
-               weights_path: Optional[str] = None, log=print):
+               weights_path: Optional[str] = None, log=print, faults: Optional[Faults] = None):
     self.config, self.strategy, self.model_config = config, strategy, model_config
     self.definition, self.codec, self.log = definition, codec, log
     self.train_dataset_fn, self.eval_dataset_fn = train_dataset_fn, eval_dataset_fn
     self.chief = strategy_lib.is_chief(strategy)
+    self.faults = faults or Faults()
+    if fault_warning(faults):
+      log(fault_warning(faults))
     losses.validate_loss_type(config.loss_type, config.huber_delta)
     if (config.jit_compile and strategy.num_replicas_in_sync > 1
         and not tf.config.list_logical_devices('GPU')):
@@ -142,62 +72,77 @@ class Trainer:
                            'XLA steps run on one CPU replica or on GPUs only')
     checkpointing.check_model_config(config.model_dir, model_config, self.chief)
     with strategy.scope():
-      self.model = build_training_model(model_config)
-      schedule = schedules.build_schedule(
-          config.decay_type, config.learning_rate, config.total_steps,
-          warmup_steps=int(round(config.warmup_epochs * config.steps_per_epoch)),
-          final_lr_ratio=config.final_lr_ratio)
-      inner = optimizers.build_optimizer(config.optimizer, schedule, config.momentum,
-                                         config.weight_decay)
-      self.optimizer = optimizers.wrap_loss_scale(inner, config.compute_dtype == 'float16',
-                                                  config.loss_scale_growth_steps,
-                                                  config.initial_loss_scale)
-      # Keras 3 under a strategy: slots must exist before the first (traced) step.
-      self.optimizer.build(self.model.trainable_variables)
-      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
-      self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
-      self.best_pck = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name='best_pck')
-      # Tie-break for equal PCK (small val sets saturate at PCK 1.0 long before training ends).
-      self.best_error = tf.Variable(float('inf'), dtype=tf.float32, trainable=False,
-                                    name='best_error')
-      self.nonfinite_run = tf.Variable(0, dtype=tf.int64, trainable=False, name='nonfinite_run')
-      self.loss_sums = tf.Variable(tf.zeros([model_config.num_stacks + 2]), trainable=False,
-                                   name='loss_sums')  # [total, per stack..., finite steps]
-      # The int8 simulation's graph shares the model's variables; its bounds are checkpointed.
-      self.fake_quant = (quantization_aware.FakeQuantModel(self.model)
-                         if config.quantization_aware else None)
+      self._build_state(config, model_config)
     if weights_path:
       checkpointing.load_weights_by_name(self.model, weights_path, log=log)
-    extra = {'fake_quant_bounds': self.fake_quant.bounds} if self.fake_quant else {}
-    checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
-                                     epoch=self.epoch, best_pck=self.best_pck,
-                                     best_error=self.best_error,
-                                     nonfinite_run=self.nonfinite_run, **extra)
-    self.keeper = checkpointing.CheckpointKeeper(config.model_dir, checkpoint, self.chief,
-                                                 config.keep_checkpoints,
-                                                 kill_before_latest=config.kill_before_latest)
-    if self.fake_quant and self.keeper.latest and not _has_fake_quant_bounds(self.keeper.latest):
-      raise UserInputError(f'--quantization_aware: {config.model_dir} holds a run trained '
-                           'without it; fine-tune into a new --model_dir with --weights_path='
-                           f'{config.model_dir}')
-    if self.fake_quant and not weights_path and not self.keeper.latest:
-      raise UserInputError('--quantization_aware fine-tunes a trained model: give '
-                           '--weights_path (its model directory or bundle), or resume a '
-                           'quantization-aware run in --model_dir')
+    self.keeper = self._checkpoint_keeper(weights_path)
     self._signal = None  # set by SIGTERM/SIGINT while train() runs
-    self.validator = validation.Validator(self, config, codec) if eval_dataset_fn else None
-    self._inject = tf.constant(list(config.inject_nonfinite_steps) or [-1], tf.int64)
+    self.validator = None
+    if eval_dataset_fn:
+      # A quantization-aware run is judged (and its best model chosen) on its int8 simulation:
+      # its float model matters through the uint8 export.
+      judged = self.fake_quant.model if self.fake_quant else self.model
+      self.validator = validation.Validator(judged, strategy, eval_dataset_fn, config, codec,
+                                            definition, self.chief)
     self._writer = None
     self._plain_model = None  # (training, inference) float32 plain-BN copies, see export_model
     self.history = []  # (step, mean finite loss of the loop or NaN, loss scale) after each loop
     # XLA compiles the step, not the loop: the loop holds the iterator, which XLA cannot.
     # A plain closure, not the bound method: tf.function of a bound method, called through
-    # strategy.run from the autograph-converted loop, once failed in the benchmark (autograph
-    # called Trainer.__init__). The step has no Python control flow, so autograph is off.
+    # strategy.run from the autograph-converted loop, makes autograph call Trainer.__init__.
+    # The step has no Python control flow, so autograph is off.
     replica_step = self._replica_step
     self._step_fn = (tf.function(lambda batch, step: replica_step(batch, step), jit_compile=True,
                                  autograph=False) if config.jit_compile else replica_step)
     self._train_loop = tf.function(self._train_loop_impl)
+
+  def _build_state(self, config, model_config):
+    """The model, optimizer and loop state (in the strategy's scope)."""
+    self.model = build_training_model(model_config)
+    schedule = schedules.build_schedule(
+        config.decay_type, config.learning_rate, config.total_steps,
+        warmup_steps=int(round(config.warmup_epochs * config.steps_per_epoch)),
+        final_lr_ratio=config.final_lr_ratio)
+    inner = optimizers.build_optimizer(config.optimizer, schedule, config.momentum,
+                                       config.weight_decay)
+    self.optimizer = optimizers.wrap_loss_scale(inner, config.compute_dtype == 'float16',
+                                                config.loss_scale_growth_steps,
+                                                config.initial_loss_scale)
+    # Keras 3 under a strategy: slots must exist before the first (traced) step.
+    self.optimizer.build(self.model.trainable_variables)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
+    self.best_pck = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name='best_pck')
+    # Tie-break for equal PCK (small val sets saturate at PCK 1.0 long before training ends).
+    self.best_error = tf.Variable(float('inf'), dtype=tf.float32, trainable=False,
+                                  name='best_error')
+    self.nonfinite_run = tf.Variable(0, dtype=tf.int64, trainable=False, name='nonfinite_run')
+    self.loss_sums = tf.Variable(tf.zeros([model_config.num_stacks + 2]), trainable=False,
+                                 name='loss_sums')  # [total, per stack..., finite steps]
+    # The int8 simulation's graph shares the model's variables; its bounds are checkpointed.
+    self.fake_quant = (quantization_aware.FakeQuantModel(self.model)
+                       if config.quantization_aware else None)
+
+  def _checkpoint_keeper(self, weights_path):
+    """The CheckpointKeeper of model_dir; refuses a quantization-aware run that has nothing to
+    fine-tune or that would resume a float run."""
+    config = self.config
+    extra = {'fake_quant_bounds': self.fake_quant.bounds} if self.fake_quant else {}
+    checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
+                                     epoch=self.epoch, best_pck=self.best_pck,
+                                     best_error=self.best_error,
+                                     nonfinite_run=self.nonfinite_run, **extra)
+    keeper = checkpointing.CheckpointKeeper(config.model_dir, checkpoint, self.chief,
+                                            config.keep_checkpoints, faults=self.faults)
+    if self.fake_quant and keeper.latest and not _has_fake_quant_bounds(keeper.latest):
+      raise UserInputError(f'--quantization_aware: {config.model_dir} holds a run trained '
+                           'without it; fine-tune into a new --model_dir with --weights_path='
+                           f'{config.model_dir}')
+    if self.fake_quant and not weights_path and not keeper.latest:
+      raise UserInputError('--quantization_aware fine-tunes a trained model: give '
+                           '--weights_path (its model directory or bundle), or resume a '
+                           'quantization-aware run in --model_dir')
+    return keeper
 
   # -- one step on one replica ------------------------------------------------------------------
 
@@ -214,9 +159,8 @@ class Trainer:
           self.config.loss_type, outputs, targets['heatmaps'], targets['weights'],
           self.config.huber_delta)
       loss = losses.global_average(total, self.config.global_batch_size)
-      # Test hook: a NaN factor makes every gradient NaN at the chosen steps.
-      poisoned = tf.reduce_any(tf.equal(self._inject, step))
-      loss = loss * tf.where(poisoned, tf.constant(float('nan')), 1.0)
+      if self.faults.nonfinite_steps:  # a test hook; a production step has no such op
+        loss = self.faults.poison(loss, step)
       scaled = self.optimizer.scale_loss(loss)
     variables = self.model.trainable_variables
     grads = tape.gradient(scaled, variables)
@@ -274,7 +218,7 @@ class Trainer:
       self._writer = tf.summary.create_noop_writer()
     last = None
     self._started, self._start_step = time.time(), int(self.step.numpy())
-    with self._stop_signals():
+    with stop_signals(self._on_signal):
       while int(self.epoch.numpy()) < config.total_epochs:
         epoch = int(self.epoch.numpy())
         train_loss, images_per_s = self._train_epoch(epoch)
@@ -299,25 +243,9 @@ class Trainer:
              f'{len(images)} training images (median {float(np.median(bounds)):.3g}); '
              'validation runs the int8 simulation')
 
-  @contextlib.contextmanager
-  def _stop_signals(self):
-    """SIGTERM/SIGINT (preemption, Ctrl-C) set a flag that is checked between loops; a second
-    one stops at once."""
-    if threading.current_thread() is not threading.main_thread():
-      yield
-      return
-    def handler(signum, frame):
-      del frame
-      if self._signal is not None:
-        raise KeyboardInterrupt
-      self._signal = signum
-      self.log(f'{signal.Signals(signum).name}: saving a checkpoint after the current loop')
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-      yield
-    finally:
-      for s, h in previous.items():
-        signal.signal(s, h)
+  def _on_signal(self, signum):
+    self._signal = signum
+    self.log(f'{signal.Signals(signum).name}: saving a checkpoint after the current loop')
 
   def _stop_if_signalled(self):
     """After a SIGTERM/SIGINT: saves a checkpoint of the current step, raises
@@ -338,10 +266,7 @@ class Trainer:
       step = int(self.step.numpy())
       to_checkpoint = config.checkpoint_steps - step % config.checkpoint_steps
       n = min(config.steps_per_loop, config.steps_per_epoch - done, to_checkpoint)
-      if config.stop_at_step is not None:
-        n = max(min(n, config.stop_at_step - step), 1)
-      if config.kill_after_step is not None and config.kill_after_step > step:
-        n = min(n, config.kill_after_step - step)
+      n = self.faults.loop_length(step, n)
       self.loss_sums.assign(tf.zeros_like(self.loss_sums))
       started = time.time()
       self._train_loop(iterator, tf.constant(n, tf.int32))
@@ -357,8 +282,7 @@ class Trainer:
       epoch_steps += ran
       self._log_loop(epoch, means, ran * config.global_batch_size / max(elapsed, 1e-9))
       self._check_nonfinite()
-      if config.kill_after_step is not None and int(self.step.numpy()) >= config.kill_after_step:
-        os.kill(os.getpid(), signal.SIGKILL)  # test hook: a preemption
+      self.faults.after_loop(int(self.step.numpy()))
       if self._interrupted() or self._signal is not None:
         break
       # While losses are non-finite the newest checkpoint stays the last good one.
@@ -369,8 +293,7 @@ class Trainer:
             epoch_images / epoch_time if epoch_time else float('nan'))
 
   def _interrupted(self):
-    stop = self.config.stop_at_step
-    return stop is not None and int(self.step.numpy()) >= stop
+    return self.faults.stopped(int(self.step.numpy()))
 
   def _check_nonfinite(self):
     limit = self.config.max_nonfinite_steps
@@ -403,7 +326,8 @@ class Trainer:
       tf.summary.scalar('train/loss_scale', scale)
 
   def _end_epoch(self, epoch, train_loss, images_per_s):
-    metrics = self.validator.run(epoch) if self.validator else {}
+    metrics = (self.validator.run(int(self.step.numpy()), self._writer) if self.validator
+               else {})
     pck = metrics.get('pck', float('nan'))
     improved = not self.validator or self._better(pck, metrics.get('mean_error_px', math.nan))
     if improved:

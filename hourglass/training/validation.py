@@ -9,6 +9,7 @@ threshold; only labelled keypoints inside the input (target weight > 0) count.
 import numpy as np
 import tensorflow as tf
 
+from hourglass.keypoints.metrics import pck_normalize
 from hourglass.training import losses, train_logging
 
 _SUM_KEYS = ('loss', 'examples', 'labelled', 'correct', 'error_px', 'error_input_px')
@@ -21,28 +22,28 @@ def apply_affine(matrices, points):
 
 
 class Validator:
-  """Runs the eval dataset through the trainer's model (or its int8 simulation in a
-  quantization-aware run) and reduces the metrics.
+  """Runs the eval dataset through a model under a strategy and reduces the metrics.
 
   Args:
-    trainer: the Trainer (model, strategy, writer, definition).
-    config: its TrainConfig (loss, threshold, decoder).
+    model: the Keras model judged (the trainer's, or its int8 simulation's in a
+      quantization-aware run); one output per stack.
+    strategy: the tf.distribute.Strategy the model was built under.
+    dataset_fn: InputContext -> tf.data.Dataset of eval dicts (pipelines.build_eval_dataset).
+    config: TrainConfig (loss, threshold, decoder, image_summaries).
     codec: HeatmapCodec used to decode the last stack's heatmaps.
+    definition: KeypointDefinition (for the image summaries), or None.
+    chief: whether this worker writes the image summaries.
   """
 
-  def __init__(self, trainer, config, codec):
-    self.trainer, self.config, self.codec = trainer, config, codec
-    height, width = codec.heatmap_size
-    self.normalize = (height + width) / 2.0 / 10.0
+  def __init__(self, model, strategy, dataset_fn, config, codec, definition=None, chief=True):
+    self.model, self.strategy, self.dataset_fn = model, strategy, dataset_fn
+    self.config, self.codec, self.definition, self.chief = config, codec, definition, chief
+    self.normalize = pck_normalize(codec.heatmap_size)
     self._step = tf.function(self._step_impl)
     self._dataset = None
 
   def _replica_sums(self, batch):
-    # A quantization-aware run is judged (and its best model chosen) on its int8 simulation:
-    # its float model matters through the uint8 export.
-    simulation = self.trainer.fake_quant
-    model = simulation.model if simulation else self.trainer.model
-    outputs = model(tf.cast(batch['image'], tf.float32), training=False)
+    outputs = self.model(tf.cast(batch['image'], tf.float32), training=False)
     if not isinstance(outputs, (list, tuple)):
       outputs = [outputs]
     total, _ = losses.per_example_loss(self.config.loss_type, outputs, batch['heatmaps'],
@@ -74,18 +75,18 @@ class Validator:
   def _step_impl(self, batch):
     """Returns ({key: all-reduced sum} for _SUM_KEYS, per-replica (predicted [B, K, 2],
     scores [B, K]))."""
-    strategy = self.trainer.strategy
+    strategy = self.strategy
     per_replica = strategy.run(self._replica_sums, args=(batch,))
     sums = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
             for k in _SUM_KEYS}
     return sums, (per_replica['predicted'], per_replica['scores'])
 
-  def run(self, epoch):
+  def run(self, step, writer):
     """Validates the current weights. Returns {'loss', 'pck', 'mean_error_px',
-    'mean_error_input_px'} (NaN where nothing was labelled) and writes TensorBoard summaries."""
-    strategy = self.trainer.strategy
+    'mean_error_input_px'} (NaN where nothing was labelled) and writes TensorBoard summaries
+    for `step` with the tf.summary `writer`."""
     if self._dataset is None:
-      self._dataset = strategy.distribute_datasets_from_function(self.trainer.eval_dataset_fn)
+      self._dataset = self.strategy.distribute_datasets_from_function(self.dataset_fn)
     sums = dict.fromkeys(_SUM_KEYS, 0.0)
     first = None
     for batch in self._dataset:
@@ -100,24 +101,22 @@ class Validator:
         'pck': sums['correct'] / labelled if labelled else float('nan'),
         'mean_error_px': sums['error_px'] / labelled if labelled else float('nan'),
         'mean_error_input_px': sums['error_input_px'] / labelled if labelled else float('nan')}
-    self._summaries(metrics, first)
+    self._summaries(metrics, first, step, writer)
     return metrics
 
-  def _summaries(self, metrics, first):
+  def _summaries(self, metrics, first, step, writer):
     """Scalars, and images of the first batch with true and predicted keypoints.
 
     Args:
       first: (first eval batch, its per-replica (predicted, scores)) or None.
     """
-    trainer = self.trainer
-    step = int(trainer.step.numpy())
-    with trainer._writer.as_default(step=step):  # pylint: disable=protected-access
+    with writer.as_default(step=step):
       for key, value in metrics.items():
         tf.summary.scalar(f'val/{key}', value)
       count = self.config.image_summaries
-      if first is None or count <= 0 or not trainer.chief:
+      if first is None or count <= 0 or not self.chief or self.definition is None:
         return
-      local_results = trainer.strategy.experimental_local_results
+      local_results = self.strategy.experimental_local_results
       local = local_results(first[0])[0]
       predicted, scores = (local_results(v)[0][:count] for v in first[1])
       images = local['image'][:count]
@@ -126,5 +125,5 @@ class Validator:
       drawn = train_logging.keypoint_images(
           images.numpy(), local['keypoints'][:count].numpy(),
           local['weights'][:count].numpy() > 0, predicted.numpy(), scores.numpy(),
-          trainer.definition)
+          self.definition)
       tf.summary.image('val/true_vs_predicted', drawn.astype(np.uint8), max_outputs=count)

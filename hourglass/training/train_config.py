@@ -1,0 +1,53 @@
+"""TrainConfig: the settings of one training run, as plain values (modes/train.py fills them)."""
+
+import dataclasses
+
+from hourglass.training import DEFAULT_HUBER_DELTA
+from hourglass.training.optimizers import FLOAT16_INITIAL_SCALE
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Settings of one training run (plain values; modes/train.py fills them from flags).
+
+  Attributes:
+    global_batch_size: examples per step over all replicas.
+    steps_per_epoch: steps per epoch (train examples // global batch).
+    jit_compile: compile each replica's step (forward, backward, optimizer update) with XLA, as
+      Keras' model.fit does by default. On 2 CPU cores it is slower at 96x96 and faster at
+      256x256 (BUILD.md, training throughput), so it is a choice, off by default.
+    quantization_aware: train through hourglass/training/quantization_aware.py's int8
+      simulation (BN frozen); fine-tunes a trained model (--weights_path, or a resumed checkpoint).
+    calibration_images: training images that set the simulation's bounds before the first step.
+  """
+  model_dir: str
+  global_batch_size: int
+  steps_per_epoch: int
+  total_epochs: int = 10
+  init_epoch: int = 0
+  loss_type: str = 'mse'
+  huber_delta: float = DEFAULT_HUBER_DELTA
+  optimizer: str = 'adam'
+  learning_rate: float = 1e-3
+  momentum: float = 0.9
+  weight_decay: float = 1e-4
+  decay_type: str = 'cosine'
+  warmup_epochs: float = 0.0
+  final_lr_ratio: float = 0.01
+  steps_per_loop: int = 20
+  checkpoint_steps: int = 500
+  keep_checkpoints: int = 3
+  score_threshold: float = 0.5
+  decoder: str = 'dark'
+  max_nonfinite_steps: int = 20
+  jit_compile: bool = False
+  compute_dtype: str = 'float32'
+  loss_scale_growth_steps: int = 2000
+  initial_loss_scale: float = FLOAT16_INITIAL_SCALE
+  image_summaries: int = 4
+  quantization_aware: bool = False
+  calibration_images: int = 64
+
+  @property
+  def total_steps(self):
+    return self.steps_per_epoch * self.total_epochs
