@@ -328,7 +328,7 @@ def _eval_fields(example, codec):
       'input_to_original': input_to_original[:2],
       'image_id': f[schema.ORIGINAL_ID], 'object_id': f[schema.OBJECT_ID],
       'bbox': f[schema.OBJECT_BBOX], 'area': f[schema.OBJECT_AREA],
-      'headbox': f[schema.OBJECT_HEADBOX], 'has_headbox': f['object/has_headbox'],
+      'headbox': f[schema.OBJECT_HEADBOX], 'has_headbox': f[schema.OBJECT_HAS_HEADBOX],
       'original_keypoints': augment.transform_points(f[schema.KEYPOINTS_XY], crop_to_original),
       'path': f[schema.ORIGINAL_PATH],
   }

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from records.example import BadExample, ObjectBox
+from records.geometry import apply_affine, expand_to_aspect, warp
 
 # Labelled points farther outside their image than this fraction of the image's larger side are
 # taken for annotation errors (MPII and COCO put truncated limbs a little outside the frame).
@@ -66,17 +67,6 @@ def crop_shape(input_shape, crop_margin: float) -> Tuple[int, int]:
           w + 2 * int(round(w * (crop_margin - 1) / 2)))
 
 
-def expand_to_aspect(box: ObjectBox, input_shape) -> ObjectBox:
-  """Grows the box's shorter side (relative to H_in:W_in) so that box_w / box_h = W_in / H_in."""
-  h_in, w_in = input_shape
-  width, height = box.width, box.height
-  if width * h_in > height * w_in:
-    height = width * h_in / w_in
-  else:
-    width = height * w_in / h_in
-  return ObjectBox(box.cx, box.cy, width, height)
-
-
 def crop_geometry(box: ObjectBox, input_shape, crop_margin: float) -> CropGeometry:
   """The transforms between original and crop pixels for an object box.
 
@@ -89,7 +79,7 @@ def crop_geometry(box: ObjectBox, input_shape, crop_margin: float) -> CropGeomet
                      f'centre ({box.cx:.4g}, {box.cy:.4g}), size {box.width:.4g} x '
                      f'{box.height:.4g}')
   h_in, w_in = (int(v) for v in input_shape)
-  box = expand_to_aspect(box, input_shape)
+  box = ObjectBox(box.cx, box.cy, *expand_to_aspect(box.width, box.height, input_shape))
   crop_h, crop_w = crop_shape(input_shape, crop_margin)
   s = w_in / box.width
   # A box of 1e305 pixels passes the checks above but overflows here (found by fuzzing).
@@ -104,45 +94,10 @@ def crop_geometry(box: ObjectBox, input_shape, crop_margin: float) -> CropGeomet
   return CropGeometry(to_crop, to_orig, box_in_crop, (crop_h, crop_w), s)
 
 
-def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-  """Maps points [..., 2] through a [2, 3] affine matrix."""
-  points = np.asarray(points, np.float64)
-  return points @ matrix[:, :2].T + matrix[:, 2]
-
-
 def warp_crop(image: np.ndarray, geometry: CropGeometry) -> np.ndarray:
-  """Cuts the crop out of `image` ([h, w, 3] uint8), anti-aliased when shrinking.
-
-  When the crop shrinks the image by 2x or more, the region under the crop is first reduced by
-  the integer factor f = floor(1 / s) with area averaging (pixel i of the reduced image is the
-  mean of original pixels f i .. f i + f - 1, centred at f i + (f - 1) / 2), so that bilinear
-  sampling never skips pixels; the affine is composed accordingly, so coordinates stay exact.
-  Outside the image the crop is black.
-  """
-  crop_h, crop_w = geometry.crop_shape
-  factor = max(1, int(math.floor(1.0 / geometry.scale + 1e-9)))
-  if factor == 1:
-    return cv2.warpAffine(image, geometry.original_to_crop, (crop_w, crop_h),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-  # The region of the original image under the crop, with a margin of one reduced pixel.
-  corners = apply_affine(geometry.crop_to_original,
-                         np.array([[-1, -1], [crop_w, -1], [-1, crop_h], [crop_w, crop_h]]))
-  img_h, img_w = image.shape[:2]
-  x0 = int(np.clip(math.floor(corners[:, 0].min()) - 2 * factor, 0, img_w))
-  y0 = int(np.clip(math.floor(corners[:, 1].min()) - 2 * factor, 0, img_h))
-  x1 = int(np.clip(math.ceil(corners[:, 0].max()) + 2 * factor, 0, img_w))
-  y1 = int(np.clip(math.ceil(corners[:, 1].max()) + 2 * factor, 0, img_h))
-  small_w, small_h = (x1 - x0) // factor, (y1 - y0) // factor
-  if small_w < 1 or small_h < 1:
-    return np.zeros((crop_h, crop_w, image.shape[2]), image.dtype)
-  region = image[y0:y0 + small_h * factor, x0:x0 + small_w * factor]
-  small = cv2.resize(region, (small_w, small_h), interpolation=cv2.INTER_AREA)
-  # small pixel (i, j) <-> original (x0 + f i + (f - 1) / 2, y0 + f j + (f - 1) / 2).
-  offset = np.array([x0 + (factor - 1) / 2.0, y0 + (factor - 1) / 2.0])
-  m = geometry.original_to_crop
-  small_to_crop = np.concatenate([m[:, :2] * factor, (m[:, :2] @ offset + m[:, 2])[:, None]], 1)
-  return cv2.warpAffine(small, small_to_crop, (crop_w, crop_h), flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_CONSTANT)
+  """Cuts the crop out of `image` ([h, w, 3] uint8), anti-aliased when shrinking (see
+  records.geometry.warp); outside the image the crop is black."""
+  return warp(image, geometry.crop_to_original, geometry.crop_shape)
 
 
 def load_image(example) -> np.ndarray:

@@ -31,6 +31,8 @@ OBJECT_ID = 'object/id'                    # int64: instance id (COCO annotation
 OBJECT_BBOX = 'object/bbox'                # float [4]: x, y, w, h in original coordinates
 OBJECT_AREA = 'object/area'                # float: COCO area (segment area), else box w * h
 OBJECT_HEADBOX = 'object/headbox'          # float [4] x1, y1, x2, y2 original coords, or [] if none
+# Parsed, not stored: whether OBJECT_HEADBOX holds a box (parse_example adds it).
+OBJECT_HAS_HEADBOX = 'object/has_headbox'  # bool []
 
 # The parse spec. Variable-length lists use VarLen so that K comes from the manifest, not the schema.
 FEATURES = {
@@ -71,8 +73,8 @@ def parse_example(serialized, num_keypoints):
       tf.reshape(tf.sparse.to_dense(f[KEYPOINTS_VISIBILITY]), [num_keypoints]), tf.int32)
   out[CROP_TO_ORIGINAL] = tf.reshape(f[CROP_TO_ORIGINAL], [2, 3])
   headbox = tf.sparse.to_dense(f[OBJECT_HEADBOX])
-  out['object/has_headbox'] = tf.equal(tf.size(headbox), 4)
-  out[OBJECT_HEADBOX] = tf.cond(out['object/has_headbox'], lambda: tf.reshape(headbox, [4]),
+  out[OBJECT_HAS_HEADBOX] = tf.equal(tf.size(headbox), 4)
+  out[OBJECT_HEADBOX] = tf.cond(out[OBJECT_HAS_HEADBOX], lambda: tf.reshape(headbox, [4]),
                                 lambda: tf.zeros([4], tf.float32))
   return out
 

@@ -20,6 +20,7 @@ from hourglass.inference.predictors import KerasPredictor, Predictor
 from hourglass.inference.loading import load_predictor
 from records.errors import UserInputError
 from records.keypoint_definition import builtin_definition
+from records import geometry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INPUT = (64, 64)
@@ -200,7 +201,7 @@ def test_detection_eval_with_oracle_rescoring_and_nms(coco_records, shared_data,
                        cv2.COLOR_BGR2RGB)
     for shift, score in ((0.0, 0.9), (3.0, 0.5)):
       box = [ann['bbox'][0] + shift, ann['bbox'][1], ann['bbox'][2], ann['bbox'][3]]
-      m = video.box_to_input(box, INPUT, 1.25)
+      m = geometry.box_to_input(box, INPUT, 1.25)
       kp = np.array(ann['keypoints'], float).reshape(-1, 3)
       inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
       predictor.truth[video.crop_input(rgb, m, INPUT).tobytes()] = (
@@ -238,7 +239,7 @@ def test_whole_frame_eval_with_oracle(shared_data, tmp_path):
   truth = evaluator.collect_ground_truth(dataset, with_extra=True)
   for rel_path, kp, vis in zip(truth['path'], truth['original_keypoints'], truth['visibility']):
     rgb = cv2.cvtColor(cv2.imread(os.path.join(root, rel_path.decode())), cv2.COLOR_BGR2RGB)
-    m = video.letterbox_to_input(rgb.shape, INPUT)
+    m = geometry.letterbox_to_input(rgb.shape, INPUT)
     inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
     predictor.truth[video.crop_input(rgb, m, INPUT).tobytes()] = (
         kp @ inverse[:, :2].T + inverse[:, 2], vis > 0)

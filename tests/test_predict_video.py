@@ -19,18 +19,19 @@ from hourglass.inference.predictors import Predictor
 from hourglass.inference.loading import load_predictor
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition, builtin_definition
+from records import geometry
 
 INPUT = (64, 64)
 
 
 def test_letterbox_and_box_geometry_map_edges_exactly():
   # A 640x480 frame letterboxed into 64x64: the frame's width fills the input exactly.
-  m = video.letterbox_to_input((480, 640, 3), INPUT)
+  m = geometry.letterbox_to_input((480, 640, 3), INPUT)
   corners = np.array([[-0.5, 31.5], [63.5, 31.5]]) @ m[:, :2].T + m[:, 2]
   np.testing.assert_allclose(corners, [[-0.5, 239.5], [639.5, 239.5]])
   # A box [x, y, w, h] = [10, 20, 40, 80] in a 64x32 (HxW) input: aspect already 1:2, centre
   # (30, 60); box_scale 1.25 enlarges it about that centre.
-  m = video.box_to_input([10, 20, 40, 80], (64, 32), 1.25)
+  m = geometry.box_to_input([10, 20, 40, 80], (64, 32), 1.25)
   centre = np.array([15.5, 31.5]) @ m[:, :2].T + m[:, 2]
   np.testing.assert_allclose(centre, [30.0, 60.0])
   np.testing.assert_allclose(np.diag(m[:, :2]), [50.0 / 32, 100.0 / 64])
@@ -46,7 +47,7 @@ def test_crop_input_puts_a_dot_where_the_affine_says(frame_shape):
   sigma = max(h, w) / 40
   frame = np.exp(-((xs - x0) ** 2 + (ys - y0) ** 2) / (2 * sigma ** 2))
   frame = np.repeat((frame * 250)[..., None], 3, axis=2).astype(np.uint8)
-  m = video.letterbox_to_input(frame.shape, INPUT)
+  m = geometry.letterbox_to_input(frame.shape, INPUT)
   crop = video.crop_input(frame, m, INPUT)[..., 0].astype(np.float64)
   inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
   expected = inverse @ np.array([x0, y0, 1.0])

@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from records import schema
-from records.crop import apply_affine, crop_geometry, crop_shape, expand_to_aspect, warp_crop
+from records.crop import crop_geometry, crop_shape, warp_crop
+from records.geometry import apply_affine, expand_to_aspect
 from records.example import ObjectBox
 from records.make_records import MakeRecordsConfig, make_records
 
@@ -45,7 +46,7 @@ def test_crop_shape_even_margin():
 def test_box_maps_onto_model_input_exactly(input_shape):
   box = ObjectBox(321.3, 117.8, 90.0, 200.0)
   geo = crop_geometry(box, input_shape, 1.5)
-  wide = expand_to_aspect(box, input_shape)
+  wide = ObjectBox(box.cx, box.cy, *expand_to_aspect(box.width, box.height, input_shape))
   assert wide.width / wide.height == pytest.approx(input_shape[1] / input_shape[0])
   assert wide.width >= box.width - 1e-9 and wide.height >= box.height - 1e-9
   # The box edges land on the edges of box_in_crop; its centre on the crop centre.

@@ -8,7 +8,6 @@ The eval dataset supplies the images to evaluate (image_id -> path) and, when no
 is given, the ground truth.
 """
 
-import json
 import logging
 import os
 import time
@@ -20,16 +19,14 @@ from hourglass.evaluation import evaluator
 from hourglass.keypoints import metrics
 from hourglass.evaluation import report
 from hourglass.inference import video
+from records import files
 from records.errors import UserInputError
+from records import geometry
 
 
 def load_detections(path, category_id=1, score_threshold=0.0):
   """COCO detection results json -> {image_id: [(bbox [4], score)]}."""
-  try:
-    with open(path, encoding='utf-8') as f:
-      raw = json.load(f)
-  except (OSError, ValueError) as e:
-    raise UserInputError(f'{path}: cannot read the detections json ({e})') from None
+  raw = files.read_json(path, 'the detections json')
   if not isinstance(raw, list):
     raise UserInputError(f'{path}: expected a COCO detection results list '
                          f'[{{"image_id", "category_id", "bbox", "score"}}, ...]')
@@ -74,7 +71,7 @@ def predict_detections(predictor, detections, image_paths, dataset_root, config,
     if bgr is None:
       raise UserInputError(f'{path}: cannot read the original image for detection crops')
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    matrices = [video.box_to_input(b, shape, box_scale) for b, _ in boxes]
+    matrices = [geometry.box_to_input(b, shape, box_scale) for b, _ in boxes]
     crops = np.stack([video.crop_input(rgb, m, shape) for m in matrices])
     keypoints, scores = predictor.predict(crops, config.decoder, config.flip_test)
     for (box, box_score), m, kp, sc in zip(boxes, matrices, keypoints, scores):
@@ -163,7 +160,7 @@ def collect_whole_frame(predictor, dataset, dataset_root, config):
       bgr = cv2.imread(path, cv2.IMREAD_COLOR)
       if bgr is None:
         raise UserInputError(f'{path}: cannot read the original image for whole-frame eval')
-      m = video.letterbox_to_input(bgr.shape, shape)
+      m = geometry.letterbox_to_input(bgr.shape, shape)
       cache[rel_path] = (video.crop_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), m, shape), m)
     crops.append(cache[rel_path][0])
     matrices.append(cache[rel_path][1])
@@ -178,11 +175,10 @@ def collect_whole_frame(predictor, dataset, dataset_root, config):
   truth['predicted'] = np.concatenate(predicted).astype(np.float64)
   truth['scores'] = np.concatenate(scores)
   truth['input_to_original'] = matrices
-  truth['predicted_original'] = evaluator.to_original(truth['predicted'], matrices)
+  truth['predicted_original'] = geometry.apply_affine(matrices, truth['predicted'])
   inverse = np.linalg.inv(np.concatenate([matrices, np.tile([[[0.0, 0.0, 1.0]]],
                                                             (len(matrices), 1, 1))], 1))[:, :2]
-  truth['keypoints'] = evaluator.to_original(truth['original_keypoints'].astype(np.float64),
-                                             inverse)
+  truth['keypoints'] = geometry.apply_affine(inverse, truth['original_keypoints'])
   return truth
 
 

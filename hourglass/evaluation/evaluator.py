@@ -19,6 +19,7 @@ import numpy as np
 
 from hourglass.keypoints import metrics
 from hourglass.evaluation import report
+from records.geometry import apply_affine
 
 _KEYS = ('keypoints', 'visibility', 'input_to_original', 'original_keypoints', 'image_id',
          'object_id', 'bbox', 'area', 'headbox', 'has_headbox', 'path')
@@ -56,11 +57,6 @@ class EvalConfig:
   coco_ground_truth: Optional[str] = None
 
 
-def to_original(keypoints, affine):
-  """[B, K, 2] model-input px through [B, 2, 3] affines -> [B, K, 2] original px."""
-  return np.einsum('bij,bkj->bki', affine[:, :, :2], keypoints) + affine[:, None, :, 2]
-
-
 def collect_predictions(predictor, dataset, config, overlays=None):
   """Runs the predictor batched over the dataset.
 
@@ -96,8 +92,7 @@ def collect_predictions(predictor, dataset, config, overlays=None):
   if not parts['predicted']:
     raise ValueError('the eval dataset is empty: no records to evaluate')
   out = {k: np.concatenate(v, axis=0) for k, v in parts.items()}
-  out['predicted_original'] = to_original(out['predicted'].astype(np.float64),
-                                           out['input_to_original'].astype(np.float64))
+  out['predicted_original'] = apply_affine(out['input_to_original'], out['predicted'])
   out['seconds'] = seconds
   out['count'] = len(out['predicted'])
   return out

@@ -14,62 +14,18 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from records import geometry
+from records import files
 from records.errors import UserInputError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.m4v', '.mpg', '.mpeg', '.wmv', '.webm')
 
 
-def box_to_input(box_xywh, input_shape, box_scale=1.0):
-  """Affine [2, 3] from model-input px to original px for an object box.
-
-  The box [x, y, w, h] (centre x + w / 2, y + h / 2, as records/example.py reads boxes) is scaled
-  by `box_scale`, grown on its shorter side to the model aspect (never distorted) and mapped
-  exactly onto the model input, as the records' crops do.
-  """
-  x, y, w, h = (float(v) for v in box_xywh)
-  if not (w > 0 and h > 0 and all(math.isfinite(v) for v in (x, y, w, h))):
-    raise ValueError(f'degenerate box {list(box_xywh)}')
-  h_in, w_in = input_shape
-  cx, cy = x + w / 2.0, y + h / 2.0
-  w, h = w * box_scale, h * box_scale
-  if w * h_in > h * w_in:
-    h = w * h_in / w_in
-  else:
-    w = h * w_in / h_in
-  inv_s = w / w_in  # original px per input px
-  return np.array([[inv_s, 0.0, cx - inv_s * (w_in - 1) / 2.0],
-                   [0.0, inv_s, cy - inv_s * (h_in - 1) / 2.0]], np.float64)
-
-
-def letterbox_to_input(frame_shape, input_shape):
-  """Affine [2, 3] model-input px -> frame px for the whole frame, letterboxed (centred)."""
-  height, width = frame_shape[:2]
-  return box_to_input([-0.5, -0.5, width, height], input_shape)
-
-
 def crop_input(frame_rgb, input_to_original, input_shape):
-  """Samples the model input from a frame: uint8 [H_in, W_in, 3], black outside the frame.
-
-  When the crop shrinks the frame by 2x or more, the frame is first reduced by that integer
-  factor with area averaging so that bilinear sampling does not skip pixels (aliasing); the
-  affine is composed accordingly, so coordinates stay exact.
-  """
-  h_in, w_in = input_shape
-  m = np.asarray(input_to_original, np.float64)
-  factor = max(1, int(math.floor(abs(m[0, 0]) + 1e-9)))
-  image = frame_rgb
-  if factor > 1:
-    fh, fw = frame_rgb.shape[0] // factor, frame_rgb.shape[1] // factor
-    if fh >= 1 and fw >= 1:
-      image = cv2.resize(frame_rgb[:fh * factor, :fw * factor], (fw, fh),
-                         interpolation=cv2.INTER_AREA)
-      # reduced pixel i <-> original factor * i + (factor - 1) / 2
-      m = np.concatenate([m[:, :2], (m[:, 2] - (factor - 1) / 2.0)[:, None]], 1) / factor
-    else:
-      factor = 1
-  return cv2.warpAffine(image, m, (w_in, h_in), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                        borderMode=cv2.BORDER_CONSTANT)
+  """Samples the model input from a frame: uint8 [H_in, W_in, 3], black outside the frame,
+  anti-aliased when shrinking (records.geometry.warp, as the records' crops are cut)."""
+  return geometry.warp(frame_rgb, input_to_original, input_shape)
 
 
 @dataclasses.dataclass
@@ -164,12 +120,7 @@ def load_boxes(path: Optional[str]):
   """
   if not path:
     return {}
-  import json  # pylint: disable=g-import-not-at-top
-  try:
-    with open(path, encoding='utf-8') as f:
-      raw = json.load(f)
-  except (OSError, ValueError) as e:
-    raise UserInputError(f'{path}: cannot read the detections JSON ({e})') from None
+  raw = files.read_json(path, 'the detections JSON')
   if not isinstance(raw, dict):
     raise UserInputError(f'{path}: predict expects {{"image name": [[x, y, w, h, score], ...]}}')
   out = {}

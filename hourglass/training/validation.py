@@ -9,16 +9,11 @@ threshold; only labelled keypoints inside the input (target weight > 0) count.
 import numpy as np
 import tensorflow as tf
 
+from hourglass.keypoints.geometry import apply_affine
 from hourglass.keypoints.metrics import pck_normalize
 from hourglass.training import losses, train_logging
 
 _SUM_KEYS = ('loss', 'examples', 'labelled', 'correct', 'error_px', 'error_input_px')
-
-
-def apply_affine(matrices, points):
-  """[B, 2, 3] affine maps applied to [B, K, 2] points -> [B, K, 2]."""
-  linear = matrices[:, :, :2]
-  return tf.einsum('bij,bkj->bki', linear, points) + matrices[:, None, :, 2]
 
 
 class Validator:

@@ -1,0 +1,58 @@
+"""One geometry: the numpy box <-> input maps (records/geometry.py) against their in-graph twins
+(hourglass/keypoints/geometry.py, pipelines/augment.py) and against the crops they cut."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hourglass.keypoints import geometry as graph_geometry
+from pipelines import augment
+from records import geometry
+
+
+def test_in_graph_affine_matches_numpy():
+  rng = np.random.RandomState(0)
+  matrices = rng.uniform(-3, 3, (5, 2, 3))
+  points = rng.uniform(-100, 300, (5, 7, 2))
+  expected = geometry.apply_affine(matrices, points)
+  got = graph_geometry.apply_affine(tf.constant(matrices, tf.float32),
+                                    tf.constant(points, tf.float32))
+  np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-3)
+  one = geometry.apply_affine(matrices[0], points[0])  # one matrix: any point shape
+  np.testing.assert_allclose(one, expected[0], atol=1e-9)
+
+
+@pytest.mark.parametrize('input_shape', [(64, 64), (256, 192)])
+def test_pipeline_box_to_input_inverts_the_numpy_map(input_shape):
+  """pipelines' crop px -> input px and records' input px -> box px are inverse maps for a box
+  of the model aspect (the records store box_in_crop at that aspect)."""
+  h_in, w_in = input_shape
+  box = np.array([13.5, -4.25, 3.0 * w_in, 3.0 * h_in])
+  to_box = np.vstack([geometry.box_to_input(box, input_shape), [0, 0, 1]])
+  to_input = augment.box_to_input(tf.constant(box, tf.float32), input_shape).numpy()
+  np.testing.assert_allclose(to_input @ to_box, np.eye(3), atol=1e-4)
+
+
+def test_box_to_input_centres_and_grows_to_the_aspect():
+  m = geometry.box_to_input([10, 20, 40, 80], (64, 32), 1.25)
+  centre = geometry.apply_affine(m, [(32 - 1) / 2, (64 - 1) / 2])
+  np.testing.assert_allclose(centre, [30, 60])          # the box centre
+  assert m[0, 0] == pytest.approx(100 / 64)             # 80 * 1.25 px over 64 input rows
+  with pytest.raises(ValueError, match='degenerate'):
+    geometry.box_to_input([0, 0, 0, 5], (64, 64))
+
+
+def test_warp_samples_where_the_affine_says_also_when_shrinking():
+  """A bright pixel lands where the inverse map puts it, at 1x and through the area reduction."""
+  image = np.zeros((400, 600, 3), np.uint8)
+  image[200:204, 300:304] = 255                           # a 4x4 spot centred at (301.5, 201.5)
+  for box in ([280, 180, 48, 48], [100, 50, 400, 300]):  # 0.75 and ~6 original px per input px
+    m = geometry.box_to_input(box, (64, 64))
+    crop = geometry.warp(image, m, (64, 64)).astype(np.float64)[..., 0]
+    ys, xs = np.nonzero(crop)
+    weights = crop[ys, xs]
+    found = [np.sum(xs * weights) / weights.sum(), np.sum(ys * weights) / weights.sum()]
+    # Area averaging sees the spot through blocks of `factor` pixels: within half a block.
+    factor = max(1, int(m[0, 0]))
+    np.testing.assert_allclose(geometry.apply_affine(m, found), [301.5, 201.5],
+                               atol=0.6 * factor)
