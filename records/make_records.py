@@ -23,6 +23,7 @@ import time
 from typing import Optional, Tuple
 
 from records import schema
+from records.progress import Progress
 from records.crop import CropSettings, crop_shape, init_worker, try_process, try_process_many
 from records.errors import RecordsError, UserInputError
 from records.example import Skip
@@ -154,7 +155,8 @@ def _crop_all(examples, config, skipped, writer):
     the list of Skips (the source's and the crop workers').
   """
   skipped = list(skipped)
-  progress = Progress(len(examples) + len(skipped), enabled=config.progress, done=len(skipped))
+  progress = Progress(len(examples) + len(skipped), 'make_records', 'examples',
+                      done=len(skipped), enabled=config.progress)
   workers = config.num_workers or os.cpu_count() or 1
   workers = min(workers, max(1, len(examples) // 16))
   jobs = [(i, ex, config.crop_settings()) for i, ex in enumerate(examples)]
@@ -164,8 +166,8 @@ def _crop_all(examples, config, skipped, writer):
       skipped.append(Skip(example.source_file, example.record, reason))
     else:
       writer.add(example.split, schema.make_example(**result).SerializeToString())
-    progress.update(len(skipped))
-  progress.close(len(skipped))
+    progress.update(note=f'{len(skipped)} skipped')
+  progress.close(note=f'{len(skipped)} skipped')
   return skipped
 
 
@@ -217,40 +219,6 @@ def _main_not_reimported():
   finally:
     if hide:
       main.__file__ = path
-
-
-class Progress:
-  """A one-line progress report on stderr: done/total, rate, ETA, skipped.
-
-  On a terminal the line is redrawn at most 5 times a second; otherwise a line every 10 s.
-  """
-
-  def __init__(self, total, enabled=True, done=0):
-    self.total, self.done, self.enabled = total, done, enabled
-    self.start = self.last = time.time()
-    self.tty = sys.stderr.isatty()
-
-  def update(self, skipped, count=1):
-    self.done += count
-    now = time.time()
-    if self.enabled and now - self.last >= (0.2 if self.tty else 10.0):
-      self.last = now
-      self._print(skipped, end='\r' if self.tty else '\n')
-
-  def _print(self, skipped, end):
-    elapsed = max(time.time() - self.start, 1e-6)
-    rate = self.done / elapsed
-    eta = (self.total - self.done) / rate if rate > 0 else float('inf')
-    bar_len = 24
-    filled = int(bar_len * self.done / max(self.total, 1))
-    sys.stderr.write(f'make_records [{"#" * filled}{"." * (bar_len - filled)}] '
-                     f'{self.done}/{self.total} examples, {rate:.1f}/s, ETA {eta:.0f} s, '
-                     f'{skipped} skipped   {end}')
-    sys.stderr.flush()
-
-  def close(self, skipped):
-    if self.enabled:
-      self._print(skipped, end='\n')
 
 
 def _check_skips(config, written, skipped):

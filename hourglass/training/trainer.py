@@ -25,6 +25,7 @@ from hourglass.training import train_logging, validation
 from hourglass.training.faults import Faults, warning as fault_warning
 from hourglass.training.interruption import NonFiniteLossError, TrainingInterrupted, stop_signals
 from hourglass.training.train_config import TrainConfig
+from records.progress import Progress
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model
 from records.errors import UserInputError
@@ -217,7 +218,9 @@ class Trainer:
     else:
       self._writer = tf.summary.create_noop_writer()
     last = None
-    self._started, self._start_step = time.time(), int(self.step.numpy())
+    self._started = time.time()
+    self._progress = Progress(config.total_steps, 'train', 'steps', done=int(self.step.numpy()),
+                              every_s=0, write=self.log)
     with stop_signals(self._on_signal):
       while int(self.epoch.numpy()) < config.total_epochs:
         epoch = int(self.epoch.numpy())
@@ -309,14 +312,13 @@ class Trainer:
     config = self.config
     step = int(self.step.numpy())
     learning_rate = float(self.optimizer.learning_rate.numpy())
-    elapsed = time.time() - self._started
-    rate = (step - self._start_step) / max(elapsed, 1e-9)
-    eta = (config.total_steps - step) / rate if rate > 0 else 0.0
     scale = float(self.optimizer.dynamic_scale.numpy())
     self.history.append((step, float(means[0]), scale))
-    self.log(train_logging.progress_line(
-        epoch, config.total_epochs, step, config.total_steps, float(means[0]), learning_rate,
-        images_per_s, eta, scale if config.compute_dtype == 'float16' else None))
+    note = (f'epoch {epoch + 1}/{config.total_epochs} loss {float(means[0]):.6f} '
+            f'lr {learning_rate:.2e} {images_per_s:.1f} img/s')
+    if config.compute_dtype == 'float16':
+      note += f' loss_scale {scale:g}'
+    self._progress.update(step - self._progress.done, note)
     with self._writer.as_default(step=step):
       tf.summary.scalar('train/loss', means[0])
       for i, value in enumerate(means[1:-1]):
