@@ -12,10 +12,10 @@ tools that expect the seed format.
 """
 
 import argparse
-import json
 import os
 import sys
 
+from records import files
 from records.errors import UserInputError
 from records.example import BadExample, parse_keypoints
 from records.sources.coco import category_definition, file_split
@@ -79,10 +79,7 @@ def main(argv=None) -> int:
     return 2
   output = args.output
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-  tmp = f'{output}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(records, f)
-  os.replace(tmp, output)
+  files.write_json(output, records)
   print(f'wrote {len(records)} records to {output} ({left_out} crowd, empty or malformed '
         f'instances left out)')
   return 0

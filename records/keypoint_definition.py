@@ -9,11 +9,11 @@ Blank lines and lines starting with '#' are ignored in every file.
 """
 
 import dataclasses
-import json
 import os
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from records import files
 from records.errors import DefinitionError
 
 _NAMED_COLOURS = {'r': (255, 0, 0), 'g': (0, 255, 0), 'b': (0, 0, 255)}
@@ -121,7 +121,7 @@ class KeypointDefinition:
     """Writes classes/match_point/skeleton(/sigmas) files in the seed formats; returns their paths."""
     os.makedirs(directory, exist_ok=True)
     n = self.names
-    files = {
+    contents = {
         'classes_path': ('classes.txt', [f'{x}' for x in n]),
         'matchpoint_path': ('match_point.txt',
                             [f'{n[i]},{n[j]},h' for i, j in self.flip_pairs_h] +
@@ -130,11 +130,11 @@ class KeypointDefinition:
                                            for i, j, c in self.skeleton]),
     }
     if self.sigmas is not None:
-      files['sigmas_path'] = ('sigmas.txt', [f'{x},{s!r}' for x, s in zip(n, self.sigmas)])
+      contents['sigmas_path'] = ('sigmas.txt', [f'{x},{s!r}' for x, s in zip(n, self.sigmas)])
     paths = {}
-    for key, (name, lines) in files.items():
+    for key, (name, lines) in contents.items():
       path = os.path.join(directory, name)
-      _write_atomic(path, ''.join(line + '\n' for line in lines))
+      files.write_text(path, ''.join(line + '\n' for line in lines))
       paths[key] = path
     return paths
 
@@ -266,13 +266,6 @@ def _colour_text(colour: Tuple[int, int, int]) -> str:
   return '#%02x%02x%02x' % tuple(colour)
 
 
-def _write_atomic(path: str, text: str) -> None:
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def builtin_definition(name: str) -> KeypointDefinition:
   """Loads one of the definitions shipped in `configs/`: 'mpii', 'coco' or 'animal_pose'."""
   root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
@@ -284,13 +277,9 @@ def builtin_definition(name: str) -> KeypointDefinition:
 
 
 def save_definition_json(definition: KeypointDefinition, path: str) -> None:
-  _write_atomic(path, json.dumps(definition.to_dict(), indent=2))
+  files.write_json(path, definition.to_dict(), indent=2)
 
 
 def load_definition_json(path: str) -> KeypointDefinition:
-  try:
-    with open(path, encoding='utf-8') as f:
-      d = json.load(f)
-  except (OSError, ValueError) as e:
-    raise DefinitionError(f'{path}: cannot read keypoint definition JSON ({e})') from None
+  d = files.read_json(path, 'keypoint definition JSON', error=DefinitionError)
   return KeypointDefinition.from_dict(d, origin=path)

@@ -6,24 +6,27 @@ Order of events, so that a killed run never leaves what a reader takes for compl
 2. old shards and stale temporary files of an earlier run are removed;
 3. shards are written as `.<split>-00003.tfrecord.tmp-<pid>` and renamed to
    `<split>-00003-of-00007.tfrecord` once the split's shard count is known;
-4. `manifest.json` (with counts, SHA-256 and sizes) is written to a temporary name and renamed.
+4. `manifest.json` (with counts, SHA-256 and sizes) is written to a temporary name, flushed to
+   the disk and renamed (records.files).
 """
 
 import contextlib
 import datetime
-import json
 import os
 import re
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
+from records import files
 from records.errors import RecordsError
 from records.keypoint_definition import KeypointDefinition
 from records.reader import FORMAT, MANIFEST_NAME, Manifest, load_manifest, sha256_of
 
 _SHARD_PATTERN = re.compile(r'^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.tfrecord$')
-_TMP_PATTERN = re.compile(r'^\..*\.tmp-\d+$|^manifest\.json\.tmp-\d+$')
+# Shards being written, and the manifest's temporary name (records.files.temporary_path; the
+# last form is the one that versions before records.files left behind).
+_TMP_PATTERN = re.compile(r'^\..*\.tmp-\d+$|^manifest\.tmp-\d+\.json$|^manifest\.json\.tmp-\d+$')
 
 
 @contextlib.contextmanager
@@ -131,13 +134,9 @@ class ShardWriter:
     }
     for key, value in (extra or {}).items():
       raw.setdefault(key, value)
-    path = os.path.join(self.output_dir, MANIFEST_NAME)
-    tmp = f'{path}.tmp-{self._pid}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-      json.dump(raw, f, indent=1, default=_json_default)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # fsync: the manifest says the shards are complete; after a power cut it must not be empty.
+    files.write_json(os.path.join(self.output_dir, MANIFEST_NAME), raw, fsync=True, indent=1,
+                     default=_json_default)
     return load_manifest(self.output_dir)
 
   def abort(self) -> None:

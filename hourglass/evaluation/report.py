@@ -4,13 +4,13 @@ Plots use matplotlib's Agg backend (no display needed). Every file is written to
 name and renamed into place.
 """
 
-import json
 import math
 import os
 
 import numpy as np
 
 from hourglass.keypoints import drawing
+from records import files
 
 METRICS_FILE = 'metrics.json'
 RESULTS_FILE = 'keypoint_results.json'
@@ -37,17 +37,13 @@ def _clean(value):
 
 
 def write_json(path, obj):
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(_clean(obj), f, indent=1, allow_nan=False)
-  os.replace(tmp, path)
+  """Writes `obj` as strict JSON (NaN/inf as null, numpy as Python) atomically."""
+  files.write_json(path, _clean(obj), indent=1, allow_nan=False)
 
 
 def _save_figure(figure, path):
-  root, ext = os.path.splitext(path)
-  tmp = f'{root}.tmp-{os.getpid()}{ext}'
-  figure.savefig(tmp, dpi=100, bbox_inches='tight')
-  os.replace(tmp, path)
+  with files.atomic_path(path) as tmp:  # savefig picks the format from the kept extension
+    figure.savefig(tmp, dpi=100, bbox_inches='tight')
 
 
 def _pyplot():

@@ -18,9 +18,9 @@ Content (format "hourglass-export/1"):
 """
 
 import json
-import os
 
 from hourglass.model.metadata import FORMAT, METADATA_KEY
+from records import files
 
 
 def build_metadata(*, format_name, definition, codec, model_config, input_name='image',
@@ -85,10 +85,7 @@ def to_json(meta):
 
 def write_json(path, meta):
   """Writes `meta` as JSON to `path` (temporary name, then rename)."""
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    f.write(to_json(meta) + '\n')
-  os.replace(tmp, path)
+  files.write_text(path, to_json(meta) + '\n')
 
 
 def onnx_props(meta):

@@ -25,6 +25,7 @@ import numpy as np
 
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
+from records import files
 from records.errors import UserInputError
 
 _CHILD = ('import sys, _tools\n'
@@ -47,10 +48,9 @@ def _run_tool(tool, args, output_path, timeout=1800):
 
 def convert_onnx(onnx_path, mnn_path, biz_code='hourglass'):
   """ONNX file -> MNN file (float32 weights), via a temporary name."""
-  tmp = f'{mnn_path}.tmp-{os.getpid()}'
-  _run_tool('mnnconvert', ['-f', 'ONNX', '--modelFile', onnx_path, '--MNNModel', tmp,
-                           '--bizCode', biz_code], tmp)
-  os.replace(tmp, mnn_path)
+  with files.atomic_path(mnn_path) as tmp:
+    _run_tool('mnnconvert', ['-f', 'ONNX', '--modelFile', onnx_path, '--MNNModel', tmp,
+                             '--bizCode', biz_code], tmp)
 
 
 def write_calibration(directory, images, input_name='image', output_name='heatmaps', nchw=False):
@@ -167,14 +167,14 @@ def quantize(float_mnn, quant_mnn, calibration_images, *, method='ADMM', nchw=Fa
     config_path = os.path.join(work, 'quant.json')
     with open(config_path, 'w', encoding='utf-8') as f:
       json.dump(config, f)
-    tmp = f'{quant_mnn}.tmp-{os.getpid()}'
-    try:
-      _run_tool('mnnquant', [float_mnn, tmp, config_path], tmp)
-      os.replace(tmp, quant_mnn)
-    finally:
-      # The quantizer also writes the feature scales it chose to `<output>.json` (a debug dump).
-      if os.path.exists(f'{tmp}.json'):
-        os.remove(f'{tmp}.json')
+    with files.atomic_path(quant_mnn) as tmp:
+      try:
+        _run_tool('mnnquant', [float_mnn, tmp, config_path], tmp)
+      finally:
+        # The quantizer also writes the feature scales it chose to `<output>.json` (a debug
+        # dump).
+        if os.path.exists(f'{tmp}.json'):
+          os.remove(f'{tmp}.json')
   finally:
     shutil.rmtree(work, ignore_errors=True)
 

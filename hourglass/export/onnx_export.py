@@ -4,12 +4,11 @@ The export metadata JSON goes into the model's metadata_props (metadata.onnx_pro
 onnxruntime reads back with `session.get_modelmeta().custom_metadata_map`.
 """
 
-import os
-
 import tensorflow as tf
 
 from hourglass.export import metadata as metadata_lib
 from hourglass.export import saved_model as saved_model_lib
+from records import files
 
 DEFAULT_OPSET = 13
 
@@ -56,7 +55,6 @@ def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_O
   for key, value in metadata_lib.onnx_props(meta).items():
     prop = model_proto.metadata_props.add()
     prop.key, prop.value = key, value
-  tmp = f'{path}.tmp-{os.getpid()}'
-  onnx.save(model_proto, tmp)
-  os.replace(tmp, path)
+  with files.atomic_path(path) as tmp:
+    onnx.save(model_proto, tmp)
   return meta

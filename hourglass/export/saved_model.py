@@ -10,7 +10,6 @@ hourglass.inference.loading.load_predictor(dir) works on the exported folder alo
 """
 
 import os
-import shutil
 
 import keras
 import tensorflow as tf
@@ -18,6 +17,7 @@ import tensorflow as tf
 from hourglass.model import bundle as bundle_lib
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
+from records import files
 
 
 def serving_functions(model, codec, decoder='dark'):
@@ -39,16 +39,13 @@ def input_spec(codec, batch=None, dtype=tf.float32, layout='NHWC'):
   return tf.TensorSpec(shape, dtype, name='image')
 
 
-def write_archive(path, model, endpoints):
-  """Writes a SavedModel with the given endpoints {name: (fn, TensorSpec)} (temp dir, rename)."""
+def write_archive(directory, model, endpoints):
+  """Writes a SavedModel with the given endpoints {name: (fn, TensorSpec)} into `directory`."""
   archive = keras.export.ExportArchive()
   archive.track(model)
   for name, (fn, spec) in endpoints.items():
     archive.add_endpoint(name, fn, input_signature=[spec])
-  tmp = f'{path}.tmp-{os.getpid()}'
-  shutil.rmtree(tmp, ignore_errors=True)
-  archive.write_out(tmp, verbose=False)
-  return tmp
+  archive.write_out(directory, verbose=False)
 
 
 def export_saved_model(path, model, *, model_config, definition, codec, decoder='dark'):
@@ -73,18 +70,19 @@ def export_saved_model(path, model, *, model_config, definition, codec, decoder=
                       input_spec(codec, batch, tf.uint8)),
       'serve_keypoints': (keypoints_fn, input_spec(codec, batch)),
   }
-  tmp = write_archive(path, model, endpoints)
   meta_batch = -1
   outputs = ([metadata_lib.heatmap_output(codec, definition.num_keypoints, batch=meta_batch)] +
              metadata_lib.decoder_outputs(definition.num_keypoints, meta_batch))
   meta = metadata_lib.build_metadata(format_name='saved_model', definition=definition,
                                      codec=codec, model_config=model_config, batch=meta_batch,
                                      outputs=outputs, decoder=decoder)
-  metadata_lib.write_json(os.path.join(tmp, model_metadata.SAVED_MODEL_METADATA_FILE), meta)
-  metadata_lib.write_json(os.path.join(tmp, bundle_lib.DEFINITION_FILE), definition.to_dict())
-  metadata_lib.write_json(os.path.join(tmp, bundle_lib.INFO_FILE),
-                          {'format': 1, 'model': model_config.to_dict(),
-                           'codec': codec.to_dict()})
-  shutil.rmtree(path, ignore_errors=True)
-  os.replace(tmp, path)
+  # The whole folder is built under a temporary name; an old `path` is deleted just before the
+  # rename (a rename cannot replace a non-empty folder).
+  with files.atomic_path(path) as tmp:
+    write_archive(tmp, model, endpoints)
+    metadata_lib.write_json(os.path.join(tmp, model_metadata.SAVED_MODEL_METADATA_FILE), meta)
+    metadata_lib.write_json(os.path.join(tmp, bundle_lib.DEFINITION_FILE), definition.to_dict())
+    metadata_lib.write_json(os.path.join(tmp, bundle_lib.INFO_FILE),
+                            {'format': 1, 'model': model_config.to_dict(),
+                             'codec': codec.to_dict()})
   return meta

@@ -7,7 +7,6 @@ so the file alone is enough.
 """
 
 import json
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -16,6 +15,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
+from records import files
 from records.errors import UserInputError
 
 KINDS = {'tflite': 'float32', 'tflite_fp16': 'float16', 'tflite_uint8': 'uint8'}
@@ -107,12 +107,20 @@ def export_tflite(path, saved_model_dir, format_name, saved_model_meta, *,
   with_decoder = with_decoder and kind != 'uint8'
   signature = 'serve_keypoints' if with_decoder else 'serve'
   flatbuffer = convert(saved_model_dir, signature, kind, calibration_images)
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'wb') as f:
-    f.write(flatbuffer)
-  in_q = out_q = None
-  if kind == 'uint8':
-    in_q, out_q = _quantization(tmp)
+  with files.atomic_path(path) as tmp:
+    in_q = out_q = None
+    if kind == 'uint8':  # the interpreter reads the scales the converter chose from the file
+      with open(tmp, 'wb') as f:
+        f.write(flatbuffer)
+      in_q, out_q = _quantization(tmp)
+    meta = _file_metadata(saved_model_meta, format_name, with_decoder, dynamic_batch, in_q, out_q)
+    with open(tmp, 'wb') as f:
+      f.write(add_metadata(flatbuffer, meta))
+  return meta
+
+
+def _file_metadata(saved_model_meta, format_name, with_decoder, dynamic_batch, in_q, out_q):
+  """The SavedModel's metadata adapted to one TFLite file (batch, outputs, quantization)."""
   meta = json.loads(json.dumps(saved_model_meta))  # a deep copy
   meta['format_name'] = format_name
   batch = -1 if dynamic_batch else 1
@@ -125,7 +133,4 @@ def export_tflite(path, saved_model_dir, format_name, saved_model_meta, *,
   meta['decoder'] = meta['decoder'] if with_decoder else None
   if in_q:
     meta['input'].update(dtype='uint8', quantization=list(in_q))
-  with open(tmp, 'wb') as f:
-    f.write(add_metadata(flatbuffer, meta))
-  os.replace(tmp, path)
   return meta

@@ -5,12 +5,12 @@
                                                   # .tflite, .onnx, .mnn
 """
 
-import json
 import os
 
 from hourglass.inference import runtime_predictors
 from hourglass.inference.predictors import KerasPredictor, SavedModelPredictor
 from hourglass.model import bundle as bundle_lib
+from records import files
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
@@ -34,11 +34,7 @@ def _metadata_dir(path):
 
 
 def _read_json(path):
-  try:
-    with open(path, encoding='utf-8') as f:
-      return json.load(f)
-  except (OSError, ValueError) as e:
-    raise UserInputError(f'{path}: cannot read the model metadata ({e})') from None
+  return files.read_json(path, 'the model metadata')
 
 
 def _read_metadata(directory):

@@ -9,7 +9,6 @@ keypoints in original frame pixels (integer = pixel centre) per image/frame besi
 """
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -20,6 +19,7 @@ import numpy as np
 
 from hourglass.keypoints import drawing
 from hourglass.inference import video
+from records import files
 from records.errors import UserInputError
 
 JSON_NAME = 'keypoints.json'
@@ -83,8 +83,9 @@ class _Writer:
       drawing.write_rgb(os.path.join(self.output, name), canvas_rgb)
     else:
       if self.video is None:
-        self._tmp = f'{os.path.splitext(self.output)[0]}.tmp-{os.getpid()}' \
-                    f'{os.path.splitext(self.output)[1]}'
+        # Frames arrive over many calls, so not `files.atomic_path`: the same temporary name,
+        # renamed in close().
+        self._tmp = files.temporary_path(self.output)
         fourcc = cv2.VideoWriter_fourcc(*('mp4v' if self.output.lower().endswith(
             ('.mp4', '.m4v', '.mov')) else 'MJPG'))
         self.video = cv2.VideoWriter(self._tmp, fourcc, self.source.fps,
@@ -97,10 +98,7 @@ class _Writer:
     if self.video is not None:
       self.video.release()
       os.replace(self._tmp, self.output)
-    tmp = f'{self.json_path}.tmp-{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-      json.dump(frames, f, indent=1)
-    os.replace(tmp, self.json_path)
+    files.write_json(self.json_path, frames, indent=1)
 
 
 def _boxes_for(frame, detections, shape, config):

@@ -14,6 +14,8 @@ import os
 import cv2
 import numpy as np
 
+from records import files
+
 _SHIFT = 4  # fractional bits for sub-pixel drawing
 _SCALE = 1 << _SHIFT
 _POINT_COLOUR = (255, 255, 0)  # keypoints drawn without a skeleton edge colour: yellow
@@ -136,11 +138,13 @@ def save_grid(images, path, columns):
 
 
 def write_rgb(path, image_rgb):
-  """Writes one RGB image with OpenCV (which expects BGR), atomically."""
+  """Writes one RGB image with OpenCV (which expects BGR), atomically; the format follows the
+  extension, PNG when there is none."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  root, ext = os.path.splitext(path)
-  tmp = f'{root}.tmp-{os.getpid()}{ext or ".png"}'
-  if not cv2.imwrite(tmp, cv2.cvtColor(np.asarray(image_rgb, np.uint8), cv2.COLOR_RGB2BGR)):
-    raise OSError(f'{path}: OpenCV could not write the image (unknown extension?)')
-  os.replace(tmp, path)
+  ok, data = cv2.imencode(os.path.splitext(path)[1] or '.png',
+                          cv2.cvtColor(np.asarray(image_rgb, np.uint8), cv2.COLOR_RGB2BGR))
+  if not ok:
+    raise OSError(f'{path}: OpenCV could not encode the image (unknown extension?)')
+  with files.atomic_path(path) as tmp, open(tmp, 'wb') as f:
+    f.write(data.tobytes())

@@ -7,13 +7,13 @@ Layout of a bundle directory:
   model_info.json   {"model": ModelConfig dict, "codec": codec settings dict, "format": 1}
 """
 
-import json
 import os
 
 import keras
 
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.config import ModelConfig
+from records import files
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
@@ -34,12 +34,12 @@ def save_bundle(directory, model, model_config, definition, codec_settings):
     codec_settings: dict of the heatmap codec's settings (e.g. stride, sigma, input size).
   """
   os.makedirs(directory, exist_ok=True)
-  tmp_model = os.path.join(directory, f'tmp-{os.getpid()}-{MODEL_FILE}')
-  model.save(tmp_model)
-  os.replace(tmp_model, os.path.join(directory, MODEL_FILE))
-  _write_json(os.path.join(directory, DEFINITION_FILE), definition.to_dict())
-  _write_json(os.path.join(directory, INFO_FILE),
-              {'format': 1, 'model': model_config.to_dict(), 'codec': dict(codec_settings)})
+  with files.atomic_path(os.path.join(directory, MODEL_FILE)) as tmp:
+    model.save(tmp)  # Keras wants the '.keras' extension, which the temporary name keeps
+  files.write_json(os.path.join(directory, DEFINITION_FILE), definition.to_dict(), indent=2)
+  files.write_json(os.path.join(directory, INFO_FILE),
+                   {'format': 1, 'model': model_config.to_dict(), 'codec': dict(codec_settings)},
+                   indent=2)
 
 
 def load_bundle(directory, compile=False):
@@ -97,18 +97,5 @@ def codec_from_settings(settings, input_shape=None):
   return HeatmapCodec.from_dict(settings)
 
 
-def _write_json(path, obj):
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(obj, f, indent=2)
-  os.replace(tmp, path)
-
-
 def _read_json(path):
-  try:
-    with open(path, encoding='utf-8') as f:
-      return json.load(f)
-  except FileNotFoundError:
-    raise UserInputError(f'{path}: missing; not a model directory') from None
-  except (OSError, ValueError) as e:
-    raise UserInputError(f'{path}: cannot read JSON ({e})') from None
+  return files.read_json(path, 'the model bundle JSON', missing='not a model directory')

@@ -12,6 +12,7 @@ import struct
 from tensorflow.lite.python import schema_py_generated as schema_fb
 
 from hourglass.keypoints.codec import HeatmapCodec
+from records import files
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
@@ -45,14 +46,8 @@ def sidecar_path(model_path):
 
 def read_json(path):
   """Reads a metadata JSON file. Raises UserInputError naming the file."""
-  try:
-    with open(path, encoding='utf-8') as f:
-      return json.load(f)
-  except FileNotFoundError:
-    raise UserInputError(f'{path}: missing; the model file needs its metadata sidecar '
-                         f'(written by export.py beside it)') from None
-  except (OSError, ValueError) as e:
-    raise UserInputError(f'{path}: cannot read metadata JSON ({e})') from None
+  return files.read_json(path, 'metadata JSON', missing='the model file needs its metadata '
+                         'sidecar (written by export.py beside it)')
 
 
 def read_tflite_metadata(path):

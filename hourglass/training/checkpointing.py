@@ -7,7 +7,6 @@ Layout inside a model_dir:
   checkpoints/model_config.json  the ModelConfig the checkpoints belong to
 """
 
-import json
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from hourglass.model.config import ModelConfig
+from records import files
 from records.errors import StorageError, UserInputError
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -120,10 +120,10 @@ def check_model_config(model_dir, model_config, chief=True):
         f'could silently load them into another architecture. Move them away, or start a new '
         f'--model_dir with --weights_path={model_dir}.')
   if os.path.isfile(path):
+    raw = files.read_json(path, 'the saved model config')
     try:
-      with open(path, encoding='utf-8') as f:
-        saved = ModelConfig.from_dict(json.load(f))
-    except (OSError, ValueError, TypeError) as e:
+      saved = ModelConfig.from_dict(raw)
+    except (ValueError, TypeError) as e:
       raise UserInputError(f'{path}: cannot read the saved model config ({e})') from None
     diffs = []
     for field in ModelConfig.ARCHITECTURE_FIELDS:
@@ -138,10 +138,7 @@ def check_model_config(model_dir, model_config, chief=True):
     return
   if chief:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-      json.dump(model_config.to_dict(), f, indent=2)
-    os.replace(tmp, path)
+    files.write_json(path, model_config.to_dict(), indent=2)
 
 
 def _source_weights(weights_path):

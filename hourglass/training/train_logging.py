@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from records import files
+
 CSV_FIELDS = ('epoch', 'step', 'train_loss', 'val_loss', 'val_pck', 'val_mean_error_px',
               'val_mean_error_input_px', 'learning_rate', 'images_per_s', 'elapsed_s')
 
@@ -35,13 +37,12 @@ def read_metrics_csv(path):
 
 def write_metrics_csv(path, rows):
   """Rewrites metrics.csv with `rows` (dicts keyed by CSV_FIELDS), atomically."""
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', newline='', encoding='utf-8') as f:
-    writer = csv.DictWriter(f, CSV_FIELDS, extrasaction='ignore')
-    writer.writeheader()
-    for row in rows:
-      writer.writerow(row)
-  os.replace(tmp, path)
+  with files.atomic_path(path) as tmp:
+    with open(tmp, 'w', newline='', encoding='utf-8') as f:
+      writer = csv.DictWriter(f, CSV_FIELDS, extrasaction='ignore')
+      writer.writeheader()
+      for row in rows:
+        writer.writerow(row)
 
 
 def plot_curves(path, rows):
@@ -65,10 +66,11 @@ def plot_curves(path, rows):
   ax_pck.set_xlabel('epoch')
   ax_pck.set_ylabel('val PCK')
   fig.tight_layout()
-  tmp = f'{path}.tmp-{os.getpid()}.png'
-  fig.savefig(tmp, dpi=80)
-  plt.close(fig)
-  os.replace(tmp, path)
+  try:
+    with files.atomic_path(path) as tmp:  # savefig picks the format from the kept extension
+      fig.savefig(tmp, dpi=80)
+  finally:
+    plt.close(fig)
 
 
 def keypoint_images(images, true_keypoints, true_mask, predicted, scores, definition):

@@ -1,10 +1,10 @@
 """What every source shares: the SourceData result, safe image paths, JSON reading."""
 
 import dataclasses
-import json
 import os
 from typing import Dict, List, Optional, Sequence
 
+from records import files
 from records.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, Skip
 from records.keypoint_definition import KeypointDefinition
@@ -64,12 +64,7 @@ def annotation_files(config, default: Sequence[str]) -> List[str]:
 
 def read_json(path: str):
   """Parses a JSON file. Raises AnnotationError naming the file when it is unreadable."""
-  try:
-    with open(path, 'rb') as f:
-      return json.loads(f.read().decode('utf-8'))
-  except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-    raise AnnotationError(f'{path}: cannot read annotation JSON ({type(e).__name__}: '
-                          f'{str(e)[:200]})') from None
+  return files.read_json(path, 'annotation JSON', error=AnnotationError)
 
 
 def resolve_image(root: str, rel_path, allow_outside: bool,

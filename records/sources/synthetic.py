@@ -17,7 +17,6 @@ again with `--source=json --classes_path=<folder>/classes.txt ...`.
 """
 
 import dataclasses
-import json
 import math
 import os
 from typing import Tuple
@@ -25,6 +24,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from records import files
 from records.errors import UserInputError
 from records.example import TRAIN, VAL, Example
 from records.keypoint_definition import KeypointDefinition
@@ -72,9 +72,8 @@ class Scene:
     noise = rng.normal(0, 5, image.shape)
     image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
     if self.save_path and not os.path.exists(self.save_path):
-      tmp = f'{self.save_path}.tmp-{os.getpid()}.jpg'
-      cv2.imwrite(tmp, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-      os.replace(tmp, self.save_path)
+      with files.atomic_path(self.save_path) as tmp:  # a .jpg: imwrite goes by the extension
+        cv2.imwrite(tmp, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
     return image
 
 
@@ -235,8 +234,4 @@ def _seed_record(rel, kp, vis, split, image_id):
 
 def _write_annotations(folder, records):
   definition().write_files(folder)
-  path = os.path.join(folder, 'annotations.json')
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(records, f)
-  os.replace(tmp, path)
+  files.write_json(os.path.join(folder, 'annotations.json'), records)
