@@ -1,11 +1,11 @@
 """Flags shared by several modes, and writing the resolved flags into an output folder."""
 
-import contextlib
 import json
 import os
 
 from absl import flags as absl_flags
 
+from records import files
 from records.errors import StorageError
 
 absl_flags.DEFINE_string('mode', 'quickstart',
@@ -64,12 +64,7 @@ def save_resolved_flags(flag_values, directory):
 
 
 def _write_atomic(path, text):
-  tmp = f'{path}.tmp-{os.getpid()}'
   try:
-    with open(tmp, 'w', encoding='utf-8') as f:
-      f.write(text)
-    os.replace(tmp, path)
+    files.write_text(path, text)
   except OSError as e:
-    with contextlib.suppress(OSError):
-      os.remove(tmp)
     raise StorageError(f'{path}: cannot write ({e.strerror or e})') from None

@@ -1,2 +1,24 @@
-"""The Stacked Hourglass model and the keypoint maths: network, codec, losses, metrics, trainer,
-evaluator and predictors. Never imports `pipelines` (trainer and evaluator take datasets)."""
+"""The Stacked Hourglass model and everything that uses it, one sub-package per concept:
+
+    keypoints/   the heatmap codec, in-graph geometry, metrics, drawing
+    model/       config, blocks, network, summary, bundles, BN folding, separable fusion,
+                 the metadata readers of exported files
+    training/    trainer, validation, checkpoints, losses, optimizers, schedules, strategies,
+                 quantization-aware fine-tuning, test hooks (faults)
+    inference/   the Predictor interface and every backend, loading one from a path, frame
+                 sources, --mode=predict
+    evaluation/  the evaluator (record box, whole frame, detector boxes) and its reports
+    export/      the exporters, their metadata writers and the per-format proof report
+
+Imports point one way (tests/test_layering.py enforces it, imports inside functions included):
+
+    records <- keypoints <- model <- {training, inference} <- evaluation <- export
+
+training and inference never import each other; what two of them need lives in the lower one.
+`records/` imports nothing of `hourglass/` or `pipelines/`; `pipelines/` imports only `records/`
+and the codec; `hourglass/` never imports `pipelines/` (the trainer and evaluator take datasets)
+or `flags/`; `flags/` imports constants only (the choices in the package `__init__`s), so
+parsing flags loads no TensorFlow. No import cycle anywhere; no module over 400 lines and no
+function over 60 in `hourglass/`, `pipelines/`, `records/` and `modes/`. This file imports
+nothing.
+"""

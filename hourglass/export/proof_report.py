@@ -7,6 +7,8 @@ module judges those figures and writes them for the user.
 import json
 import os
 
+from records import files
+
 REPORT_NAME = 'export_report'
 
 # A uint8 model passes when it stays this close to the Keras model on the val crops.
@@ -129,9 +131,6 @@ def write_report(output_dir, report, command=None):
   for suffix, text in (('.json', json.dumps(report, indent=2, default=float) + '\n'),
                        ('.md', to_markdown(report, command))):
     path = os.path.join(output_dir, REPORT_NAME + suffix)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-      f.write(text)
-    os.replace(tmp, path)
+    files.write_text(path, text)
     paths.append(path)
   return paths

@@ -81,8 +81,5 @@ def export_saved_model(path, model, *, model_config, definition, codec, decoder=
   with files.atomic_path(path) as tmp:
     write_archive(tmp, model, endpoints)
     metadata_lib.write_json(os.path.join(tmp, model_metadata.SAVED_MODEL_METADATA_FILE), meta)
-    metadata_lib.write_json(os.path.join(tmp, bundle_lib.DEFINITION_FILE), definition.to_dict())
-    metadata_lib.write_json(os.path.join(tmp, bundle_lib.INFO_FILE),
-                            {'format': 1, 'model': model_config.to_dict(),
-                             'codec': codec.to_dict()})
+    bundle_lib.write_description(tmp, model_config, definition, codec.to_dict())
   return meta

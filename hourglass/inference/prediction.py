@@ -21,6 +21,8 @@ from hourglass.keypoints import drawing
 from hourglass.inference import video
 from records import files
 from records.errors import UserInputError
+from records.progress import Progress
+from records import geometry
 
 JSON_NAME = 'keypoints.json'
 
@@ -106,11 +108,11 @@ def _boxes_for(frame, detections, shape, config):
   boxes = detections.get(frame.name, detections.get(str(frame.index)))
   if boxes is None:
     height, width = frame.rgb.shape[:2]
-    return [(video.letterbox_to_input(frame.rgb.shape, shape), [-0.5, -0.5, width, height], 1.0)]
+    return [(geometry.letterbox_to_input(frame.rgb.shape, shape), [-0.5, -0.5, width, height], 1.0)]
   out = []
   for x, y, w, h, score in boxes:
     if score >= config.detection_score_threshold and w > 0 and h > 0:
-      out.append((video.box_to_input([x, y, w, h], shape, config.box_scale), [x, y, w, h],
+      out.append((geometry.box_to_input([x, y, w, h], shape, config.box_scale), [x, y, w, h],
                   float(score)))
   return out
 
@@ -144,10 +146,11 @@ def predict_source(predictor, config):
   output = config.output or default_output(source)
   writer = _Writer(source, output)
   records, batch, count, objects_total = [], [], 0, 0
-  start = last_log = time.perf_counter()
+  start = time.perf_counter()
+  progress = Progress(source.total or None, 'predict', 'frames', every_s=config.log_every_s)
 
   def flush():
-    nonlocal count, objects_total, last_log
+    nonlocal count, objects_total
     results = _process(predictor, batch, detections, config)
     for frame in batch:
       objs = results[frame.index]
@@ -158,13 +161,8 @@ def predict_source(predictor, config):
                                                     predictor.definition.names)})
       objects_total += len(objs)
     count += len(batch)
+    progress.update(len(batch))
     batch.clear()
-    now = time.perf_counter()
-    if now - last_log >= config.log_every_s:
-      total = f'/{source.total}' if source.total else ''
-      logging.info('frame %d%s, %.1f frames/s', count, total, count / (now - start))
-      print(f'frame {count}{total}, {count / (now - start):.1f} frames/s', flush=True)
-      last_log = now
 
   try:
     for frame in source:
@@ -177,6 +175,7 @@ def predict_source(predictor, config):
     logging.info('interrupted: writing what was predicted so far')
   if not count:
     raise UserInputError(f'--input {config.input}: no frame could be read')
+  progress.close()
   document = {'model': predictor.name, 'input': config.input, 'keypoint_names':
               list(predictor.definition.names), 'conf_threshold': config.conf_threshold,
               'coordinates': 'original image pixels, integer = pixel centre',

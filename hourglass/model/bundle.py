@@ -36,6 +36,12 @@ def save_bundle(directory, model, model_config, definition, codec_settings):
   os.makedirs(directory, exist_ok=True)
   with files.atomic_path(os.path.join(directory, MODEL_FILE)) as tmp:
     model.save(tmp)  # Keras wants the '.keras' extension, which the temporary name keeps
+  write_description(directory, model_config, definition, codec_settings)
+
+
+def write_description(directory, model_config, definition, codec_settings):
+  """Writes keypoints.json and model_info.json, what eval, predict and export read beside a
+  model (a bundle, or an exported SavedModel)."""
   files.write_json(os.path.join(directory, DEFINITION_FILE), definition.to_dict(), indent=2)
   files.write_json(os.path.join(directory, INFO_FILE),
                    {'format': 1, 'model': model_config.to_dict(), 'codec': dict(codec_settings)},

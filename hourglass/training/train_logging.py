@@ -1,4 +1,4 @@
-"""Training outputs for people: the progress line, metrics.csv, the training-curve PNG and the
+"""Training outputs for people: metrics.csv, the training-curve PNG and the
 TensorBoard image summaries of inputs with true and predicted keypoints."""
 
 import csv
@@ -10,21 +10,6 @@ from records import files
 
 CSV_FIELDS = ('epoch', 'step', 'train_loss', 'val_loss', 'val_pck', 'val_mean_error_px',
               'val_mean_error_input_px', 'learning_rate', 'images_per_s', 'elapsed_s')
-
-
-def format_duration(seconds):
-  seconds = int(max(seconds, 0))
-  return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
-
-
-def progress_line(epoch, total_epochs, step, total_steps, loss, learning_rate, images_per_s,
-                  eta_s, loss_scale=None):
-  """'epoch 2/10 step 130/500 loss 0.001234 lr 1.00e-03 85.2 img/s ETA 0:01:05'."""
-  text = (f'epoch {epoch + 1}/{total_epochs} step {step}/{total_steps} loss {loss:.6f} '
-          f'lr {learning_rate:.2e} {images_per_s:.1f} img/s ETA {format_duration(eta_s)}')
-  if loss_scale is not None:
-    text += f' loss_scale {loss_scale:g}'
-  return text
 
 
 def read_metrics_csv(path):
