@@ -2,7 +2,7 @@
 
 Both MNN tools run in a child Python process through the `_tools` extension, directly:
 - never the `mnnconvert`/`mnnquant` console scripts or `MNN.tools`: importing those modules
-  pip-installs a logging SDK and sends usage data (design.md section 4);
+  pip-installs a logging SDK and sends usage data;
 - `_tools.mnnquant` takes an argv-style list (MNN's own wrapper passes three strings and
   crashes with std::length_error);
 - `_tools` and TensorFlow register the same protobuf descriptors: loaded into one process they

@@ -1,8 +1,8 @@
 """TFLite export: float32, float16 weights, and full-integer uint8 (uint8 input and output).
 
 Converted from the SavedModel of saved_model.py, written by keras.export.ExportArchive
-(design.md section 4: a bare concrete function leaves the weights unfrozen and gives NaN). The
-export metadata JSON is stored in the flatbuffer's metadata table under metadata.METADATA_KEY,
+(converting a bare concrete function leaves the weights unfrozen and gives NaN). The
+export metadata JSON is stored in the flatbuffer's metadata table under model.metadata.METADATA_KEY,
 so the file alone is enough.
 """
 

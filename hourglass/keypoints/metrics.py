@@ -2,7 +2,7 @@
 
 Pure numpy (and pycocotools for AP). Conventions:
 - N objects, K keypoints; `mask` [N, K] bool marks the keypoints that count (labelled ones).
-- PCK (seed-compatible, design.md section 3): a keypoint is correct when
+- PCK (seed-compatible): a keypoint is correct when
   error / normalize < threshold, error in heatmap pixels of the crop, normalize = mean heatmap
   side / 10 (6.4 for a 64x64 heatmap).
 - PCKh (MPII): correct when error <= threshold x 0.6 x head-box diagonal, in original pixels
