@@ -62,7 +62,7 @@ class Run:
   def _read(self):
     for line in self.proc.stdout:
       self.lines.append(line)
-      if ' loss ' in line and 'step ' in line:
+      if line.startswith('train [') and ' loss ' in line:  # records.progress' training line
         self.first_step.set()
 
   def wait(self, timeout=900):
