@@ -7,10 +7,10 @@ from its recorded SHA-256, is refused: a killed run never passes for a finished 
 """
 
 import hashlib
-import json
 import os
 from typing import Dict, List, Tuple
 
+from records import files
 from records.errors import DefinitionError, RecordsError
 from records.keypoint_definition import KeypointDefinition
 
@@ -90,11 +90,7 @@ def load_manifest(records_dir: str, verify_checksums: bool = False) -> Manifest:
   if not os.path.isfile(path):
     raise RecordsError(f'{path}: no manifest; the records directory is missing or incomplete '
                        f'(an interrupted make_records run?): rerun --mode=make_records')
-  try:
-    with open(path, encoding='utf-8') as f:
-      raw = json.load(f)
-  except (OSError, UnicodeDecodeError, ValueError) as e:
-    raise RecordsError(f'{path}: unreadable manifest ({e})') from None
+  raw = files.read_json(path, 'the manifest', error=RecordsError)
   _check_structure(raw, path)
   try:
     definition = KeypointDefinition.from_dict(raw['definition'], origin=f'{path}, field '

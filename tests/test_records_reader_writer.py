@@ -88,7 +88,7 @@ def test_interrupted_writer_leaves_nothing_a_reader_accepts(tmp_path):
 @pytest.mark.parametrize('damage, message', [
     ('no_manifest', 'no manifest'),
     ('incomplete', 'not marked complete'),
-    ('truncated_json', 'unreadable manifest'),
+    ('truncated_json', 'cannot read the manifest'),
     ('missing_shard', 'missing'),
     ('truncated_shard', 'differs'),
     ('wrong_format', 'format'),
