@@ -3,7 +3,6 @@ file (parity with Keras, PCK, latency), writing export_report.md/.json and the r
 """
 
 import logging
-import os
 import sys
 
 from flags.common import save_resolved_flags

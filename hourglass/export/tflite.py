@@ -16,7 +16,6 @@ from tensorflow.lite.tools import flatbuffer_utils
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
 from records import files
-from records.errors import UserInputError
 
 KINDS = {'tflite': 'float32', 'tflite_fp16': 'float16', 'tflite_uint8': 'uint8'}
 
