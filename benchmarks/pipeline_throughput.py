@@ -13,7 +13,7 @@ pipelines run over the same records with the same decode options, batching and p
          example (the pipeline's warp kernel, per batch), batch, prefetch: no augmentation
          draws, no colour jitter, no targets,
   floor_op: the floor with TensorFlow's ImageProjectiveTransformV3 op as the warp (per
-         example): what the floor was before the XLA warp kernel, for reference.
+         example): how much the pipeline's own warp kernel saves.
 They alternate (full, floor, floor_op, ...) and the best of each is reported, with the load
 average and each pipeline's CPU time per image (steadier than wall time when others share the
 cores). Each epoch is a freshly built dataset, as the trainer builds them, so the rates include

@@ -66,7 +66,7 @@ def _check_text(name, goal):
           part('mean error change', 'mean_error_change_pct', '+.1f', '%',
                MAX_ERROR_CHANGE_PCT))
   if 'decided' in goal and not goal['decided']:
-    text += ('; undecided: the intervals straddle the goal, so another draw of val crops could '
+    text += ('; undecided: the intervals straddle the limit, so another draw of val crops could '
              'turn the verdict (more val records narrow them)')
   return text
 
