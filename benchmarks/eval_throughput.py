@@ -4,8 +4,9 @@
         [--num_stacks=2 --mobile --tiny --input_shape=256x256] [--records_dir=...]
 
 Two ways to get heatmaps + keypoints for the same N images (uint8, model input size):
-  batched:   hourglass.inference.predictors.KerasPredictor: one tf.function with a free batch dimension,
-             `batch_size` images per call, then one DARK decode per batch (what --mode=eval does);
+  batched:   hourglass.inference.predictors.KerasPredictor: one tf.function with a free batch
+             dimension, `batch_size` images per call, then one DARK decode per batch (what
+             --mode=eval does);
   per image: `model.predict(image[None])` once per image, then decode (what the seed's
              validation did).
 Both are warmed up first (tracing excluded); the best of `--repeats` runs of each is reported,

@@ -1,7 +1,8 @@
 """Input pipeline flags: augmentation ranges and probabilities, targets, --mode=visualize.
 
 Flag names equal the PipelineConfig field names (pipelines/config.py) so that modes can copy
-them field by field (modes/configs.py); defaults come from PipelineConfig (the seed's scale 0.8-1.2, +-30 degrees).
+them field by field (modes/configs.py); defaults come from PipelineConfig (the seed's scale
+0.8-1.2, +-30 degrees).
 """
 
 from absl import flags as absl_flags

@@ -256,7 +256,8 @@ def test_accuracy_per_keypoint_arrays_give_the_reported_figures(trained):
   from modes import export as export_mode  # pylint: disable=g-import-not-at-top
   codec = trained['codec']
   predictor = KerasPredictor(trained['model'], DEFINITION, codec, 'keras')
-  dataset = export_mode._eval_dataset(trained['records'], 'val', codec, 4)  # pylint: disable=protected-access
+  dataset = export_mode._eval_dataset(  # pylint: disable=protected-access
+      trained['records'], 'val', codec, 4)
   result = export_report.accuracy(predictor, dataset, export_report.ProofConfig())
   arrays = result[export_report.PER_KEYPOINT]
   mask = arrays['mask']

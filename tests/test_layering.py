@@ -31,8 +31,8 @@ _HOURGLASS = {
 # What flags/ may import: constants only (package __init__s that hold choices, the records'
 # errors and source names, the pipeline config's defaults) and the atomic write of the resolved
 # flags, so that defining the flags loads no TensorFlow.
-FLAG_IMPORTS = ('flags', 'records', 'records.errors', 'records.files', 'records.sources', 'pipelines.config',
-                'hourglass',
+FLAG_IMPORTS = ('flags', 'records', 'records.errors', 'records.files', 'records.sources',
+                'pipelines.config', 'hourglass',
                 'hourglass.keypoints', 'hourglass.model', 'hourglass.training',
                 'hourglass.export')
 

@@ -2,8 +2,8 @@
 
 Converted from the SavedModel of saved_model.py, written by keras.export.ExportArchive
 (converting a bare concrete function leaves the weights unfrozen and gives NaN). The
-export metadata JSON is stored in the flatbuffer's metadata table under model.metadata.METADATA_KEY,
-so the file alone is enough.
+export metadata JSON is stored in the flatbuffer's metadata table under
+model.metadata.METADATA_KEY, so the file alone is enough.
 """
 
 import json

@@ -1,5 +1,6 @@
 """Training: the custom loop, validation, checkpoints, losses, optimizers, schedules, strategies,
-quantization-aware fine-tuning. Its choices live here, importing nothing, for the flag definitions."""
+quantization-aware fine-tuning. Its choices live here, importing nothing, for the flag
+definitions."""
 
 LOSS_TYPES = ('mse', 'mae', 'weighted_mse', 'smooth_l1', 'huber')
 DEFAULT_HUBER_DELTA = 0.1
