@@ -41,11 +41,12 @@ def eval_config(flag_values, output_dir, coco_ground_truth=None):
       coco_ground_truth=coco_ground_truth)
 
 
-def build_dataset(records_dir, predictor, batch_size, split):
+def build_dataset(records_dir, codec, batch_size, split):
+  """The eval dataset of a records split for a model with this HeatmapCodec (eval and export)."""
   from pipelines.config import PipelineConfig  # pylint: disable=g-import-not-at-top
   from pipelines.dataset import build_eval_dataset  # pylint: disable=g-import-not-at-top
-  config = PipelineConfig(input_shape=predictor.input_shape, stride=predictor.codec.stride,
-                          sigma=predictor.codec.sigma, batch_size=batch_size, augment=False)
+  config = PipelineConfig(input_shape=codec.input_size, stride=codec.stride, sigma=codec.sigma,
+                          batch_size=batch_size, augment=False)
   return build_eval_dataset(records_dir, config, split=split)
 
 
@@ -63,20 +64,18 @@ def run(flag_values):
   output_dir = flag_values.output_dir or default_output_dir(flag_values.model_path)
   save_resolved_flags(flag_values, output_dir)
   config = eval_config(flag_values, output_dir, coco_annotation_file(manifest))
+  dataset = build_dataset(flag_values.records_dir, predictor.codec, flag_values.batch_size, split)
   if flag_values.detections:
     from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
-    dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
     settings = manifest.raw.get('settings', {}) or {}
     result = detection_eval.evaluate_with_detections(
         predictor, dataset, flag_values.detections, _dataset_root(manifest), config,
         flag_values.detection_score_threshold, float(settings.get('box_margin', 1.25)))
   elif flag_values.eval_box == 'frame':
     from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
-    dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
     result = detection_eval.evaluate_whole_frame(predictor, dataset, _dataset_root(manifest),
                                                  config)
   else:
-    dataset = build_dataset(flag_values.records_dir, predictor, flag_values.batch_size, split)
     result = evaluator.evaluate(predictor, dataset, config)
   print(report.format_summary(result))
   print(f'reports written to {output_dir}')

@@ -6,6 +6,7 @@ import logging
 import sys
 
 from flags.common import save_resolved_flags
+from modes.eval import build_dataset
 from records.errors import UserInputError
 
 
@@ -20,14 +21,6 @@ def _bundle_dir(model_dir):
                        f'has training saved a best model yet?')
 
 
-def _eval_dataset(records_dir, split, codec, batch_size):
-  from pipelines.config import PipelineConfig  # pylint: disable=g-import-not-at-top
-  from pipelines.dataset import build_eval_dataset  # pylint: disable=g-import-not-at-top
-  config = PipelineConfig(input_shape=codec.input_size, stride=codec.stride, sigma=codec.sigma,
-                          batch_size=batch_size, augment=False)
-  return build_eval_dataset(records_dir, config, split=split)
-
-
 def _images(records_dir, split, codec, count):
   """Up to `count` model-input crops float32 [N, H, W, 3] of a split ([] when empty)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -35,7 +28,7 @@ def _images(records_dir, split, codec, count):
   if not load_manifest(records_dir).count(split):
     return np.zeros((0,) + tuple(codec.input_size) + (3,), np.float32)
   parts, total = [], 0
-  for batch in _eval_dataset(records_dir, split, codec, 32):
+  for batch in build_dataset(records_dir, codec, 32, split):
     parts.append(batch['image'].numpy().astype(np.float32))
     total += len(parts[-1])
     if total >= count:
@@ -50,7 +43,7 @@ def _check_inputs(codec, fv):
   if fv.records_dir:
     check = _images(fv.records_dir, 'val', codec, fv.check_samples)
     if len(check):
-      dataset = _eval_dataset(fv.records_dir, 'val', codec, fv.batch_size)
+      dataset = build_dataset(fv.records_dir, codec, fv.batch_size, 'val')
   if check is None or not len(check):
     logging.warning('no val records (--records_dir): parity on random images, no PCK')
     rng = np.random.RandomState(fv.seed)

@@ -15,6 +15,7 @@ from hourglass.training import strategy as strategy_lib
 from modes.configs import input_shape_or, model_config, pipeline_config, strategy_config
 from records.errors import UserInputError
 
+
 def train_config(flag_values, steps_per_epoch, compute_dtype):
   from hourglass.training.trainer import TrainConfig
   decoder = flag_values.decoder if 'decoder' in flag_values else 'dark'

@@ -12,7 +12,6 @@ import tensorflow as tf
 
 from hourglass.model import bundle as bundle_lib
 from hourglass.evaluation import detection_eval, evaluator
-from hourglass.inference import video
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_inference_model
@@ -204,7 +203,7 @@ def test_detection_eval_with_oracle_rescoring_and_nms(coco_records, shared_data,
       m = geometry.box_to_input(box, INPUT, 1.25)
       kp = np.array(ann['keypoints'], float).reshape(-1, 3)
       inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
-      predictor.truth[video.crop_input(rgb, m, INPUT).tobytes()] = (
+      predictor.truth[geometry.warp(rgb, m, INPUT).tobytes()] = (
           kp[:, :2] @ inverse[:, :2].T + inverse[:, 2], kp[:, 2] > 0)
       detections.append({'image_id': ann['image_id'], 'category_id': 1, 'bbox': box,
                          'score': score})
@@ -241,7 +240,7 @@ def test_whole_frame_eval_with_oracle(shared_data, tmp_path):
     rgb = cv2.cvtColor(cv2.imread(os.path.join(root, rel_path.decode())), cv2.COLOR_BGR2RGB)
     m = geometry.letterbox_to_input(rgb.shape, INPUT)
     inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
-    predictor.truth[video.crop_input(rgb, m, INPUT).tobytes()] = (
+    predictor.truth[geometry.warp(rgb, m, INPUT).tobytes()] = (
         kp @ inverse[:, :2].T + inverse[:, 2], vis > 0)
   result = detection_eval.evaluate_whole_frame(predictor, dataset, root,
                                                evaluator.EvalConfig(decoder='dark'))

@@ -253,11 +253,10 @@ def test_mnn_float_layers_that_do_not_exist_are_errors(trained, tmp_path):
 
 def test_accuracy_per_keypoint_arrays_give_the_reported_figures(trained):
   """paired_intervals resamples accuracy()'s arrays: they must add up to its figures."""
-  from modes import export as export_mode  # pylint: disable=g-import-not-at-top
+  from modes.eval import build_dataset  # pylint: disable=g-import-not-at-top
   codec = trained['codec']
   predictor = KerasPredictor(trained['model'], DEFINITION, codec, 'keras')
-  dataset = export_mode._eval_dataset(  # pylint: disable=protected-access
-      trained['records'], 'val', codec, 4)
+  dataset = build_dataset(trained['records'], codec, 4, 'val')
   result = export_report.accuracy(predictor, dataset, export_report.ProofConfig())
   arrays = result[export_report.PER_KEYPOINT]
   mask = arrays['mask']

@@ -91,7 +91,7 @@ def project_modules():
   return found
 
 
-def imports_of(module, source, known):
+def imports_of(source, known):
   """[(line, imported project module)] of every import in `source`, inside functions too."""
   found = []
   for node in ast.walk(ast.parse(source)):
@@ -114,7 +114,7 @@ def violations(module, source, known):
   """Lines naming each forbidden import of `module` (given as its source text)."""
   path = os.path.relpath(known.get(module, module), ROOT)
   return [f'{path}:{line}: {module} must not import {imported}'
-          for line, imported in imports_of(module, source, known)
+          for line, imported in imports_of(source, known)
           if not allowed(module, imported)]
 
 
@@ -124,7 +124,7 @@ def _read(path):
 
 
 def import_graph(known):
-  return {module: {imported for _, imported in imports_of(module, _read(path), known)
+  return {module: {imported for _, imported in imports_of(_read(path), known)
                    if imported in known and imported != module}
           for module, path in known.items()}
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from hourglass.keypoints import drawing
-from hourglass.inference import video
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_inference_model
@@ -38,7 +37,7 @@ def test_letterbox_and_box_geometry_map_edges_exactly():
 
 
 @pytest.mark.parametrize('frame_shape', [(480, 640), (60, 50)])
-def test_crop_input_puts_a_dot_where_the_affine_says(frame_shape):
+def test_the_warp_puts_a_dot_where_the_affine_says(frame_shape):
   """A Gaussian dot at a sub-pixel frame position lands at inverse(affine)(position) in the crop
   (also through the anti-aliasing pre-reduction of large frames)."""
   h, w = frame_shape
@@ -48,7 +47,7 @@ def test_crop_input_puts_a_dot_where_the_affine_says(frame_shape):
   frame = np.exp(-((xs - x0) ** 2 + (ys - y0) ** 2) / (2 * sigma ** 2))
   frame = np.repeat((frame * 250)[..., None], 3, axis=2).astype(np.uint8)
   m = geometry.letterbox_to_input(frame.shape, INPUT)
-  crop = video.crop_input(frame, m, INPUT)[..., 0].astype(np.float64)
+  crop = geometry.warp(frame, m, INPUT)[..., 0].astype(np.float64)
   inverse = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
   expected = inverse @ np.array([x0, y0, 1.0])
   cy, cx = np.mgrid[0:INPUT[0], 0:INPUT[1]]

@@ -18,7 +18,6 @@ import numpy as np
 from hourglass.evaluation import evaluator
 from hourglass.keypoints import metrics
 from hourglass.evaluation import report
-from hourglass.inference import video
 from records import files
 from records.errors import UserInputError
 from records import geometry
@@ -72,10 +71,10 @@ def predict_detections(predictor, detections, image_paths, dataset_root, config,
       raise UserInputError(f'{path}: cannot read the original image for detection crops')
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     matrices = [geometry.box_to_input(b, shape, box_scale) for b, _ in boxes]
-    crops = np.stack([video.crop_input(rgb, m, shape) for m in matrices])
+    crops = np.stack([geometry.warp(rgb, m, shape) for m in matrices])
     keypoints, scores = predictor.predict(crops, config.decoder, config.flip_test)
     for (box, box_score), m, kp, sc in zip(boxes, matrices, keypoints, scores):
-      original = kp.astype(np.float64) @ m[:, :2].T + m[:, 2]
+      original = geometry.apply_affine(m, kp)
       # The input region's area in original pixels (mmpose uses its padded box for OKS NMS).
       area = float(abs(np.linalg.det(m[:, :2]))) * shape[0] * shape[1]
       poses.append((image_id, original, sc, box_score, area))
@@ -161,7 +160,7 @@ def collect_whole_frame(predictor, dataset, dataset_root, config):
       if bgr is None:
         raise UserInputError(f'{path}: cannot read the original image for whole-frame eval')
       m = geometry.letterbox_to_input(bgr.shape, shape)
-      cache[rel_path] = (video.crop_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), m, shape), m)
+      cache[rel_path] = (geometry.warp(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), m, shape), m)
     crops.append(cache[rel_path][0])
     matrices.append(cache[rel_path][1])
   crops, matrices = np.stack(crops), np.stack(matrices)

@@ -10,9 +10,7 @@ import os
 from hourglass.inference import runtime_predictors
 from hourglass.inference.predictors import KerasPredictor, SavedModelPredictor
 from hourglass.model import bundle as bundle_lib
-from records import files
 from records.errors import UserInputError
-from records.keypoint_definition import KeypointDefinition
 
 RUNTIME_SUFFIXES = ('.tflite', '.onnx', '.mnn')
 
@@ -33,15 +31,9 @@ def _metadata_dir(path):
                        f'found beside the model (needed for the keypoint definition and codec)')
 
 
-def _read_json(path):
-  return files.read_json(path, 'the model metadata')
-
-
 def _read_metadata(directory):
   """(KeypointDefinition, HeatmapCodec) from a folder's model_info.json + keypoints.json."""
-  info = _read_json(os.path.join(directory, bundle_lib.INFO_FILE))
-  definition_path = os.path.join(directory, bundle_lib.DEFINITION_FILE)
-  definition = KeypointDefinition.from_dict(_read_json(definition_path), origin=definition_path)
+  info, definition = bundle_lib.read_description(directory)
   model = info.get('model', {})
   shape = (model.get('input_height'), model.get('input_width')) if model else None
   return definition, bundle_lib.codec_from_settings(info.get('codec', {}), shape)

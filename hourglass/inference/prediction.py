@@ -108,7 +108,8 @@ def _boxes_for(frame, detections, shape, config):
   boxes = detections.get(frame.name, detections.get(str(frame.index)))
   if boxes is None:
     height, width = frame.rgb.shape[:2]
-    return [(geometry.letterbox_to_input(frame.rgb.shape, shape), [-0.5, -0.5, width, height], 1.0)]
+    return [(geometry.letterbox_to_input(frame.rgb.shape, shape), [-0.5, -0.5, width, height],
+             1.0)]
   out = []
   for x, y, w, h, score in boxes:
     if score >= config.detection_score_threshold and w > 0 and h > 0:
@@ -124,10 +125,10 @@ def _process(predictor, batch, detections, config):
           _boxes_for(f, detections, shape, config)]
   objects = {f.index: [] for f in batch}
   if jobs:
-    crops = np.stack([video.crop_input(f.rgb, m, shape) for f, m, _, _ in jobs])
+    crops = np.stack([geometry.warp(f.rgb, m, shape) for f, m, _, _ in jobs])
     keypoints, scores = predictor.predict(crops, config.decoder, config.flip_test)
     for (f, m, box, score), kp, sc in zip(jobs, keypoints, scores):
-      original = kp.astype(np.float64) @ m[:, :2].T + m[:, 2]
+      original = geometry.apply_affine(m, kp)
       objects[f.index].append({'keypoints': original, 'scores': sc, 'box': box,
                                'box_score': score})
   return objects

@@ -1,4 +1,5 @@
-"""Prediction on images, folders, video files and webcams: crops, batching, drawing, outputs.
+"""Frames for prediction: images, folders, video files and webcams as RGB frames, boxes files,
+and the drawing and JSON of the predicted objects.
 
 The object box is the whole frame letterboxed to the model's aspect ratio (no distortion), or
 boxes from a detections file. Frames are read by OpenCV as BGR and converted to RGB once: the
@@ -14,18 +15,11 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from records import geometry
 from records import files
 from records.errors import UserInputError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.m4v', '.mpg', '.mpeg', '.wmv', '.webm')
-
-
-def crop_input(frame_rgb, input_to_original, input_shape):
-  """Samples the model input from a frame: uint8 [H_in, W_in, 3], black outside the frame,
-  anti-aliased when shrinking (records.geometry.warp, as the records' crops are cut)."""
-  return geometry.warp(frame_rgb, input_to_original, input_shape)
 
 
 @dataclasses.dataclass

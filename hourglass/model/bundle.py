@@ -48,6 +48,18 @@ def write_description(directory, model_config, definition, codec_settings):
                    indent=2)
 
 
+def read_description(directory):
+  """(model_info.json dict, KeypointDefinition) of what write_description wrote.
+
+  Raises:
+    UserInputError: naming the missing or unreadable file.
+  """
+  info = _read_json(os.path.join(directory, INFO_FILE))
+  definition_path = os.path.join(directory, DEFINITION_FILE)
+  definition = KeypointDefinition.from_dict(_read_json(definition_path), origin=definition_path)
+  return info, definition
+
+
 def load_bundle(directory, compile=False):
   """Loads a bundle (safe mode on).
 
@@ -56,9 +68,7 @@ def load_bundle(directory, compile=False):
   Raises:
     UserInputError: naming the directory and the missing or broken file.
   """
-  info = _read_json(os.path.join(directory, INFO_FILE))
-  definition = KeypointDefinition.from_dict(_read_json(os.path.join(directory, DEFINITION_FILE)),
-                                            origin=os.path.join(directory, DEFINITION_FILE))
+  info, definition = read_description(directory)
   model_path = os.path.join(directory, MODEL_FILE)
   if not os.path.isfile(model_path):
     raise UserInputError(f'{model_path}: missing; {directory} is not a complete model directory')

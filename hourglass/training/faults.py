@@ -14,6 +14,8 @@ import os
 import signal
 from typing import Optional, Tuple
 
+import tensorflow as tf
+
 from records.errors import UserInputError
 
 KILL_AT_ENV = 'HOURGLASS_TEST_KILL_AT'
@@ -61,7 +63,6 @@ class Faults:
 
   def poison(self, loss, step):
     """In the step's graph: `loss` times NaN at the chosen steps (every gradient NaN)."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     hit = tf.reduce_any(tf.equal(tf.constant(list(self.nonfinite_steps), tf.int64), step))
     return loss * tf.where(hit, tf.constant(float('nan')), 1.0)
 

@@ -61,8 +61,9 @@ class Trainer:
     self.train_dataset_fn, self.eval_dataset_fn = train_dataset_fn, eval_dataset_fn
     self.chief = strategy_lib.is_chief(strategy)
     self.faults = faults or Faults()
-    if fault_warning(faults):
-      log(fault_warning(faults))
+    announced = fault_warning(faults)
+    if announced:
+      log(announced)
     losses.validate_loss_type(config.loss_type, config.huber_delta)
     if (config.jit_compile and strategy.num_replicas_in_sync > 1
         and not tf.config.list_logical_devices('GPU')):
