@@ -12,10 +12,18 @@ absl_flags.DEFINE_bool('flip_test', False,
                        'Also predict the horizontally flipped image and average the heatmaps '
                        '(channels swapped by the match points).')
 absl_flags.DEFINE_string('detections', None,
-                         'eval: a COCO detection results json (image_id, category_id, bbox, '
-                         'score); objects are cropped by these boxes instead of the ground truth, '
-                         'rescored and OKS-NMSed. predict: a json of boxes per image file name '
-                         '({"name.jpg": [[x, y, w, h, score], ...]}) or the same COCO format.')
+                         'Detector boxes. eval: a COCO detection results json (image_id, '
+                         'category_id, bbox, score); objects are cropped by these boxes instead '
+                         'of the ground truth, rescored and OKS-NMSed. predict: a json of boxes '
+                         'per image file name or frame index ({"name.jpg": [[x, y, w, h, score], '
+                         '...]}) or COCO detection results, matched to files by the image ids of '
+                         'the COCO file --annotation_path, else by the integer file stem '
+                         '(000000000785.jpg is image 785). Boxes are enlarged by the box margin '
+                         'the model was trained with.')
+absl_flags.DEFINE_enum('missing_boxes', 'error', ['error', 'frame', 'skip'],
+                       'predict with --detections: an image or frame without an entry in the '
+                       'boxes file is an error (error), is run on the whole frame (frame), or '
+                       'gets no object (skip).')
 absl_flags.DEFINE_float('detection_score_threshold', 0.0,
                         'Detector boxes scoring under this are ignored.')
 absl_flags.DEFINE_bool('save_result', False,

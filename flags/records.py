@@ -15,7 +15,9 @@ absl_flags.DEFINE_string('dataset_path', None,
                          'make_records input: a dataset folder (images + annotation file).')
 absl_flags.DEFINE_string('annotation_path', None,
                          'make_records: annotation file(s) when not at the default place in '
-                         '--dataset_path (COCO: the train and/or val json, comma-separated).')
+                         '--dataset_path (COCO: the train and/or val json, comma-separated). '
+                         'predict: the COCO annotation file whose image ids name the files of '
+                         'COCO detection results (--detections).')
 absl_flags.DEFINE_string('val_list', None,
                          'make_records: a file of validation image names, one a line (overrides '
                          'the source split).')

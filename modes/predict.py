@@ -18,6 +18,8 @@ def run(flag_values):
                          decoder=flag_values.decoder, flip_test=flag_values.flip_test,
                          conf_threshold=flag_values.conf_threshold,
                          detections=flag_values.detections,
+                         annotation_path=flag_values.annotation_path,
+                         missing_boxes=flag_values.missing_boxes,
                          detection_score_threshold=flag_values.detection_score_threshold,
                          max_frames=flag_values.max_frames)
   summary = predict_source(predictor, config)

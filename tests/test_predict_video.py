@@ -167,6 +167,62 @@ def test_predict_folder_and_single_image(shared_data, tiny_predictor, tmp_path):
   assert [o['box_score'] for o in objects] == [0.9, 1.0]
 
 
+def _objects_per_file(json_path):
+  with open(json_path) as f:
+    return {fr['name']: len(fr['objects']) for fr in json.load(f)['frames']}
+
+
+# person_detections_sample.json: boxes scoring >= 0.5 per image of the COCO sample.
+SAMPLE_BOXES_AT_HALF = {'000000000785.jpg': 1, '000000040083.jpg': 5, '000000196141.jpg': 6,
+                        '000000197388.jpg': 6}
+
+
+@pytest.mark.parametrize('match', ['annotation_file', 'file_stem'])
+def test_predict_takes_coco_detection_results(shared_data, tiny_predictor, tmp_path, match):
+  """The real sample detector boxes (118 for 4 images, many low-scoring) in COCO results format,
+  matched to the files by the annotation file's image ids or by the integer file stem."""
+  root = os.path.join(shared_data, 'coco_sample')
+  annotation = (os.path.join(root, 'person_keypoints_sample.json') if match == 'annotation_file'
+                else None)
+  out = str(tmp_path / 'drawn')
+  summary = predict_source(tiny_predictor, PredictConfig(
+      input=os.path.join(root, 'images'), output=out, annotation_path=annotation,
+      detections=os.path.join(root, 'person_detections_sample.json'),
+      detection_score_threshold=0.5))
+  assert _objects_per_file(os.path.join(out, 'keypoints.json')) == SAMPLE_BOXES_AT_HALF
+  assert summary['objects'] == 18
+
+
+def test_frames_without_boxes_are_an_error_unless_allowed(shared_data, tiny_predictor, tmp_path):
+  folder = os.path.join(shared_data, 'coco_sample', 'images')
+  names = sorted(os.listdir(folder))
+  boxes = str(tmp_path / 'boxes.json')
+  with open(boxes, 'w') as f:
+    json.dump({names[0]: [[10, 20, 100, 200, 0.9]], names[2]: [[5, 5, 50, 50]]}, f)
+  with pytest.raises(UserInputError, match=f'boxes.json: no boxes for {names[1]}') as error:
+    predict_source(tiny_predictor, PredictConfig(input=folder, output=str(tmp_path / 'e'),
+                                                 detections=boxes, batch_frames=1))
+  # The frame before the bad one is kept, drawing and JSON.
+  assert 'kept: the 1 frame(s) before it' in str(error.value)
+  assert _objects_per_file(str(tmp_path / 'e' / 'keypoints.json')) == {names[0]: 1}
+  expected = {'skip': [1, 0, 1, 0], 'frame': [1, 1, 1, 1]}
+  for policy, counts in expected.items():
+    out = str(tmp_path / policy)
+    predict_source(tiny_predictor, PredictConfig(input=folder, output=out, detections=boxes,
+                                                 missing_boxes=policy))
+    assert _objects_per_file(os.path.join(out, 'keypoints.json')) == dict(zip(names, counts))
+  # A boxes file of another input: the first frame already has no entry.
+  with open(boxes, 'w') as f:
+    json.dump([{'image_id': 1, 'bbox': [0, 0, 10, 10], 'score': 1.0}], f)
+  with pytest.raises(UserInputError, match=f'no boxes for {names[0]}'):
+    predict_source(tiny_predictor, PredictConfig(input=folder, output=str(tmp_path / 'x'),
+                                                 detections=boxes))
+  with open(boxes, 'w') as f:
+    json.dump([{'image_id': 785, 'bbox': [0, 0, 10]}], f)
+  with pytest.raises(UserInputError, match="record 0, field 'bbox'"):
+    predict_source(tiny_predictor, PredictConfig(input=folder, detections=boxes))
+
+
 def test_unreadable_inputs_are_clear_errors(tmp_path, tiny_predictor):
   bad_image = tmp_path / 'broken.jpg'
   bad_image.write_bytes(b'\xff\xd8 not really a jpeg')

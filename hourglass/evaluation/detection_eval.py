@@ -18,28 +18,18 @@ import numpy as np
 from hourglass.evaluation import evaluator
 from hourglass.keypoints import metrics
 from hourglass.evaluation import report
+from hourglass.inference import video
 from records import files
 from records.errors import UserInputError
 from records import geometry
 
 
 def load_detections(path, category_id=1, score_threshold=0.0):
-  """COCO detection results json -> {image_id: [(bbox [4], score)]}."""
-  raw = files.read_json(path, 'the detections json')
-  if not isinstance(raw, list):
-    raise UserInputError(f'{path}: expected a COCO detection results list '
-                         f'[{{"image_id", "category_id", "bbox", "score"}}, ...]')
+  """COCO detection results json -> {image_id: [(bbox [4], score)]} (boxes of positive size)."""
   out = {}
-  for n, det in enumerate(raw):
-    try:
-      image_id, bbox, score = int(det['image_id']), [float(v) for v in det['bbox']], \
-          float(det.get('score', 1.0))
-      category = int(det.get('category_id', category_id))
-    except (KeyError, TypeError, ValueError) as e:
-      raise UserInputError(f'{path}, record {n}: malformed detection ({e!r})') from None
-    if len(bbox) != 4:
-      raise UserInputError(f'{path}, record {n}, field \'bbox\': expected [x, y, w, h]')
-    if category == category_id and score >= score_threshold and bbox[2] > 0 and bbox[3] > 0:
+  for image_id, bbox, score in video.coco_results(
+      files.read_json(path, 'the detections json'), path, category_id):
+    if score >= score_threshold and bbox[2] > 0 and bbox[3] > 0:
       out.setdefault(image_id, []).append((bbox, score))
   return out
 

@@ -36,7 +36,9 @@ class PredictConfig:
   flip_test: bool = False
   conf_threshold: float = 0.1
   detections: Optional[str] = None
+  annotation_path: Optional[str] = None
   detection_score_threshold: float = 0.0
+  missing_boxes: str = 'error'
   box_scale: float = 1.0
   max_frames: Optional[int] = None
   batch_frames: int = 8
@@ -103,9 +105,25 @@ class _Writer:
     files.write_json(self.json_path, frames, indent=1)
 
 
+MISSING_BOXES = ('error', 'frame', 'skip')
+
+
 def _boxes_for(frame, detections, shape, config):
-  """[(input_to_original [2, 3], box [x, y, w, h], score)] for one frame."""
-  boxes = detections.get(frame.name, detections.get(str(frame.index)))
+  """[(input_to_original [2, 3], box [x, y, w, h], score)] for one frame.
+
+  Raises:
+    UserInputError: the boxes file has no entry for the frame and config.missing_boxes is
+      'error'.
+  """
+  boxes = detections.lookup(frame) if detections is not None else None
+  if boxes is None and detections is not None:
+    if config.missing_boxes == 'skip':
+      return []
+    if config.missing_boxes == 'error':
+      raise UserInputError(
+          f'{detections.path}: no boxes for {frame.name} (frame {frame.index}) of --input '
+          f'{config.input}; is it the boxes file of this input? --missing_boxes=frame runs such '
+          f'frames on the whole frame, --missing_boxes=skip predicts nothing for them')
   if boxes is None:
     height, width = frame.rgb.shape[:2]
     return [(geometry.letterbox_to_input(frame.rgb.shape, shape), [-0.5, -0.5, width, height],
@@ -137,13 +155,17 @@ def _process(predictor, batch, detections, config):
 def predict_source(predictor, config):
   """Runs the predictor over every frame of config.input and writes drawings + JSON.
 
+  A bad frame or boxes entry mid-stream still writes what came before it (drawings and JSON),
+  then raises.
+
   Returns:
     dict: 'frames' (count), 'objects', 'output', 'json', 'frames_per_second'.
   Raises:
-    UserInputError: unreadable input or unwritable output; an input without any frame.
+    UserInputError: unreadable input or unwritable output; an input without any frame; a frame
+      without boxes (config.missing_boxes 'error').
   """
   source = video.Source(config.input, config.max_frames)
-  detections = video.load_boxes(config.detections)
+  detections = video.load_boxes(config.detections, config.annotation_path)
   output = config.output or default_output(source)
   writer = _Writer(source, output)
   records, batch, count, objects_total = [], [], 0, 0
@@ -165,6 +187,13 @@ def predict_source(predictor, config):
     progress.update(len(batch))
     batch.clear()
 
+  def document():
+    return {'model': predictor.name, 'input': config.input, 'keypoint_names':
+            list(predictor.definition.names), 'conf_threshold': config.conf_threshold,
+            'coordinates': 'original image pixels, integer = pixel centre',
+            'fps': source.fps, 'size': list(source.size) if source.size else None,
+            'frames': records}
+
   try:
     for frame in source:
       batch.append(frame)
@@ -174,15 +203,17 @@ def predict_source(predictor, config):
       flush()
   except KeyboardInterrupt:  # webcam: Ctrl-C ends the run and still writes the outputs
     logging.info('interrupted: writing what was predicted so far')
+  except UserInputError as e:
+    if not count:
+      raise
+    progress.close()
+    writer.close(document())
+    raise UserInputError(f'{e}\n(kept: the {count} frame(s) before it, in {writer.json_path})'
+                         ) from None
   if not count:
     raise UserInputError(f'--input {config.input}: no frame could be read')
   progress.close()
-  document = {'model': predictor.name, 'input': config.input, 'keypoint_names':
-              list(predictor.definition.names), 'conf_threshold': config.conf_threshold,
-              'coordinates': 'original image pixels, integer = pixel centre',
-              'fps': source.fps, 'size': list(source.size) if source.size else None,
-              'frames': records}
-  writer.close(document)
+  writer.close(document())
   elapsed = time.perf_counter() - start
   return {'frames': count, 'objects': objects_total, 'output': output,
           'json': writer.json_path, 'frames_per_second': count / max(elapsed, 1e-9)}
