@@ -15,7 +15,7 @@ from absl import app
 from absl import flags as absl_flags
 
 import flags  # noqa: F401  (defines every flag, ours in flags/export.py)
-from modes import export as export_mode
+from modes import console
 from records.errors import UserInputError
 
 FLAGS = absl_flags.FLAGS
@@ -24,6 +24,9 @@ FLAGS = absl_flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}; every option is a --flag')
+  console.quiet_python_logging(FLAGS)
+  console.load_tensorflow()
+  from modes import export as export_mode  # pylint: disable=g-import-not-at-top  (loads TF)
   try:
     report = export_mode.run(FLAGS)
   except UserInputError as e:

@@ -13,7 +13,8 @@ from absl import app
 from absl import flags as absl_flags
 
 import flags  # noqa: F401  (defines every flag)
-from records.errors import RecordsError, UserInputError
+from modes import console
+from records.errors import IncompleteRunError, RecordsError, UserInputError
 
 FLAGS = absl_flags.FLAGS
 
@@ -55,18 +56,18 @@ def main(argv):
   mode = FLAGS.mode
   if mode not in MODES:
     sys.exit(f'error: unknown --mode={mode!r}; choose one of {", ".join(MODES)}')
+  console.quiet_python_logging(FLAGS)
+  tf_errors = console.load_tensorflow().errors
   module = importlib.import_module(f'modes.{mode}')
-  tf_errors = getattr(sys.modules.get('tensorflow'), 'errors', None)
   try:
     _preflight(mode)
     module.run(FLAGS)
-  except UserInputError as e:
+  except (UserInputError, IncompleteRunError) as e:
     sys.exit(f'error: {e}')
   except OSError as e:  # full disk, file-size limit, a folder that is a file, no permission
     sys.exit(f'error: cannot write or read {_environment_error(e)}')
   except Exception as e:  # pylint: disable=broad-except
-    tf_errors = tf_errors or getattr(sys.modules.get('tensorflow'), 'errors', None)
-    if tf_errors is None or not isinstance(e, tf_errors.OpError):
+    if not isinstance(e, tf_errors.OpError):
       raise
     if isinstance(e, tf_errors.DataLossError):
       sys.exit(f'error: {_data_loss(e)}')

@@ -8,10 +8,13 @@ default only: a flag given on the command line wins. Outputs go under --output_d
 """
 
 import glob
+import logging
 import os
 import time
 
 import numpy as np
+
+from records.errors import IncompleteRunError, UserInputError
 
 # name -> (full quickstart, --smoke). Tuned on 2 CPU cores: the full run stays under 10 minutes.
 # No horizontal flip: the synthetic creature shows its side by colour (left limbs red), and a
@@ -54,21 +57,34 @@ def _pck_at(result, threshold):
 
 
 def _export(flag_values, paths):
-  """TFLite export (modes/export.py); returns the .tflite path or None."""
+  """TFLite export (modes/export.py); returns the .tflite path.
+
+  Raises:
+    UserInputError: the export failed its parity check (or wrote no .tflite file).
+  """
   from modes import export as export_mode  # pylint: disable=g-import-not-at-top
   flag_values.model_dir = paths['model']
   flag_values.output_dir = paths['export']
-  try:
-    report = export_mode.run(flag_values)
-  except Exception as e:  # pylint: disable=broad-except
-    # The quickstart goes on without the export rather than losing the trained model's report.
-    print(f'warning: the TFLite export failed ({type(e).__name__}: {e}); predicting with Keras')
-    return None
+  report = export_mode.run(flag_values)
   if report.get('failures'):
-    print(f'warning: TFLite export parity failed: {report["failures"]}; predicting with Keras')
-    return None
+    raise UserInputError(f'parity check failed: {"; ".join(report["failures"])}')
   found = sorted(glob.glob(os.path.join(paths['export'], '*.tflite')))
-  return found[0] if found else None
+  if not found:
+    raise UserInputError(f'{paths["export"]}: the export wrote no .tflite file')
+  return found[0]
+
+
+def _stage(name, failures, function, *args):
+  """Runs one stage after training; a failure is kept for the summary instead of ending the
+  run, so that the trained model's other results are still made. Returns its result or None."""
+  try:
+    return function(*args)
+  except Exception as e:  # pylint: disable=broad-except
+    if not isinstance(e, UserInputError):  # a bug, not bad input: keep its traceback in the log
+      logging.exception('quickstart stage %s failed', name)
+    failures.append(f'{name}: {type(e).__name__}: {e}')
+    print(f'warning: the quickstart {name} stage failed ({type(e).__name__}: {e})')
+    return None
 
 
 def _one_image(records_dir):
@@ -79,6 +95,12 @@ def _one_image(records_dir):
 
 
 def run(flag_values):
+  """Records, training, eval, TFLite export and one prediction.
+
+  Raises:
+    IncompleteRunError: after the summary, when the eval, export or predict stage failed (the
+      prediction then uses the Keras model if the export failed).
+  """
   from modes import eval as eval_mode, make_records, predict, train
   start = time.time()
   smoke = flag_values.smoke
@@ -93,26 +115,36 @@ def run(flag_values):
   flag_values.model_dir = paths['model']
   train.run(flag_values)
   trained = time.time()
+  failures = []
   flag_values.model_path = paths['model']
   flag_values.output_dir = paths['eval']
-  result = eval_mode.run(flag_values)
-  tflite = _export(flag_values, paths)
+  result = _stage('eval', failures, eval_mode.run, flag_values) or {}
+  tflite = _stage('export', failures, _export, flag_values, paths)
   image = _one_image(paths['records'])
   if image:
     flag_values.model_path = tflite or paths['model']
     flag_values.input = image
     flag_values.output = paths['prediction']
-    predict.run(flag_values)
-  pck = result['pck']['total']
+    if not _stage('predict', failures, predict.run, flag_values):
+      image = None
   print(f'\n== quickstart done in {time.time() - start:.0f} s (records {made - start:.0f} s, '
         f'training {trained - made:.0f} s) ==')
-  print(f'val PCK@{flag_values.score_threshold:g}: {pck:.4f}   PCK@0.1: {_pck_at(result, 0.1):.4f}'
-        f'   mean error: {result["mean_error_px"]:.2f} px (original image)')
+  summary = {'pck': None, 'pck_0.1': None, 'mean_error_px': None, 'paths': paths,
+             'tflite': tflite, 'prediction_model': flag_values.model_path if image else None}
+  if result:
+    summary.update(pck=result['pck']['total'], mean_error_px=result['mean_error_px'])
+    summary['pck_0.1'] = _pck_at(result, 0.1)
+    print(f'val PCK@{flag_values.score_threshold:g}: {summary["pck"]:.4f}   PCK@0.1: '
+          f'{summary["pck_0.1"]:.4f}   mean error: {summary["mean_error_px"]:.2f} px '
+          f'(original image)')
   print(f'records:    {paths["records"]}\nmodel:      {paths["model"]} (best_model/, '
         f'checkpoints/, logs/, metrics.csv, training_curves.png)\neval:       {paths["eval"]}')
   if tflite:
     print(f'tflite:     {tflite}')
   if image:
-    print(f'prediction: {paths["prediction"]} (on {image})')
-  return {'pck': pck, 'pck_0.1': _pck_at(result, 0.1), 'mean_error_px': result['mean_error_px'],
-          'paths': paths, 'tflite': tflite, 'seconds': time.time() - start}
+    print(f'prediction: {paths["prediction"]} (on {image}, with {flag_values.model_path})')
+  summary['seconds'] = time.time() - start
+  if failures:
+    raise IncompleteRunError('the quickstart finished with failed stages (their results are '
+                             'missing; the others are above):\n  ' + '\n  '.join(failures))
+  return summary

@@ -25,3 +25,9 @@ class RecordsError(UserInputError):
 class StorageError(UserInputError):
   """A file or folder cannot be written or read (full disk, file-size limit, no permission, a
   path through a file). The message names the path and says what was kept intact."""
+
+
+class IncompleteRunError(Exception):
+  """A run of several stages where some failed after others finished: the message lists each
+  failed stage and its error, and where the finished stages' results are. Entry points print it
+  without a traceback and exit non-zero."""

@@ -3,6 +3,7 @@
 import copy
 import json
 import os
+import re
 import shutil
 
 import cv2
@@ -164,6 +165,40 @@ def test_eval_mode_end_to_end(tiny_bundle, coco_records, tmp_path, capsys):
   with pytest.raises(UserInputError, match='nothing'):
     eval_mode.run(_flag_values('--mode=eval', f'--model_path={tiny_bundle[0]}',
                                f'--records_dir={tmp_path / "nothing"}'))
+
+
+# Boxes of the real sample detector file scoring >= 0.5 on the four COCO sample images.
+SAMPLE_DETECTIONS_AT_HALF = 18
+
+
+def test_eval_through_main_with_the_sample_detections(tiny_bundle, coco_records, shared_data,
+                                                      tmp_path):
+  """`python main.py --mode=eval` to completion as a user runs it (default environment): the
+  real detector boxes of person_detections_sample.json, thresholded, and a quiet console."""
+  import subprocess
+  import sys
+  out = str(tmp_path / 'eval')
+  detections = os.path.join(shared_data, 'coco_sample', 'person_detections_sample.json')
+  env = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL',
+                                                          'HOURGLASS_VERBOSE')}
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'main.py'), '--mode=eval',
+       f'--model_path={tiny_bundle[0]}', f'--records_dir={coco_records}', f'--output_dir={out}',
+       f'--detections={detections}', '--detection_score_threshold=0.5'],
+      capture_output=True, text=True, env=env, timeout=300, cwd=str(tmp_path))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(os.path.join(out, 'metrics.json')) as f:
+    result = json.load(f)
+  assert result['num_detections'] == SAMPLE_DETECTIONS_AT_HALF and result['num_images'] == 4
+  assert 0.0 <= result['coco']['AP'] <= 1.0 and 'COCO AP' in proc.stdout
+  # TensorFlow's start-up lines and absl's prefixes are gone; our warnings are marked.
+  from modes.console import NativeLineFilter
+  assert not [line for line in proc.stderr.splitlines() if not NativeLineFilter(2).keep(line)
+              or 'absl::InitializeLog' in line or 'cuInit' in line], proc.stderr
+  assert not [line for line in proc.stderr.splitlines() if re.match(r'^[IWE]\d{4} ', line)]
+  # The threshold changes the boxes evaluated: all 118 at 0.
+  everything = detection_eval.load_detections(detections)
+  assert sum(len(v) for v in everything.values()) == 118
 
 
 class _BoxOracle(Predictor):

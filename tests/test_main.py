@@ -38,3 +38,45 @@ def test_summary_through_a_flagfile(tmp_path):
   assert abs(flops - 1.47e9) / 1.47e9 < 0.01
   assert set(lines) >= {'training_total_params', 'training_trainable_params',
                         'inference_total_params'}
+
+
+# TensorFlow 2.21's start-up lines on a CPU machine, as printed before absl::InitializeLog().
+STARTUP = '''WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1796252734.990919   26057 port.cc:153] oneDNN custom operations are on.
+I0000 00:00:1796252734.991204   26057 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+I0000 00:00:1796252735.570845   26057 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions in performance-critical operations.
+To enable the following instructions: AVX2 AVX512F AVX512_VNNI AVX512_BF16, in other operations, rebuild TensorFlow with the appropriate compiler flags.
+E0000 00:00:1796252739.514425   26057 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
+W1202 10:00:01.000001   26057 gpu_device.cc:2344] Cannot dlopen some GPU libraries.
+E1202 10:00:02.000001   26057 some_op.cc:99] a real error
+error: our own message'''.splitlines()
+
+
+def test_native_start_up_lines_are_filtered_by_level():
+  from modes.console import NativeLineFilter
+
+  def kept(level, lines=STARTUP):
+    line_filter = NativeLineFilter(level)  # one per stream: it remembers "no CUDA driver"
+    return [line for line in lines if line_filter.keep(line)]
+
+  assert kept(2) == STARTUP[-2:]
+  assert kept(1) == STARTUP[6:]
+  assert kept(0) == STARTUP
+  # With a CUDA driver present, a failed cuInit is a real error and stays.
+  assert kept(2, STARTUP[5:6]) == STARTUP[5:6]
+
+
+def test_the_console_is_quiet_by_default_and_verbose_on_request(tmp_path):
+  """A run that loads TensorFlow: no start-up lines by default; HOURGLASS_VERBOSE brings them."""
+  args = [sys.executable, os.path.join(ROOT, 'main.py'), '--mode=eval', f'--model_path={tmp_path}',
+          f'--records_dir={tmp_path}']
+  base = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL',
+                                                           'HOURGLASS_VERBOSE')}
+  quiet = subprocess.run(args, capture_output=True, text=True, env=base, timeout=300)
+  assert quiet.returncode != 0
+  assert quiet.stderr.strip().splitlines() == [
+      f'error: {tmp_path}/manifest.json: no manifest; the records directory is missing or '
+      'incomplete (an interrupted make_records run?): rerun --mode=make_records'], quiet.stderr
+  loud = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                        env=dict(base, HOURGLASS_VERBOSE='1'))
+  assert re.search(r'^I\d{4} .*\] ', loud.stderr, re.M), loud.stderr

@@ -1,5 +1,6 @@
 """`python main.py --smoke`: the whole quickstart chain, tiny, as a user runs it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -23,4 +24,31 @@ def test_quickstart_smoke_runs_the_whole_chain(tmp_path):
   assert any((model_dir / 'checkpoints').glob('ckpt-*.index'))
   assert any((tmp_path / 'eval').iterdir())
   assert (tmp_path / 'prediction').exists()
-  assert 'prediction:' in out
+  # The TFLite export was written and the prediction used it (not a silent Keras fallback).
+  tflite = list((tmp_path / 'export').glob('*.tflite'))
+  assert len(tflite) == 1 and f'tflite:     {tflite[0]}' in out, out[-2000:]
+  assert f'with {tflite[0]})' in out, out[-2000:]
+  with open(next((tmp_path / 'prediction').glob('*.json'))) as f:
+    assert json.load(f)['model'].startswith('tflite'), 'predict did not run the TFLite model'
+
+
+def test_a_failed_quickstart_stage_is_reported_and_fails_the_run(tmp_path, capsys):
+  """The export fails (no calibration records for tflite_uint8): eval and the prediction (with
+  the Keras model) are still made, the summary names the failure and the run raises, which
+  main.py turns into an `error:` line and exit status 1."""
+  import copy
+  import pytest
+  import flags  # noqa: F401  (defines every flag)
+  from absl import flags as absl_flags
+  from modes import quickstart
+  from records.errors import IncompleteRunError
+  values = copy.deepcopy(absl_flags.FLAGS)
+  values(['main.py', '--smoke', f'--output_dir={tmp_path}', '--formats=tflite_uint8',
+          f'--calibration_records={tmp_path / "no_such_records"}'])
+  with pytest.raises(IncompleteRunError, match=r'failed stages.*\n  export: ') as error:
+    quickstart.run(values)
+  assert str(error.value).count('\n  ') == 1  # export only: eval and predict succeeded
+  printed = capsys.readouterr().out
+  assert 'val PCK@0.5:' in printed and 'tflite:' not in printed
+  assert f'with {tmp_path / "model"})' in printed  # predicted with the Keras model
+  assert (tmp_path / 'eval' / 'metrics.json').is_file()

@@ -24,6 +24,9 @@ from records.geometry import apply_affine
 _KEYS = ('keypoints', 'visibility', 'input_to_original', 'original_keypoints', 'image_id',
          'object_id', 'bbox', 'area', 'headbox', 'has_headbox', 'path')
 
+# Keypoint name tuples already warned about having no OKS sigmas file.
+_WARNED_NO_SIGMAS = set()
+
 
 @dataclasses.dataclass
 class EvalConfig:
@@ -164,7 +167,8 @@ def compute_metrics(collected, definition, codec, config):
     result['pckh'] = {f'{t:g}': v for t, v in table.items()}
     result['pckh_num_objects'] = int(has_head.sum())
   results = coco_results(collected, config.coco_keypoint_threshold)
-  if definition.sigmas is None:
+  if definition.sigmas is None and definition.names not in _WARNED_NO_SIGMAS:
+    _WARNED_NO_SIGMAS.add(definition.names)  # once per process: export evaluates every format
     logging.warning('the keypoint definition has no OKS sigmas file: COCO AP uses the default '
                     'sigma %.4f for every keypoint and is comparable only within this project',
                     definition.oks_sigmas()[0])
