@@ -152,6 +152,15 @@ def _process(predictor, batch, detections, config):
   return objects
 
 
+def _document(predictor, config, source, frames):
+  """The keypoints JSON of a run: the model, the input and one entry per frame."""
+  return {'model': predictor.name, 'input': config.input, 'keypoint_names':
+          list(predictor.definition.names), 'conf_threshold': config.conf_threshold,
+          'coordinates': 'original image pixels, integer = pixel centre',
+          'fps': source.fps, 'size': list(source.size) if source.size else None,
+          'frames': frames}
+
+
 def predict_source(predictor, config):
   """Runs the predictor over every frame of config.input and writes drawings + JSON.
 
@@ -187,13 +196,6 @@ def predict_source(predictor, config):
     progress.update(len(batch))
     batch.clear()
 
-  def document():
-    return {'model': predictor.name, 'input': config.input, 'keypoint_names':
-            list(predictor.definition.names), 'conf_threshold': config.conf_threshold,
-            'coordinates': 'original image pixels, integer = pixel centre',
-            'fps': source.fps, 'size': list(source.size) if source.size else None,
-            'frames': records}
-
   try:
     for frame in source:
       batch.append(frame)
@@ -207,13 +209,13 @@ def predict_source(predictor, config):
     if not count:
       raise
     progress.close()
-    writer.close(document())
+    writer.close(_document(predictor, config, source, records))
     raise UserInputError(f'{e}\n(kept: the {count} frame(s) before it, in {writer.json_path})'
                          ) from None
   if not count:
     raise UserInputError(f'--input {config.input}: no frame could be read')
   progress.close()
-  writer.close(document())
+  writer.close(_document(predictor, config, source, records))
   elapsed = time.perf_counter() - start
   return {'frames': count, 'objects': objects_total, 'output': output,
           'json': writer.json_path, 'frames_per_second': count / max(elapsed, 1e-9)}
