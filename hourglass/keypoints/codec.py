@@ -136,9 +136,12 @@ class HeatmapCodec:
     xy = tf.cast(tf.stack([px, py], axis=-1), tf.float32)                     # [B, K, 2]
     if method == 'quarter':
       patch = _patch3x3(maps, px, py)
+      # On the map's edge one neighbour is missing (the clamped stencil would compare the peak
+      # with itself and point outwards): no step there, as in pose-hg-train.
+      inside = tf.stack([(px > 0) & (px < w - 1), (py > 0) & (py < h - 1)], axis=-1)
       step = tf.stack([tf.sign(patch[..., 1, 2] - patch[..., 1, 0]),
                        tf.sign(patch[..., 2, 1] - patch[..., 0, 1])], axis=-1)
-      xy += 0.25 * step  # at the map edge the clamped stencil still points to the higher side
+      xy += 0.25 * tf.where(inside, step, 0.0)
     elif method == 'dark':
       xy = self._dark(maps, px, py, w, h, blur)
     return self.to_input_coords(xy), scores
