@@ -32,6 +32,12 @@ absl_flags.DEFINE_float('conf_threshold', 0.1,
                         'Keypoints whose confidence (heatmap peak) is under this are dropped from '
                         'drawings and from predict outputs.')
 absl_flags.DEFINE_string('eval_split', 'val', 'eval: the records split to evaluate.')
+absl_flags.DEFINE_float('pcutoff', 0.4, 'eval: the mean error is also given over the labelled '
+                        'keypoints predicted with at least this confidence (DeepLabCut\'s '
+                        'p-cutoff), with the fraction that reach it.', lower_bound=0.0)
+absl_flags.DEFINE_integer('train_error_examples', 200, 'eval with record boxes: also evaluate the '
+                          'first N training examples and print their error beside the split\'s '
+                          '(a large gap is overfitting); 0: off.', lower_bound=0)
 absl_flags.DEFINE_enum('eval_box', 'record', ['record', 'frame'],
                        'eval: crop each object by its record box (the COCO/MPII protocol), or '
                        'feed its whole original image letterboxed to the model aspect (what '

@@ -5,6 +5,7 @@
         [--detections=person_detections.json] [--output_dir=runs/m/eval]
 """
 
+import dataclasses
 import logging
 import os
 
@@ -38,7 +39,7 @@ def eval_config(flag_values, output_dir, coco_ground_truth=None):
       decoder=flag_values.decoder, flip_test=flag_values.flip_test,
       pck_threshold=flag_values.score_threshold, output_dir=output_dir,
       save_result=flag_values.save_result, conf_threshold=flag_values.conf_threshold,
-      coco_ground_truth=coco_ground_truth)
+      pcutoff=flag_values.pcutoff, coco_ground_truth=coco_ground_truth)
 
 
 def build_dataset(records_dir, codec, batch_size, split):
@@ -48,6 +49,24 @@ def build_dataset(records_dir, codec, batch_size, split):
   config = PipelineConfig(input_shape=codec.input_size, stride=codec.stride, sigma=codec.sigma,
                           batch_size=batch_size, augment=False)
   return build_eval_dataset(records_dir, config, split=split)
+
+
+def training_error(predictor, flag_values, manifest, config):
+  """The record-box figures of the first --train_error_examples training examples, or None.
+
+  DeepLabCut reports the training error beside the test error: a large gap is overfitting, a
+  large training error is underfitting. Returns a dict for metrics.json['train'].
+  """
+  limit = min(flag_values.train_error_examples, manifest.count('train'))
+  if limit <= 0 or flag_values.eval_split == 'train':
+    return None
+  dataset = build_dataset(flag_values.records_dir, predictor.codec, flag_values.batch_size,
+                          'train').unbatch().take(limit).batch(flag_values.batch_size)
+  result = evaluator.evaluate(predictor, dataset, dataclasses.replace(
+      config, output_dir=None, save_result=False))
+  return {'split': 'train', 'num_objects': result['num_objects'],
+          'mean_error_px': result['mean_error_px'], 'pck': result['pck']['total'],
+          'pck_threshold': result['pck']['threshold'], 'confident': result['confident']}
 
 
 def run(flag_values):
@@ -76,7 +95,8 @@ def run(flag_values):
     result = detection_eval.evaluate_whole_frame(predictor, dataset, _dataset_root(manifest),
                                                  config)
   else:
-    result = evaluator.evaluate(predictor, dataset, config)
+    train = training_error(predictor, flag_values, manifest, config)
+    result = evaluator.evaluate(predictor, dataset, config, {'train': train} if train else None)
   print(report.format_summary(result))
   print(f'reports written to {output_dir}')
   logging.info('eval done: %s', output_dir)

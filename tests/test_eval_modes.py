@@ -282,3 +282,47 @@ def test_whole_frame_eval_with_oracle(shared_data, tmp_path):
   assert result['num_objects'] == 5 and result['boxes'].startswith('whole frame')
   assert result['pckh']['0.1']['groups']['Mean'] == 100.0
   assert result['mean_error_px'] < 0.1
+
+
+@pytest.fixture(scope='module')
+def synthetic_records_and_model(tmp_path_factory):
+  """Tiny synthetic records (6 train, 4 val) and an untrained model for their 9 keypoints."""
+  from records.make_records import MakeRecordsConfig, make_records
+  from records.sources import synthetic
+  root = tmp_path_factory.mktemp('synthetic')
+  records = str(root / 'records')
+  make_records(MakeRecordsConfig(source='synthetic', dataset_path=str(root / 'data'),
+                                 output_dir=records, input_shape=INPUT, synthetic_count=6,
+                                 synthetic_val_count=4, num_workers=1, progress=False))
+  definition = synthetic.definition()
+  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=INPUT[0],
+                       input_width=INPUT[1], num_keypoints=definition.num_keypoints)
+  bundle_lib.save_bundle(str(root / 'model' / 'best_model'), build_inference_model(config),
+                         config, definition, HeatmapCodec(INPUT, 4, 2.0).to_dict())
+  return records, str(root / 'model')
+
+
+def test_eval_split_train_error_pcutoff_and_pck_threshold(synthetic_records_and_model, tmp_path,
+                                                          capsys):
+  """--eval_split picks the split, the training error is reported beside it (first
+  --train_error_examples examples), --pcutoff selects the confident keypoints and
+  --score_threshold widens PCK."""
+  from modes import eval as eval_mode
+  records, model = synthetic_records_and_model
+
+  def run(*args):
+    return eval_mode.run(_flag_values('--mode=eval', f'--model_path={model}',
+                                      f'--records_dir={records}', '--batch_size=2',
+                                      f'--output_dir={tmp_path / "out"}', *args))
+
+  val = run('--train_error_examples=3', '--pcutoff=0')
+  assert val['num_objects'] == 4 and val['train']['num_objects'] == 3
+  assert 'train split (3 objects, record boxes)' in capsys.readouterr().out
+  assert val['confident']['fraction'] > 0.5 and np.isfinite(val['confident']['mean_error_px'])
+  with open(tmp_path / 'out' / 'metrics.json') as f:
+    assert json.load(f)['train']['num_objects'] == 3
+  train = run('--eval_split=train', '--pcutoff=1.5', '--score_threshold=10')
+  assert train['num_objects'] == 6 and 'train' not in train  # the split itself: no second run
+  assert train['confident']['fraction'] == 0.0  # heatmap peaks never reach 1.5
+  assert np.isnan(train['confident']['mean_error_px'])
+  assert train['pck']['total'] == 1.0 > val['pck']['total']  # 10 x heatmap side / 10: everything

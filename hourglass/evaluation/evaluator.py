@@ -43,6 +43,8 @@ class EvalConfig:
     save_result: write overlays (crop, true points, predicted skeleton).
     max_result_images: at most this many overlays.
     conf_threshold: predicted keypoints under this confidence are not drawn.
+    pcutoff: the mean error is also reported over the labelled keypoints predicted with at least
+      this confidence (DeepLabCut's p-cutoff), with the fraction of them that reach it.
     coco_ground_truth: a COCO annotation json to score AP against (restricted to the images
       evaluated), or None to build the ground truth from the records themselves (works for any
       keypoint set).
@@ -57,6 +59,7 @@ class EvalConfig:
   save_result: bool = False
   max_result_images: int = 64
   conf_threshold: float = 0.0
+  pcutoff: float = 0.4
   coco_ground_truth: Optional[str] = None
 
 
@@ -159,6 +162,12 @@ def compute_metrics(collected, definition, codec, config):
                                         collected['original_keypoints'], mask)
   result['mean_error_px'] = total
   result['mean_error_px_per_joint'] = dict(zip(names, per_joint.tolist()))
+  confident = mask & (collected['scores'] >= config.pcutoff)
+  result['confident'] = {
+      'pcutoff': config.pcutoff,
+      'mean_error_px': metrics.mean_error(collected['predicted_original'],
+                                          collected['original_keypoints'], confident)[0],
+      'fraction': float(confident.sum() / max(mask.sum(), 1))}
   has_head = collected['has_headbox'].astype(bool)
   if has_head.any():
     table = metrics.pckh(collected['predicted_original'][has_head],
@@ -185,13 +194,14 @@ def compute_metrics(collected, definition, codec, config):
   return result, results
 
 
-def evaluate(predictor, dataset, config=None):
+def evaluate(predictor, dataset, config=None, extra=None):
   """Evaluates a predictor on an eval dataset and writes the reports.
 
   Args:
     predictor: hourglass.inference.predictors.Predictor.
     dataset: the eval tf.data.Dataset (pipelines.dataset.build_eval_dataset).
     config: EvalConfig.
+    extra: more entries for the metrics dict (e.g. the training-set error), or None.
   Returns:
     the metrics dict (also written to `<output_dir>/metrics.json` when output_dir is set).
   """
@@ -202,6 +212,7 @@ def evaluate(predictor, dataset, config=None):
   result.update({'model': predictor.name, 'decoder': config.decoder,
                  'flip_test': bool(config.flip_test),
                  'images_per_second': collected['count'] / max(collected['seconds'], 1e-9)})
+  result.update(extra or {})
   if config.output_dir:
     report.write_reports(config.output_dir, result, results, predictor.definition)
     if overlays:

@@ -131,6 +131,13 @@ def format_summary(result):
                  f'mean error: {result["mean_error_px"]:.3f} px (original image)')
     lines.append('  per joint: ' + ', '.join(
         f'{n} {100.0 * v:.1f}' for n, v in pck['per_joint'].items() if v == v))
+  if 'confident' in result:
+    lines.append(_confident_line(result['confident']))
+  train = result.get('train')
+  if train:
+    lines.append(f'train split ({train["num_objects"]} objects, record boxes): mean error '
+                 f'{train["mean_error_px"]:.3f} px, PCK@{train["pck_threshold"]:g} '
+                 f'{100.0 * train["pck"]:.2f}%; {_confident_line(train["confident"]).strip()}')
   for t, table in result.get('pckh', {}).items():
     lines.append(f'PCKh@{t}: ' + '  '.join(f'{g} {v:.2f}' for g, v in table['groups'].items()))
   coco = result.get('coco')
@@ -139,6 +146,11 @@ def format_summary(result):
   if 'images_per_second' in result:
     lines.append(f'throughput: {result["images_per_second"]:.1f} images/s')
   return '\n'.join(lines)
+
+
+def _confident_line(confident):
+  return (f'  keypoints with p >= {confident["pcutoff"]:g} ({100.0 * confident["fraction"]:.1f}% '
+          f'of the labelled): mean error {confident["mean_error_px"]:.3f} px')
 
 
 def metrics_names():
