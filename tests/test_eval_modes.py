@@ -326,3 +326,51 @@ def test_eval_split_train_error_pcutoff_and_pck_threshold(synthetic_records_and_
   assert train['confident']['fraction'] == 0.0  # heatmap peaks never reach 1.5
   assert np.isnan(train['confident']['mean_error_px'])
   assert train['pck']['total'] == 1.0 > val['pck']['total']  # 10 x heatmap side / 10: everything
+
+
+def test_decode_ratio_decodes_the_crops_coarser(synthetic_records_and_model):
+  """--decode_ratio=2: the 96x96 JPEG crops decode at 48x48 before the warp to the 64x64 input:
+  the same picture (keypoints unchanged), with less fine detail."""
+  from pipelines.config import PipelineConfig
+  from pipelines.dataset import build_eval_dataset
+  records, _ = synthetic_records_and_model
+  batches = {ratio: next(iter(build_eval_dataset(records, PipelineConfig(
+      input_shape=INPUT, batch_size=4, augment=False, decode_ratio=ratio))))
+             for ratio in (1, 2)}
+  images = {r: b['image'].numpy().astype(np.float64) for r, b in batches.items()}
+  assert images[1].shape == images[2].shape == (4, 64, 64, 3)
+  np.testing.assert_allclose(batches[1]['keypoints'], batches[2]['keypoints'], atol=1e-4)
+  detail = {r: np.abs(np.diff(im, axis=2)).mean() for r, im in images.items()}
+  assert detail[2] < 0.9 * detail[1]
+  assert np.abs(images[1] - images[2]).mean() < 0.25 * np.abs(images[1] - images[1].mean()).mean()
+
+
+def test_sigmas_path_reaches_the_definition_and_sets_coco_ap(synthetic_records_and_model,
+                                                             tmp_path):
+  """--sigmas_path: make_records writes the sigmas into the records' definition; COCO AP of the
+  same predictions rises with wider OKS sigmas (OKS -> 1) and falls with narrower ones."""
+  import dataclasses
+  from pipelines.config import PipelineConfig
+  from pipelines.dataset import build_eval_dataset
+  from records.make_records import MakeRecordsConfig, make_records
+  from records.sources import synthetic
+  names = synthetic.definition().names
+  sigmas = tmp_path / 'sigmas.txt'
+  sigmas.write_text(''.join(f'{n},{0.05 + 0.01 * i}\n' for i, n in enumerate(names)))
+  manifest = make_records(MakeRecordsConfig(
+      source='synthetic', dataset_path=str(tmp_path / 'data'), output_dir=str(tmp_path / 'r'),
+      input_shape=INPUT, synthetic_count=2, synthetic_val_count=1, num_workers=1,
+      progress=False, sigmas_path=str(sigmas)))
+  assert manifest.definition.sigmas == pytest.approx([0.05 + 0.01 * i for i in range(len(names))])
+  records, model = synthetic_records_and_model
+  predictor = load_predictor(model)
+  config = evaluator.EvalConfig()
+  collected = evaluator.collect_predictions(predictor, build_eval_dataset(
+      records, PipelineConfig(input_shape=INPUT, batch_size=4, augment=False)), config)
+  ap = {}
+  for sigma in (1e-3, 10.0):
+    definition = dataclasses.replace(predictor.definition, sigmas=(sigma,) * len(names))
+    result, _ = evaluator.compute_metrics(collected, definition, predictor.codec, config)
+    assert result['coco']['sigmas'] == 'definition'
+    ap[sigma] = result['coco']['AP']
+  assert ap[1e-3] < 0.1 and ap[10.0] > 0.9

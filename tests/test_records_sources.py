@@ -192,6 +192,25 @@ def test_labelme_group_ids_make_objects(shared_data, tmp_path):
   assert manifest.count('train') == 3
 
 
+def test_box_margin_and_box_min_side_size_the_keypoint_box(shared_data, tmp_path):
+  """A labelme object without a box: its keypoints' extent (40 x 20 px) times --box_margin, each
+  side at least --box_min_side; the crop (and so the model input) covers that box."""
+  root = tmp_path / 'lm'
+  root.mkdir()
+  os.symlink(os.path.join(shared_data, 'openfield', 'images', 'img0000.png'), root / 'a.png')
+  (root / 'a.json').write_text(json.dumps(_labelme_doc('a.png', [
+      ('head', [[300, 200]], None, 'point'), ('tail', [[340, 220]], None, 'point')])))
+
+  def box(**kwargs):
+    manifest = make_records(_config(tmp_path, source='labelme', dataset_path=str(root),
+                                    val_fraction=0.0, **kwargs))
+    return read_records(manifest, 'train')[0][schema.OBJECT_BBOX]
+
+  np.testing.assert_allclose(box(box_margin=1.25, box_min_side=8), [295, 197.5, 50, 25])
+  np.testing.assert_allclose(box(box_margin=2.0, box_min_side=8), [280, 190, 80, 40])
+  np.testing.assert_allclose(box(box_margin=2.0, box_min_side=64), [280, 178, 80, 64])
+
+
 def test_json_without_names_needs_classes(shared_data, tmp_path):
   records = json.load(open(os.path.join(shared_data, 'mpii_sample', 'annotations.json')))
   for r in records:
