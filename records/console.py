@@ -1,0 +1,87 @@
+"""Reading file descriptor 2 (C++ output included) through a line filter, and the filter for
+TensorFlow's native log lines: what the entry points (modes/console.py) and the exporters (around
+TensorFlow's converter) use to hide TensorFlow's start-up and conversion chatter by level.
+"""
+
+import contextlib
+import os
+import re
+import sys
+import threading
+
+# A native absl line: severity letter, MMDD and time (0000 00:00:<epoch seconds> before
+# InitializeLog), thread, file:line].
+_NATIVE_LINE = re.compile(r'^([IWE])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] ')
+_SEVERITY = {'I': 0, 'W': 1, 'E': 2}
+_PRE_INIT_NOTICE = 'WARNING: All log messages before absl::InitializeLog() is called'
+_CPU_NOTICE_CONTINUATION = 'To enable the following instructions:'
+_NO_DRIVER = 'Could not find cuda drivers'
+_CUINIT = 'failed call to cuInit'
+
+
+VERBOSE_ENV = 'HOURGLASS_VERBOSE'
+LOG_LEVEL_ENV = 'TF_CPP_MIN_LOG_LEVEL'
+
+
+def verbose():
+  """Whether the user asked for every line (HOURGLASS_VERBOSE set and not 0)."""
+  return os.environ.get(VERBOSE_ENV, '') not in ('', '0')
+
+
+def tensorflow_log_level():
+  """TF_CPP_MIN_LOG_LEVEL as a number (0 when unset or not a number, or when verbose)."""
+  level = os.environ.get(LOG_LEVEL_ENV, '0')
+  return 0 if verbose() or not level.isdigit() else int(level)
+
+
+class NativeLineFilter:
+  """Decides, line by line, what of TensorFlow's native start-up output to drop.
+
+  Args:
+    min_level: 0 keeps everything, 1 drops info lines, 2 info and warnings, 3 errors too.
+  """
+
+  def __init__(self, min_level):
+    self.min_level = int(min_level)
+    self.no_driver = False
+
+  def keep(self, line):
+    if self.min_level <= 0:
+      return True
+    if _NO_DRIVER in line:
+      self.no_driver = True
+    if line.startswith((_PRE_INIT_NOTICE, _CPU_NOTICE_CONTINUATION)):
+      return False
+    match = _NATIVE_LINE.match(line)
+    if not match:
+      return True
+    if self.no_driver and _CUINIT in line:  # no driver: the failed cuInit says nothing more
+      return False
+    return _SEVERITY[match.group(1)] >= self.min_level
+
+
+@contextlib.contextmanager
+def filtered_stderr(line_filter):
+  """Reads everything written to file descriptor 2 (C++ included) through `line_filter.keep`
+  while the block runs; kept lines go to the real stderr, whole, in order."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  read_end, write_end = os.pipe()
+  os.dup2(write_end, 2)
+  os.close(write_end)
+
+  def forward():
+    with os.fdopen(read_end, 'r', errors='replace') as lines:
+      for line in lines:
+        if line_filter.keep(line):
+          os.write(saved, line.encode('utf-8', 'replace'))
+
+  thread = threading.Thread(target=forward, daemon=True)
+  thread.start()
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(saved, 2)  # closes the pipe's last write end: the reader sees the end and stops
+    thread.join(timeout=10)
+    os.close(saved)
