@@ -14,10 +14,38 @@ absl_flags.DEFINE_float('learning_rate', 1e-3, 'Peak learning rate (after any wa
 absl_flags.DEFINE_enum('decay_type', 'cosine', list(training.DECAY_TYPES),
                        'Learning-rate decay over the whole run (see '
                        'hourglass/training/schedules.py).')
-absl_flags.DEFINE_integer('init_epoch', 0, 'Epoch to start a NEW run at (the schedule starts '
-                          'there too); a resumed run continues from its checkpoint.',
+absl_flags.DEFINE_integer('init_epoch', 0, 'Epoch to start a NEW run at (step init_epoch * '
+                          'steps per epoch; the schedule starts there too); a resumed run '
+                          'continues from its checkpoint.', lower_bound=0)
+absl_flags.DEFINE_integer('train_steps', None,
+                          'Train this many steps in all; the LR schedule (decay and warmup) '
+                          'follows it, and epochs (train examples // --batch_size steps) only '
+                          'order the data. Overrides --total_epoch. Default: --total_epoch '
+                          f'epochs when given, else the larger of {training.DEFAULT_TRAIN_STEPS} '
+                          f'steps and {training.DEFAULT_EPOCHS} epochs (a set of 50-200 frames at '
+                          'batch 8: 1000-2500 steps).', lower_bound=1)
+absl_flags.DEFINE_integer('total_epoch', None, 'Train up to this many epochs (the length in '
+                          'epochs instead of --train_steps).', lower_bound=1)
+absl_flags.DEFINE_float('train_minutes', None,
+                        'Time budget: stop once this process has trained this many minutes, '
+                        'validating, checkpointing and writing <model_dir>/last_model first. The '
+                        'LR schedule still follows the run length (--train_steps): when the '
+                        'budget stops a run early its rate was not decayed to the end.',
+                        lower_bound=0.0)
+absl_flags.DEFINE_integer('validation_steps', 0,
+                          'Validate every N steps and at the end (the best model, by the lowest '
+                          'val mean pixel error, and a checkpoint come with each validation); '
+                          '0: every epoch, but at least 100 steps apart.', lower_bound=0)
+absl_flags.DEFINE_integer('early_stopping_patience', 0,
+                          'Stop after N validations in a row without a lower val mean error '
+                          '(then as at the end: checkpoint and last_model); 0: never.',
                           lower_bound=0)
-absl_flags.DEFINE_integer('total_epoch', 100, 'Train up to this many epochs.', lower_bound=1)
+absl_flags.DEFINE_integer('bn_statistics_batches', 8,
+                          'Before each validation, set BatchNorm\'s moving statistics to the '
+                          'average over this many training batches at the current weights (the '
+                          'moving averages lag fast-changing weights: on openfield they gave a '
+                          'val loss 57 x the true one at step 30); the best and last models keep '
+                          'them. 0: keep the moving averages. One replica only.', lower_bound=0)
 absl_flags.DEFINE_string('weights_path', None,
                          'Start from these weights, matched by layer name: a model directory, a '
                          'bundle, or a .keras/.weights.h5 file; layers whose shapes differ (e.g. '
@@ -43,22 +71,24 @@ absl_flags.DEFINE_bool('jit_compile', False, 'Compile each training step with XL
                        'model.fit does by default): on CPU slower for small inputs, faster at '
                        '256x256; see BUILD.md.')
 absl_flags.DEFINE_integer('checkpoint_steps', 500, 'Write a checkpoint every N steps (and at '
-                          'every epoch end).', lower_bound=1)
+                          'every validation and the end).', lower_bound=1)
 absl_flags.DEFINE_integer('keep_checkpoints', 3, 'Checkpoints kept in <model_dir>/checkpoints.',
                           lower_bound=1)
 absl_flags.DEFINE_integer('max_nonfinite_steps', 20, 'Stop training after this many non-finite '
                           'losses in a row (each is skipped); 0 = never stop.', lower_bound=0)
 absl_flags.DEFINE_integer('steps_per_epoch', None, 'Steps per epoch; default: train examples // '
                           '--batch_size.', lower_bound=1)
-absl_flags.DEFINE_bool('validate', True, 'Validate on the val split after every epoch.')
+absl_flags.DEFINE_bool('validate', True, 'Validate on the val split (every --validation_steps); '
+                       'without it the best model is the latest one at each --validation_steps.')
 # Distribution and precision (issue: scale-out).
 absl_flags.DEFINE_enum('strategy', 'default', list(training.STRATEGIES),
-                       'default: one device; mirrored: the local GPUs (--gpu_num) or the '
+                       'default: one device (the first GPU, else the CPU; refuses '
+                       '--cpu_replicas > 1); mirrored: the local GPUs (--gpu_num) or the '
                        '--cpu_replicas logical CPUs; multi_worker: MultiWorkerMirroredStrategy '
                        'from TF_CONFIG. --batch_size is the GLOBAL batch over all replicas.')
 absl_flags.DEFINE_integer('gpu_num', 0, 'Use the first N GPUs (0: all).', lower_bound=0)
-absl_flags.DEFINE_integer('cpu_replicas', 1, 'Split the CPU into N logical devices (one replica '
-                          'each) when there is no GPU.', lower_bound=1)
+absl_flags.DEFINE_integer('cpu_replicas', 1, '--strategy=mirrored on a machine without GPUs: '
+                          'split the CPU into N logical devices, one replica each.', lower_bound=1)
 absl_flags.DEFINE_bool('mixed_precision', False, 'Mixed precision: float16 with loss scaling on '
                        'GPU, bfloat16 on CPU; heatmaps and loss stay float32.')
 absl_flags.DEFINE_enum('mixed_precision_dtype', None, ['float16', 'bfloat16'],

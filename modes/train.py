@@ -1,10 +1,12 @@
 """--mode=train: train a Stacked Hourglass model on a records directory.
 
     python main.py --mode=train --records_dir=records/coco --model_dir=runs/coco \
-        --num_stacks=2 --mobile --tiny --batch_size=16 --total_epoch=100 [--strategy=mirrored]
+        --num_stacks=2 --mobile --tiny --batch_size=16 [--train_steps=2000] [--strategy=mirrored]
 
-Restarting the same command resumes from the latest checkpoint in --model_dir (exactly, at step
-granularity). The model's K and definition come from the records' manifest; the input shape is
+The run is --train_steps steps (or --total_epoch epochs), validated every --validation_steps;
+<model_dir>/best_model holds the lowest val mean error, <model_dir>/last_model the model it ended
+with. Restarting the same command resumes from the latest checkpoint in --model_dir (exactly, at
+step granularity). The model's K and definition come from the records' manifest; the input shape is
 the manifest's unless --model_input_shape is given.
 """
 
@@ -16,12 +18,27 @@ from modes.configs import input_shape_or, model_config, pipeline_config, strateg
 from records.errors import UserInputError
 
 
+def run_length(flag_values, steps_per_epoch):
+  """(total_epochs, train_steps) of TrainConfig: --train_steps, else --total_epoch epochs, else
+  the larger of DEFAULT_TRAIN_STEPS steps and DEFAULT_EPOCHS epochs."""
+  from hourglass.training import DEFAULT_EPOCHS, DEFAULT_TRAIN_STEPS
+  if flag_values.train_steps:
+    return -(-flag_values.train_steps // steps_per_epoch), flag_values.train_steps
+  if flag_values.total_epoch:
+    return flag_values.total_epoch, None
+  return DEFAULT_EPOCHS, max(DEFAULT_TRAIN_STEPS, DEFAULT_EPOCHS * steps_per_epoch)
+
+
 def train_config(flag_values, steps_per_epoch, compute_dtype):
   from hourglass.training.trainer import TrainConfig
   decoder = flag_values.decoder if 'decoder' in flag_values else 'dark'
+  total_epochs, train_steps = run_length(flag_values, steps_per_epoch)
   return TrainConfig(
       model_dir=flag_values.model_dir, global_batch_size=flag_values.batch_size,
-      steps_per_epoch=steps_per_epoch, total_epochs=flag_values.total_epoch,
+      steps_per_epoch=steps_per_epoch, total_epochs=total_epochs, train_steps=train_steps,
+      validation_steps=flag_values.validation_steps, train_minutes=flag_values.train_minutes,
+      patience=flag_values.early_stopping_patience,
+      bn_statistics_batches=flag_values.bn_statistics_batches,
       init_epoch=flag_values.init_epoch, loss_type=flag_values.loss_type,
       huber_delta=flag_values.huber_delta, optimizer=flag_values.optimizer,
       learning_rate=flag_values.learning_rate, momentum=flag_values.momentum,
@@ -57,7 +74,8 @@ def build_trainer(flag_values, log=print):
   strategy_lib.set_precision_policy(compute_dtype)
   from pipelines.dataset import build_eval_dataset, build_train_dataset, codec_for
   from records.reader import load_manifest
-  from hourglass.training import faults
+  from hourglass.model import bundle as bundle_lib
+  from hourglass.training import faults, run_plan
   from hourglass.training.trainer import Trainer
   manifest = load_manifest(flag_values.records_dir)
   input_shape = input_shape_or(flag_values, manifest.input_shape)
@@ -82,12 +100,16 @@ def build_trainer(flag_values, log=print):
                                              input_context=ctx)
   if strategy_lib.is_chief(strategy):
     save_resolved_flags(flag_values, flag_values.model_dir)
-  log(f'training {model} on {manifest.count("train")} examples ({steps} steps/epoch, '
-      f'global batch {flag_values.batch_size} over {replicas} replica(s), {compute_dtype})')
-  trainer = Trainer(train_config(flag_values, steps, compute_dtype), strategy, model,
+  config = train_config(flag_values, steps, compute_dtype)
+  log(f'training {model} on {manifest.count("train")} examples: {config.total_steps} steps '
+      f'({config.total_steps / steps:g} epochs of {steps} steps), validation every '
+      f'{run_plan.validation_interval(config)} steps, global batch {flag_values.batch_size} over '
+      f'{replicas} replica(s), {compute_dtype}')
+  trainer = Trainer(config, strategy, model,
                     manifest.definition, codec, train_fn, eval_fn,
                     weights_path=flag_values.weights_path, log=log,
-                    faults=faults.from_environment())
+                    faults=faults.from_environment(),
+                    crop=bundle_lib.crop_settings(manifest.raw.get('settings')))
   return trainer, manifest
 
 
@@ -103,8 +125,12 @@ def run(flag_values):
   except TrainingInterrupted as e:
     print(e, file=sys.stderr, flush=True)
     sys.exit(128 + e.signum)  # the shell's convention for "ended by signal N"
+  from hourglass.training.run_outputs import last_model_dir
   model_dir = flag_values.model_dir
-  print(f'best model (val PCK {float(trainer.best_pck.numpy()):.4f}): '
-        f'{bundle_lib.best_model_dir(model_dir)}; checkpoints, logs/ (TensorBoard), '
-        f'metrics.csv and training_curves.png in {model_dir}')
+  error = float(trainer.best_error.numpy())
+  judged = (f' (val mean error {error:.2f} px, PCK {float(trainer.best_pck.numpy()):.4f})'
+            if error < float('inf') else '')
+  print(f'best model{judged}: {bundle_lib.best_model_dir(model_dir)}; the model it ended with: '
+        f'{last_model_dir(model_dir)}; checkpoints, logs/ (TensorBoard), metrics.csv and '
+        f'training_curves.png in {model_dir}')
   return result

@@ -17,6 +17,7 @@ from hourglass.model.bundle import save_bundle
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model, inference_model
 from hourglass.training.trainer import Trainer, TrainConfig
+from hourglass.training import checkpointing
 from records.errors import UserInputError
 
 TINY_MOBILE = dict(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64)
@@ -164,13 +165,12 @@ def test_trainer_fine_tunes_through_the_simulation_with_frozen_bn_and_checkpoint
 
 
 def test_quantization_aware_into_a_float_run_directory_is_refused(tmp_path):
-  codec, definition = support.codec_and_definition()
-  config = TrainConfig(model_dir=str(tmp_path), global_batch_size=4, steps_per_epoch=1,
-                       total_epochs=1, steps_per_loop=1, checkpoint_steps=1000)
-  floating = Trainer(config, strategy_lib.build_strategy(strategy_lib.StrategyConfig()),
-                     ModelConfig(num_keypoints=support.K, **TINY_MOBILE), definition, codec,
-                     support.train_dataset_fn(support.make_examples(4, seed=1), codec, 4),
-                     log=lambda *a: None)
-  floating.keeper.save(1)  # a float run's checkpoint
+  # A float run's model directory: its model config and a checkpoint without int8 bounds. The
+  # refusal comes before the trainer builds anything.
+  checkpointing.check_model_config(str(tmp_path), ModelConfig(num_keypoints=support.K,
+                                                              **TINY_MOBILE))
+  tf.train.CheckpointManager(tf.train.Checkpoint(step=tf.Variable(1, dtype=tf.int64)),
+                             str(tmp_path / checkpointing.CHECKPOINT_DIR),
+                             max_to_keep=1).save(checkpoint_number=1)
   with pytest.raises(UserInputError, match='without it'):
     _trainer(tmp_path, None)

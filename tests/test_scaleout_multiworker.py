@@ -34,11 +34,17 @@ def _run_workers(settings, tmp_path, tag):
         [sys.executable, support.__file__, json.dumps(settings)], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, env=env, cwd=os.path.dirname(support.ROOT + '/')))
   results = []
-  for proc in procs:
-    out, err = proc.communicate(timeout=400)
-    lines = [l for l in out.splitlines() if l.startswith('RESULT ')]
-    assert proc.returncode == 0 and lines, err[-4000:]
-    results.append(json.loads(lines[-1][len('RESULT '):])[0])
+  try:
+    for proc in procs:
+      out, err = proc.communicate(timeout=300)
+      lines = [l for l in out.splitlines() if l.startswith('RESULT ')]
+      assert proc.returncode == 0 and lines, err[-4000:]
+      results.append(json.loads(lines[-1][len('RESULT '):])[0])
+  finally:  # a timeout or a failed worker: the other one waits for it forever otherwise
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+        proc.communicate(timeout=30)
   for index in range(2):  # non-chief scratch checkpoints were cleaned up
     assert not [n for n in os.listdir(tmp_path / f'tmp_{tag}_{index}')
                 if n.startswith('hourglass-worker-ckpt-')]
@@ -58,8 +64,8 @@ def test_two_workers_train_in_step_and_resume(tmp_path):
   assert chief['history'] == worker['history'] and len(chief['history']) == 2  # in step
   assert chief['latest'].endswith('ckpt-4')
   # only the chief's files are in model_dir
-  assert sorted(os.listdir(model_dir)) == ['best_model', 'checkpoints', 'logs', 'metrics.csv',
-                                           'training_curves.png']
+  assert sorted(os.listdir(model_dir)) == ['best_model', 'checkpoints', 'last_model', 'logs',
+                                           'metrics.csv', 'training_curves.png']
   # a restart of both workers with one more epoch resumes at step 4
   settings['runs'] = [dict(run, total_epochs=2)]
   chief2, worker2 = _run_workers(settings, tmp_path, 'second')

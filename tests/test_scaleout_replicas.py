@@ -29,8 +29,8 @@ def test_two_cpu_replicas_follow_the_one_replica_loss_curve(tmp_path):
   base = dict(total_epochs=1, steps_per_epoch=8, steps_per_loop=2, checkpoint_steps=100,
               learning_rate=2e-3, decay_type='none')
   results = support.run_subprocess({
-      'model': 'small', 'cpu_replicas': 2, 'sync_bn': True, 'batch': 4, 'count': 32,
-      'shuffle_seed': 5,
+      'model': 'small', 'strategy': 'mirrored', 'cpu_replicas': 2, 'sync_bn': True, 'batch': 4,
+      'count': 32, 'shuffle_seed': 5,
       'runs': [dict(base, model_dir=str(tmp_path / 'one'), one_replica=True),
                dict(base, model_dir=str(tmp_path / 'two')),
                dict(base, model_dir=str(tmp_path / 'plain'), sync_bn=False)]})

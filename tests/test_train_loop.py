@@ -72,19 +72,23 @@ def test_jit_compile_trains_like_the_plain_step(tmp_path, monkeypatch):
 def test_exact_resume_matches_an_uninterrupted_run(tmp_path):
   records = str(tmp_path / 'records')
   support.make_records(records, count=40, val_count=8)
-  base = dict(total_epochs=3, steps_per_epoch=8, checkpoint_steps=4, steps_per_loop=3,
-              keep_checkpoints=10, learning_rate=2e-3, decay_type='cosine', warmup_epochs=0.5)
+  # 4-step epochs taken from the records' 10 batches: the chained dataset must cut each epoch.
+  # A validation every 4 steps recomputes the BN statistics from training batches, which the
+  # resumed run must find again.
+  base = dict(total_epochs=3, steps_per_epoch=4, checkpoint_steps=2, steps_per_loop=3,
+              validation_steps=4, keep_checkpoints=10, learning_rate=2e-3, decay_type='cosine',
+              warmup_epochs=0.5)
   straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
-  # Run 1 trains 24 steps without a stop (checkpoints every 4 steps). Run 2 starts from run 1's
-  # state as a kill right after the step-12 checkpoint left it (mid-epoch 2: the resumed epoch
-  # must skip its first 4 batches) and trains to the end.
+  # Run 1 trains 12 steps without a stop (checkpoints every 2 steps). Run 2 starts from run 1's
+  # state as a kill right after the step-6 checkpoint left it (mid-epoch 2: the resumed epoch
+  # must skip its first 2 batches) and trains to the end.
   results = support.run_subprocess({'records_dir': records, 'runs': [
       dict(base, model_dir=straight, weights_out=str(tmp_path / 'a.npz')),
-      dict(base, model_dir=resumed, resume_from=[straight, 12],
+      dict(base, model_dir=resumed, resume_from=[straight, 6],
            weights_out=str(tmp_path / 'b.npz'))]})
-  assert results[0]['step'] == 24 and results[1]['step'] == 24
-  assert results[1]['history'][0][0] == 15, results[1]['history']   # resumed at 12, not 0
-  assert results[1]['iterations'] == 24                             # the LR schedule continued
+  assert results[0]['step'] == 12 and results[1]['step'] == 12
+  assert results[1]['history'][0][0] == 8, results[1]['history']    # resumed at 6, not 0
+  assert results[1]['iterations'] == 12                             # the LR schedule continued
   a, b = np.load(tmp_path / 'a.npz'), np.load(tmp_path / 'b.npz')
   assert len(a.files) == len(b.files) > 10
   for key in a.files:

@@ -230,7 +230,7 @@ def syncbn_check(batch=8):
   import keras
   from hourglass.training import strategy as strategy_lib
   from hourglass.model.config import ModelConfig
-  strategy_lib.configure_devices(strategy_lib.StrategyConfig(cpu_replicas=2))
+  strategy_lib.configure_devices(strategy_lib.StrategyConfig('mirrored', cpu_replicas=2))
   images = np.random.default_rng(0).uniform(0, 255, (batch, SIZE, SIZE, 3)).astype(np.float32)
   targets = np.random.default_rng(1).uniform(0, 1, (batch, SIZE // 4, SIZE // 4, K))
   targets = targets.astype(np.float32)

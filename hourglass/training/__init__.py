@@ -8,3 +8,8 @@ OPTIMIZERS = ('adam', 'rmsprop', 'sgd', 'adamw')
 DECAY_TYPES = ('none', 'cosine', 'exponential', 'polynomial', 'piecewise_constant')
 STRATEGIES = ('default', 'mirrored', 'multi_worker')
 PRECISIONS = ('float32', 'float16', 'bfloat16')
+# Beside best_model in a training model directory: the bundle of the model the run ended with.
+LAST_MODEL_DIR = 'last_model'
+# The run length when neither --train_steps nor --total_epoch is given: the larger of these.
+DEFAULT_TRAIN_STEPS = 1000
+DEFAULT_EPOCHS = 100

@@ -225,3 +225,20 @@ def _rounded_tensors(layer, float_layers):
                and not fuse_separable.is_fusable(layer))
     return 2 if two_ops else 1
   return 1 if isinstance(layer, _QUANTIZED_OUTPUTS) else 0
+
+
+def check_can_fine_tune(model_dir, latest_checkpoint, weights_path):
+  """Refuses a quantization-aware run that has nothing to fine-tune (no --weights_path and no
+  checkpoint) or that would resume a float run's checkpoint (one without fake_quant_bounds).
+
+  Raises:
+    UserInputError: naming the flag to change.
+  """
+  if latest_checkpoint and not any(name.startswith('fake_quant_bounds/')
+                                   for name, _ in tf.train.list_variables(latest_checkpoint)):
+    raise UserInputError(f'--quantization_aware: {model_dir} holds a run trained without it; '
+                         f'fine-tune into a new --model_dir with --weights_path={model_dir}')
+  if not weights_path and not latest_checkpoint:
+    raise UserInputError('--quantization_aware fine-tunes a trained model: give --weights_path '
+                         '(its model directory or bundle), or resume a quantization-aware run '
+                         'in --model_dir')

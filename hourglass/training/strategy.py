@@ -1,7 +1,7 @@
 """Building the tf.distribute strategy and the mixed-precision policy from plain settings.
 
-- 'default': one device (the first GPU if any, else the CPU); with cpu_replicas > 1 on a machine
-  without GPUs it becomes a MirroredStrategy over the logical CPUs (so tests exercise replicas).
+- 'default': one device (the first GPU if any, else the CPU); cpu_replicas > 1 is refused (it asks
+  for replicas, which only 'mirrored' makes).
 - 'mirrored': MirroredStrategy over the first gpu_num GPUs (all when gpu_num is 0), or over the
   cpu_replicas logical CPU devices when there is no GPU.
 - 'multi_worker': MultiWorkerMirroredStrategy from the TF_CONFIG environment variable.
@@ -47,6 +47,9 @@ def configure_devices(config):
     raise ValueError(f'unknown strategy {config.name!r}; choose one of {", ".join(STRATEGIES)}')
   if config.cpu_replicas < 1:
     raise ValueError(f'cpu_replicas must be >= 1, got {config.cpu_replicas}')
+  if config.name == 'default' and config.cpu_replicas > 1:
+    raise ValueError(f'--strategy=default trains on one device; --cpu_replicas='
+                     f'{config.cpu_replicas} needs --strategy=mirrored')
   if config.cpu_replicas == 1:
     return
   cpus = tf.config.list_physical_devices('CPU')
@@ -72,7 +75,7 @@ def build_strategy(config):
     return tf.distribute.MultiWorkerMirroredStrategy()
   gpus = tf.config.list_logical_devices('GPU')
   cpus = [d.name for d in tf.config.list_logical_devices('CPU')]
-  if config.name == 'mirrored' or (config.cpu_replicas > 1 and not gpus):
+  if config.name == 'mirrored':
     if gpus:
       chosen = gpus[:config.gpu_num] if config.gpu_num > 0 else gpus
       return tf.distribute.MirroredStrategy([d.name for d in chosen])

@@ -1,6 +1,7 @@
 """TrainConfig: the settings of one training run, as plain values (modes/train.py fills them)."""
 
 import dataclasses
+from typing import Optional
 
 from hourglass.training import DEFAULT_HUBER_DELTA
 from hourglass.training.optimizers import FLOAT16_INITIAL_SCALE
@@ -19,6 +20,16 @@ class TrainConfig:
     quantization_aware: train through hourglass/training/quantization_aware.py's int8
       simulation (BN frozen); fine-tunes a trained model (--weights_path, or a resumed checkpoint).
     calibration_images: training images that set the simulation's bounds before the first step.
+    train_steps: the run's length in steps; None: total_epochs * steps_per_epoch. The LR
+      schedule (and warmup_epochs * steps_per_epoch warmup steps) follows it.
+    validation_steps: validate (choose the best model, checkpoint) every N steps and at the end;
+      0: every epoch, at least run_plan.MIN_AUTO_VALIDATION_STEPS steps apart.
+    train_minutes: stop (validating, checkpointing and writing last_model) once this process has
+      trained this long; None: no budget. The schedule still follows train_steps.
+    patience: stop after this many validations in a row without a lower mean error; 0: never.
+    bn_statistics_batches: before each validation BN's moving statistics are recomputed from this
+      many training batches at the current weights (run_plan.recompute_batch_norm); 0: the
+      moving averages as training left them.
   """
   model_dir: str
   global_batch_size: int
@@ -47,7 +58,14 @@ class TrainConfig:
   image_summaries: int = 4
   quantization_aware: bool = False
   calibration_images: int = 64
+  train_steps: Optional[int] = None
+  validation_steps: int = 0
+  train_minutes: Optional[float] = None
+  patience: int = 0
+  bn_statistics_batches: int = 8
 
   @property
   def total_steps(self):
+    if self.train_steps:
+      return int(self.train_steps)
     return self.steps_per_epoch * self.total_epochs
