@@ -86,10 +86,10 @@ def run(flag_values):
   dataset = build_dataset(flag_values.records_dir, predictor.codec, flag_values.batch_size, split)
   if flag_values.detections:
     from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
-    settings = manifest.raw.get('settings', {}) or {}
+    # Detector boxes are enlarged by the margin the model was trained with (its bundle's).
     result = detection_eval.evaluate_with_detections(
         predictor, dataset, flag_values.detections, _dataset_root(manifest), config,
-        flag_values.detection_score_threshold, float(settings.get('box_margin', 1.25)))
+        flag_values.detection_score_threshold, predictor.box_margin)
   elif flag_values.eval_box == 'frame':
     from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
     result = detection_eval.evaluate_whole_frame(predictor, dataset, _dataset_root(manifest),

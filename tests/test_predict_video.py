@@ -253,3 +253,45 @@ def test_predict_mode_flags(shared_data, tiny_bundle_dir, tmp_path):
   values.input = None
   with pytest.raises(UserInputError, match='--input'):
     predict_mode.run(values)
+
+
+def test_detector_boxes_are_enlarged_by_the_margin_the_model_was_trained_with(tmp_path):
+  """A white 40x40 square given as the detector box: the crop shows it on 1/m^2 of its area,
+  m the predictor's box margin (the bundle's), unless PredictConfig.box_scale overrides it."""
+  definition = KeypointDefinition(names=('a', 'b'))
+  image = np.zeros((100, 100, 3), np.uint8)
+  image[30:70, 30:70] = 255
+  path = str(tmp_path / 'square.png')
+  cv2.imwrite(path, image)
+  boxes = str(tmp_path / 'boxes.json')
+  with open(boxes, 'w') as f:
+    json.dump({'square.png': [[29.5, 29.5, 40, 40, 1.0]]}, f)  # pixel edges of the square
+  white = {}
+  for margin, scale in ((1.25, None), (1.5, None), (1.5, 1.0)):
+    predictor = _RecordingPredictor(definition)
+    predictor.box_margin = margin
+    predict_source(predictor, PredictConfig(input=path, output=str(tmp_path / f'{margin}{scale}'),
+                                            detections=boxes, box_scale=scale))
+    white[(margin, scale)] = float(np.mean(predictor.crops[0] > 127))
+  assert white[(1.25, None)] == pytest.approx(1 / 1.25 ** 2, abs=0.03), white
+  assert white[(1.5, None)] == pytest.approx(1 / 1.5 ** 2, abs=0.03), white
+  assert white[(1.5, 1.0)] == pytest.approx(1.0, abs=0.03), white
+
+
+def test_the_bundle_carries_the_box_margin(tmp_path, tiny_bundle_dir, tiny_predictor):
+  from hourglass.model import bundle as bundle_lib
+  assert tiny_predictor.box_margin == bundle_lib.DEFAULT_BOX_MARGIN == 1.25  # none recorded
+  model, config, definition, codec = bundle_lib.load_bundle(tiny_bundle_dir)
+  path = str(tmp_path / 'wide')
+  bundle_lib.save_bundle(path, model, config, definition, codec,
+                         bundle_lib.crop_settings({'box_margin': 1.6, 'box_min_side': 8}))
+  assert load_predictor(path).box_margin == 1.6
+  assert load_predictor(os.path.join(path, 'model.keras')).box_margin == 1.6
+  info_path = os.path.join(path, bundle_lib.INFO_FILE)
+  with open(info_path) as f:
+    info = json.load(f)
+  info['crop'] = {'box_margin': 0}
+  with open(info_path, 'w') as f:
+    json.dump(info, f)
+  with pytest.raises(UserInputError, match='box_margin must be > 0'):
+    load_predictor(path)

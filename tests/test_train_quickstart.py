@@ -21,6 +21,10 @@ def test_quickstart_smoke_runs_the_whole_chain(tmp_path):
   for name in ('flags.txt', 'seed.json', 'metrics.csv', 'training_curves.png'):
     assert (model_dir / name).is_file(), name
   assert (model_dir / 'best_model' / 'model.keras').is_file()
+  assert (model_dir / 'last_model' / 'model.keras').is_file()
+  # The bundle carries the records' box margin, by which predict and eval crop detector boxes.
+  with open(model_dir / 'best_model' / 'model_info.json') as f:
+    assert json.load(f)['crop'] == {'box_margin': 1.25}
   assert any((model_dir / 'checkpoints').glob('ckpt-*.index'))
   assert any((tmp_path / 'eval').iterdir())
   assert (tmp_path / 'prediction').exists()

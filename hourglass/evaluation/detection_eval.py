@@ -98,7 +98,7 @@ def evaluate_with_detections(predictor, dataset, detections_path, dataset_root, 
     dataset_root: the folder the records' image paths are relative to.
     config: evaluator.EvalConfig (decoder, flip_test, output_dir, coco_ground_truth).
     score_threshold: detections under this score are ignored.
-    box_scale: enlargement of detector boxes (the records' box_margin).
+    box_scale: enlargement of detector boxes (the model's box margin, Predictor.box_margin).
   Returns:
     metrics dict with 'coco' and counts.
   """

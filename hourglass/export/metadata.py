@@ -25,7 +25,7 @@ from records import files
 
 def build_metadata(*, format_name, definition, codec, model_config, input_name='image',
                    layout='NHWC', batch=1, input_dtype='float32', input_quantization=None,
-                   outputs=(), decoder=None):
+                   outputs=(), decoder=None, crop=None):
   """Builds the metadata dict of one exported file.
 
   Args:
@@ -39,12 +39,13 @@ def build_metadata(*, format_name, definition, codec, model_config, input_name='
     input_quantization: (scale, zero_point) of a quantized input, or None.
     outputs: dicts {name, shape, dtype, meaning}.
     decoder: the in-graph decoder ('quarter' or 'dark') or None.
+    crop: the bundle's crop settings ({'box_margin': m}, hourglass.model.bundle), or None.
   Returns:
     a JSON-ready dict.
   """
   height, width = codec.input_size
   shape = [batch, 3, height, width] if layout == 'NCHW' else [batch, height, width, 3]
-  return {
+  meta = {
       'format': FORMAT,
       'format_name': format_name,
       'keypoints': definition.to_dict(),
@@ -56,6 +57,9 @@ def build_metadata(*, format_name, definition, codec, model_config, input_name='
       'outputs': [dict(o) for o in outputs],
       'decoder': decoder,
   }
+  if crop:
+    meta['crop'] = dict(crop)
+  return meta
 
 
 def heatmap_output(codec, num_keypoints, layout='NHWC', batch=1, name='heatmaps',

@@ -15,7 +15,7 @@ DEFAULT_OPSET = 13
 
 def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_OPSET,
                 nchw=False, with_decoder=False, decoder='dark', dynamic_batch=False,
-                format_name='onnx'):
+                format_name='onnx', crop=None):
   """Exports one ONNX file with its metadata.
 
   Args:
@@ -26,6 +26,7 @@ def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_O
     with_decoder: also output keypoints [B, K, 2] (input px) and scores [B, K].
     decoder: 'quarter' or 'dark'.
     dynamic_batch: a free batch dimension.
+    crop: the bundle's crop settings (its box margin), carried in the metadata.
   Returns:
     the metadata dict.
   """
@@ -50,7 +51,7 @@ def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_O
   meta = metadata_lib.build_metadata(
       format_name=format_name, definition=definition, codec=codec, model_config=model_config,
       layout=layout, batch=meta_batch, outputs=outputs,
-      decoder=decoder if with_decoder else None)
+      decoder=decoder if with_decoder else None, crop=crop)
   del model_proto.metadata_props[:]
   for key, value in metadata_lib.onnx_props(meta).items():
     prop = model_proto.metadata_props.add()

@@ -29,7 +29,11 @@ JSON_NAME = 'keypoints.json'
 
 @dataclasses.dataclass
 class PredictConfig:
-  """Plain settings of one predict run (modes/predict.py fills it from flags)."""
+  """Plain settings of one predict run (modes/predict.py fills it from flags).
+
+  box_scale: enlargement of detector boxes before cropping; None: the model's box margin
+  (Predictor.box_margin, the margin its training crops had).
+  """
   input: str
   output: Optional[str] = None
   decoder: str = 'dark'
@@ -39,7 +43,7 @@ class PredictConfig:
   annotation_path: Optional[str] = None
   detection_score_threshold: float = 0.0
   missing_boxes: str = 'error'
-  box_scale: float = 1.0
+  box_scale: Optional[float] = None
   max_frames: Optional[int] = None
   batch_frames: int = 8
   log_every_s: float = 2.0
@@ -108,7 +112,7 @@ class _Writer:
 MISSING_BOXES = ('error', 'frame', 'skip')
 
 
-def _boxes_for(frame, detections, shape, config):
+def _boxes_for(frame, detections, shape, box_scale, config):
   """[(input_to_original [2, 3], box [x, y, w, h], score)] for one frame.
 
   Raises:
@@ -131,7 +135,7 @@ def _boxes_for(frame, detections, shape, config):
   out = []
   for x, y, w, h, score in boxes:
     if score >= config.detection_score_threshold and w > 0 and h > 0:
-      out.append((geometry.box_to_input([x, y, w, h], shape, config.box_scale), [x, y, w, h],
+      out.append((geometry.box_to_input([x, y, w, h], shape, box_scale), [x, y, w, h],
                   float(score)))
   return out
 
@@ -139,8 +143,10 @@ def _boxes_for(frame, detections, shape, config):
 def _process(predictor, batch, detections, config):
   """Predicts every object of a list of frames in one batched call."""
   shape = predictor.input_shape
+  # Detector boxes are enlarged as the training crops were (the model's box margin).
+  box_scale = config.box_scale or predictor.box_margin
   jobs = [(f, m, box, score) for f in batch for m, box, score in
-          _boxes_for(f, detections, shape, config)]
+          _boxes_for(f, detections, shape, box_scale, config)]
   objects = {f.index: [] for f in batch}
   if jobs:
     crops = np.stack([geometry.warp(f.rgb, m, shape) for f, m, _, _ in jobs])

@@ -14,6 +14,7 @@ with the crop's affine transform. Keras models run batched in graph mode through
 import numpy as np
 import tensorflow as tf
 
+from hourglass.model.bundle import DEFAULT_BOX_MARGIN
 from records.errors import UserInputError
 
 
@@ -28,7 +29,11 @@ class Predictor:
     codec: HeatmapCodec (stride, sigma) that decodes the heatmaps.
     name: a short description (format and path) for logs and reports.
     batch_size: the largest batch sent to the model at once; larger inputs are split.
+    box_margin: the records' box margin the model was trained with: detector and tracked boxes
+      are enlarged by it before cropping (hourglass.model.bundle.box_margin).
   """
+
+  box_margin = DEFAULT_BOX_MARGIN
 
   def __init__(self, definition, input_shape, codec, name, batch_size=32):
     self.definition = definition

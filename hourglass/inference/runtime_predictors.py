@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from hourglass.model import bundle
 from hourglass.model import metadata as metadata_lib
 from hourglass.inference.predictors import Predictor
 from records.errors import UserInputError
@@ -36,6 +37,7 @@ class RuntimePredictor(Predictor):
     heatmap_entry = next(o for o in meta['outputs'] if o['name'] == 'heatmaps')
     self.output_quantization = heatmap_entry.get('quantization')
     self.has_decoder = bool(meta.get('decoder'))
+    self.box_margin = bundle.box_margin(meta)
 
   def _prepare(self, images):
     x = np.asarray(images, np.float32)

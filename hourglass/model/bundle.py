@@ -4,7 +4,12 @@ export need (keypoint definition, model config, codec settings), so they need no
 Layout of a bundle directory:
   model.keras       the inference model (last stack's heatmaps), RGB [0, 255] input
   keypoints.json    the KeypointDefinition (names, flip pairs, skeleton, sigmas)
-  model_info.json   {"model": ModelConfig dict, "codec": codec settings dict, "format": 1}
+  model_info.json   {"model": ModelConfig dict, "codec": codec settings dict, "format": 1,
+                     "crop": {"box_margin": m}: how much context the training crops held}
+
+The crop rule is the records' (records/crop.py): an object box enlarged by box_margin about its
+centre, grown to the model aspect. Eval, predict and tracking crop detector and tracked boxes by
+the margin the model was trained with, read back by `box_margin`.
 """
 
 import os
@@ -14,6 +19,7 @@ import keras
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.config import ModelConfig
 from records import files
+from records.crop import CropSettings
 from records.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
@@ -22,9 +28,10 @@ DEFINITION_FILE = 'keypoints.json'
 INFO_FILE = 'model_info.json'
 # Where training saves the best model inside a model directory.
 BEST_MODEL_DIR = 'best_model'
+DEFAULT_BOX_MARGIN = CropSettings.box_margin
 
 
-def save_bundle(directory, model, model_config, definition, codec_settings):
+def save_bundle(directory, model, model_config, definition, codec_settings, crop=None):
   """Writes a bundle; each file goes to a temporary name first, then is renamed into place.
 
   Args:
@@ -32,20 +39,41 @@ def save_bundle(directory, model, model_config, definition, codec_settings):
     model_config: ModelConfig.
     definition: KeypointDefinition.
     codec_settings: dict of the heatmap codec's settings (e.g. stride, sigma, input size).
+    crop: {'box_margin': float} of the records the model was trained on, or None (unknown:
+      readers assume the records' default).
   """
   os.makedirs(directory, exist_ok=True)
   with files.atomic_path(os.path.join(directory, MODEL_FILE)) as tmp:
     model.save(tmp)  # Keras wants the '.keras' extension, which the temporary name keeps
-  write_description(directory, model_config, definition, codec_settings)
+  write_description(directory, model_config, definition, codec_settings, crop)
 
 
-def write_description(directory, model_config, definition, codec_settings):
+def write_description(directory, model_config, definition, codec_settings, crop=None):
   """Writes keypoints.json and model_info.json, what eval, predict and export read beside a
   model (a bundle, or an exported SavedModel)."""
   files.write_json(os.path.join(directory, DEFINITION_FILE), definition.to_dict(), indent=2)
-  files.write_json(os.path.join(directory, INFO_FILE),
-                   {'format': 1, 'model': model_config.to_dict(), 'codec': dict(codec_settings)},
-                   indent=2)
+  info = {'format': 1, 'model': model_config.to_dict(), 'codec': dict(codec_settings)}
+  if crop:
+    info['crop'] = {'box_margin': float(crop['box_margin'])}
+  files.write_json(os.path.join(directory, INFO_FILE), info, indent=2)
+
+
+def crop_settings(records_settings):
+  """The bundle's crop entry from a records manifest's settings dict (make_records' config)."""
+  return {'box_margin': float((records_settings or {}).get('box_margin', DEFAULT_BOX_MARGIN))}
+
+
+def box_margin(info):
+  """The box margin a model was trained with, from its model_info.json (or export metadata)
+  dict; the records' default for models saved before bundles recorded it."""
+  try:
+    margin = float((info.get('crop') or {}).get('box_margin', DEFAULT_BOX_MARGIN))
+  except (AttributeError, TypeError, ValueError):
+    raise UserInputError(f'malformed crop settings {info.get("crop")!r} in the model '
+                         f'description') from None
+  if not margin > 0:
+    raise UserInputError(f'the model description\'s box_margin must be > 0, got {margin}')
+  return margin
 
 
 def read_description(directory):
