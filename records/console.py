@@ -1,6 +1,7 @@
-"""Reading file descriptor 2 (C++ output included) through a line filter, and the filter for
-TensorFlow's native log lines: what the entry points (modes/console.py) and the exporters (around
-TensorFlow's converter) use to hide TensorFlow's start-up and conversion chatter by level.
+"""Reading file descriptors 1 and 2 (C++ output included) through a line filter, and the filters:
+TensorFlow's native log lines by level (the entry points, modes/console.py, at start-up) and the
+runtimes' and converters' per-run notices (quiet_native_output, around TFLite conversion and the
+TFLite and MNN runtimes' first use).
 """
 
 import contextlib
@@ -60,14 +61,49 @@ class NativeLineFilter:
     return _SEVERITY[match.group(1)] >= self.min_level
 
 
+# Lines the runtimes and converters print on every run, saying nothing to a user: the TFLite
+# runtime's delegate notice (first inference), MNN's CPU report (every session), TensorFlow's
+# converter on our uint8 files and on a Cast attribute its graphs carry (an error-level line
+# that ends "Unknown attributes will be ignored").
+_HARMLESS_STARTS = ('INFO: Created TensorFlow Lite XNNPACK delegate', 'The device supports: ',
+                    'MNN use high precision', 'fully_quantize: ')
+_HARMLESS_PARTS = ('NodeDef mentions attribute Truncate which is not in the op definition',)
+
+
+class HarmlessLineFilter:
+  """Drops the runtimes' and converters' notices above; keeps every other line."""
+
+  def keep(self, line):
+    return not (line.startswith(_HARMLESS_STARTS) or any(p in line for p in _HARMLESS_PARTS))
+
+
 @contextlib.contextmanager
+def quiet_native_output():
+  """While the block runs, drops HarmlessLineFilter's lines from file descriptors 1 and 2
+  (C++ writes them there directly); nothing is filtered when verbose()."""
+  if verbose():
+    yield
+    return
+  line_filter = HarmlessLineFilter()
+  with filtered_output(1, line_filter), filtered_output(2, line_filter):
+    yield
+
+
 def filtered_stderr(line_filter):
-  """Reads everything written to file descriptor 2 (C++ included) through `line_filter.keep`
-  while the block runs; kept lines go to the real stderr, whole, in order."""
-  sys.stderr.flush()
-  saved = os.dup(2)
+  """filtered_output of file descriptor 2."""
+  return filtered_output(2, line_filter)
+
+
+@contextlib.contextmanager
+def filtered_output(fd, line_filter):
+  """Reads everything written to file descriptor `fd` (1 or 2; C++ included) through
+  `line_filter.keep` while the block runs; kept lines go to the real descriptor, whole, in
+  order."""
+  stream = sys.stdout if fd == 1 else sys.stderr
+  stream.flush()
+  saved = os.dup(fd)
   read_end, write_end = os.pipe()
-  os.dup2(write_end, 2)
+  os.dup2(write_end, fd)
   os.close(write_end)
 
   def forward():
@@ -81,7 +117,7 @@ def filtered_stderr(line_filter):
   try:
     yield
   finally:
-    sys.stderr.flush()
-    os.dup2(saved, 2)  # closes the pipe's last write end: the reader sees the end and stops
+    stream.flush()
+    os.dup2(saved, fd)  # closes the pipe's last write end: the reader sees the end and stops
     thread.join(timeout=10)
     os.close(saved)

@@ -25,7 +25,7 @@ import numpy as np
 
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
-from records import files
+from records import console, files
 from records.errors import UserInputError
 
 _CHILD = ('import sys, _tools\n'
@@ -135,7 +135,8 @@ def _check_float_ops_exist(float_mnn, float_ops):
   """
   if not float_ops:
     return
-  import MNN  # pylint: disable=g-import-not-at-top  (the runtime module; never MNN.tools)
+  with console.quiet_native_output():  # MNN reports the CPU's features when it loads
+    import MNN  # pylint: disable=g-import-not-at-top  (the runtime module; never MNN.tools)
   unknown = sorted(set(float_ops) - set(MNN.expr.load_as_dict(float_mnn)))
   if unknown:
     raise RuntimeError(f'{float_mnn} has no ops {unknown} to keep in float')
@@ -214,5 +215,6 @@ def export_mnn(path, onnx_path, format_name, onnx_meta, calibration_images=None,
   meta['outputs'] = [o for o in onnx_meta['outputs'] if o['name'] == 'heatmaps']
   if format_name == 'mnn_uint8':
     meta['float_layers'] = list(float_layers)
+    meta['feature_quantize_method'] = method
   metadata_lib.write_json(model_metadata.sidecar_path(path), meta)
   return meta

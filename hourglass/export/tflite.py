@@ -7,6 +7,7 @@ model.metadata.METADATA_KEY, so the file alone is enough.
 """
 
 import json
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -15,7 +16,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
-from records import files
+from records import console, files
 
 KINDS = {'tflite': 'float32', 'tflite_fp16': 'float16', 'tflite_uint8': 'uint8'}
 
@@ -55,7 +56,11 @@ def convert(saved_model_dir, signature, kind, calibration_images=None):
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
-  return converter.convert()
+  with warnings.catch_warnings(), console.quiet_native_output():
+    # TensorFlow's own calibrator still runs tf.lite.Interpreter and warns that it is
+    # deprecated; this project runs its files with ai_edge_litert's interpreter.
+    warnings.filterwarnings('ignore', message=r'\s*Warning: tf\.lite\.Interpreter is deprecated')
+    return converter.convert()
 
 
 def add_metadata(flatbuffer, meta):

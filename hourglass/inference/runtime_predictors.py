@@ -14,6 +14,7 @@ import numpy as np
 from hourglass.model import bundle
 from hourglass.model import metadata as metadata_lib
 from hourglass.inference.predictors import Predictor
+from records import console
 from records.errors import UserInputError
 
 
@@ -88,6 +89,7 @@ class TFLitePredictor(RuntimePredictor):
     self._signature = next(iter(self._interpreter.get_signature_list()))
     self._runner = self._interpreter.get_signature_runner(self._signature)
     self._batch = None
+    self._ran = False
 
   def _run(self, x):
     if self.meta['input']['shape'][0] == -1 and self._batch != len(x):
@@ -97,7 +99,12 @@ class TFLitePredictor(RuntimePredictor):
       self._interpreter.allocate_tensors()
       self._runner = self._interpreter.get_signature_runner(self._signature)
       self._batch = len(x)
-    return self._runner(image=x)
+    if self._ran:
+      return self._runner(image=x)
+    with console.quiet_native_output():  # the first run applies XNNPACK and announces it
+      outputs = self._runner(image=x)
+    self._ran = True
+    return outputs
 
 
 class OnnxPredictor(RuntimePredictor):
@@ -126,14 +133,16 @@ class MNNPredictor(RuntimePredictor):
   """An .mnn file run by MNN's Python module API; metadata from the `<file>.json` sidecar."""
 
   def __init__(self, path, num_threads=None):
-    import MNN  # pylint: disable=g-import-not-at-top  (never MNN.tools: see mnn_export)
+    with console.quiet_native_output():  # MNN reports the CPU's features when it loads
+      import MNN  # pylint: disable=g-import-not-at-top  (never MNN.tools: see mnn_export)
     meta = metadata_lib.read_json(metadata_lib.sidecar_path(path))
     super().__init__(path, meta, 'mnn', num_threads)
     self._mnn = MNN
     config = {'precision': 'high', 'backend': 0, 'numThread': int(num_threads or 2)}
-    runtime = MNN.nn.create_runtime_manager((config,))
     try:
-      self._module = MNN.nn.load_module_from_file(path, [], [], runtime_manager=runtime)
+      with console.quiet_native_output():  # and its precision on every load
+        runtime = MNN.nn.create_runtime_manager((config,))
+        self._module = MNN.nn.load_module_from_file(path, [], [], runtime_manager=runtime)
     except Exception as e:  # MNN raises SystemError/RuntimeError on unreadable files
       raise UserInputError(f'{path}: not a loadable MNN model ({type(e).__name__}: {e})'
                            ) from None
