@@ -21,34 +21,39 @@ def _bundle_dir(model_dir):
                        f'has training saved a best model yet?')
 
 
-def _images(records_dir, split, codec, count):
-  """Up to `count` model-input crops float32 [N, H, W, 3] of a split ([] when empty)."""
+def _images(records_dir, split, codec, count, labelled=False):
+  """Up to `count` model-input crops float32 [N, H, W, 3] of a split ([] when empty), and with
+  `labelled` their labelled keypoints bool [N, K] (visibility > 0) too."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from records.reader import load_manifest  # pylint: disable=g-import-not-at-top
   if not load_manifest(records_dir).count(split):
-    return np.zeros((0,) + tuple(codec.input_size) + (3,), np.float32)
-  parts, total = [], 0
+    empty = np.zeros((0,) + tuple(codec.input_size) + (3,), np.float32)
+    return (empty, np.zeros((0, 0), bool)) if labelled else empty
+  parts, visible, total = [], [], 0
   for batch in build_dataset(records_dir, codec, 32, split):
     parts.append(batch['image'].numpy().astype(np.float32))
+    visible.append(batch['visibility'].numpy() > 0)
     total += len(parts[-1])
     if total >= count:
       break
-  return np.concatenate(parts)[:count]
+  images = np.concatenate(parts)[:count]
+  return (images, np.concatenate(visible)[:count]) if labelled else images
 
 
 def _check_inputs(codec, fv):
-  """(check images, eval dataset or None, calibration images or None)."""
+  """(check images, their labelled keypoints bool [N, K] or None, eval dataset or None,
+  calibration images or None)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  check, dataset = None, None
+  check, labelled, dataset = None, None, None
   if fv.records_dir:
-    check = _images(fv.records_dir, 'val', codec, fv.check_samples)
+    check, labelled = _images(fv.records_dir, 'val', codec, fv.check_samples, labelled=True)
     if len(check):
       dataset = build_dataset(fv.records_dir, codec, fv.batch_size, 'val')
   if check is None or not len(check):
     logging.warning('no val records (--records_dir): parity on random images, no PCK')
     rng = np.random.RandomState(fv.seed)
     check = rng.randint(0, 256, (fv.check_samples,) + tuple(codec.input_size) + (3,))
-    check = check.astype(np.float32)
+    check, labelled = check.astype(np.float32), None
   calibration = None
   if any(f.endswith('uint8') for f in fv.formats):
     records = fv.calibration_records or fv.records_dir
@@ -58,7 +63,7 @@ def _check_inputs(codec, fv):
     calibration = _images(records, fv.calibration_split, codec, fv.calibration_samples)
     if not len(calibration):
       calibration = _images(records, 'val', codec, fv.calibration_samples)
-  return check, dataset, calibration
+  return check, labelled, dataset, calibration
 
 
 def run(fv):
@@ -81,9 +86,10 @@ def run(fv):
   codec = bundle_lib.codec_from_settings(
       codec_settings, (model_config.input_height, model_config.input_width))
   save_resolved_flags(fv, fv.output_dir)
-  check, dataset, calibration = _check_inputs(codec, fv)
+  check, labelled, dataset, calibration = _check_inputs(codec, fv)
+  crop = bundle_lib.read_description(bundle_dir)[0].get('crop')
   exports, rewrites = runner.export_all(model, model_config, definition, codec, config,
-                                            calibration)
+                                        calibration, crop)
   try:
     threads = tuple(int(t) for t in fv.latency_threads)
   except ValueError:
@@ -92,7 +98,7 @@ def run(fv):
       decoder=fv.decoder, tolerance=fv.parity_tolerance, tolerance_fp16=fv.parity_tolerance_fp16,
       latency_threads=threads, latency_runs=fv.latency_runs, pck_threshold=fv.score_threshold)
   keras = predictors.KerasPredictor(model, definition, codec, f'keras:{bundle_dir}')
-  report = export_report.prove(exports, keras, bundle_dir, check, dataset, proof)
+  report = export_report.prove(exports, keras, bundle_dir, check, dataset, proof, labelled)
   report['calibration_samples'] = 0 if calibration is None else int(len(calibration))
   report.update(rewrites)
   proof_report.write_report(fv.output_dir, report, ' '.join(['python'] + sys.argv))

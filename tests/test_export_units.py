@@ -186,7 +186,7 @@ def test_export_cli_names_a_model_dir_without_a_bundle(tmp_path):
   proc = subprocess.run([sys.executable, os.path.join(ROOT, 'export.py'),
                          f'--model_dir={tmp_path}', f'--output_dir={tmp_path / "out"}',
                          '--formats=onnx'], capture_output=True, text=True, cwd=ROOT,
-                        check=False)
+                        check=False, timeout=300)
   assert proc.returncode != 0
   assert f'--model_dir={tmp_path}: no best_model/ bundle' in proc.stderr
   assert 'Traceback' not in proc.stderr

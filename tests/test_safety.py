@@ -256,32 +256,28 @@ sys.stderr.write('GUARD ACTIVE\\n')
 """
 
 
-def test_export_writes_fixed_names_without_network_or_subprocess(bundle, tmp_path):
-  """export.py with socket connections and other programs made impossible (sitecustomize)."""
-  guard = tmp_path / 'guard'
-  guard.mkdir()
-  (guard / 'sitecustomize.py').write_text(_GUARD)
-  out = tmp_path / 'exports'
-  log = tmp_path / 'guard' / 'started.log'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=f'{guard}{os.pathsep}{ROOT}',
-             GUARD_LOG=str(log))
-  formats = 'tflite,onnx,mnn'
-  proc = subprocess.run(
-      [sys.executable, os.path.join(ROOT, 'export.py'), f'--model_dir={bundle}',
-       f'--output_dir={out}', f'--formats={formats}', '--check_samples=2', '--latency_runs=1'],
-      capture_output=True, text=True, timeout=600, cwd=str(tmp_path), env=env)
+def guarded_env(guard_dir, log_path):
+  """Environment that loads _GUARD (as sitecustomize from `guard_dir`) into a child and every
+  Python child it starts, logging their command lines to `log_path`.
+
+  tests/test_export_formats.py's `exported` fixture runs its export.py under it (one export
+  proves both that run's figures and that it needs no network or foreign program).
+  """
+  os.makedirs(guard_dir, exist_ok=True)
+  with open(os.path.join(guard_dir, 'sitecustomize.py'), 'w', encoding='utf-8') as f:
+    f.write(_GUARD)
+  return dict(os.environ, PYTHONPATH=f'{guard_dir}{os.pathsep}{ROOT}', GUARD_LOG=str(log_path))
+
+
+def check_guarded_run(proc, log_path):
+  """Asserts a guarded run had the guard on and started only this Python running our code."""
   assert 'GUARD ACTIVE' in proc.stderr
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  assert 'network or subprocess' not in proc.stderr
-  # The children were this Python running our own code (MNN's `_tools` converter, latency
-  # runs), under the same guard; never pip or a console script.
-  children = log.read_text().splitlines() if log.exists() else []
+  assert 'network or subprocess' not in proc.stderr, proc.stderr[-4000:]
+  # The children were this Python running our own code (MNN's `_tools` converter), under the
+  # same guard; never pip or a console script.
+  children = open(log_path, encoding='utf-8').read().splitlines() if os.path.exists(
+      log_path) else []
   python_children = [c for c in children if not c.startswith("['uname'")]
   assert any('_tools' in c for c in python_children), children
   assert all(f"[{sys.executable!r}, '-c'" in c and 'pip' not in c for c in python_children), \
       children
-  written = _tree(str(out))
-  assert any(p.endswith('.tflite') for p in written) and any(p.endswith('.onnx') for p in written)
-  assert any(p.endswith('.mnn') for p in written)
-  # Everything it wrote is in --output_dir (the working folder holds only the guard and it).
-  assert sorted(os.listdir(tmp_path)) == ['exports', 'guard']

@@ -46,6 +46,8 @@ class ProofConfig:
     latency_threads: thread counts to time; () skips timing.
     latency_runs: timed runs per measurement (median reported).
     pck_threshold: the PCK threshold (also reported: PCK@0.1 from the curve).
+    confident_score: where the check images have no labels, the keypoint distances count the
+      keypoints whose Keras heatmap peak reaches this score (DeepLabCut's pcutoff, as eval's).
   """
   decoder: str = 'dark'
   tolerance: float = 1e-3
@@ -54,6 +56,7 @@ class ProofConfig:
   latency_threads: Tuple[int, ...] = (1, 2)
   latency_runs: int = 20
   pck_threshold: float = 0.5
+  confident_score: float = 0.4
 
 
 def open_export(fmt, path):
@@ -61,17 +64,20 @@ def open_export(fmt, path):
   return load_predictor(path)
 
 
-def parity(keras_heatmaps, predictor, images, decoder):
+def parity(keras_heatmaps, predictor, images, decoder, counted=None):
   """Compares a predictor's outputs with the Keras heatmaps.
 
   Args:
     keras_heatmaps: float32 [N, h, w, K] of the Keras model on `images`.
     predictor: hourglass.inference.predictors.Predictor of the export.
     images: float32 [N, H, W, 3].
+    counted: bool [N, K], the keypoints the keypoint distances count (labelled or confident:
+      an absent keypoint's flat heatmap puts its argmax anywhere); None counts all.
   Returns:
     dict max_abs_diff, mean_abs_diff, keypoints_within_1px (share, heatmap pixels),
-    keypoint_distance_px (mean distance of the decoded keypoints from Keras', input pixels), and
-    with an in-graph decoder decoder_max_gap_px.
+    keypoint_distance_px (mean distance of the decoded keypoints from Keras', input pixels),
+    keypoints_counted (how many keypoints those two count; both None when 0), and with an
+    in-graph decoder decoder_max_gap_px.
   """
   outputs = predictor.outputs(images) if hasattr(predictor, 'outputs') else None
   if outputs is None and predictor.name.startswith('saved_model:'):
@@ -81,10 +87,13 @@ def parity(keras_heatmaps, predictor, images, decoder):
   ref_xy, _ = predictor.decode(keras_heatmaps, decoder)
   own_xy, _ = predictor.decode(heatmaps, decoder)
   dist = np.linalg.norm(own_xy - ref_xy, axis=-1)  # input pixels
+  counted = np.ones(dist.shape, bool) if counted is None else np.asarray(counted, bool)
+  dist = dist[counted]
   dist_hm = dist / predictor.codec.stride
   result = {'max_abs_diff': float(diff.max()), 'mean_abs_diff': float(diff.mean()),
-            'keypoints_within_1px': float(np.mean(dist_hm <= 1.0)),
-            'keypoint_distance_px': float(np.mean(dist)),
+            'keypoints_within_1px': float(np.mean(dist_hm <= 1.0)) if dist.size else None,
+            'keypoint_distance_px': float(np.mean(dist)) if dist.size else None,
+            'keypoints_counted': int(dist.size),
             'keras_heatmap_peak': float(np.max(keras_heatmaps))}
   if outputs and 'keypoints' in outputs:
     own_decoder = getattr(predictor, 'meta', {}).get('decoder') or decoder
@@ -259,7 +268,22 @@ def _accuracy_deltas(row, keras_row):
     row['interval_95'] = paired_intervals(keras_row[PER_KEYPOINT], row[PER_KEYPOINT])
 
 
-def prove(exports, keras_predictor, keras_path, check_images, dataset, config):
+def counted_keypoints(keras_predictor, keras_heatmaps, labelled, config):
+  """(bool [N, K] keypoints the parity distances count, how they were chosen, in words).
+
+  The labelled keypoints of the check images when their labels are known, else those whose
+  Keras heatmap peak reaches config.confident_score.
+  """
+  if labelled is not None:
+    return np.asarray(labelled, bool), 'labelled in the val records'
+  _, scores = keras_predictor.decode(keras_heatmaps.astype(np.float32), config.decoder)
+  return (scores >= config.confident_score,
+          f'confident in the Keras model (heatmap peak >= {config.confident_score:g}; the check '
+          f'images have no labels)')
+
+
+def prove(exports, keras_predictor, keras_path, check_images, dataset, config,
+          check_labelled=None):
   """Checks every export and gathers the report.
 
   Args:
@@ -269,12 +293,15 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config):
     check_images: float32 [N, H, W, 3] RGB 0..255 (val crops) for parity.
     dataset: the eval dataset for PCK, or None to skip accuracy.
     config: ProofConfig.
+    check_labelled: bool [N, K], the check images' labelled keypoints, or None when they have
+      no labels (the parity distances then count the keypoints confident in Keras).
   Returns:
     the report dict; report['failures'] lists failed float formats with the reason.
   """
   from hourglass.export import usage  # pylint: disable=g-import-not-at-top
   images = np.asarray(check_images, np.float32)
   keras_heatmaps = keras_predictor(images).astype(np.float64)
+  counted, counted_as = counted_keypoints(keras_predictor, keras_heatmaps, check_labelled, config)
   latency_image = images[:1]
   keras_row = {'format': 'keras', 'path': keras_path,
                'size_bytes': file_size(os.path.join(keras_path, 'model.keras'))
@@ -287,7 +314,7 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config):
   for fmt, (path, meta) in exports.items():
     predictor = open_export(fmt, path)
     row = {'format': fmt, 'path': path, 'size_bytes': file_size(path),
-           'parity': parity(keras_heatmaps, predictor, images, config.decoder)}
+           'parity': parity(keras_heatmaps, predictor, images, config.decoder, counted)}
     problem = check_parity(fmt, row['parity'], config)
     row['status'] = f'FAILED: {problem}' if problem else 'ok'
     if problem:
@@ -303,5 +330,6 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config):
     row.pop(PER_KEYPOINT, None)
   return {'keras': keras_row, 'formats': rows, 'failures': failures,
           'check_samples': int(len(images)), 'decoder': config.decoder,
+          'keypoints_counted_as': counted_as,
           'tolerance': {'float32': config.tolerance, 'float16': config.tolerance_fp16},
           'checks': checks(keras_row, rows)}

@@ -83,6 +83,9 @@ def to_markdown(report, command=None):
   lines += [f'Parity on {report["check_samples"]} val crops against Keras (decoder '
             f'{report["decoder"]}); accuracy through the --mode=eval path; latency = median of one '
             f'image on this machine.', '']
+  if report.get('keypoints_counted_as'):
+    lines += [f'"kp within 1 px" and "kp dist" count the keypoints '
+              f'{report["keypoints_counted_as"]}.', '']
   fold = report.get('batch_norm_folding')
   if fold:
     lines += [f'Exported with batch norm folded (--fold_batch_norm): {fold["folded"]} of '
