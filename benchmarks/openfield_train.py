@@ -3,6 +3,11 @@
 with the record box and with the whole frame, in original 640x480 pixels.
 
     python benchmarks/openfield_train.py [--out=runs/openfield] [--epochs=50] [--size=192x192]
+    python benchmarks/openfield_train.py --out=/tmp/of50 --train_frames=33 --epochs=0 --seed=1
+
+--train_frames=N keeps the first N training frames of the labels (and all 17 validation frames):
+the small labelled sets users start from. --epochs=0 trains the product's default length
+(--train_steps unset: the larger of 1000 steps and 100 epochs).
 
 Each stage is the product's own command line (main.py), so the figures are what a user gets.
 Goal (issue 5): mean error under 6 px with the record box, training <= 20 minutes on 2 cores.
@@ -39,34 +44,64 @@ def _eval_figures(output_dir):
   return None, None
 
 
+def _subset(data, out, train_frames):
+  """A DeepLabCut project folder in `out` with the first `train_frames` training rows of the
+  labels and every validation row; its images are the shared ones (a symbolic link)."""
+  with open(os.path.join(data, 'val_frames.txt'), encoding='utf-8') as f:
+    val = {line.strip() for line in f if line.strip()}
+  with open(os.path.join(data, 'CollectedData_Pranav.csv'), encoding='utf-8') as f:
+    lines = f.read().splitlines()
+  header, rows = lines[:3], lines[3:]
+  is_val = lambda row: os.path.basename(row.split(',')[0]) in val
+  kept = [r for r in rows if is_val(r)] + [r for r in rows if not is_val(r)][:train_frames]
+  project = os.path.join(out, 'project')
+  os.makedirs(project, exist_ok=True)
+  with open(os.path.join(project, 'CollectedData_Pranav.csv'), 'w', encoding='utf-8') as f:
+    f.write('\n'.join(header + kept) + '\n')
+  for name in ('images', 'config.yaml', 'val_frames.txt'):
+    link = os.path.join(project, name)
+    if not os.path.lexists(link):
+      os.symlink(os.path.join(data, name), link)
+  return project
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--out', default=os.path.join(ROOT, 'runs', 'openfield'))
   parser.add_argument('--epochs', type=int, default=50)
   parser.add_argument('--size', default='192x192')
   parser.add_argument('--batch', type=int, default=8)
+  parser.add_argument('--train_frames', type=int, default=0,
+                      help='keep the first N training frames (0: all 99)')
+  parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
+  data = _subset(DATA, args.out, args.train_frames) if args.train_frames else DATA
   matchpoint = os.path.join(args.out, 'match_point.txt')
   with open(matchpoint, 'w', encoding='utf-8') as f:
     f.write('leftear,rightear,h\n')
   records = os.path.join(args.out, 'records')
   model = os.path.join(args.out, 'model')
-  _main_py('--mode=make_records', '--source=deeplabcut', f'--dataset_path={DATA}',
+  _main_py('--mode=make_records', '--source=deeplabcut', f'--dataset_path={data}',
            f'--val_list={os.path.join(DATA, "val_frames.txt")}', f'--matchpoint_path={matchpoint}',
            f'--records_dir={records}', f'--model_input_shape={args.size}', '--num_workers=1')
   seconds = _main_py('--mode=train', f'--records_dir={records}', f'--model_dir={model}',
                      '--mobile', '--tiny', '--num_stacks=2', f'--batch_size={args.batch}',
-                     f'--total_epoch={args.epochs}', '--learning_rate=2e-3',
-                     '--warmup_epochs=1', '--rotation=30', '--steps_per_loop=12')
+                     *([f'--total_epoch={args.epochs}'] if args.epochs else []),
+                     '--learning_rate=2e-3', '--warmup_epochs=1', '--rotation=30',
+                     '--steps_per_loop=12', f'--seed={args.seed}')
   rows = []
   for box in ('record', 'frame'):
     out = os.path.join(args.out, f'eval_{box}')
     _main_py('--mode=eval', f'--model_path={model}', f'--records_dir={records}',
              f'--output_dir={out}', f'--eval_box={box}')
     rows.append((box, *_eval_figures(out)))
-  print(f'\nopenfield, mobile tiny 2-stack {args.size}, {args.epochs} epochs, training '
-        f'{seconds / 60:.1f} min')
+  length = f'{args.epochs} epochs' if args.epochs else 'the default length'
+  frames = f'{args.train_frames} train frames' if args.train_frames else '99 train frames'
+  with open(os.path.join(model, 'metrics.csv'), encoding='utf-8') as f:
+    steps = f.read().strip().splitlines()[-1].split(',')[1]
+  print(f'\nopenfield, {frames}, mobile tiny 2-stack {args.size}, {length} ({steps} steps), '
+        f'seed {args.seed}, training {seconds / 60:.1f} min')
   for box, pck, error in rows:
     print(f'  {box:6s} box: val PCK@0.5 {pck}   mean error {error} px (640x480 frame)')
 

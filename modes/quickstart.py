@@ -29,6 +29,7 @@ SETTINGS = {
     'warmup_epochs': (0.5, 0.0), 'steps_per_loop': (25, 3), 'checkpoint_steps': (1000, 1000),
     'num_workers': (1, 1), 'source': ('synthetic', 'synthetic'), 'check_samples': (32, 4),
     'latency_runs': (10, 2), 'calibration_samples': (64, 4), 'formats': (['tflite'], ['tflite']),
+    'latency_threads': (None, []),  # the smoke run times nothing (None: the flag's default)
 }
 
 
