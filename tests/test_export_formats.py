@@ -23,7 +23,7 @@ from hourglass.model import bundle as bundle_lib
 from hourglass.export import proof as export_report
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.config import ModelConfig
-from hourglass.export import FLOAT_FORMATS, FORMATS, mnn_export, runner, usage
+from hourglass.export import FLOAT_FORMATS, FORMATS, mnn_export, runner
 from hourglass.model.network import build_inference_model
 from hourglass.inference.predictors import KerasPredictor
 from hourglass.inference.loading import load_predictor

@@ -7,7 +7,6 @@ through a plain Keras conv, Keras' own model output, and the checkpoint's stored
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 from keras import layers
 
 from tests import test_train_support as support

@@ -5,7 +5,6 @@ folder, no network or subprocess at run time.
 import ast
 import json
 import os
-import subprocess
 import sys
 
 import cv2

@@ -4,7 +4,6 @@ Logical devices must be configured before TensorFlow initialises, so each case r
 subprocess (tests/test_train_support.py).
 """
 
-import pytest
 
 from tests import test_train_support as support
 

@@ -73,11 +73,11 @@ def test_exact_resume_matches_an_uninterrupted_run(tmp_path):
   records = str(tmp_path / 'records')
   support.make_records(records, count=40, val_count=8)
   # 4-step epochs taken from the records' 10 batches: the chained dataset must cut each epoch.
-  # A validation every 4 steps recomputes the BN statistics from training batches, which the
+  # A validation every 4 steps recomputes the BN statistics from 2 training batches, which the
   # resumed run must find again.
   base = dict(total_epochs=3, steps_per_epoch=4, checkpoint_steps=2, steps_per_loop=3,
-              validation_steps=4, keep_checkpoints=10, learning_rate=2e-3, decay_type='cosine',
-              warmup_epochs=0.5)
+              validation_steps=4, bn_statistics_batches=2, keep_checkpoints=10,
+              learning_rate=2e-3, decay_type='cosine', warmup_epochs=0.5)
   straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
   # Run 1 trains 12 steps without a stop (checkpoints every 2 steps). Run 2 starts from run 1's
   # state as a kill right after the step-6 checkpoint left it (mid-epoch 2: the resumed epoch
