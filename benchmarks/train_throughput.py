@@ -1,14 +1,20 @@
 """Training throughput (images/s): the custom loop vs plain model.fit on the same model and
-tensors in the same run, and the loop fed from real records vs one cached batch.
+tensors in the same run, the loop in each compute precision, and the loop fed from real records vs
+one cached batch.
 
     python benchmarks/train_throughput.py [--records_dir=DIR] [--size=256] [--batch=8] \
-        [--steps=20] [--repeats=3] [--models=mobile_tiny,mobile,standard] [--jit=off,on]
+        [--steps=20] [--repeats=3] [--models=mobile_tiny,mobile,standard] [--jit=off,on] \
+        [--precisions=float32,bfloat16]
 
 Each model runs once per --jit setting: the loop with `--jit_compile` off/on against model.fit
 compiled with `jit_compile=False/True` (Keras' own default is 'auto'), so the two are always
-compared like with like. Without --records_dir the records comparison is skipped. Each figure is
-the median over --repeats timed repetitions of `steps` steps after one untimed warm-up loop
-(tracing); the cached and records loops take turns within each repetition.
+compared like with like; model.fit trains in float32, as the seed project does. The loop runs in
+every --precisions (the Keras mixed policy: 16-bit compute, float32 variables, heatmaps and
+loss). Without --records_dir the records comparison is skipped. Each figure is the median over
+--repeats timed repetitions of `steps` steps after one untimed warm-up loop (tracing); the cached
+and records loops take turns within each repetition. GFLOP/s counts 3x the forward pass's FLOPs
+per image (forward + the two backward products), against this machine's float32 and bfloat16
+matmul rates measured at the start (2048x2048, one core's share not separated).
 """
 
 import argparse
@@ -57,6 +63,34 @@ def _loop_rates(trainer, dataset_fns, steps, repeats=3):
   return [statistics.median(rate) for rate in rates]
 
 
+def _matmul_peak(dtype, n=2048, reps=10):
+  """GFLOP/s of an n x n matmul chain in `dtype` (the best of 3), as a ceiling for conv steps."""
+  a = tf.random.normal([n, n], dtype=tf.float32)
+  a = tf.cast(a, dtype)
+
+  @tf.function
+  def chain(x):
+    for _ in range(reps):
+      x = tf.matmul(x, a) * tf.cast(1e-2, dtype)
+    return tf.reduce_sum(tf.cast(x, tf.float32))
+
+  chain(a).numpy()
+  best = float('inf')
+  for _ in range(3):
+    start = time.perf_counter()
+    chain(a).numpy()
+    best = min(best, time.perf_counter() - start)
+  return 2.0 * n ** 3 * reps / best / 1e9
+
+
+def _training_flops_per_image(config):
+  """3 x the forward FLOPs of the training model (every stack) at batch 1."""
+  from hourglass.model.network import build_training_model
+  from hourglass.model.summary import profiler_flops
+  strategy_lib.set_precision_policy('float32')
+  return 3 * profiler_flops(build_training_model(config))[1]
+
+
 def _fit_rate(model, strategy, images, heatmaps, steps, jit_compile, repeats=3):
   """images/s of model.fit (MSE on every stack) on the same cached batch."""
   outputs = model.outputs
@@ -84,7 +118,10 @@ def main():
   parser.add_argument('--stacks', type=int, default=2)
   parser.add_argument('--models', default='mobile_tiny,mobile,standard')
   parser.add_argument('--jit', default='off,on', help='XLA settings to run: off, on or both')
+  parser.add_argument('--precisions', default='float32,bfloat16',
+                      help='compute precisions of the custom loop')
   args = parser.parse_args()
+  precisions = args.precisions.split(',')
   k = 16
   definition = KeypointDefinition(names=tuple(f'k{i}' for i in range(k)))
   if args.records_dir:
@@ -99,33 +136,52 @@ def main():
   cached = lambda ctx: tf.data.Dataset.from_tensors(
       (images, {'heatmaps': heatmaps, 'weights': weights, 'keypoints': keypoints}))
   strategy = strategy_lib.build_strategy(strategy_lib.StrategyConfig())
+  peaks = {dtype: _matmul_peak(dtype) for dtype in ['float32'] + [p for p in precisions
+                                                                    if p != 'float32']}
   print(f'{args.size}x{args.size}, {args.stacks} stacks, K={k}, batch {args.batch}, '
-        f'{args.steps} steps x {args.repeats}, {os.cpu_count()} CPUs')
+        f'{args.steps} steps x {args.repeats}, {os.cpu_count()} CPUs; matmul peak '
+        + ', '.join(f'{d} {g:.0f} GFLOP/s' for d, g in peaks.items()))
   runs = [(name, jit) for name in args.models.split(',') for jit in args.jit.split(',')]
+  datasets = [cached]
+  if args.records_dir:
+    from pipelines.config import PipelineConfig
+    from pipelines.dataset import build_train_dataset
+    pipeline = PipelineConfig(input_shape=(args.size, args.size), batch_size=args.batch)
+    datasets.append(lambda ctx: build_train_dataset(args.records_dir, pipeline, epoch=0,
+                                                    input_context=ctx))
   for name, jit in runs:
     config = ModelConfig(num_stacks=args.stacks, input_height=args.size, input_width=args.size,
                          num_keypoints=k, **MODELS[name])
-    with tempfile.TemporaryDirectory() as model_dir:
-      train_config = TrainConfig(model_dir=model_dir, global_batch_size=args.batch,
-                                 steps_per_epoch=10 ** 6, decay_type='none',
-                                 jit_compile=jit == 'on')
-      trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
-                        log=lambda *a: None)
-      datasets = [cached]
-      if args.records_dir:
-        from pipelines.config import PipelineConfig
-        from pipelines.dataset import build_train_dataset
-        pipeline = PipelineConfig(input_shape=(args.size, args.size), batch_size=args.batch)
-        datasets.append(lambda ctx: build_train_dataset(args.records_dir, pipeline, epoch=0,
-                                                        input_context=ctx))
-      loop, *real = _loop_rates(trainer, datasets, args.steps, args.repeats)
-      fit = _fit_rate(trainer.model, trainer.strategy, images.astype(np.float32), heatmaps,
-                      args.steps, jit_compile=jit == 'on', repeats=args.repeats)
-      line = (f'{name:12s} XLA {jit:3s} custom loop {loop:7.1f} img/s   model.fit {fit:7.1f} '
-              f'img/s   loop/fit {loop / fit:.2f}')
+    flops = _training_flops_per_image(config)
+    gflops = lambda rate, dtype: (f'{rate * flops / 1e9:6.1f} GFLOP/s '
+                                  f'({100 * rate * flops / 1e9 / peaks[dtype]:.0f}% of peak)')
+    fit = None
+    for precision in precisions:
+      strategy_lib.set_precision_policy(precision)
+      with tempfile.TemporaryDirectory() as model_dir:
+        train_config = TrainConfig(model_dir=model_dir, global_batch_size=args.batch,
+                                   steps_per_epoch=10 ** 6, decay_type='none',
+                                   jit_compile=jit == 'on', compute_dtype=precision)
+        trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
+                          log=lambda *a: None)
+        loop, *real = _loop_rates(trainer, datasets, args.steps, args.repeats)
+        if fit is None:  # the seed's model.fit: float32, built under the float32 policy
+          strategy_lib.set_precision_policy('float32')
+          fitted = trainer.model if precision == 'float32' else None
+          if fitted is None:
+            from hourglass.model.network import build_training_model
+            with strategy.scope():
+              fitted = build_training_model(config)
+          fit = _fit_rate(fitted, strategy, images.astype(np.float32), heatmaps, args.steps,
+                          jit_compile=jit == 'on', repeats=args.repeats)
+          print(f'{name:12s} XLA {jit:3s} model.fit float32  {fit:7.1f} img/s  '
+                f'{gflops(fit, "float32")}', flush=True)
+      line = (f'{name:12s} XLA {jit:3s} loop {precision:9s} {loop:7.1f} img/s  '
+              f'{gflops(loop, precision)}  loop/fit {loop / fit:.2f}')
       if real:
         line += f'   records {real[0]:7.1f} img/s ({100 * real[0] / loop:.0f}% of cached)'
       print(line, flush=True)
+  strategy_lib.set_precision_policy('float32')
 
 
 if __name__ == '__main__':
