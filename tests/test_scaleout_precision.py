@@ -24,3 +24,45 @@ def test_float16_loss_scale_skips_and_stops(tmp_path):
   assert 'non-finite losses in a row' in end['error']
   assert 'max_nonfinite_steps=3' in end['error'] and 'ckpt-13' in end['error']
   assert end['latest'].endswith('ckpt-13')
+
+
+def test_bfloat16_training_through_main_keeps_float32_weights_that_export(tmp_path):
+  """--mixed_precision on this CPU trains in bfloat16 (the Keras mixed policy): its losses are
+  finite and fall, the saved model is float32 and its TFLite export matches it like a float32
+  model's does."""
+  import math
+  import re
+  import subprocess
+  import sys
+  import numpy as np
+  from hourglass.export import proof, runner
+  from hourglass.inference.loading import load_predictor
+  from hourglass.model import bundle as bundle_lib
+  records, model_dir = str(tmp_path / 'records'), str(tmp_path / 'model')
+  support.make_records(records, count=16, val_count=4)
+  proc = subprocess.run(
+      [sys.executable, 'main.py', '--mode=train', f'--records_dir={records}',
+       f'--model_dir={model_dir}', '--mixed_precision', '--mobile', '--tiny', '--num_stacks=1',
+       '--batch_size=4', '--train_steps=18', '--steps_per_loop=3', '--learning_rate=5e-3',
+       '--decay_type=none', '--warmup_epochs=0', '--flip_prob=0'],
+      cwd=support.ROOT, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  start = next(line for line in proc.stdout.splitlines() if line.startswith('training '))
+  assert start.endswith(', bfloat16'), start
+  losses = [float(v) for v in re.findall(r'^train \[.*? loss ([0-9.e+-]+|nan|inf)', proc.stdout,
+                                         re.M)]
+  assert len(losses) == 6 and all(math.isfinite(v) for v in losses), losses
+  assert np.mean(losses[-2:]) < np.mean(losses[:2]), losses
+  model, config, definition, codec_settings = bundle_lib.load_bundle(
+      bundle_lib.best_model_dir(model_dir))
+  assert {w.dtype for w in model.weights} == {'float32'}
+  assert all(layer.compute_dtype == 'float32' for layer in model.layers)
+  keras_predictor = load_predictor(model_dir)
+  exports, _ = runner.export_all(model, config, definition, keras_predictor.codec,
+                                 runner.ExportConfig(formats=('tflite',),
+                                                     output_dir=str(tmp_path / 'export')))
+  images = np.random.default_rng(0).uniform(0, 255, (4,) + keras_predictor.input_shape + (3,))
+  images = images.astype(np.float32)
+  parity = proof.parity(keras_predictor(images), load_predictor(exports['tflite'][0]), images,
+                        'dark')
+  assert parity['max_abs_diff'] < 1e-3, parity
