@@ -44,8 +44,9 @@ absl_flags.DEFINE_integer('bn_statistics_batches', 8,
                           'Before each validation, set BatchNorm\'s moving statistics to the '
                           'average over this many training batches at the current weights (the '
                           'moving averages lag fast-changing weights: on openfield they gave a '
-                          'val loss 57 x the true one at step 30); the best and last models keep '
-                          'them. 0: keep the moving averages. One replica only.', lower_bound=0)
+                          'val error 5 x that of recomputed statistics at step 60); the best and '
+                          'last models keep them. 0: keep the moving averages. One replica only.',
+                          lower_bound=0)
 absl_flags.DEFINE_string('weights_path', None,
                          'Start from these weights, matched by layer name: a model directory, a '
                          'bundle, or a .keras/.weights.h5 file; layers whose shapes differ (e.g. '

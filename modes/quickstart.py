@@ -139,7 +139,8 @@ def run(flag_values):
           f'{summary["pck_0.1"]:.4f}   mean error: {summary["mean_error_px"]:.2f} px '
           f'(original image)')
   print(f'records:    {paths["records"]}\nmodel:      {paths["model"]} (best_model/, '
-        f'checkpoints/, logs/, metrics.csv, training_curves.png)\neval:       {paths["eval"]}')
+        f'last_model/, checkpoints/, logs/, metrics.csv, training_curves.png)\n'
+        f'eval:       {paths["eval"]}')
   if tflite:
     print(f'tflite:     {tflite}')
   if image:
