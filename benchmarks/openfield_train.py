@@ -91,7 +91,7 @@ def main():
                      '--learning_rate=2e-3', '--warmup_epochs=1', '--rotation=30',
                      '--steps_per_loop=12', f'--seed={args.seed}')
   rows = []
-  for box in ('record', 'frame'):
+  for box in ('record', 'frame', 'letterbox'):
     out = os.path.join(args.out, f'eval_{box}')
     _main_py('--mode=eval', f'--model_path={model}', f'--records_dir={records}',
              f'--output_dir={out}', f'--eval_box={box}')
@@ -103,7 +103,7 @@ def main():
   print(f'\nopenfield, {frames}, mobile tiny 2-stack {args.size}, {length} ({steps} steps), '
         f'seed {args.seed}, training {seconds / 60:.1f} min')
   for box, pck, error in rows:
-    print(f'  {box:6s} box: val PCK@0.5 {pck}   mean error {error} px (640x480 frame)')
+    print(f'  {box:9s} box: val PCK@0.5 {pck}   mean error {error} px (640x480 frame)')
 
 
 if __name__ == '__main__':

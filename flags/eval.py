@@ -34,21 +34,54 @@ absl_flags.DEFINE_float('conf_threshold', 0.1,
 absl_flags.DEFINE_string('eval_split', 'val', 'eval: the records split to evaluate.')
 absl_flags.DEFINE_float('pcutoff', 0.4, 'eval: the mean error is also given over the labelled '
                         'keypoints predicted with at least this confidence (DeepLabCut\'s '
-                        'p-cutoff), with the fraction that reach it.', lower_bound=0.0)
+                        'p-cutoff), with the fraction that reach it; predict, tracked videos: '
+                        'points under it are missing for the smoothing filter, and the summary '
+                        'counts the frames whose every keypoint reaches it.', lower_bound=0.0)
 absl_flags.DEFINE_integer('train_error_examples', 200, 'eval with record boxes: also evaluate the '
                           'first N training examples and print their error beside the split\'s '
                           '(a large gap is overfitting); 0: off.', lower_bound=0)
-absl_flags.DEFINE_enum('eval_box', 'record', ['record', 'frame'],
-                       'eval: crop each object by its record box (the COCO/MPII protocol), or '
-                       'feed its whole original image letterboxed to the model aspect (what '
-                       'predict does without detections; for one-object-per-image sets).')
+absl_flags.DEFINE_enum('eval_box', 'record', ['record', 'frame', 'letterbox'],
+                       'eval: crop each object by its record box (the COCO/MPII protocol); '
+                       'frame: find the object in its whole original image with no box (the '
+                       'whole-frame search predict and tracking use; PCK normalised as with the '
+                       'record box; one object per image); letterbox: one pass on the whole '
+                       'image letterboxed to the model aspect.')
 absl_flags.DEFINE_string('input', None,
-                         'predict: an image, a folder of images, a video file or a webcam index '
-                         '(0, 1, ...).')
+                         'predict: an image, a folder of images, a video file, a webcam index '
+                         '(0, 1, ...), a folder of videos or a comma-separated list of videos. '
+                         'Without --detections, videos and webcams are tracked (one object).')
 absl_flags.DEFINE_string('output', None,
                          'predict: an image file, a folder or a video file (.mp4/.avi) for the '
                          'drawings; a JSON of keypoints is written beside it. Default: '
                          'an "_keypoints" sibling of the input.')
+absl_flags.DEFINE_enum('smoothing', 'auto', ['auto', 'savgol', 'one_euro', 'off'],
+                       'predict, tracked videos: the filter of the smoothed keypoints written '
+                       'beside the raw ones (auto: Savitzky-Golay for files, One-Euro for '
+                       'webcams; off: raw only).')
+absl_flags.DEFINE_integer('smooth_window', 9, 'predict, savgol: the window (odd, frames).',
+                          lower_bound=1)
+absl_flags.DEFINE_integer('smooth_polyorder', 2, 'predict, savgol: the polynomial order.',
+                          lower_bound=0)
+absl_flags.DEFINE_integer('max_gap', 10,
+                          'predict, tracked videos: runs of at most this many frames with a '
+                          'keypoint under --pcutoff are interpolated before smoothing; longer '
+                          'gaps stay missing in the filtered CSV.', lower_bound=0)
+absl_flags.DEFINE_float('one_euro_min_cutoff', 1.0,
+                        'predict, one_euro: the cutoff frequency (Hz) at rest (lower: smoother).')
+absl_flags.DEFINE_float('one_euro_beta', 0.02,
+                        'predict, one_euro: how fast the cutoff grows with speed (higher: less '
+                        'lag when the object moves).')
+absl_flags.DEFINE_float('track_min_score', 0.3,
+                        'predict, tracked videos: a tracked crop whose mean keypoint score is '
+                        'under this is lost, and the whole frame is searched again.')
+absl_flags.DEFINE_integer('search_every', 150,
+                          'predict, tracked videos: frames between two whole-frame searches '
+                          'that check the track (0: only when it is lost).', lower_bound=0)
+absl_flags.DEFINE_bool('draw', True,
+                       'predict: write the drawn images / labelled video; --nodraw writes only '
+                       'the keypoint files (faster).')
+absl_flags.DEFINE_integer('trail', 0, 'predict, tracked videos: draw each keypoint\'s last N '
+                          'positions as a trail (0: none).', lower_bound=0)
 absl_flags.DEFINE_integer('max_frames', None,
                           'predict: stop after this many frames/images (for a quick look).',
                           lower_bound=1)

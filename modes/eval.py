@@ -90,10 +90,10 @@ def run(flag_values):
     result = detection_eval.evaluate_with_detections(
         predictor, dataset, flag_values.detections, _dataset_root(manifest), config,
         flag_values.detection_score_threshold, predictor.box_margin)
-  elif flag_values.eval_box == 'frame':
+  elif flag_values.eval_box in ('frame', 'letterbox'):
     from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
     result = detection_eval.evaluate_whole_frame(predictor, dataset, _dataset_root(manifest),
-                                                 config)
+                                                 config, flag_values.eval_box)
   else:
     train = training_error(predictor, flag_values, manifest, config)
     result = evaluator.evaluate(predictor, dataset, config, {'train': train} if train else None)
@@ -121,7 +121,7 @@ def _dataset_root(manifest):
   settings = manifest.raw.get('settings', {}) or {}
   root = settings.get('dataset_path')
   if not root or not os.path.isdir(root):
-    raise UserInputError(f'{manifest.records_dir}: --detections and --eval_box=frame need the '
-                         f'original images, but '
+    raise UserInputError(f'{manifest.records_dir}: --detections and --eval_box=frame|letterbox '
+                         f'need the original images, but '
                          f'the manifest\'s settings.dataset_path ({root!r}) is not a folder here')
   return root

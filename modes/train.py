@@ -109,7 +109,7 @@ def build_trainer(flag_values, log=print):
                     manifest.definition, codec, train_fn, eval_fn,
                     weights_path=flag_values.weights_path, log=log,
                     faults=faults.from_environment(),
-                    crop=bundle_lib.crop_settings(manifest.raw.get('settings')))
+                    crop=bundle_lib.crop_settings(manifest.raw))
   return trainer, manifest
 
 

@@ -22,11 +22,13 @@ import sys
 import time
 from typing import Optional, Tuple
 
+import numpy as np
+
 from records import schema
 from records.progress import Progress
 from records.crop import CropSettings, crop_shape, init_worker, try_process, try_process_many
 from records.errors import RecordsError, UserInputError
-from records.example import Skip
+from records.example import TRAIN, Skip
 from records.sources import get_source
 from records.sources.resolve import assign_splits, choose_definition, order_examples
 from records.writer import ShardWriter
@@ -132,7 +134,7 @@ def make_records(config: MakeRecordsConfig):
   examples = order_examples(data.examples, config.seed, config.shuffle)
   writer = ShardWriter(config.output_dir, config.examples_per_shard)  # RecordsError if unwritable
   try:
-    skipped = _crop_all(examples, config, data.skipped, writer)
+    skipped, fractions = _crop_all(examples, config, data.skipped, writer)
     _check_skips(config, len(examples) - (len(skipped) - len(data.skipped)), skipped)
     settings = dataclasses.asdict(config)
     settings['input_shape'] = [int(v) for v in config.input_shape]
@@ -140,7 +142,8 @@ def make_records(config: MakeRecordsConfig):
         definition=definition, input_shape=config.input_shape,
         crop_shape=crop_shape(config.input_shape, config.crop_margin), source=config.source,
         settings=settings, skipped=[s.to_dict() for s in skipped], filtered=data.filtered,
-        extra={'notes': list(data.notes), 'seconds': round(time.time() - start, 3)})
+        extra={'notes': list(data.notes), 'seconds': round(time.time() - start, 3),
+               'object_scale': object_scale(fractions)})
   except BaseException:
     writer.abort()
     raise
@@ -152,9 +155,10 @@ def _crop_all(examples, config, skipped, writer):
   """Crops every example (in worker processes) and streams the records into `writer`.
 
   Returns:
-    the list of Skips (the source's and the crop workers').
+    (the list of Skips (the source's and the crop workers'), the object fractions of the
+    training examples (box_fraction)).
   """
-  skipped = list(skipped)
+  skipped, fractions = list(skipped), []
   progress = Progress(len(examples) + len(skipped), 'make_records', 'examples',
                       done=len(skipped), enabled=config.progress)
   workers = config.num_workers or os.cpu_count() or 1
@@ -166,9 +170,30 @@ def _crop_all(examples, config, skipped, writer):
       skipped.append(Skip(example.source_file, example.record, reason))
     else:
       writer.add(example.split, schema.make_example(**result).SerializeToString())
+      if example.split == TRAIN:
+        fractions.append(box_fraction(result, config.input_shape))
     progress.update(note=f'{len(skipped)} skipped')
   progress.close(note=f'{len(skipped)} skipped')
-  return skipped
+  return skipped, fractions
+
+
+def box_fraction(record, input_shape):
+  """The object box's larger side (margin included, at the model aspect) over its image's
+  larger side, from a crop worker's record: how much of a whole frame the object fills."""
+  inverse_scale = abs(record['crop_to_original'][0][0])  # original px per model-input px
+  return (max(input_shape) * inverse_scale /
+          max(record['original_height'], record['original_width']))
+
+
+def object_scale(fractions):
+  """{'low', 'median', 'high' (5th/50th/95th percentiles), 'count'} of box fractions, or None
+  without any; the whole-frame search starts at these scales (hourglass.model.bundle.CropRule).
+  """
+  if not fractions:
+    return None
+  low, median, high = np.percentile(np.asarray(fractions, np.float64), [5, 50, 95])
+  return {'low': round(float(low), 5), 'median': round(float(median), 5),
+          'high': round(float(high), 5), 'count': len(fractions)}
 
 
 _CHUNK = 16  # examples per worker task: amortises pickling, keeps the progress line moving

@@ -259,7 +259,7 @@ def test_detection_eval_with_oracle_rescoring_and_nms(coco_records, shared_data,
 
 
 def test_whole_frame_eval_with_oracle(shared_data, tmp_path):
-  """--eval_box=frame: whole MPII images letterboxed; perfect heatmaps score perfectly."""
+  """--eval_box=letterbox: whole MPII images letterboxed; perfect heatmaps score perfectly."""
   from pipelines.config import PipelineConfig
   from pipelines.dataset import build_eval_dataset
   from records.make_records import MakeRecordsConfig, make_records
@@ -278,7 +278,7 @@ def test_whole_frame_eval_with_oracle(shared_data, tmp_path):
     predictor.truth[geometry.warp(rgb, m, INPUT).tobytes()] = (
         kp @ inverse[:, :2].T + inverse[:, 2], vis > 0)
   result = detection_eval.evaluate_whole_frame(predictor, dataset, root,
-                                               evaluator.EvalConfig(decoder='dark'))
+                                               evaluator.EvalConfig(decoder='dark'), 'letterbox')
   assert result['num_objects'] == 5 and result['boxes'].startswith('whole frame')
   assert result['pckh']['0.1']['groups']['Mean'] == 100.0
   assert result['mean_error_px'] < 0.1

@@ -81,7 +81,11 @@ def test_frames_reach_the_model_as_rgb_and_drawings_are_written_as_bgr(tmp_path)
   cv2.imwrite(path, image_bgr)
   predictor = _RecordingPredictor(definition)
   out = str(tmp_path / 'out.png')
-  summary = predict_source(predictor, PredictConfig(input=path, output=out, conf_threshold=0.5))
+  boxes = str(tmp_path / 'boxes.json')
+  with open(boxes, 'w') as f:
+    json.dump({'red.png': [[-0.5, -0.5, 40, 40]]}, f)  # the whole image, pixel edges
+  summary = predict_source(predictor, PredictConfig(input=path, output=out, conf_threshold=0.5,
+                                                    detections=boxes, box_scale=1.0))
   crop = predictor.crops[0]
   assert crop[32, 32, 0] == 200 and crop[32, 32, 2] == 0  # RGB: red first
   # Both keypoints at the image centre: one point drawn there; its colour is the edge's red.
@@ -136,11 +140,12 @@ def test_predict_video_keeps_fps_and_size(shared_data, tiny_predictor, tmp_path)
     document = json.load(f)
   assert [fr['frame'] for fr in document['frames']] == list(range(6))
   assert document['size'] == [640, 480]
+  assert document['frames'][0]['how'] == 'search'  # a tracked video starts with a search
   for frame in document['frames']:
-    for value in frame['objects'][0]['keypoints'].values():
-      # Inside the letterboxed model input (640 wide, 640 high centred on the 480-high frame),
-      # give or take the one heatmap pixel (40 frame px) a decoder may refine beyond the edge.
-      assert value is None or (-40.5 <= value[0] <= 679.5 and -120.5 <= value[1] <= 599.5)
+    assert set(frame['keypoints']) == set(tiny_predictor.definition.names)
+    for value in frame['keypoints'].values():  # every keypoint kept, whatever its score
+      # Inside the frame, give or take the search windows' letterboxed border.
+      assert -330 <= value[0] <= 970 and -330 <= value[1] <= 810
 
 
 def test_predict_folder_and_single_image(shared_data, tiny_predictor, tmp_path):
@@ -284,7 +289,8 @@ def test_the_bundle_carries_the_box_margin(tmp_path, tiny_bundle_dir, tiny_predi
   model, config, definition, codec = bundle_lib.load_bundle(tiny_bundle_dir)
   path = str(tmp_path / 'wide')
   bundle_lib.save_bundle(path, model, config, definition, codec,
-                         bundle_lib.crop_settings({'box_margin': 1.6, 'box_min_side': 8}))
+                         bundle_lib.crop_settings({'settings': {'box_margin': 1.6,
+                                                                'box_min_side': 8}}))
   assert load_predictor(path).box_margin == 1.6
   assert load_predictor(os.path.join(path, 'model.keras')).box_margin == 1.6
   info_path = os.path.join(path, bundle_lib.INFO_FILE)

@@ -22,6 +22,7 @@ from hourglass.inference import video
 from records import files
 from records.errors import UserInputError
 from records import geometry
+from records.progress import Progress
 
 
 def load_detections(path, category_id=1, score_threshold=0.0):
@@ -132,54 +133,88 @@ def evaluate_with_detections(predictor, dataset, detections_path, dataset_root, 
   return result
 
 
-def collect_whole_frame(predictor, dataset, dataset_root, config):
-  """Like evaluator.collect_predictions, but each object's input is its WHOLE original image
-  letterboxed to the model aspect (what predict does without detections), not its record box.
+def _read_rgb(dataset_root, rel_path):
+  path = os.path.join(dataset_root, rel_path)
+  bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+  if bgr is None:
+    raise UserInputError(f'{path}: cannot read the original image for whole-frame eval')
+  return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
-  Ground truth comes from the records, mapped into each letterboxed input, so that
-  evaluator.compute_metrics applies unchanged (PCK in heatmap pixels of the letterboxed input).
+
+def collect_whole_frame(predictor, dataset, dataset_root, config, search=None):
+  """Like evaluator.collect_predictions, but each object's input is its WHOLE original image, not
+  its record box.
+
+  Args:
+    search: a FrameSearch (hourglass.inference.search) that finds the object in each whole
+      image; the predictions are then mapped into the record box's input, so that PCK is
+      normalised exactly as with the record box. None: the image letterboxed to the model input
+      in one pass, with the ground truth mapped into that input (PCK in its heatmap pixels).
+  Returns:
+    the dict evaluator.compute_metrics takes.
   """
   truth = evaluator.collect_ground_truth(dataset, with_extra=True)
   shape = predictor.input_shape
-  cache, crops, matrices = {}, [], []
-  for rel_path in truth['path']:
-    rel_path = rel_path.decode('utf-8')
-    if rel_path not in cache:
-      path = os.path.join(dataset_root, rel_path)
-      bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-      if bgr is None:
-        raise UserInputError(f'{path}: cannot read the original image for whole-frame eval')
-      m = geometry.letterbox_to_input(bgr.shape, shape)
-      cache[rel_path] = (geometry.warp(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), m, shape), m)
-    crops.append(cache[rel_path][0])
-    matrices.append(cache[rel_path][1])
-  crops, matrices = np.stack(crops), np.stack(matrices)
-  start = time.perf_counter()
-  predicted, scores = [], []
-  for i in range(0, len(crops), predictor.batch_size):
-    kp, sc = predictor.predict(crops[i:i + predictor.batch_size], config.decoder, config.flip_test)
-    predicted.append(kp)
-    scores.append(sc)
-  truth['seconds'] = time.perf_counter() - start
-  truth['predicted'] = np.concatenate(predicted).astype(np.float64)
-  truth['scores'] = np.concatenate(scores)
-  truth['input_to_original'] = matrices
-  truth['predicted_original'] = geometry.apply_affine(matrices, truth['predicted'])
+  paths = [p.decode('utf-8') for p in truth['path']]
+  unique = sorted(set(paths))
+  progress = Progress(len(unique), 'whole-frame eval', 'images')
+  by_path, seconds = {}, 0.0
+  for rel_path in unique:
+    rgb = _read_rgb(dataset_root, rel_path)
+    start = time.perf_counter()
+    if search is not None:  # single-object: one search per image, for every object in it
+      found = search.find(rgb)
+      by_path[rel_path] = (found.keypoints, found.scores, None)
+    else:
+      m = geometry.letterbox_to_input(rgb.shape, shape)
+      kp, sc = predictor.predict(geometry.warp(rgb, m, shape)[None], config.decoder,
+                                 config.flip_test)
+      by_path[rel_path] = (geometry.apply_affine(m, kp[0]), sc[0], m)
+    seconds += time.perf_counter() - start
+    progress.update()
+  progress.close()
+  truth['seconds'] = seconds
+  truth['predicted_original'] = np.stack([by_path[p][0] for p in paths]).astype(np.float64)
+  truth['scores'] = np.stack([by_path[p][1] for p in paths])
+  if search is None:
+    truth['input_to_original'] = np.stack([by_path[p][2] for p in paths])
+  else:
+    truth['input_to_original'] = truth['record_input_to_original']
+    truth['keypoints'] = truth['record_keypoints']
+  matrices = truth['input_to_original']
   inverse = np.linalg.inv(np.concatenate([matrices, np.tile([[[0.0, 0.0, 1.0]]],
                                                             (len(matrices), 1, 1))], 1))[:, :2]
-  truth['keypoints'] = geometry.apply_affine(inverse, truth['original_keypoints'])
+  truth['predicted'] = geometry.apply_affine(inverse, truth['predicted_original'])
+  if search is None:
+    truth['keypoints'] = geometry.apply_affine(inverse, truth['original_keypoints'])
   return truth
 
 
-def evaluate_whole_frame(predictor, dataset, dataset_root, config):
-  """Metrics (PCK, PCKh, mean error, COCO AP) with whole letterboxed frames as the input."""
-  collected = collect_whole_frame(predictor, dataset, dataset_root, config)
+WHOLE_FRAME_BOXES = {'frame': 'whole frame (searched, refined on the found keypoints)',
+                     'letterbox': 'whole frame (letterboxed, one pass)'}
+
+
+def evaluate_whole_frame(predictor, dataset, dataset_root, config, mode='frame', search=None):
+  """Metrics (PCK, PCKh, mean error, COCO AP) with whole frames as the input.
+
+  Args:
+    mode: 'frame' (the whole-frame search: PCK normalised as with the record box) or
+      'letterbox' (one pass on the letterboxed frame).
+    search: the FrameSearch for mode 'frame' (None: one with default settings).
+  """
+  if mode == 'frame' and search is None:
+    from hourglass.inference.search import FrameSearch, SearchConfig  # pylint: disable=g-import-not-at-top
+    search = FrameSearch(predictor, SearchConfig(decoder=config.decoder,
+                                                 flip_test=config.flip_test))
+  collected = collect_whole_frame(predictor, dataset, dataset_root, config,
+                                  search if mode == 'frame' else None)
   result, results = evaluator.compute_metrics(collected, predictor.definition, predictor.codec,
                                               config)
   result.update({'model': predictor.name, 'decoder': config.decoder,
-                 'flip_test': bool(config.flip_test), 'boxes': 'whole frame (letterboxed)',
+                 'flip_test': bool(config.flip_test), 'boxes': WHOLE_FRAME_BOXES[mode],
                  'images_per_second': collected['count'] / max(collected['seconds'], 1e-9)})
+  if search is not None and mode == 'frame':
+    result['search_crops_per_image'] = search.crops_run / max(1, len(set(collected['path'])))
   if config.output_dir:
     report.write_reports(config.output_dir, result, results, predictor.definition)
   return result
-

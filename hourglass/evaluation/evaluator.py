@@ -107,15 +107,17 @@ def collect_predictions(predictor, dataset, config, overlays=None):
 def collect_ground_truth(dataset, with_extra=False):
   """The records' ground truth only (no predictions): dict of numpy arrays plus 'count'.
 
-  with_extra adds 'path', 'headbox' and 'has_headbox'.
+  with_extra adds 'path', 'headbox', 'has_headbox', and the record box's input:
+  'record_keypoints' [N, K, 2] (model-input px) and 'record_input_to_original' [N, 2, 3].
   """
   keys = ('image_id', 'object_id', 'original_keypoints', 'visibility', 'bbox', 'area')
+  renamed = {'record_keypoints': 'keypoints', 'record_input_to_original': 'input_to_original'}
   if with_extra:
-    keys += ('path', 'headbox', 'has_headbox')
+    keys += ('path', 'headbox', 'has_headbox') + tuple(renamed)
   parts = {k: [] for k in keys}
   for batch in dataset:
     for k in keys:
-      parts[k].append(batch[k].numpy())
+      parts[k].append(batch[renamed.get(k, k)].numpy())
   if not parts['image_id']:
     raise ValueError('the eval dataset is empty: no records to evaluate')
   out = {k: np.concatenate(v, axis=0) for k, v in parts.items()}

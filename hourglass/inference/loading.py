@@ -16,11 +16,11 @@ RUNTIME_SUFFIXES = ('.tflite', '.onnx', '.mnn')
 
 
 def _from_bundle(directory, batch_size):
-  model, config, definition, codec_settings = bundle_lib.load_bundle(directory)
+  model, config, definition, codec_settings, info = bundle_lib.load_bundle(directory,
+                                                                          with_info=True)
   codec = bundle_lib.codec_from_settings(codec_settings, (config.input_height, config.input_width))
-  predictor = KerasPredictor(model, definition, codec, f'keras:{directory}', batch_size)
-  predictor.box_margin = bundle_lib.box_margin(bundle_lib.read_description(directory)[0])
-  return predictor
+  return KerasPredictor(model, definition, codec, f'keras:{directory}', batch_size,
+                        bundle_lib.CropRule.from_info(info))
 
 
 def _metadata_dir(path):
@@ -34,13 +34,13 @@ def _metadata_dir(path):
 
 
 def _read_metadata(directory):
-  """(KeypointDefinition, HeatmapCodec, box margin) from a folder's model_info.json +
+  """(KeypointDefinition, HeatmapCodec, CropRule) from a folder's model_info.json +
   keypoints.json."""
   info, definition = bundle_lib.read_description(directory)
   model = info.get('model', {})
   shape = (model.get('input_height'), model.get('input_width')) if model else None
   return (definition, bundle_lib.codec_from_settings(info.get('codec', {}), shape),
-          bundle_lib.box_margin(info))
+          bundle_lib.CropRule.from_info(info))
 
 
 def load_predictor(path, batch_size=32):
@@ -65,10 +65,8 @@ def load_predictor(path, batch_size=32):
     return runtime_predictors.load_runtime_predictor(path)
   if os.path.isdir(path):
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
-      definition, codec, margin = _read_metadata(_metadata_dir(path))
-      predictor = SavedModelPredictor(path, definition, codec, batch_size)
-      predictor.box_margin = margin
-      return predictor
+      definition, codec, rule = _read_metadata(_metadata_dir(path))
+      return SavedModelPredictor(path, definition, codec, batch_size, rule)
     found = bundle_lib.find_bundle(path)
     if found:
       return _from_bundle(found, batch_size)
@@ -76,15 +74,13 @@ def load_predictor(path, batch_size=32):
                          f'bundle, no {bundle_lib.INFO_FILE}, no saved_model.pb); has training '
                          f'saved a best model yet?')
   if path.lower().endswith('.keras'):
-    definition, codec, margin = _read_metadata(_metadata_dir(path))
+    definition, codec, rule = _read_metadata(_metadata_dir(path))
     import keras  # pylint: disable=g-import-not-at-top
     try:
       model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for a file that is not a model
       raise UserInputError(f'{path}: not a loadable Keras model ({type(e).__name__}: {e})'
                            ) from None
-    predictor = KerasPredictor(model, definition, codec, f'keras:{path}', batch_size)
-    predictor.box_margin = margin
-    return predictor
+    return KerasPredictor(model, definition, codec, f'keras:{path}', batch_size, rule)
   raise UserInputError(f'{path}: unknown model format; expected a model directory, .keras, a '
                        f'SavedModel directory, .tflite, .onnx or .mnn')

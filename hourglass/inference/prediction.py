@@ -2,8 +2,12 @@
 
     from hourglass.inference.loading import load_predictor
     from hourglass.inference.prediction import PredictConfig, predict_source
-    summary = predict_source(load_predictor('runs/m'), PredictConfig(input='clip.mp4'))
+    summary = predict_source(load_predictor('runs/m'), PredictConfig(input='photos/'))
 
+Without a boxes file, each image is searched whole (hourglass.inference.search), and videos and
+webcams are tracked (hourglass.inference.video_analysis: DeepLabCut CSVs, smoothing, a tracking
+plot); `--input` may also be a folder of videos or a comma-separated list of videos. With
+`--detections`, every box of every frame is cropped (several objects).
 Outputs: an image, a folder of images or a video (same fps and size as the input), and a JSON of
 keypoints in original frame pixels (integer = pixel centre) per image/frame beside it.
 """
@@ -19,6 +23,8 @@ import numpy as np
 
 from hourglass.keypoints import drawing
 from hourglass.inference import video
+from hourglass.inference import video_analysis
+from hourglass.inference.search import FrameSearch
 from records import files
 from records.errors import UserInputError
 from records.progress import Progress
@@ -33,6 +39,8 @@ class PredictConfig:
 
   box_scale: enlargement of detector boxes before cropping; None: the model's box margin
   (Predictor.box_margin, the margin its training crops had).
+  analysis: tracking, search, smoothing and drawing settings of videos and webcams without
+  detections (and the search settings of images without boxes).
   """
   input: str
   output: Optional[str] = None
@@ -47,6 +55,8 @@ class PredictConfig:
   max_frames: Optional[int] = None
   batch_frames: int = 8
   log_every_s: float = 2.0
+  analysis: video_analysis.AnalysisConfig = dataclasses.field(
+      default_factory=video_analysis.AnalysisConfig)
 
 
 def default_output(source):
@@ -113,7 +123,8 @@ MISSING_BOXES = ('error', 'frame', 'skip')
 
 
 def _boxes_for(frame, detections, shape, box_scale, config):
-  """[(input_to_original [2, 3], box [x, y, w, h], score)] for one frame.
+  """[(input_to_original [2, 3], box [x, y, w, h], score)] for one frame; None: search the
+  whole frame.
 
   Raises:
     UserInputError: the boxes file has no entry for the frame and config.missing_boxes is
@@ -129,9 +140,7 @@ def _boxes_for(frame, detections, shape, box_scale, config):
           f'{config.input}; is it the boxes file of this input? --missing_boxes=frame runs such '
           f'frames on the whole frame, --missing_boxes=skip predicts nothing for them')
   if boxes is None:
-    height, width = frame.rgb.shape[:2]
-    return [(geometry.letterbox_to_input(frame.rgb.shape, shape), [-0.5, -0.5, width, height],
-             1.0)]
+    return None
   out = []
   for x, y, w, h, score in boxes:
     if score >= config.detection_score_threshold and w > 0 and h > 0:
@@ -140,14 +149,22 @@ def _boxes_for(frame, detections, shape, box_scale, config):
   return out
 
 
-def _process(predictor, batch, detections, config):
-  """Predicts every object of a list of frames in one batched call."""
+def _process(predictor, batch, detections, config, search):
+  """Predicts every object of a list of frames: detector boxes in one batched call, frames
+  without boxes by the whole-frame search."""
   shape = predictor.input_shape
   # Detector boxes are enlarged as the training crops were (the model's box margin).
   box_scale = config.box_scale or predictor.box_margin
-  jobs = [(f, m, box, score) for f in batch for m, box, score in
-          _boxes_for(f, detections, shape, box_scale, config)]
   objects = {f.index: [] for f in batch}
+  jobs = []
+  for f in batch:
+    boxes = _boxes_for(f, detections, shape, box_scale, config)
+    if boxes is None:
+      found = search.find(f.rgb)
+      objects[f.index].append({'keypoints': found.keypoints, 'scores': found.scores,
+                               'box': found.box, 'box_score': found.score})
+    else:
+      jobs += [(f, m, box, score) for m, box, score in boxes]
   if jobs:
     crops = np.stack([geometry.warp(f.rgb, m, shape) for f, m, _, _ in jobs])
     keypoints, scores = predictor.predict(crops, config.decoder, config.flip_test)
@@ -179,8 +196,13 @@ def predict_source(predictor, config):
     UserInputError: unreadable input or unwritable output; an input without any frame; a frame
       without boxes (config.missing_boxes 'error').
   """
-  source = video.Source(config.input, config.max_frames)
   detections = video.load_boxes(config.detections, config.annotation_path)
+  videos = video.video_inputs(config.input)
+  if videos and detections is None:
+    return _analyze_videos(predictor, videos, config)
+  source = video.Source(config.input, config.max_frames)
+  search = FrameSearch(predictor, dataclasses.replace(
+      config.analysis.search, decoder=config.decoder, flip_test=config.flip_test))
   output = config.output or default_output(source)
   writer = _Writer(source, output)
   records, batch, count, objects_total = [], [], 0, 0
@@ -189,7 +211,7 @@ def predict_source(predictor, config):
 
   def flush():
     nonlocal count, objects_total
-    results = _process(predictor, batch, detections, config)
+    results = _process(predictor, batch, detections, config, search)
     for frame in batch:
       objs = results[frame.index]
       writer.write(frame, video.draw_objects(frame.rgb, objs, predictor.definition,
@@ -225,3 +247,25 @@ def predict_source(predictor, config):
   elapsed = time.perf_counter() - start
   return {'frames': count, 'objects': objects_total, 'output': output,
           'json': writer.json_path, 'frames_per_second': count / max(elapsed, 1e-9)}
+
+
+def _analyze_videos(predictor, videos, config):
+  """Tracks through each video (hourglass.inference.video_analysis) and writes its results."""
+  analysis = dataclasses.replace(
+      config.analysis, conf_threshold=config.conf_threshold, max_frames=config.max_frames,
+      log_every_s=config.log_every_s,
+      search=dataclasses.replace(config.analysis.search, decoder=config.decoder,
+                                 flip_test=config.flip_test))
+  start, frames, written, lines = time.perf_counter(), 0, [], []
+  for spec in videos:
+    result, paths = video_analysis.analyze_and_write(predictor, spec, analysis, config.output,
+                                                     several=len(videos) > 1)
+    frames += result.frames
+    written.append(paths)
+    lines.append(video_analysis.summary_line(result, analysis))
+    print(lines[-1])
+  elapsed = time.perf_counter() - start
+  first = written[0]
+  return {'frames': frames, 'objects': frames, 'output': first.get('video', first['csv']),
+          'json': first['json'], 'frames_per_second': frames / max(elapsed, 1e-9),
+          'videos': written, 'summaries': lines}

@@ -11,10 +11,12 @@ with the crop's affine transform. Keras models run batched in graph mode through
 `tf.function` with a free batch dimension (no retracing per batch size).
 """
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
-from hourglass.model.bundle import DEFAULT_BOX_MARGIN
+from hourglass.model.bundle import CropRule
 from records.errors import UserInputError
 
 
@@ -29,19 +31,28 @@ class Predictor:
     codec: HeatmapCodec (stride, sigma) that decodes the heatmaps.
     name: a short description (format and path) for logs and reports.
     batch_size: the largest batch sent to the model at once; larger inputs are split.
-    box_margin: the records' box margin the model was trained with: detector and tracked boxes
-      are enlarged by it before cropping (hourglass.model.bundle.box_margin).
+    crop_rule: hourglass.model.bundle.CropRule, how the training crops were cut: detector,
+      searched and tracked boxes are cut by it (the records' defaults when the model's
+      description has none).
+    box_margin: crop_rule.box_margin, the enlargement of detector and tracked boxes.
   """
 
-  box_margin = DEFAULT_BOX_MARGIN
-
-  def __init__(self, definition, input_shape, codec, name, batch_size=32):
+  def __init__(self, definition, input_shape, codec, name, batch_size=32, crop_rule=None):
+    self.crop_rule = crop_rule or CropRule()
     self.definition = definition
     self.input_shape = tuple(int(v) for v in input_shape)
     self.codec = codec
     self.name = name
     self.batch_size = int(batch_size)
     self._decoders = {}
+
+  @property
+  def box_margin(self):
+    return self.crop_rule.box_margin
+
+  @box_margin.setter
+  def box_margin(self, margin):
+    self.crop_rule = dataclasses.replace(self.crop_rule, box_margin=float(margin))
 
   def _heatmaps(self, images):
     raise NotImplementedError
@@ -108,9 +119,9 @@ class Predictor:
 class KerasPredictor(Predictor):
   """A Keras inference model run through one graph-mode `tf.function` per predictor."""
 
-  def __init__(self, model, definition, codec, name, batch_size=32):
+  def __init__(self, model, definition, codec, name, batch_size=32, crop_rule=None):
     height, width = model.input_shape[1:3]
-    super().__init__(definition, (height, width), codec, name, batch_size)
+    super().__init__(definition, (height, width), codec, name, batch_size, crop_rule)
     self.model = model
     spec = tf.TensorSpec([None, height, width, 3], tf.float32)
     self._function = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32),
@@ -123,7 +134,7 @@ class KerasPredictor(Predictor):
 class SavedModelPredictor(Predictor):
   """A SavedModel's serving function (exported with `model.export` or `tf.saved_model.save`)."""
 
-  def __init__(self, path, definition, codec, batch_size=32):
+  def __init__(self, path, definition, codec, batch_size=32, crop_rule=None):
     try:
       loaded = tf.saved_model.load(path)
     except Exception as e:  # TF raises several types for a folder that is not a SavedModel
@@ -140,7 +151,8 @@ class SavedModelPredictor(Predictor):
       function = lambda x: next(iter(signature(x).values()))
     self._function = function
     self._as_list = None
-    super().__init__(definition, codec.input_size, codec, f'saved_model:{path}', batch_size)
+    super().__init__(definition, codec.input_size, codec, f'saved_model:{path}', batch_size,
+                     crop_rule)
 
   def _heatmaps(self, images):
     x = tf.convert_to_tensor(images, tf.float32)

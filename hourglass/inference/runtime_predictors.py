@@ -32,13 +32,13 @@ class RuntimePredictor(Predictor):
     self.num_threads = num_threads
     batch = int(meta['input']['shape'][0])
     super().__init__(definition, codec.input_size, codec, f'{kind}:{path}',
-                     batch_size=batch if batch > 0 else 32)
+                     batch_size=batch if batch > 0 else 32,
+                     crop_rule=bundle.CropRule.from_info(meta))
     self.layout = meta['input']['layout']
     self.input_quantization = meta['input'].get('quantization')
     heatmap_entry = next(o for o in meta['outputs'] if o['name'] == 'heatmaps')
     self.output_quantization = heatmap_entry.get('quantization')
     self.has_decoder = bool(meta.get('decoder'))
-    self.box_margin = bundle.box_margin(meta)
 
   def _prepare(self, images):
     x = np.asarray(images, np.float32)

@@ -55,11 +55,20 @@ class Source:
     total: number of frames when known, else None.
   """
 
+  @staticmethod
+  def is_webcam(spec):
+    """A webcam index (0, 1, ...) that is not also a file's name."""
+    return str(spec).isdigit() and not os.path.exists(str(spec))
+
+  @staticmethod
+  def is_video_file(spec):
+    return os.path.isfile(str(spec)) and str(spec).lower().endswith(VIDEO_EXTENSIONS)
+
   def __init__(self, spec: str, max_frames: Optional[int] = None):
     self.spec, self.max_frames = str(spec), max_frames
     self.fps = self.size = self.total = None
     self._capture = None
-    if self.spec.isdigit() and not os.path.exists(self.spec):
+    if self.is_webcam(self.spec):
       self.kind = 'webcam'
       self._open_capture(int(self.spec))
     elif os.path.isdir(self.spec):
@@ -104,6 +113,30 @@ class Source:
         frame = frame if ok else None
     finally:
       self._capture.release()
+
+
+def video_inputs(spec):
+  """The videos of a predict --input when it names videos: a webcam index, a video file, a
+  comma-separated list of video files, or a folder holding videos and no images; else [] (an
+  image or a folder of images).
+
+  Raises:
+    UserInputError: a listed file that does not exist or is not a video.
+  """
+  spec = str(spec)
+  if Source.is_webcam(spec) or Source.is_video_file(spec):
+    return [spec]
+  if ',' in spec and not os.path.exists(spec):
+    videos = [p.strip() for p in spec.split(',') if p.strip()]
+    for path in videos:
+      if not Source.is_video_file(path):
+        raise UserInputError(f'--input: {path} is not a video file ({", ".join(VIDEO_EXTENSIONS)})')
+    return videos
+  if os.path.isdir(spec):
+    names = sorted(os.listdir(spec))
+    if not any(n.lower().endswith(IMAGE_EXTENSIONS) for n in names):
+      return [os.path.join(spec, n) for n in names if n.lower().endswith(VIDEO_EXTENSIONS)]
+  return []
 
 
 def coco_results(raw, path, category_id=None):

@@ -64,22 +64,31 @@ def draw_keypoints(image_rgb, keypoints, scores_or_visible, definition, conf_thr
   shown = (scores > conf_threshold) & np.all(np.isfinite(keypoints), axis=1)
   # Keep coordinates inside the int32 range cv2 accepts; far-away points are clipped by cv2.
   limit = 1e5
-  point_colour = {}
+  point_colour = keypoint_colours(definition)
   for i, j, colour in definition.skeleton:
     if shown[i] and shown[j] and np.all(np.abs(keypoints[[i, j]]) < limit):
       cv2.line(image, _fixed(keypoints[i]), _fixed(keypoints[j]), tuple(int(c) for c in colour),
                thickness, cv2.LINE_AA, _SHIFT)
-    point_colour.setdefault(i, colour)
-    point_colour.setdefault(j, colour)
   for k in np.flatnonzero(shown):
     if np.all(np.abs(keypoints[k]) < limit):
-      colour = tuple(int(c) for c in point_colour.get(int(k), _POINT_COLOUR))
+      colour = point_colour[int(k)]
       # A dark disc one pixel larger underneath: a rim that keeps points visible on
       # backgrounds of their own colour, without eating into the coloured centre.
       cv2.circle(image, _fixed(keypoints[k]), (radius + 1) * _SCALE, (0, 0, 0), -1, cv2.LINE_AA,
                  _SHIFT)
       cv2.circle(image, _fixed(keypoints[k]), radius * _SCALE, colour, -1, cv2.LINE_AA, _SHIFT)
   return image
+
+
+def keypoint_colours(definition):
+  """[K] (r, g, b) int tuples: each keypoint's colour, that of its first skeleton edge (yellow
+  without one)."""
+  colours = {}
+  for i, j, colour in definition.skeleton:
+    colours.setdefault(int(i), colour)
+    colours.setdefault(int(j), colour)
+  return [tuple(int(c) for c in colours.get(k, _POINT_COLOUR))
+          for k in range(definition.num_keypoints)]
 
 
 def heatmap_overlay(image_rgb, heatmaps, alpha=0.5):

@@ -5,22 +5,27 @@ Layout of a bundle directory:
   model.keras       the inference model (last stack's heatmaps), RGB [0, 255] input
   keypoints.json    the KeypointDefinition (names, flip pairs, skeleton, sigmas)
   model_info.json   {"model": ModelConfig dict, "codec": codec settings dict, "format": 1,
-                     "crop": {"box_margin": m}: how much context the training crops held}
+                     "crop": CropRule dict: how the training crops were cut}
 
-The crop rule is the records' (records/crop.py): an object box enlarged by box_margin about its
-centre, grown to the model aspect. Eval, predict and tracking crop detector and tracked boxes by
-the margin the model was trained with, read back by `box_margin`.
+The crop rule is the records' (records/crop.py): an object box (or the box of the labelled
+keypoints, enlarged by box_margin and never under box_min_side) grown to the model aspect. Eval,
+predict, the whole-frame search and tracking cut their crops by the rule the model was trained
+with (`CropRule.from_info`).
 """
 
+import dataclasses
 import os
+from typing import Optional, Tuple
 
 import keras
+import numpy as np
 
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.config import ModelConfig
 from records import files
 from records.crop import CropSettings
 from records.errors import UserInputError
+from records.example import keypoint_box
 from records.keypoint_definition import KeypointDefinition
 
 MODEL_FILE = 'model.keras'
@@ -31,6 +36,71 @@ BEST_MODEL_DIR = 'best_model'
 DEFAULT_BOX_MARGIN = CropSettings.box_margin
 
 
+@dataclasses.dataclass(frozen=True)
+class CropRule:
+  """How the model's training crops were cut, so that inference cuts its crops alike.
+
+  Attributes:
+    box_margin: boxes (detector boxes, keypoint extents) are enlarged by it about their centre.
+    box_min_side: the smallest side (original px) of a box derived from keypoints.
+    object_scale: (low, median, high), the 5th/50th/95th percentile of the training boxes' larger
+      side (margin included, grown to the model aspect) over their image's larger side; where
+      the whole-frame search looks first. None when the records did not record it.
+  """
+  box_margin: float = DEFAULT_BOX_MARGIN
+  box_min_side: float = CropSettings.box_min_side
+  object_scale: Optional[Tuple[float, float, float]] = None
+
+  def to_dict(self):
+    out = {'box_margin': float(self.box_margin), 'box_min_side': float(self.box_min_side)}
+    if self.object_scale:
+      out['object_scale'] = [round(float(v), 5) for v in self.object_scale]
+    return out
+
+  @classmethod
+  def from_info(cls, info):
+    """The rule of a model_info.json (or export metadata) dict; the records' defaults for
+    models saved before bundles recorded it.
+
+    Raises:
+      UserInputError: for a malformed or out-of-range crop entry.
+    """
+    crop = info.get('crop') or {}
+    try:
+      rule = cls(float(crop.get('box_margin', DEFAULT_BOX_MARGIN)),
+                 float(crop.get('box_min_side', CropSettings.box_min_side)),
+                 tuple(float(v) for v in crop['object_scale']) if crop.get('object_scale')
+                 else None)
+    except (AttributeError, TypeError, ValueError):
+      raise UserInputError(f'malformed crop settings {crop!r} in the model description'
+                           ) from None
+    if not rule.box_margin > 0:
+      raise UserInputError(f'the model description\'s box_margin must be > 0, got '
+                           f'{rule.box_margin}')
+    if not rule.box_min_side > 0:
+      raise UserInputError(f'the model description\'s box_min_side must be > 0, got '
+                           f'{rule.box_min_side}')
+    if rule.object_scale is not None and (len(rule.object_scale) != 3 or
+                                          not all(0 < v for v in rule.object_scale)):
+      raise UserInputError(f'the model description\'s object_scale must be 3 positive '
+                           f'fractions, got {list(rule.object_scale)}')
+    return rule
+
+  def keypoint_box(self, keypoints, confident):
+    """The object box [x, y, w, h] (original px) of the confident keypoints, by the records'
+    rule for boxes derived from keypoints (records.example.keypoint_box).
+
+    Args:
+      keypoints: [K, 2] original px; confident: [K] bool (all keypoints when none is).
+    """
+    confident = np.asarray(confident, bool)
+    if not confident.any():
+      confident = np.ones_like(confident)
+    box = keypoint_box(np.asarray(keypoints, np.float64), confident.astype(np.int32),
+                       self.box_margin, self.box_min_side)
+    return box.xywh()
+
+
 def save_bundle(directory, model, model_config, definition, codec_settings, crop=None):
   """Writes a bundle; each file goes to a temporary name first, then is renamed into place.
 
@@ -39,8 +109,8 @@ def save_bundle(directory, model, model_config, definition, codec_settings, crop
     model_config: ModelConfig.
     definition: KeypointDefinition.
     codec_settings: dict of the heatmap codec's settings (e.g. stride, sigma, input size).
-    crop: {'box_margin': float} of the records the model was trained on, or None (unknown:
-      readers assume the records' default).
+    crop: CropRule.to_dict() of the records the model was trained on (crop_settings), or None
+      (unknown: readers assume the records' defaults).
   """
   os.makedirs(directory, exist_ok=True)
   with files.atomic_path(os.path.join(directory, MODEL_FILE)) as tmp:
@@ -54,26 +124,19 @@ def write_description(directory, model_config, definition, codec_settings, crop=
   files.write_json(os.path.join(directory, DEFINITION_FILE), definition.to_dict(), indent=2)
   info = {'format': 1, 'model': model_config.to_dict(), 'codec': dict(codec_settings)}
   if crop:
-    info['crop'] = {'box_margin': float(crop['box_margin'])}
+    info['crop'] = CropRule.from_info({'crop': crop}).to_dict()
   files.write_json(os.path.join(directory, INFO_FILE), info, indent=2)
 
 
-def crop_settings(records_settings):
-  """The bundle's crop entry from a records manifest's settings dict (make_records' config)."""
-  return {'box_margin': float((records_settings or {}).get('box_margin', DEFAULT_BOX_MARGIN))}
-
-
-def box_margin(info):
-  """The box margin a model was trained with, from its model_info.json (or export metadata)
-  dict; the records' default for models saved before bundles recorded it."""
-  try:
-    margin = float((info.get('crop') or {}).get('box_margin', DEFAULT_BOX_MARGIN))
-  except (AttributeError, TypeError, ValueError):
-    raise UserInputError(f'malformed crop settings {info.get("crop")!r} in the model '
-                         f'description') from None
-  if not margin > 0:
-    raise UserInputError(f'the model description\'s box_margin must be > 0, got {margin}')
-  return margin
+def crop_settings(manifest_raw):
+  """The bundle's crop entry (CropRule.to_dict()) from a records manifest's raw dict: the
+  settings make_records ran with and the object scale it measured."""
+  settings = (manifest_raw or {}).get('settings') or {}
+  scale = (manifest_raw or {}).get('object_scale') or {}
+  return CropRule(float(settings.get('box_margin', DEFAULT_BOX_MARGIN)),
+                  float(settings.get('box_min_side', CropSettings.box_min_side)),
+                  tuple(scale[k] for k in ('low', 'median', 'high')) if scale else None
+                  ).to_dict()
 
 
 def read_description(directory):
@@ -88,11 +151,12 @@ def read_description(directory):
   return info, definition
 
 
-def load_bundle(directory, compile=False):
+def load_bundle(directory, compile=False, with_info=False):
   """Loads a bundle (safe mode on).
 
   Returns:
-    (keras model, ModelConfig, KeypointDefinition, codec settings dict).
+    (keras model, ModelConfig, KeypointDefinition, codec settings dict), and the
+    model_info.json dict last when `with_info`.
   Raises:
     UserInputError: naming the directory and the missing or broken file.
   """
@@ -110,7 +174,7 @@ def load_bundle(directory, compile=False):
     codec = dict(info['codec'])
   except (KeyError, TypeError, ValueError) as e:
     raise UserInputError(f'{os.path.join(directory, INFO_FILE)}: malformed ({e!r})') from None
-  return model, config, definition, codec
+  return (model, config, definition, codec) + ((info,) if with_info else ())
 
 
 def is_bundle(directory):

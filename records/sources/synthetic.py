@@ -64,13 +64,8 @@ class Scene:
   def render(self) -> np.ndarray:
     """Draws the BGR uint8 image and writes it to save_path (if set)."""
     rng = np.random.default_rng(self.render_seed)
-    image = _background(rng, self.size)
-    _draw_creature(image, self.keypoints, self.thickness)
-    if self.occluder:
-      cx, cy, hw, hh, angle, colour = self.occluder
-      cv2.fillPoly(image, [_fixed(_rect(cx, cy, hw, hh, angle))], colour, cv2.LINE_AA, _SHIFT)
-    noise = rng.normal(0, 5, image.shape)
-    image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    image = render_frame(_background(rng, self.size), self.keypoints, self.thickness,
+                         self.occluder, rng)
     if self.save_path and not os.path.exists(self.save_path):
       with files.atomic_path(self.save_path) as tmp:  # a .jpg: imwrite goes by the extension
         cv2.imwrite(tmp, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -132,23 +127,62 @@ def _draw_creature(image, kp, thickness):
                cv2.LINE_AA, _SHIFT)
 
 
+# Limb angle ranges (degrees, y down): left arm, left forearm bend, right arm, right forearm
+# bend, left leg, right leg.
+LIMB_RANGES = ((-70, 80), (-70, 70), (100, 250), (-70, 70), (45, 85), (95, 135))
+
+
 def _pose(rng, torso):
-  """Keypoints [9, 2] of an upright creature with the neck at the origin (y down)."""
+  """Keypoints [9, 2] of an upright creature with random limbs, the neck at the origin."""
+  # Drawn in this order (both arms first), so that every seed keeps the images it always had.
+  order = (0, 2, 1, 3, 4, 5)
+  drawn = {i: rng.uniform(*LIMB_RANGES[i]) for i in order}
+  return pose_from_angles(torso, [drawn[i] for i in range(len(LIMB_RANGES))])
+
+
+def pose_from_angles(torso, angles):
+  """Keypoints [9, 2] of an upright creature (neck at the origin, y down) with the limb angles
+  of LIMB_RANGES' order (degrees)."""
   def ray(start, length, degrees):
     a = math.radians(degrees)
     return start + length * np.array([math.cos(a), math.sin(a)])
+  left_arm, left_bend, right_arm, right_bend, left_leg, right_leg = angles
   kp = np.zeros((len(NAMES), 2))
   kp[_I['head']] = (0.0, -0.6 * torso)
   kp[_I['hip']] = (0.0, torso)
-  left_arm, right_arm = rng.uniform(-70, 80), rng.uniform(100, 250)
   kp[_I['left_elbow']] = ray(kp[1], 0.65 * torso, left_arm)
-  kp[_I['left_hand']] = ray(kp[_I['left_elbow']], 0.6 * torso, left_arm + rng.uniform(-70, 70))
+  kp[_I['left_hand']] = ray(kp[_I['left_elbow']], 0.6 * torso, left_arm + left_bend)
   kp[_I['right_elbow']] = ray(kp[1], 0.65 * torso, right_arm)
-  kp[_I['right_hand']] = ray(kp[_I['right_elbow']], 0.6 * torso,
-                             right_arm + rng.uniform(-70, 70))
-  kp[_I['left_foot']] = ray(kp[_I['hip']], 0.95 * torso, rng.uniform(45, 85))
-  kp[_I['right_foot']] = ray(kp[_I['hip']], 0.95 * torso, rng.uniform(95, 135))
+  kp[_I['right_hand']] = ray(kp[_I['right_elbow']], 0.6 * torso, right_arm + right_bend)
+  kp[_I['left_foot']] = ray(kp[_I['hip']], 0.95 * torso, left_leg)
+  kp[_I['right_foot']] = ray(kp[_I['hip']], 0.95 * torso, right_leg)
   return kp
+
+
+def render_frame(background, keypoints, thickness, occluder, rng):
+  """One BGR frame: the creature drawn on a copy of `background`, then the occluder
+  ((cx, cy, half_w, half_h, angle_deg, bgr) or ()) and sensor noise."""
+  image = background.copy()
+  _draw_creature(image, keypoints, thickness)
+  if occluder:
+    cx, cy, hw, hh, angle, colour = occluder
+    cv2.fillPoly(image, [_fixed(_rect(cx, cy, hw, hh, angle))], colour, cv2.LINE_AA, _SHIFT)
+  noise = rng.normal(0, 5, image.shape)
+  return np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def occluded(keypoints, occluder):
+  """[K] bool: the points under the occluder (more than 1.5 px inside)."""
+  if not occluder:
+    return np.zeros(len(keypoints), bool)
+  corners = _rect(*occluder[:5]).astype(np.float32)
+  return np.array([cv2.pointPolygonTest(corners, (float(x), float(y)), True) > 1.5
+                   for x, y in keypoints])
+
+
+def background(rng, size):
+  """A textured background [H, W, 3] BGR with muted distractors (as the images have)."""
+  return _background(rng, size)
 
 
 def make_scene(seed: int, split: str, index: int):
@@ -174,10 +208,7 @@ def make_scene(seed: int, split: str, index: int):
     cx, cy = target + rng.uniform(-0.5, 0.5, 2) * [hw, hh]
     occ_angle = rng.uniform(0, 90)
     occluder = (cx, cy, hw, hh, occ_angle, tuple(float(v) for v in rng.uniform(60, 190, 3)))
-    corners = _rect(cx, cy, hw, hh, occ_angle).astype(np.float32)
-    for k in range(len(NAMES)):
-      if cv2.pointPolygonTest(corners, (float(kp[k, 0]), float(kp[k, 1])), True) > 1.5:
-        vis[k] = 1
+    vis[occluded(kp, occluder)] = 1
   outside = (kp[:, 0] < 0) | (kp[:, 1] < 0) | (kp[:, 0] > w - 1) | (kp[:, 1] > h - 1)
   vis[outside] = 0
   scene = Scene((h, w), kp, torso * 0.2, occluder, (seed, 7, 0 if split == TRAIN else 1, index))

@@ -1,0 +1,120 @@
+"""Single-object tracking through a video with the crop model: the box of frame t+1 is cut from
+frame t's keypoints by the training box rule (CropRule.keypoint_box: the margin and minimum side
+the model was trained with); a whole-frame search (hourglass.inference.search) runs at the first
+frame, whenever the tracked crop's score falls under `min_score`, and every `check_every` frames
+as a check (the better-scoring of the two is kept).
+
+    from hourglass.inference.tracking import Tracker
+    tracker = Tracker(predictor)
+    for frame in frames:                  # RGB uint8 [H, W, 3]
+      step = tracker.step(frame)          # TrackStep: keypoints [K, 2] frame px, scores [K], ...
+"""
+
+import dataclasses
+from typing import List, Optional
+
+import numpy as np
+
+from hourglass.inference.search import FrameSearch, SearchConfig
+
+
+@dataclasses.dataclass
+class TrackConfig:
+  """Settings of the tracker.
+
+  Attributes:
+    min_score: a tracked crop whose mean keypoint score is under this is lost: the frame is
+      searched; a search under it leaves the object not found (the next frame searches again).
+    check_every: frames between two whole-frame searches while tracking (0: never).
+    switch_margin: a check's search replaces the track when it scores this much more.
+    agree_px: a check agrees with the track when their mean keypoint distance is under this.
+  """
+  min_score: float = 0.3
+  check_every: int = 150
+  switch_margin: float = 0.05
+  agree_px: float = 5.0
+
+
+@dataclasses.dataclass
+class TrackStep:
+  """One frame's result: keypoints [K, 2] and scores [K] (frame px), the crop box [x, y, w, h]
+  (None when nothing was found), and how it came: 'track', 'search' (first frame or lost) or
+  'check' (the periodic search replaced the track)."""
+  keypoints: np.ndarray
+  scores: np.ndarray
+  box: Optional[List[float]]
+  how: str
+
+
+class Tracker:
+  """Tracks one object (see the module docstring).
+
+  Attributes:
+    searches: whole-frame searches run (first frame, re-searches after a loss, checks).
+    researches: searches after the track was lost (the first frame's not counted).
+    checks, agreements: periodic checks run, and how many agreed with the track (agree_px).
+  """
+
+  def __init__(self, predictor, config: Optional[TrackConfig] = None,
+               search: Optional[SearchConfig] = None):
+    self.predictor = predictor
+    self.config = config or TrackConfig()
+    self.search = FrameSearch(predictor, search)
+    self.reset()
+
+  def reset(self):
+    """Forgets the track (a new video)."""
+    self._box, self._since_search = None, 0
+    self.searches = self.researches = self.checks = self.agreements = 0
+    self._started = False
+
+  @property
+  def timings(self):
+    """Seconds spent per stage ('crop', 'network', 'decoding') over every crop run."""
+    return self.search.timings
+
+  def _tracked(self, frame_rgb):
+    keypoints, scores = self.search.predict_boxes(frame_rgb, np.array([self._box]))
+    return keypoints[0], scores[0]
+
+  def step(self, frame_rgb):
+    """Keypoints of the next frame.
+
+    Args:
+      frame_rgb: [H, W, 3] uint8 RGB.
+    Returns:
+      TrackStep.
+    """
+    config, rule = self.config, self.predictor.crop_rule
+    threshold = self.search.config.keypoint_threshold
+    how = 'track'
+    if self._box is None:
+      found = self.search.find(frame_rgb)
+      keypoints, scores, how = found.keypoints, found.scores, 'search'
+      self.searches += 1
+      self.researches += int(self._started)
+      self._since_search = 0
+    else:
+      keypoints, scores = self._tracked(frame_rgb)
+      self._since_search += 1
+      check = config.check_every and self._since_search >= config.check_every
+      if float(np.mean(scores)) < config.min_score or check:
+        found = self.search.find(frame_rgb)
+        self.searches += 1
+        self._since_search = 0
+        if check and float(np.mean(scores)) >= config.min_score:
+          self.checks += 1
+          distance = float(np.mean(np.linalg.norm(found.keypoints - keypoints, axis=-1)))
+          self.agreements += int(distance < config.agree_px)
+          if found.score > float(np.mean(scores)) + config.switch_margin:
+            keypoints, scores, how = found.keypoints, found.scores, 'check'
+        else:
+          self.researches += 1
+          if found.score > float(np.mean(scores)):
+            keypoints, scores, how = found.keypoints, found.scores, 'search'
+    self._started = True
+    if float(np.mean(scores)) >= config.min_score:
+      self._box = rule.keypoint_box(keypoints, scores >= threshold)
+    else:
+      self._box = None
+    return TrackStep(keypoints, scores, self._box, how)

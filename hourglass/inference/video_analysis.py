@@ -1,0 +1,345 @@
+"""Whole videos without a detector: track one object, smooth its keypoints, write the results.
+
+    from hourglass.inference.loading import load_predictor
+    from hourglass.inference.video_analysis import analyze
+    result = analyze(load_predictor('runs/m'), 'clip.mp4')
+    result.keypoints, result.scores, result.smoothed     # [T, K, 2], [T, K], [T, K, 2] (NaN gaps)
+
+`analyze` is the keypoints pass (hourglass.inference.tracking.Tracker over every frame, then the
+offline filter; webcams: One-Euro online). `analyze_and_write` adds what `--mode=predict` writes
+for a video: `<stem>.csv` and `<stem>_filtered.csv` (DeepLabCut's layout, raw and smoothed),
+`<stem>.json` (x, y, score raw and smoothed for every keypoint and frame), `<stem>_tracking.png`,
+and the labelled video `<stem>.mp4` (skeleton of the smoothed keypoints, optionally a trail),
+drawn in a second pass over the file so that the offline filter sees the whole track. Tracking is
+single-object: several objects only through `--detections`.
+"""
+
+import dataclasses
+import logging
+import os
+import time
+from typing import List, Optional
+
+import cv2
+import numpy as np
+
+from hourglass.inference import smoothing as smoothing_lib
+from hourglass.inference import track_files
+from hourglass.inference import video
+from hourglass.inference.search import SearchConfig
+from hourglass.inference.tracking import TrackConfig, Tracker
+from records import dlc_csv
+from records import files
+from records.errors import UserInputError
+from records.progress import Progress
+
+
+@dataclasses.dataclass
+class AnalysisConfig:
+  """Settings of a video analysis.
+
+  Attributes:
+    track, search, smoothing: the tracker's, the whole-frame search's and the filters' settings.
+    pcutoff: a keypoint is confident at this score (the summary's and the plot's figure).
+    conf_threshold: keypoints under it are not drawn (drawing only; every file keeps them all).
+    draw: write the labelled video; False: keypoint files only (faster).
+    trail: frames of trail drawn behind each keypoint (0: none).
+    max_frames: stop after this many frames.
+  """
+  track: TrackConfig = dataclasses.field(default_factory=TrackConfig)
+  search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
+  smoothing: smoothing_lib.SmoothingConfig = dataclasses.field(
+      default_factory=smoothing_lib.SmoothingConfig)
+  pcutoff: float = 0.4
+  conf_threshold: float = 0.1
+  draw: bool = True
+  trail: int = 0
+  max_frames: Optional[int] = None
+  log_every_s: Optional[float] = None
+
+
+@dataclasses.dataclass
+class VideoAnalysis:
+  """Per-frame arrays of one analysed video (T frames, K keypoints, frame px).
+
+  Attributes:
+    keypoints [T, K, 2], scores [T, K]: the raw track.
+    how: [T] 'track', 'search' or 'check' (hourglass.inference.tracking.TrackStep).
+    smoothed [T, K, 2] (NaN where missing) and interpolated [T, K] bool, or None when off;
+    smoothing: the filter used.
+    searches, researches, checks, agreements: the tracker's counts.
+    timings: seconds per stage ('decode', 'crop', 'network', 'decoding', later 'drawing',
+      'encoding').
+    seconds: wall time of the keypoints pass.
+    error: the message of a bad frame that ended the video early, else None.
+  """
+  path: str
+  names: List[str]
+  fps: float
+  size: tuple
+  keypoints: np.ndarray
+  scores: np.ndarray
+  how: List[str]
+  smoothed: Optional[np.ndarray]
+  interpolated: Optional[np.ndarray]
+  smoothing: str
+  searches: int
+  researches: int
+  checks: int
+  agreements: int
+  timings: dict
+  seconds: float
+  error: Optional[str] = None
+
+  @property
+  def frames(self):
+    return len(self.keypoints)
+
+  def all_confident(self, pcutoff):
+    """Fraction of frames whose every keypoint scores at least pcutoff."""
+    return float(np.mean(np.all(self.scores >= pcutoff, axis=1))) if self.frames else 0.0
+
+
+def analyze(predictor, spec, config: Optional[AnalysisConfig] = None, on_frame=None):
+  """Tracks the object through a video file or webcam and smooths the track.
+
+  Args:
+    predictor: any Predictor.
+    spec: a video file or a webcam index.
+    on_frame: called as on_frame(Frame, keypoints [K, 2], scores [K]) for each frame (live
+      drawing: the One-Euro-filtered keypoints for webcams); None for none.
+  Returns:
+    VideoAnalysis. A frame of another size mid-stream ends the analysis there, with `error` set
+    (the frames before it are kept).
+  Raises:
+    UserInputError: the input cannot be opened or has no frame.
+  """
+  config = config or AnalysisConfig()
+  source = video.Source(spec, config.max_frames)
+  if source.kind not in ('video', 'webcam'):
+    raise UserInputError(f'--input {spec}: not a video file or webcam')
+  live = source.kind == 'webcam'
+  tracker = Tracker(predictor, config.track, config.search)
+  online = None
+  if live and config.smoothing.method in ('auto', 'one_euro'):
+    s = config.smoothing
+    online = smoothing_lib.OneEuro(source.fps, s.min_cutoff, s.beta, s.d_cutoff)
+  keypoints, scores, how, online_track = [], [], [], []
+  progress = Progress(source.total, f'analyse {os.path.basename(str(spec))}', 'frames',
+                      every_s=config.log_every_s)
+  error, decode_s, start = None, 0.0, time.perf_counter()
+  frames = iter(source)
+  try:
+    while True:
+      tick = time.perf_counter()
+      frame = next(frames, None)
+      decode_s += time.perf_counter() - tick
+      if frame is None:
+        break
+      if frame.rgb.shape[:2] != (source.size[1], source.size[0]):
+        error = (f'{spec}, frame {frame.index}: {frame.rgb.shape[1]}x{frame.rgb.shape[0]} '
+                 f'pixels, but the video started at {source.size[0]}x{source.size[1]}')
+        break
+      step = tracker.step(frame.rgb)
+      keypoints.append(step.keypoints)
+      scores.append(step.scores)
+      how.append(step.how)
+      shown = step.keypoints
+      if online is not None:
+        shown = online(step.keypoints, step.scores >= config.smoothing.min_score)
+        online_track.append(shown)
+      if on_frame is not None:
+        on_frame(frame, shown, step.scores)
+      progress.update(note=f'{tracker.searches} searches')
+  except KeyboardInterrupt:  # webcam: Ctrl-C ends the run and keeps what was analysed
+    logging.info('interrupted: keeping the %d frames analysed so far', len(keypoints))
+  progress.close(note=f'{tracker.searches} searches')
+  seconds = time.perf_counter() - start
+  if not keypoints:
+    raise UserInputError(error or f'--input {spec}: no frame could be read')
+  declared = source.total if source.kind == 'video' else None
+  if error is None and declared and len(keypoints) < declared and not config.max_frames:
+    logging.warning('%s: the file declares %d frames, but only %d could be read (it ends early '
+                    'at frame %d)', spec, declared, len(keypoints), len(keypoints))
+  kp, sc = np.array(keypoints, np.float64), np.array(scores, np.float64)
+  if online is not None:
+    smoothed, interpolated, method = np.array(online_track), np.zeros(sc.shape, bool), 'one_euro'
+  else:
+    smoothed, interpolated, method = smoothing_lib.smooth(kp, sc, config.smoothing, source.fps,
+                                                          live)
+  timings = dict(tracker.timings, decode=decode_s)
+  return VideoAnalysis(str(spec), list(predictor.definition.names), source.fps, source.size, kp,
+                       sc, how, smoothed, interpolated, method, tracker.searches,
+                       tracker.researches, tracker.checks, tracker.agreements, timings, seconds,
+                       error)
+
+
+def output_stem(spec, output=None, several=False):
+  """Where a video's results go: `output` without its extension (a folder when several videos
+  are analysed), else `<input stem>_keypoints` beside the input."""
+  if video.Source.is_webcam(spec):
+    base = f'webcam_{spec}_keypoints'
+  else:
+    base = os.path.splitext(os.path.normpath(str(spec)))[0] + '_keypoints'
+  if output and several:
+    return os.path.join(output, os.path.basename(base))
+  if output:
+    return os.path.splitext(output)[0]
+  return base
+
+
+def _points_json(xy, scores, names):
+  return {n: [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+          if np.isfinite(x) else None for n, (x, y), s in zip(names, xy, scores)}
+
+
+def result_json(result, model_name, config):
+  """The JSON document: every keypoint's x, y and score, raw and smoothed, per frame."""
+  frames = []
+  for t in range(result.frames):
+    entry = {'frame': t, 'how': result.how[t],
+             'keypoints': _points_json(result.keypoints[t], result.scores[t], result.names)}
+    if result.smoothed is not None:
+      entry['smoothed'] = _points_json(result.smoothed[t], result.scores[t], result.names)
+      entry['interpolated'] = [n for n, i in zip(result.names, result.interpolated[t]) if i]
+    frames.append(entry)
+  return {'model': model_name, 'input': result.path, 'keypoint_names': result.names,
+          'coordinates': 'original frame pixels, integer = pixel centre', 'fps': result.fps,
+          'size': list(result.size), 'smoothing': result.smoothing,
+          'smoothing_settings': dataclasses.asdict(config.smoothing),
+          'pcutoff': config.pcutoff, 'searches': result.searches,
+          'researches': result.researches, 'frames': frames}
+
+
+def render_labelled_video(spec, path, result, definition, config):
+  """Second pass over a video file: draws the (smoothed, else raw) keypoints on every frame and
+  writes the labelled video atomically. Returns (seconds drawing, seconds encoding)."""
+  drawn = result.smoothed if result.smoothed is not None else result.keypoints
+  visible = np.where(np.isfinite(drawn[..., 0]), result.scores, 0.0)
+  source = video.Source(spec, result.frames)
+  drawing_s = encoding_s = 0.0
+  with files.atomic_path(path) as tmp:
+    writer = None
+    for frame in source:
+      t = frame.index
+      if t >= result.frames:
+        break
+      tick = time.perf_counter()
+      canvas = draw_frame(frame.rgb, drawn, visible, t, definition, config)
+      tock = time.perf_counter()
+      if writer is None:
+        writer = cv2.VideoWriter(tmp, _fourcc(path), result.fps,
+                                 (canvas.shape[1], canvas.shape[0]))
+        if not writer.isOpened():
+          raise UserInputError(f'{path}: OpenCV cannot write this video format')
+      writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+      drawing_s += tock - tick
+      encoding_s += time.perf_counter() - tock
+    if writer is not None:
+      writer.release()
+  return drawing_s, encoding_s
+
+
+def _fourcc(path):
+  """mp4v for MPEG-4 containers, else MJPG (AVI and others)."""
+  return cv2.VideoWriter_fourcc(*('mp4v' if path.lower().endswith(('.mp4', '.m4v', '.mov'))
+                                  else 'MJPG'))
+
+
+def draw_frame(rgb, drawn, visible, t, definition, config):
+  """The skeleton of frame t (drawn [T, K, 2], visible [T, K] scores) with an optional trail."""
+  from hourglass.keypoints import drawing  # pylint: disable=g-import-not-at-top
+  canvas = drawing.draw_keypoints(rgb, drawn[t], visible[t], definition, config.conf_threshold)
+  if config.trail > 0 and t > 0:
+    colours = drawing.keypoint_colours(definition)
+    for k in range(drawn.shape[1]):
+      points = drawn[max(0, t - config.trail):t + 1, k]
+      points = points[np.isfinite(points[:, 0])]
+      if len(points) > 1:
+        cv2.polylines(canvas, [np.round(points).astype(np.int32)], False, colours[k], 1,
+                      cv2.LINE_AA)
+  return canvas
+
+
+class _LiveWriter:
+  """Draws and encodes webcam frames as they are analysed (on_frame of `analyze`); the video
+  goes to a temporary name, renamed in close()."""
+
+  def __init__(self, path, definition, config):
+    self.path, self.definition, self.config = path, definition, config
+    self._tmp, self._writer, self.fps = files.temporary_path(path), None, 30.0
+
+  def __call__(self, frame, keypoints, scores):
+    canvas = draw_frame(frame.rgb, keypoints[None], scores[None], 0, self.definition,
+                        dataclasses.replace(self.config, trail=0))
+    if self._writer is None:
+      self._writer = cv2.VideoWriter(self._tmp, _fourcc(self.path), self.fps,
+                                     (canvas.shape[1], canvas.shape[0]))
+    self._writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+
+  def close(self):
+    if self._writer is not None:
+      self._writer.release()
+      os.replace(self._tmp, self.path)
+
+
+def summary_line(result, config):
+  """The end-of-run summary of one video."""
+  speed = result.frames / max(result.seconds, 1e-9)
+  stages = ', '.join(f'{k} {1000 * v / max(result.frames, 1):.1f}'
+                     for k, v in result.timings.items())
+  return (f'{result.path}: {result.frames} frames, {100 * result.all_confident(config.pcutoff):.1f}%'
+          f' with every keypoint >= pcutoff {config.pcutoff}, {result.searches} whole-frame '
+          f'searches ({result.researches} after a loss), {speed:.1f} frames/s keypoints pass; '
+          f'ms per frame: {stages}')
+
+
+def analyze_and_write(predictor, spec, config: Optional[AnalysisConfig] = None, output=None,
+                      several=False):
+  """`analyze`, then every result file (see the module docstring).
+
+  Returns:
+    (VideoAnalysis, dict of written paths: 'csv', 'filtered_csv', 'json', 'plot', 'video').
+  Raises:
+    UserInputError: from `analyze`, or naming the file and frame where the video broke off
+      (after writing the results of the frames before it).
+  """
+  config = config or AnalysisConfig()
+  stem = output_stem(spec, output, several)
+  os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
+  written = {}
+  live_writer = None
+  # The labelled video: --output itself when it names one video, else <stem>.mp4.
+  video_path = (output if output and not several and output.lower().endswith(
+      video.VIDEO_EXTENSIONS) else f'{stem}.mp4')
+  if config.draw and video.Source.is_webcam(spec):  # live: drawn as the frames come
+    written['video'] = video_path
+    live_writer = _LiveWriter(written['video'], predictor.definition, config)
+  try:
+    result = analyze(predictor, spec, config, live_writer)
+  finally:
+    if live_writer is not None:
+      live_writer.close()
+  names, scorer = result.names, predictor.name
+  written['csv'] = f'{stem}.csv'
+  dlc_csv.write_dlc_csv(written['csv'], scorer, names, result.keypoints, result.scores)
+  if result.smoothed is not None:
+    written['filtered_csv'] = f'{stem}_filtered.csv'
+    filtered_scores = np.where(np.isfinite(result.smoothed[..., 0]), result.scores, 0.0)
+    dlc_csv.write_dlc_csv(written['filtered_csv'], scorer, names, result.smoothed,
+                              filtered_scores)
+  written['json'] = f'{stem}.json'
+  files.write_json(written['json'], result_json(result, scorer, config), indent=1)
+  written['plot'] = track_files.plot_tracks(
+      f'{stem}_tracking.png', names, result.scores, result.keypoints, result.smoothed,
+      np.array([h != 'track' for h in result.how]), config.pcutoff, result.fps,
+      f'{os.path.basename(str(spec))}: {result.frames} frames, {result.searches} searches')
+  if config.draw and not video.Source.is_webcam(spec):
+    written['video'] = video_path
+    drawing_s, encoding_s = render_labelled_video(spec, written['video'], result,
+                                                  predictor.definition, config)
+    result.timings.update(drawing=drawing_s, encoding=encoding_s)
+  if result.error:
+    raise UserInputError(f'{result.error}\n(kept: the {result.frames} frame(s) before it, in '
+                         f'{written["csv"]} and beside it)')
+  return result, written
