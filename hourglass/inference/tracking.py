@@ -1,6 +1,10 @@
 """Single-object tracking through a video with the crop model: the box of frame t+1 is cut from
 frame t's keypoints by the training box rule (CropRule.keypoint_box: the margin and minimum side
-the model was trained with); a whole-frame search (hourglass.inference.search) runs at the first
+the model was trained with), over the confident keypoints, where they will be at constant
+velocity, and where keypoints not confident now were last seen (for up to `memory` frames):
+without the last two, a fast hand leaves the crop's margin in one frame, scores 0 outside the
+crop, is left out of the next box and never comes back (measured on the synthetic walk). A
+whole-frame search (hourglass.inference.search) runs at the first
 frame, whenever the tracked crop's score falls under `min_score`, and every `check_every` frames
 as a check (the better-scoring of the two is kept).
 
@@ -28,11 +32,15 @@ class TrackConfig:
     check_every: frames between two whole-frame searches while tracking (0: never).
     switch_margin: a check's search replaces the track when it scores this much more.
     agree_px: a check agrees with the track when their mean keypoint distance is under this.
+    memory: frames a keypoint's last confident position still counts for the next box.
+    unseen_growth: the next box grows by this while some keypoint has no known place.
   """
   min_score: float = 0.3
   check_every: int = 150
   switch_margin: float = 0.05
   agree_px: float = 5.0
+  memory: int = 10
+  unseen_growth: float = 1.3
 
 
 @dataclasses.dataclass
@@ -65,6 +73,7 @@ class Tracker:
   def reset(self):
     """Forgets the track (a new video)."""
     self._box, self._since_search = None, 0
+    self._seen = self._seen_age = self._previous = None
     self.searches = self.researches = self.checks = self.agreements = 0
     self._started = False
 
@@ -113,8 +122,40 @@ class Tracker:
           if found.score > float(np.mean(scores)):
             keypoints, scores, how = found.keypoints, found.scores, 'search'
     self._started = True
-    if float(np.mean(scores)) >= config.min_score:
-      self._box = rule.keypoint_box(keypoints, scores >= threshold)
-    else:
-      self._box = None
+    self._box = self.next_box(keypoints, scores >= threshold, how == 'track') if float(
+        np.mean(scores)) >= config.min_score else None
+    if self._box is None:
+      self._seen = self._previous = None
     return TrackStep(keypoints, scores, self._box, how)
+
+  def next_box(self, keypoints, confident, continued):
+    """The box for the next frame (see the module docstring).
+
+    Args:
+      keypoints: [K, 2] frame px; confident: [K] bool.
+      continued: the keypoints came from the tracked crop (else from a search: no velocity).
+    Returns:
+      [x, y, w, h] by CropRule.keypoint_box.
+    """
+    if self._seen is None:
+      self._seen, self._seen_age = keypoints.copy(), np.zeros(len(keypoints), int)
+      self._seen_age[~confident] = self.config.memory + 1
+    self._seen_age += 1
+    self._seen[confident], self._seen_age[confident] = keypoints[confident], 0
+    points = [keypoints[confident]]
+    if continued and self._previous is not None:
+      moving = confident & self._previous[1]
+      points.append(2.0 * keypoints[moving] - self._previous[0][moving])
+    remembered = ~confident & (self._seen_age <= self.config.memory)
+    points.append(self._seen[remembered])
+    self._previous = (keypoints.copy(), confident.copy())
+    points = np.concatenate(points)
+    if not len(points):  # nothing confident nor remembered: all of this frame's keypoints
+      points = keypoints
+    x, y, w, h = self.predictor.crop_rule.keypoint_box(points, np.ones(len(points), bool))
+    if (~confident & ~remembered).any():
+      # Keypoints with no known place (never seen, or lost long ago): a wider crop, where they
+      # can show up again.
+      grow = self.config.unseen_growth
+      x, y, w, h = x - (grow - 1) * w / 2, y - (grow - 1) * h / 2, grow * w, grow * h
+    return [x, y, w, h]
