@@ -24,7 +24,11 @@ def test_quickstart_smoke_runs_the_whole_chain(tmp_path):
   assert (model_dir / 'last_model' / 'model.keras').is_file()
   # The bundle carries the records' box margin, by which predict and eval crop detector boxes.
   with open(model_dir / 'best_model' / 'model_info.json') as f:
-    assert json.load(f)['crop'] == {'box_margin': 1.25}
+    crop = json.load(f)['crop']
+  # ... and the object scale make_records measured, where the whole-frame search looks first.
+  assert crop['box_margin'] == 1.25 and crop['box_min_side'] == 32.0
+  low, median, high = crop['object_scale']
+  assert 0 < low <= median <= high <= 1.5
   assert any((model_dir / 'checkpoints').glob('ckpt-*.index'))
   assert any((tmp_path / 'eval').iterdir())
   assert (tmp_path / 'prediction').exists()
