@@ -22,7 +22,7 @@ absl_flags.DEFINE_string('detections', None,
                          'the model was trained with.')
 absl_flags.DEFINE_enum('missing_boxes', 'error', ['error', 'frame', 'skip'],
                        'predict with --detections: an image or frame without an entry in the '
-                       'boxes file is an error (error), is run on the whole frame (frame), or '
+                       'boxes file is an error (error), has its whole frame searched (frame), or '
                        'gets no object (skip).')
 absl_flags.DEFINE_float('detection_score_threshold', 0.0,
                         'Detector boxes scoring under this are ignored.')

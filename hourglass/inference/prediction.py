@@ -201,12 +201,9 @@ def predict_source(predictor, config):
   if videos and detections is None:
     return _analyze_videos(predictor, videos, config)
   source = video.Source(config.input, config.max_frames)
-  search = FrameSearch(predictor, dataclasses.replace(
-      config.analysis.search, decoder=config.decoder, flip_test=config.flip_test))
-  output = config.output or default_output(source)
-  writer = _Writer(source, output)
-  records, batch, count, objects_total = [], [], 0, 0
-  start = time.perf_counter()
+  search = FrameSearch(predictor, _search_config(config))
+  writer = _Writer(source, config.output or default_output(source))
+  records, batch, count, objects_total, start = [], [], 0, 0, time.perf_counter()
   progress = Progress(source.total or None, 'predict', 'frames', every_s=config.log_every_s)
 
   def flush():
@@ -245,17 +242,21 @@ def predict_source(predictor, config):
   progress.close()
   writer.close(_document(predictor, config, source, records))
   elapsed = time.perf_counter() - start
-  return {'frames': count, 'objects': objects_total, 'output': output,
+  return {'frames': count, 'objects': objects_total, 'output': writer.output,
           'json': writer.json_path, 'frames_per_second': count / max(elapsed, 1e-9)}
+
+
+def _search_config(config):
+  """The whole-frame search settings with the run's decoder and flip test."""
+  return dataclasses.replace(config.analysis.search, decoder=config.decoder,
+                             flip_test=config.flip_test)
 
 
 def _analyze_videos(predictor, videos, config):
   """Tracks through each video (hourglass.inference.video_analysis) and writes its results."""
   analysis = dataclasses.replace(
       config.analysis, conf_threshold=config.conf_threshold, max_frames=config.max_frames,
-      log_every_s=config.log_every_s,
-      search=dataclasses.replace(config.analysis.search, decoder=config.decoder,
-                                 flip_test=config.flip_test))
+      log_every_s=config.log_every_s, search=_search_config(config))
   start, frames, written, lines = time.perf_counter(), 0, [], []
   for spec in videos:
     result, paths = video_analysis.analyze_and_write(predictor, spec, analysis, config.output,

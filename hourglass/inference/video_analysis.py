@@ -124,10 +124,41 @@ def analyze(predictor, spec, config: Optional[AnalysisConfig] = None, on_frame=N
   if live and config.smoothing.method in ('auto', 'one_euro'):
     s = config.smoothing
     online = smoothing_lib.OneEuro(source.fps, s.min_cutoff, s.beta, s.d_cutoff)
+  start = time.perf_counter()
+  track, error, decode_s = _track_frames(source, tracker, online, config, on_frame)
+  keypoints, scores, how, online_track = track
+  seconds = time.perf_counter() - start
+  if not keypoints:
+    raise UserInputError(error or f'--input {spec}: no frame could be read')
+  declared = source.total if source.kind == 'video' else None
+  if error is None and declared and len(keypoints) < declared and not config.max_frames:
+    logging.warning('%s: the file declares %d frames, but only %d could be read (it ends early '
+                    'at frame %d)', spec, declared, len(keypoints), len(keypoints))
+  kp, sc = np.array(keypoints, np.float64), np.array(scores, np.float64)
+  if online is not None:
+    smoothed, interpolated, method = np.array(online_track), np.zeros(sc.shape, bool), 'one_euro'
+  else:
+    smoothed, interpolated, method = smoothing_lib.smooth(kp, sc, config.smoothing, source.fps,
+                                                          live)
+  timings = dict(tracker.timings, decode=decode_s)
+  return VideoAnalysis(str(spec), list(predictor.definition.names), source.fps, source.size, kp,
+                       sc, how, smoothed, interpolated, method, tracker.searches,
+                       tracker.researches, tracker.checks, tracker.agreements, timings, seconds,
+                       error)
+
+
+def _track_frames(source, tracker, online, config, on_frame):
+  """The tracking loop of `analyze`.
+
+  Returns:
+    ((keypoints, scores, how, online-filtered) lists per frame, the error message of a frame of
+    another size (None), seconds spent decoding frames).
+  """
+  spec = source.spec
   keypoints, scores, how, online_track = [], [], [], []
   progress = Progress(source.total, f'analyse {os.path.basename(str(spec))}', 'frames',
                       every_s=config.log_every_s)
-  error, decode_s, start = None, 0.0, time.perf_counter()
+  error, decode_s = None, 0.0
   frames = iter(source)
   try:
     while True:
@@ -154,24 +185,7 @@ def analyze(predictor, spec, config: Optional[AnalysisConfig] = None, on_frame=N
   except KeyboardInterrupt:  # webcam: Ctrl-C ends the run and keeps what was analysed
     logging.info('interrupted: keeping the %d frames analysed so far', len(keypoints))
   progress.close(note=f'{tracker.searches} searches')
-  seconds = time.perf_counter() - start
-  if not keypoints:
-    raise UserInputError(error or f'--input {spec}: no frame could be read')
-  declared = source.total if source.kind == 'video' else None
-  if error is None and declared and len(keypoints) < declared and not config.max_frames:
-    logging.warning('%s: the file declares %d frames, but only %d could be read (it ends early '
-                    'at frame %d)', spec, declared, len(keypoints), len(keypoints))
-  kp, sc = np.array(keypoints, np.float64), np.array(scores, np.float64)
-  if online is not None:
-    smoothed, interpolated, method = np.array(online_track), np.zeros(sc.shape, bool), 'one_euro'
-  else:
-    smoothed, interpolated, method = smoothing_lib.smooth(kp, sc, config.smoothing, source.fps,
-                                                          live)
-  timings = dict(tracker.timings, decode=decode_s)
-  return VideoAnalysis(str(spec), list(predictor.definition.names), source.fps, source.size, kp,
-                       sc, how, smoothed, interpolated, method, tracker.searches,
-                       tracker.researches, tracker.checks, tracker.agreements, timings, seconds,
-                       error)
+  return (keypoints, scores, how, online_track), error, decode_s
 
 
 def output_stem(spec, output=None, several=False):
