@@ -9,6 +9,7 @@ the crop's scale departs from the training box's, so that scores behave as a tra
 
 import copy
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -273,3 +274,54 @@ def test_predict_tracks_a_video_and_writes_its_results(tmp_path, tiny_bundle_dir
   predict_mode.run(values)
   assert os.path.isfile(str(tmp_path / 'bare' / 'walk.csv'))
   assert not os.path.exists(values.output)
+
+
+def _noise_avi(path, frames=12, size=(64, 48)):
+  """An MJPG AVI of random frames (its index at the end: a truncated copy still plays)."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 30.0, size)
+  rng = np.random.RandomState(0)
+  for _ in range(frames):
+    writer.write(rng.randint(0, 255, (size[1], size[0], 3), np.uint8))
+  writer.release()
+  return str(path)
+
+
+def test_bad_videos_are_named_and_what_was_read_is_kept(tmp_path, monkeypatch, caplog):
+  """A video that ends before the frames its header declares: a warning naming the file and
+  the frame, and the results of the frames read. An object never found: a warning, and the
+  summary says where. A frame of another size mid-stream: an error naming the file and the
+  frame, after the results of the frames before it were written."""
+  from hourglass.inference import video, video_analysis  # pylint: disable=g-import-not-at-top
+  from records.errors import UserInputError  # pylint: disable=g-import-not-at-top
+  oracle = CoordinateOracle()  # truth None: nothing is ever found
+  config = video_analysis.AnalysisConfig(draw=False)
+  whole = _noise_avi(tmp_path / 'whole.avi')
+  with open(whole, 'rb') as f:
+    data = f.read()
+  cut = tmp_path / 'cut.avi'
+  cut.write_bytes(data[:len(data) // 2])
+  with caplog.at_level('WARNING'):
+    result, written = video_analysis.analyze_and_write(oracle, str(cut), config,
+                                                       str(tmp_path / 'cut' / 'r'))
+  assert 3 <= result.frames < 12
+  assert f'{cut}: the file declares 12 frames, but only {result.frames} could be read' in \
+      caplog.text and f'ends early at frame {result.frames}' in caplog.text
+  assert f'{cut}: the object was never found' in caplog.text
+  assert len(dlc_csv.read_dlc_csv(written['csv'])[1]) == result.frames
+  assert result.not_found(0.3) == [(0, result.frames - 1)]
+  assert f'not found in {result.frames} (frames 0-{result.frames - 1})' in \
+      video_analysis.summary_line(result, config)
+
+  frames_of = video.Source.__iter__
+
+  def resized_at_4(self):
+    for frame in frames_of(self):
+      yield frame if frame.index < 4 else dataclasses.replace(frame, rgb=frame.rgb[:40])
+  monkeypatch.setattr(video.Source, '__iter__', resized_at_4)
+  with pytest.raises(UserInputError) as error:
+    video_analysis.analyze_and_write(oracle, whole, config, str(tmp_path / 'resized' / 'r'))
+  assert f'{whole}, frame 4: 64x40 pixels, but the video started at 64x48' in str(error.value)
+  assert len(dlc_csv.read_dlc_csv(str(tmp_path / 'resized' / 'r.csv'))[1]) == 4
+  with open(tmp_path / 'resized' / 'r.json') as f:
+    assert len(json.load(f)['frames']) == 4

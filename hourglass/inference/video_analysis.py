@@ -99,6 +99,13 @@ class VideoAnalysis:
     """Fraction of frames whose every keypoint scores at least pcutoff."""
     return float(np.mean(np.all(self.scores >= pcutoff, axis=1))) if self.frames else 0.0
 
+  def not_found(self, min_score):
+    """The stretches [(first, last), ...] of frames whose mean keypoint score is under
+    min_score (the tracker's rule for a lost object)."""
+    lost = np.concatenate([[False], np.mean(self.scores, axis=1) < min_score, [False]])
+    edges = np.flatnonzero(np.diff(lost.astype(np.int8)))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
 
 def analyze(predictor, spec, config: Optional[AnalysisConfig] = None, on_frame=None):
   """Tracks the object through a video file or webcam and smooths the track.
@@ -141,6 +148,10 @@ def analyze(predictor, spec, config: Optional[AnalysisConfig] = None, on_frame=N
     smoothed, interpolated, method = smoothing_lib.smooth(kp, sc, config.smoothing, source.fps,
                                                           live)
   timings = dict(tracker.timings, decode=decode_s)
+  if np.all(np.mean(sc, axis=1) < config.track.min_score):
+    logging.warning('%s: the object was never found: no frame of the %d reached a mean keypoint '
+                    'score of %.2f (--track_min_score); is it the kind of object the model was '
+                    'trained on, at a size it knows?', spec, len(sc), config.track.min_score)
   return VideoAnalysis(str(spec), list(predictor.definition.names), source.fps, source.size, kp,
                        sc, how, smoothed, interpolated, method, tracker.searches,
                        tracker.researches, tracker.checks, tracker.agreements, timings, seconds,
@@ -302,10 +313,14 @@ def summary_line(result, config):
   speed = result.frames / max(result.seconds, 1e-9)
   stages = ', '.join(f'{k} {1000 * v / max(result.frames, 1):.1f}'
                      for k, v in result.timings.items())
+  lost = result.not_found(config.track.min_score)
+  where = ', '.join(f'{a}-{b}' if b > a else f'{a}' for a, b in lost[:3])
+  where = f' (frames {where}{", ..." if len(lost) > 3 else ""})' if lost else ''
   return (f'{result.path}: {result.frames} frames, {100 * result.all_confident(config.pcutoff):.1f}%'
-          f' with every keypoint >= pcutoff {config.pcutoff}, {result.searches} whole-frame '
-          f'searches ({result.researches} after a loss), {speed:.1f} frames/s keypoints pass; '
-          f'ms per frame: {stages}')
+          f' with every keypoint >= pcutoff {config.pcutoff}, not found in '
+          f'{sum(b - a + 1 for a, b in lost)}{where}, '
+          f'{result.searches} whole-frame searches ({result.researches} after a loss), '
+          f'{speed:.1f} frames/s keypoints pass; ms per frame: {stages}')
 
 
 def analyze_and_write(predictor, spec, config: Optional[AnalysisConfig] = None, output=None,
