@@ -1,9 +1,12 @@
 """Single-object tracking through a video with the crop model: the box of frame t+1 is cut from
 frame t's keypoints by the training box rule (CropRule.keypoint_box: the margin and minimum side
 the model was trained with), over the confident keypoints, where they will be at constant
-velocity, and where keypoints not confident now were last seen (for up to `memory` frames):
-without the last two, a fast hand leaves the crop's margin in one frame, scores 0 outside the
-crop, is left out of the next box and never comes back (measured on the synthetic walk). A
+velocity, and where keypoints not confident now were last seen, moved since by the confident
+keypoints' mean motion (for up to `memory` frames): without the last two, a fast hand leaves the
+crop's margin in one frame, scores 0 outside the crop, is left out of the next box and never
+comes back; left where they were last seen, the remembered points of a walking, half-occluded
+creature stretch the box to several times the training box and the visible keypoints drift off
+(both measured on the synthetic walk, benchmarks/video_tracking.py). A
 whole-frame search (hourglass.inference.search) runs at the first
 frame, whenever the tracked crop's score falls under `min_score`, and every `check_every` frames
 as a check (the better-scoring of the two is kept).
@@ -39,7 +42,7 @@ class TrackConfig:
   check_every: int = 150
   switch_margin: float = 0.05
   agree_px: float = 5.0
-  memory: int = 10
+  memory: int = 30
   unseen_growth: float = 1.3
 
 
@@ -141,11 +144,13 @@ class Tracker:
       self._seen, self._seen_age = keypoints.copy(), np.zeros(len(keypoints), int)
       self._seen_age[~confident] = self.config.memory + 1
     self._seen_age += 1
-    self._seen[confident], self._seen_age[confident] = keypoints[confident], 0
     points = [keypoints[confident]]
     if continued and self._previous is not None:
       moving = confident & self._previous[1]
       points.append(2.0 * keypoints[moving] - self._previous[0][moving])
+      if moving.any():  # remembered points move with the object, or the box stretches
+        self._seen += np.mean(keypoints[moving] - self._previous[0][moving], axis=0)
+    self._seen[confident], self._seen_age[confident] = keypoints[confident], 0
     remembered = ~confident & (self._seen_age <= self.config.memory)
     points.append(self._seen[remembered])
     self._previous = (keypoints.copy(), confident.copy())
