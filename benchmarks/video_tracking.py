@@ -15,9 +15,11 @@ an independent whole-frame search agree within 5 px (on every 10th frame).
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -34,7 +36,8 @@ from records import dlc_csv  # noqa: E402
 def _errors(xy, truth):
   """Mean keypoint distance per frame over the true points (NaN where none)."""
   d = np.linalg.norm(xy - truth, axis=-1)
-  with np.errstate(invalid='ignore'):
+  with warnings.catch_warnings():  # frames with no true point: NaN, on purpose
+    warnings.simplefilter('ignore', RuntimeWarning)
     return np.nanmean(np.where(np.isfinite(truth[..., 0]), d, np.nan), axis=1)
 
 
@@ -81,14 +84,15 @@ def synthetic(args, predictor):
 
 
 def real(args, predictor):
-  config = video_analysis.AnalysisConfig(pcutoff=args.pcutoff)
+  config = video_analysis.AnalysisConfig(
+      smoothing=smoothing.SmoothingConfig(min_score=args.pcutoff))
   out = os.path.join(args.out, os.path.splitext(os.path.basename(args.video))[0])
   rows = []
   for draw in (True, False):
     start = time.perf_counter()
     result, written = video_analysis.analyze_and_write(
-        predictor, args.video, video_analysis.AnalysisConfig(
-            pcutoff=args.pcutoff, draw=draw, max_frames=args.frames), out + ('' if draw else '_bare'))
+        predictor, args.video, dataclasses.replace(
+            config, draw=draw, max_frames=args.frames), out + ('' if draw else '_bare'))
     seconds = time.perf_counter() - start
     rows.append((draw, result, seconds, written))
   search = FrameSearch(predictor)

@@ -25,7 +25,7 @@ def run(flag_values):
                                 flag_values.smooth_window, flag_values.smooth_polyorder,
                                 flag_values.max_gap, flag_values.one_euro_min_cutoff,
                                 flag_values.one_euro_beta),
-      pcutoff=flag_values.pcutoff, draw=flag_values.draw, trail=flag_values.trail)
+      draw=flag_values.draw, trail=flag_values.trail)
   config = PredictConfig(input=flag_values.input, output=flag_values.output,
                          decoder=flag_values.decoder, flip_test=flag_values.flip_test,
                          conf_threshold=flag_values.conf_threshold,

@@ -40,7 +40,8 @@ class AnalysisConfig:
 
   Attributes:
     track, search, smoothing: the tracker's, the whole-frame search's and the filters' settings.
-    pcutoff: a keypoint is confident at this score (the summary's and the plot's figure).
+    pcutoff (property): a keypoint is confident at this score: smoothing.min_score, the one
+      setting (--pcutoff) of the filters, the summary and the plot.
     conf_threshold: keypoints under it are not drawn (drawing only; every file keeps them all).
     draw: write the labelled video; False: keypoint files only (faster).
     trail: frames of trail drawn behind each keypoint (0: none).
@@ -50,12 +51,15 @@ class AnalysisConfig:
   search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
   smoothing: smoothing_lib.SmoothingConfig = dataclasses.field(
       default_factory=smoothing_lib.SmoothingConfig)
-  pcutoff: float = 0.4
   conf_threshold: float = 0.1
   draw: bool = True
   trail: int = 0
   max_frames: Optional[int] = None
   log_every_s: Optional[float] = None
+
+  @property
+  def pcutoff(self):
+    return self.smoothing.min_score
 
 
 @dataclasses.dataclass
