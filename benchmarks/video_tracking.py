@@ -118,8 +118,10 @@ def main():
   parser.add_argument('--out', default='/tmp/video_tracking')
   parser.add_argument('--frames', type=int, default=None)
   parser.add_argument('--pcutoff', type=float, default=0.4)
+  parser.add_argument('--threads', type=int, default=None,
+                      help='CPU threads of a .tflite/.onnx/.mnn runtime (default: its own)')
   args = parser.parse_args()
-  predictor = load_predictor(args.model_path, batch_size=64)
+  predictor = load_predictor(args.model_path, batch_size=64, num_threads=args.threads)
   if args.synthetic:
     args.frames = args.frames or 600
     synthetic(args, predictor)

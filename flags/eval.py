@@ -26,6 +26,10 @@ absl_flags.DEFINE_enum('missing_boxes', 'error', ['error', 'frame', 'skip'],
                        'gets no object (skip).')
 absl_flags.DEFINE_float('detection_score_threshold', 0.0,
                         'Detector boxes scoring under this are ignored.')
+absl_flags.DEFINE_integer('num_threads', None,
+                          'eval and predict with a .tflite, .onnx or .mnn model: CPU threads of '
+                          'its runtime (default: the runtime\'s own choice; MNN: 2).',
+                          lower_bound=1)
 absl_flags.DEFINE_bool('save_result', False,
                        'eval: write overlay images (crop, true points, predicted skeleton).')
 absl_flags.DEFINE_float('conf_threshold', 0.1,

@@ -77,7 +77,8 @@ def run(flag_values):
   if split not in manifest.raw.get('splits', {}) or manifest.count(split) == 0:
     raise UserInputError(f'{flag_values.records_dir}: the records have no {split!r} examples '
                          f'to evaluate (--eval_split)')
-  predictor = load_predictor(flag_values.model_path, batch_size=flag_values.batch_size)
+  predictor = load_predictor(flag_values.model_path, batch_size=flag_values.batch_size,
+                             num_threads=flag_values.num_threads)
   check_definitions(predictor.definition, manifest.definition, flag_values.model_path,
                     flag_values.records_dir)
   output_dir = flag_values.output_dir or default_output_dir(flag_values.model_path)

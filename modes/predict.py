@@ -17,7 +17,8 @@ def run(flag_values):
   if flag_values.input is None:
     raise UserInputError('--mode=predict needs --input (an image, a folder, a video file or a '
                          'webcam index)')
-  predictor = load_predictor(flag_values.model_path, batch_size=flag_values.batch_size)
+  predictor = load_predictor(flag_values.model_path, batch_size=flag_values.batch_size,
+                             num_threads=flag_values.num_threads)
   analysis = AnalysisConfig(
       track=TrackConfig(min_score=flag_values.track_min_score,
                         check_every=flag_values.search_every),

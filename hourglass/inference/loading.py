@@ -43,7 +43,7 @@ def _read_metadata(directory):
           bundle_lib.CropRule.from_info(info))
 
 
-def load_predictor(path, batch_size=32):
+def load_predictor(path, batch_size=32, num_threads=None):
   """Loads any trained model as a Predictor.
 
   Args:
@@ -51,6 +51,7 @@ def load_predictor(path, batch_size=32):
       files beside it), a SavedModel dir (bundle files inside, in assets/ or beside it), or a
       `.tflite` / `.onnx` / `.mnn` file (hourglass.inference.runtime_predictors).
     batch_size: the largest batch sent to the model at once.
+    num_threads: CPU threads of a .tflite / .onnx / .mnn runtime (None: its default).
   Returns:
     Predictor.
   Raises:
@@ -62,7 +63,7 @@ def load_predictor(path, batch_size=32):
   if not os.path.exists(path):
     raise UserInputError(f'{path}: no such model file or directory')
   if path.lower().endswith(RUNTIME_SUFFIXES):
-    return runtime_predictors.load_runtime_predictor(path)
+    return runtime_predictors.load_runtime_predictor(path, num_threads)
   if os.path.isdir(path):
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
       definition, codec, rule = _read_metadata(_metadata_dir(path))
