@@ -50,6 +50,21 @@ def pipeline_config(flag_values, shape=None):
   return PipelineConfig(input_shape=tuple(shape) if shape else None, **values)
 
 
+def follow_flip_support(pipeline, manifest_raw, flag_values, log=print):
+  """The pipeline with horizontal flips off when the records say a flip would swap labels
+  (manifest 'horizontal_flip', records.sources.resolve.horizontal_flip_support), unless
+  --flip_prob was given on the command line (then a warning)."""
+  flip = (manifest_raw or {}).get('horizontal_flip') or {'supported': True}
+  if flip['supported'] or not pipeline.flip_prob:
+    return pipeline
+  if flag_values['flip_prob'].present:
+    log(f'warning: --flip_prob={pipeline.flip_prob:g} although these records do not support '
+        f'horizontal flips: {flip["reason"]}')
+    return pipeline
+  log(f'horizontal flips off: {flip["reason"]} (--flip_prob overrides)')
+  return dataclasses.replace(pipeline, flip_prob=0.0)
+
+
 def strategy_config(flag_values):
   from hourglass.training.strategy import StrategyConfig  # pylint: disable=g-import-not-at-top
   return StrategyConfig(

@@ -14,7 +14,8 @@ import sys
 
 from flags.common import save_resolved_flags
 from hourglass.training import strategy as strategy_lib
-from modes.configs import input_shape_or, model_config, pipeline_config, strategy_config
+from modes.configs import (follow_flip_support, input_shape_or, model_config, pipeline_config,
+                           strategy_config)
 from records.errors import UserInputError
 
 
@@ -89,7 +90,8 @@ def build_trainer(flag_values, log=print):
   if steps < 1:
     raise UserInputError(f'{manifest.records_dir}: {manifest.count("train")} training examples, '
                          f'fewer than one --batch_size={flag_values.batch_size} batch')
-  pipeline = pipeline_config(flag_values, input_shape)
+  pipeline = follow_flip_support(pipeline_config(flag_values, input_shape), manifest.raw,
+                                 flag_values, log)
   records_dir = flag_values.records_dir
   codec = codec_for(records_dir, pipeline)
   train_fn = lambda epoch, ctx: build_train_dataset(records_dir, pipeline, epoch=epoch,

@@ -61,13 +61,28 @@ class KeypointDefinition:
     return self.sigmas if self.sigmas is not None else (DEFAULT_OKS_SIGMA,) * self.num_keypoints
 
   def unpaired_left_right_names(self) -> List[str]:
-    """Names that look like one side of a left/right pair (left*, right*, l_*, r_*) but have no pair.
+    """Names that say a side (see `side_partner`) but have no horizontal flip pair.
 
-    Flip augmentation without the pair would teach the network to swap sides, so callers warn.
+    Flip augmentation without the pair would teach the network to swap sides.
     """
     paired = {i for pair in self.flip_pairs_h for i in pair}
-    side = re.compile(r'^(left|right|l_|r_|l-|r-)|(left|right|_l|_r)$', re.IGNORECASE)
-    return [n for i, n in enumerate(self.names) if i not in paired and side.search(n)]
+    return [n for i, n in enumerate(self.names) if i not in paired and side_partners(n)]
+
+  def with_inferred_pairs(self) -> Tuple['KeypointDefinition', List[Tuple[str, str]]]:
+    """This definition plus the horizontal pairs its names imply (left_eye <-> right_eye,
+    l_hand <-> r_hand, LeftEar <-> RightEar, knee_L <-> knee_R, leftear <-> rightear), for
+    names not yet paired. Returns (the definition, the (left, right) name pairs added)."""
+    paired = {i for pair in self.flip_pairs_h for i in pair}
+    index = {n: i for i, n in enumerate(self.names)}
+    added, pairs = [], list(self.flip_pairs_h)
+    for i, name in enumerate(self.names):
+      partner = next((index[p] for p in side_partners(name) if p in index), None)
+      if i in paired or partner is None or partner in paired:
+        continue
+      paired.update((i, partner))
+      pairs.append((i, partner))
+      added.append((name, self.names[partner]))
+    return dataclasses.replace(self, flip_pairs_h=tuple(pairs)), added
 
   def to_dict(self) -> Dict:
     """A JSON-ready dict (names, not indices) for manifests and model directories."""
@@ -137,6 +152,35 @@ class KeypointDefinition:
       files.write_text(path, ''.join(line + '\n' for line in lines))
       paths[key] = path
     return paths
+
+
+_SIDE_WORDS = {'left': 'right', 'right': 'left'}
+# A side word at either end of a name, with or without a separator: left_eye, LeftEye, leftear,
+# eye_left, eyeLeft; a one-letter side only with a separator: l_eye, r-hand, knee_l, knee_R.
+_SIDE_PATTERNS = (re.compile(r'^(left|right)', re.IGNORECASE),
+                  re.compile(r'(left|right)$', re.IGNORECASE),
+                  re.compile(r'^([lr])(?=[_\- .])', re.IGNORECASE),
+                  re.compile(r'(?<=[_\- .])([lr])$', re.IGNORECASE))
+
+
+def _other_side(word: str) -> str:
+  lower = word.lower()
+  other = _SIDE_WORDS.get(lower) or {'l': 'r', 'r': 'l'}[lower]
+  if word.isupper():
+    return other.upper()
+  return other.capitalize() if word[0].isupper() else other
+
+
+def side_partners(name: str) -> List[str]:
+  """The names of the other side that `name` implies ([] when it says no side): 'left_eye' ->
+  ['right_eye'], 'KneeL' -> [] (a one-letter side needs a separator), 'ear_R' -> ['ear_L']."""
+  partners = []
+  for pattern in _SIDE_PATTERNS:
+    match = pattern.search(name)
+    if match:
+      start, end = match.span(1)
+      partners.append(name[:start] + _other_side(match.group(1)) + name[end:])
+  return partners
 
 
 def load_definition(classes_path: str, matchpoint_path: Optional[str] = None,

@@ -30,7 +30,8 @@ from records.crop import CropSettings, crop_shape, init_worker, try_process, try
 from records.errors import RecordsError, UserInputError
 from records.example import TRAIN, Skip
 from records.sources import get_source
-from records.sources.resolve import assign_splits, choose_definition, order_examples
+from records.sources.resolve import (assign_splits, choose_definition, horizontal_flip_support,
+                                     order_examples)
 from records.writer import ShardWriter
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def make_records(config: MakeRecordsConfig):
   for note in data.notes:
     log.info(note)
   definition = choose_definition(data, config)
+  flip = horizontal_flip_support(data, definition)
   assign_splits(data, config)
   examples = order_examples(data.examples, config.seed, config.shuffle)
   writer = ShardWriter(config.output_dir, config.examples_per_shard)  # RecordsError if unwritable
@@ -143,7 +145,7 @@ def make_records(config: MakeRecordsConfig):
         crop_shape=crop_shape(config.input_shape, config.crop_margin), source=config.source,
         settings=settings, skipped=[s.to_dict() for s in skipped], filtered=data.filtered,
         extra={'notes': list(data.notes), 'seconds': round(time.time() - start, 3),
-               'object_scale': object_scale(fractions)})
+               'object_scale': object_scale(fractions), 'horizontal_flip': flip})
   except BaseException:
     writer.abort()
     raise

@@ -94,3 +94,16 @@ def test_missing_file_is_a_clear_error(tmp_path):
     load_definition(str(tmp_path / 'nope.txt'))
   with pytest.raises(DefinitionError, match='no keypoint names'):
     load_definition(_write(tmp_path, 'empty.txt', '# only a comment\n'))
+
+
+def test_side_partners_and_inferred_pairs():
+  from records.keypoint_definition import side_partners  # pylint: disable=g-import-not-at-top
+  cases = {'left_eye': ['right_eye'], 'LeftEar': ['RightEar'], 'leftear': ['rightear'],
+           'eye_left': ['eye_right'], 'l_hand': ['r_hand'], 'r-hand': ['l-hand'],
+           'knee_L': ['knee_R'], 'RIGHT_HIP': ['LEFT_HIP'], 'KneeL': [], 'nose': [],
+           'lhand': [], 'tail_base': []}
+  assert {name: side_partners(name) for name in cases} == cases
+  d, added = KeypointDefinition(('snout', 'leftear', 'rightear', 'tailbase', 'l_paw', 'r_paw',
+                                 'left_foot'), flip_pairs_h=((4, 5),)).with_inferred_pairs()
+  assert d.flip_pairs_h == ((4, 5), (1, 2)) and added == [('leftear', 'rightear')]
+  assert d.unpaired_left_right_names() == ['left_foot']

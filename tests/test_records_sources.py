@@ -272,7 +272,9 @@ def test_manifest_notes_tell_the_split_and_warnings(shared_data, tmp_path):
   manifest = make_records(_config(tmp_path, source='deeplabcut', dataset_path=root,
                                   val_list='openfield/val_frames.txt', input_shape=(32, 32)))
   notes = ' '.join(manifest.raw['notes'])
-  assert "['leftear', 'rightear']" in notes and 'no flip pair' in notes
+  assert 'flip pairs from the names (no --matchpoint_path): leftear <-> rightear' in notes
+  assert manifest.definition.flip_pairs_h == ((1, 2),) and manifest.raw['horizontal_flip'][
+      'supported']
   assert 'split by --val_list=' in notes and '17 validation images' in notes
   assert manifest.raw['settings']['val_list'] == 'openfield/val_frames.txt'
 
@@ -289,3 +291,62 @@ def test_coco_official_layout(shared_data, tmp_path):
   assert (manifest.count('train'), manifest.count('val')) == (0, 12)
   paths = {r[schema.ORIGINAL_PATH].decode() for r in read_records(manifest, 'val')}
   assert all(p.startswith('val2017/') for p in paths)
+
+
+def test_flip_pairs_come_from_the_names_and_a_lone_side_turns_flips_off(shared_data, tmp_path,
+                                                                        caplog):
+  """labelme names left_paw / right_paw / Left Ear / Right Ear, no --matchpoint_path: both
+  pairs are inferred and printed, and flips are supported. A lone `tail_l` (no `tail_r`):
+  flips are off for the set, with a warning naming it, and the manifest says so."""
+  root = tmp_path / 'lm'
+  root.mkdir()
+  os.symlink(os.path.join(shared_data, 'openfield', 'images', 'img0000.png'), root / 'a.png')
+  names = ['nose', 'left_paw', 'Right Ear', 'right_paw', 'Left Ear']
+  shapes = [(n, [[100 + 20 * i, 100 + 10 * i]], None, 'point') for i, n in enumerate(names)]
+  (root / 'a.json').write_text(json.dumps(_labelme_doc('a.png', shapes)))
+  with caplog.at_level('INFO'):
+    manifest = make_records(_config(tmp_path, source='labelme', dataset_path=str(root),
+                                    val_fraction=0.0))
+  assert manifest.definition.names == tuple(names)
+  assert manifest.definition.flip_pairs_h == ((1, 3), (2, 4))
+  assert 'flip pairs from the names (no --matchpoint_path): left_paw <-> right_paw, ' \
+      'Right Ear <-> Left Ear' in caplog.text
+  assert load_manifest(manifest.records_dir).raw['horizontal_flip']['supported']
+
+  shapes.append(('tail_l', [[200, 200]], None, 'point'))
+  (root / 'a.json').write_text(json.dumps(_labelme_doc('a.png', shapes)))
+  caplog.clear()
+  with caplog.at_level('INFO'):
+    manifest = make_records(_config(tmp_path, source='labelme', dataset_path=str(root),
+                                    val_fraction=0.0))
+  flip = load_manifest(manifest.records_dir).raw['horizontal_flip']
+  assert not flip['supported'] and "['tail_l'] say a side but have no flip pair" in flip['reason']
+  assert 'horizontal flips are off for this records set' in caplog.text
+
+
+def test_training_follows_the_records_flip_setting_unless_flip_prob_is_given():
+  """modes.configs.follow_flip_support: flips off for records that do not support them (the
+  synthetic source declares so), kept with a warning when --flip_prob is on the command line."""
+  import copy  # pylint: disable=g-import-not-at-top
+  import flags  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
+  from modes.configs import follow_flip_support, pipeline_config  # pylint: disable=g-import-not-at-top
+  from records.sources import synthetic  # pylint: disable=g-import-not-at-top
+  from records.sources.common import SourceData  # pylint: disable=g-import-not-at-top
+  from records.sources.resolve import horizontal_flip_support  # pylint: disable=g-import-not-at-top
+  data = SourceData([], synthetic.definition(), 9, flips_supported=False,
+                              flips_unsupported_reason='colours')
+  raw = {'horizontal_flip': horizontal_flip_support(data, synthetic.definition())}
+  assert raw['horizontal_flip'] == {'supported': False, 'reason': 'colours'}
+  lines = []
+  for argv, expected in ((['main.py'], 0.0), (['main.py', '--flip_prob=0.5'], 0.5)):
+    values = copy.deepcopy(absl_flags.FLAGS)
+    values(argv)
+    pipeline = follow_flip_support(pipeline_config(values, (64, 64)), raw, values, lines.append)
+    assert pipeline.flip_prob == expected
+  assert lines[0] == 'horizontal flips off: colours (--flip_prob overrides)'
+  assert lines[1].startswith('warning: --flip_prob=0.5 although these records do not support')
+  values = copy.deepcopy(absl_flags.FLAGS)
+  values(['main.py'])
+  supported = {'horizontal_flip': {'supported': True, 'reason': ''}}
+  assert follow_flip_support(pipeline_config(values, (64, 64)), supported, values).flip_prob == 0.5

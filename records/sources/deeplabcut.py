@@ -2,7 +2,8 @@
 
 - File: --annotation_path, else the first CollectedData_*.csv in --dataset_path (or under it).
 - Three header rows: `scorer`, `bodyparts`, `coords` (x, y per body part); the body part names
-  become the keypoint names (DeepLabCut records no left/right pairs: give --matchpoint_path).
+  become the keypoint names (DeepLabCut records no left/right pairs: they come from the names,
+  leftear <-> rightear, unless --matchpoint_path gives them).
   A fourth `individuals` row means a multi-animal project: refused with a clear error.
 - Rows: the image path (one column `labeled-data/<video>/img.png`, or the three index columns of
   newer DeepLabCut versions), then x, y per body part; empty (or NaN) cells are unlabelled points.

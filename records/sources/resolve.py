@@ -5,6 +5,7 @@
 import logging
 import os
 import tempfile
+from typing import Dict
 
 import numpy as np
 
@@ -25,7 +26,8 @@ def choose_definition(data, config) -> KeypointDefinition:
   With --classes_path the examples are reordered by name when the source knows the same names;
   otherwise channels are taken by position. Sources that know only K (json) fall back to the
   shipped MPII (K=16) or COCO (K=17) definitions. COCO's OKS sigmas are attached when the names
-  are COCO's 17 keypoints; a warning names left/right keypoints that have no flip pair.
+  are COCO's 17 keypoints. Without --matchpoint_path, names that say a side are paired with
+  their other side (left_eye <-> right_eye; KeypointDefinition.with_inferred_pairs), printed.
 
   Raises:
     DefinitionError / UserInputError: malformed files, K mismatch, no definition for K.
@@ -57,13 +59,31 @@ def choose_definition(data, config) -> KeypointDefinition:
     definition = _override(source_def, config)
   definition = _with_coco_sigmas(definition)
   definition.validate('keypoint definition')
+  if not config.matchpoint_path:
+    definition, inferred = definition.with_inferred_pairs()
+    if inferred:
+      data.notes.append('flip pairs from the names (no --matchpoint_path): ' +
+                        ', '.join(f'{a} <-> {b}' for a, b in inferred))
+      log.info(data.notes[-1])
+  return definition
+
+
+def horizontal_flip_support(data, definition) -> Dict[str, object]:
+  """Whether horizontal flip augmentation keeps this set's labels right: {'supported': bool,
+  'reason': str}, for the manifest (training and --flip_test follow it). Not supported when the
+  source says so (its pixels tell the sides apart) or a name says a side and has no flip pair
+  (a flip would teach the network to swap it); the second is a printed warning."""
+  if not data.flips_supported:
+    return {'supported': False, 'reason': data.flips_unsupported_reason}
   unpaired = definition.unpaired_left_right_names()
   if unpaired:
-    data.notes.append(f'warning: keypoints {unpaired} look like left/right sides but have no '
-                      f'flip pair: flip augmentation would swap their labels. Give '
-                      f'--matchpoint_path (lines "left_x,right_x,h").')
+    reason = (f'keypoints {unpaired} say a side but have no flip pair (a flip would swap their '
+              f'labels); give --matchpoint_path (lines "left_x,right_x,h") to pair them')
+    data.notes.append(f'warning: horizontal flips are off for this records set: {reason}')
     log.warning(data.notes[-1])
-  return definition
+    return {'supported': False, 'reason': reason}
+  return {'supported': True, 'reason': 'every side-named keypoint has its flip pair'
+          if definition.flip_pairs_h else 'no keypoint name says a side'}
 
 
 def _override(definition, config) -> KeypointDefinition:

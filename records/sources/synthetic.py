@@ -3,8 +3,8 @@
 Each image holds one stick creature with 9 keypoints (head, neck, left/right elbow, left/right
 hand, hip, left/right foot; three left/right pairs). Left limbs are red, right limbs blue, so the
 side is visible in the pixels. That colour code does not survive a horizontal flip augmentation
-(it swaps the labels, so red would be "right" in flipped images): train on this set without
-flips (the quickstart does) or the network must learn the side from the pose alone.
+(it swaps the labels, so red would be "right" in flipped images): the source declares flips
+unsupported, so the manifest says so and training leaves them off unless --flip_prob is given.
 Variation: object size over 2x, rotation +-45 degrees, random limb angles, low-frequency
 textured backgrounds with noise and muted distractor shapes (lines, discs, boxes), an occluder
 drawn over a random keypoint in about half of the images (points under it are labelled v=1), and
@@ -223,7 +223,9 @@ def load(config) -> SourceData:
   except OSError as e:
     raise UserInputError(f'{folder}: cannot create the synthetic data folder ({e.strerror})'
                          ) from None
-  data = SourceData([], definition(), len(NAMES), generated_dir=folder)
+  data = SourceData([], definition(), len(NAMES), generated_dir=folder, flips_supported=False,
+                    flips_unsupported_reason='left limbs are red and right limbs blue: a flip '
+                    'would show a red right arm')
   records = []
   object_id = 0
   for split, count in ((TRAIN, config.synthetic_count), (VAL, config.synthetic_val_count)):
