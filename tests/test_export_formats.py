@@ -201,6 +201,16 @@ def test_export_cli_every_format_matches_keras(trained, exported):
     assert predictor.definition == DEFINITION
     assert predictor.codec.to_dict() == trained['codec'].to_dict()
     assert predictor.box_margin == BOX_MARGIN, fmt  # predict crops detector boxes by it
+  # With --with_decoder, predict takes the file's own decoder outputs (tracking's fast path):
+  # the same keypoints as decoding its heatmaps.
+  tflite = load_predictor(rows['tflite']['path'])
+  assert tflite.decodes_in_graph('dark') and not tflite.decodes_in_graph('dark', True)
+  assert not tflite.decodes_in_graph('argmax')
+  rng = np.random.RandomState(3)
+  images = np.stack([_scene(rng)[0] for _ in range(2)]).astype(np.float32)
+  in_graph, separate = tflite.predict(images), tflite.decode(tflite.heatmaps(images), 'dark')
+  np.testing.assert_allclose(in_graph[0], separate[0], atol=0.05)
+  np.testing.assert_allclose(in_graph[1], separate[1], atol=1e-4)
   assert os.path.isfile(os.path.join(out, 'flags.txt'))
   # Every BN was folded into a conv, so the uint8 model has no per-tensor quantized BN MULs
   # (the one MUL left is the input normalisation).

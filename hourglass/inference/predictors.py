@@ -103,6 +103,11 @@ class Predictor:
     keypoints, scores = self._decoders[decoder](tf.convert_to_tensor(heatmaps, tf.float32))
     return keypoints.numpy(), scores.numpy()
 
+  def decodes_in_graph(self, decoder, flip_test=False):
+    """Whether `predict` takes keypoints from the model's own decoder outputs (an export made
+    with --with_decoder: no separate decoding step)."""
+    return False
+
   def predict(self, images, decoder='dark', flip_test=False):
     """Keypoints of a batch of model-input images.
 

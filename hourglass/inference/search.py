@@ -134,9 +134,14 @@ class FrameSearch:
     matrices = np.stack([geometry.box_to_input(b, shape, scale) for b in boxes])
     crops = np.stack([geometry.warp(frame_rgb, m, shape) for m in matrices])
     cropped = time.perf_counter()
-    heatmaps = self.predictor.heatmaps(crops, self.config.flip_test)
-    run = time.perf_counter()
-    keypoints, scores = self.predictor.decode(heatmaps, self.config.decoder)
+    decoder, flip_test = self.config.decoder, self.config.flip_test
+    if self.predictor.decodes_in_graph(decoder, flip_test):  # decoding counts as network
+      keypoints, scores = self.predictor.predict(crops, decoder, flip_test)
+      run = time.perf_counter()
+    else:
+      heatmaps = self.predictor.heatmaps(crops, flip_test)
+      run = time.perf_counter()
+      keypoints, scores = self.predictor.decode(heatmaps, decoder)
     self.timings['crop'] += cropped - start
     self.timings['network'] += run - cropped
     self.timings['decoding'] += time.perf_counter() - run
