@@ -60,6 +60,9 @@ class Example:
     expected_size: (height, width) the annotation says the image has, or None.
     render: for generated images, a picklable object whose `render()` returns the BGR uint8
       image; None to read `image_path`.
+    video: the video the frame belongs to (DeepLabCut: its labeled-data folder), else ''; with
+      the file name it tells apart frames of several videos that share a name (img0000.png):
+      --val_list matches `video/file`, and the video alone holds all of its frames out.
   """
   image_path: str
   rel_path: str
@@ -76,6 +79,7 @@ class Example:
   record: Any = None
   expected_size: Optional[Tuple[int, int]] = None
   render: Any = None
+  video: str = ''
 
   @property
   def num_keypoints(self) -> int:

@@ -350,3 +350,77 @@ def test_training_follows_the_records_flip_setting_unless_flip_prob_is_given():
   values(['main.py'])
   supported = {'horizontal_flip': {'supported': True, 'reason': ''}}
   assert follow_flip_support(pipeline_config(values, (64, 64)), supported, values).flip_prob == 0.5
+
+
+def _dlc_project(root, openfield_images):
+  """A two-video DeepLabCut project: labeled-data/v1 (3 frames, one path column) and
+  labeled-data/v2 (2 frames, newer three index columns), both with an img0000.png and
+  img0001.png; config.yaml lists the body parts in another order and a skeleton. Returns
+  {(video, file): the CSV's [4, 2] points in the CSV's order (snout, leftear, rightear,
+  tailbase)}."""
+  parts = ['snout', 'leftear', 'rightear', 'tailbase']
+  root.mkdir()
+  (root / 'config.yaml').write_text(
+      'Task: test\nscorer: me\nbodyparts:\n- tailbase\n- snout\n- leftear\n- rightear\n'
+      'skeleton:\n- - snout\n  - leftear\n- - snout\n  - rightear\n')
+  truth = {}
+  for video, frames, sources in (('v1', 3, ('img0000', 'img0001', 'img0002')),
+                                 ('v2', 2, ('img0010', 'img0011'))):
+    folder = root / 'labeled-data' / video
+    folder.mkdir(parents=True)
+    lead = [''] if video == 'v1' else ['', '', '']
+    lines = [','.join(['scorer'] * len(lead) + ['me'] * 8),
+             ','.join(['bodyparts'] + [''] * (len(lead) - 1) + [p for p in parts for _ in 'xy']),
+             ','.join(['coords'] + [''] * (len(lead) - 1) + ['x', 'y'] * 4)]
+    for n in range(frames):
+      name = f'img{n:04d}.png'
+      os.symlink(os.path.join(openfield_images, f'{sources[n]}.png'), folder / name)
+      points = np.array([[100 + 10 * n, 200], [120, 210 + n], [125 + n, 190], [300, 250 - n]],
+                        np.float64) + (50 if video == 'v2' else 0)
+      truth[(video, name)] = points
+      index = [f'labeled-data/{video}/{name}'] if video == 'v1' else ['labeled-data', video,
+                                                                     name]
+      lines.append(','.join(index + [f'{v:g}' for v in points.ravel()]))
+    (folder / 'CollectedData_me.csv').write_text('\n'.join(lines) + '\n')
+  return truth
+
+
+def test_a_deeplabcut_project_reads_every_labelled_video(shared_data, tmp_path, caplog):
+  """Every labeled-data/<video>/CollectedData_*.csv is read (frames counted per video), in
+  config.yaml's body-part order with its skeleton; frames of two videos that share a file name
+  stay apart; --val_list holds out a whole video or a video/file, and refuses a file name that
+  several videos share."""
+  root = tmp_path / 'project'
+  truth = _dlc_project(root, os.path.join(shared_data, 'openfield', 'images'))
+  manifest = make_records(_config(tmp_path, source='deeplabcut', dataset_path=str(root),
+                                  val_list=str(_write_list(tmp_path, 'v2')), shuffle=False))
+  assert (manifest.count('train'), manifest.count('val')) == (3, 2)
+  notes = ' '.join(manifest.raw['notes'])
+  assert '2 labelled videos: v1 3 frames, v2 2 frames' in notes
+  definition = manifest.definition
+  assert definition.names == ('tailbase', 'snout', 'leftear', 'rightear')
+  assert [edge[:2] for edge in definition.skeleton] == [(1, 2), (1, 3)]
+  assert definition.flip_pairs_h == ((2, 3),)
+  order = [3, 0, 1, 2]  # the CSV's columns in config.yaml's order
+  seen = set()
+  for record in read_records(manifest, 'train') + read_records(manifest, 'val'):
+    rel = record[schema.ORIGINAL_PATH].decode()
+    video, name = rel.split('/')[-2:]
+    assert rel == f'labeled-data/{video}/{name}'
+    np.testing.assert_allclose(to_original(record), truth[(video, name)][order], atol=1e-3)
+    seen.add((video, name))
+  assert seen == set(truth)
+
+  manifest = make_records(_config(tmp_path, source='deeplabcut', dataset_path=str(root),
+                                  val_list=str(_write_list(tmp_path, 'v1/img0001.png'))))
+  val = read_records(manifest, 'val')
+  assert len(val) == 1 and val[0][schema.ORIGINAL_PATH].decode().endswith('v1/img0001.png')
+  with pytest.raises(UserInputError, match=r"'img0000.png' is a frame of 2 videos \(v1, v2\)"):
+    make_records(_config(tmp_path, source='deeplabcut', dataset_path=str(root),
+                         val_list=str(_write_list(tmp_path, 'img0000.png'))))
+
+
+def _write_list(tmp_path, *names):
+  path = tmp_path / f'val_{len(list(tmp_path.glob("val_*")))}.txt'
+  path.write_text('\n'.join(names) + '\n')
+  return path

@@ -138,12 +138,11 @@ def assign_splits(data, config) -> None:
   examples = data.examples
   if config.val_list:
     path, names = read_val_list(config.val_list, config.dataset_path)
-    wanted = set(names)
+    wanted = {name.strip('/') for name in names}
+    _refuse_ambiguous_names(examples, wanted, path)
     matched = set()
     for ex in examples:
-      keys = {ex.rel_path, os.path.basename(ex.rel_path),
-              ex.rel_path[len('images/'):] if ex.rel_path.startswith('images/') else ex.rel_path}
-      hit = keys & wanted
+      hit = _val_list_keys(ex) & wanted
       matched |= hit
       ex.split = VAL if hit else TRAIN
     if names and not matched:
@@ -177,6 +176,33 @@ def assign_splits(data, config) -> None:
   data.notes.append(f'split by image with val_fraction={fraction}: {n_val} of {n} images '
                     f'for validation (seed {config.seed})')
   log.info(data.notes[-1])
+
+
+def _val_list_keys(ex):
+  """The --val_list entries that name this example: its path, its file name, its path under
+  images/, and for a video frame `video/file`, the video and `labeled-data/<video>` (the
+  whole video)."""
+  base = os.path.basename(ex.rel_path)
+  keys = {ex.rel_path, base,
+          ex.rel_path[len('images/'):] if ex.rel_path.startswith('images/') else ex.rel_path}
+  if ex.video:
+    keys |= {f'{ex.video}/{base}', ex.video, f'labeled-data/{ex.video}'}
+  return keys
+
+
+def _refuse_ambiguous_names(examples, wanted, path):
+  """A bare file name in --val_list that frames of several videos share is an error naming
+  them (every DeepLabCut video folder has its own img0000.png)."""
+  videos = {}
+  for ex in examples:
+    base = os.path.basename(ex.rel_path)
+    if ex.video and base in wanted:
+      videos.setdefault(base, set()).add(ex.video)
+  for base, found in sorted(videos.items()):
+    if len(found) > 1:
+      raise UserInputError(f'--val_list={path}: {base!r} is a frame of {len(found)} videos '
+                           f'({", ".join(sorted(found))}); write it as video/file (e.g. '
+                           f'{sorted(found)[0]}/{base}) or name a whole video')
 
 
 def order_examples(examples, seed, shuffle=True):
