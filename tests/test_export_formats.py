@@ -236,9 +236,10 @@ def test_calibration_on_black_frames_fails_the_uint8_bound(trained, exported, tm
   """--calibration_records/--calibration_split choose the calibration crops. Black frames (the
   train split of `blank`) push mnn_uint8 far beyond one heatmap pixel from Keras (measured 29
   px), where export.py's calibration on the real records kept it within (0.9). TFLite's uint8
-  depends less on the calibration here (its input scale is fixed to 0..255): black frames move
-  it from 1.0 to 1.6 px, still inside the bound, and the same records' val split (real crops)
-  brings it back to 0.6."""
+  depends little on the calibration here (its input scale is fixed to 0..255): black frames
+  left it at 0.5-1.6 px in different runs, no further from Keras than the real calibration on
+  one of them (0.51 against 0.54), so only its calibration on real crops (the val split) is
+  bounded."""
   from modes import export as export_mode  # pylint: disable=g-import-not-at-top
   blank = str(tmp_path / 'blank_records')
   make_records(blank, train=8, val=8, seed=7, blank_train=True)
@@ -261,9 +262,7 @@ def test_calibration_on_black_frames_fails_the_uint8_bound(trained, exported, tm
   stride = trained['codec'].stride
   assert distances[('train', 'mnn_uint8')] > stride, distances
   calibrated = _exported_rows(exported)['tflite_uint8']['parity']['keypoint_distance_px']
-  assert distances[('train', 'tflite_uint8')] > 1.3 * max(calibrated,
-                                                          distances[('val', 'tflite_uint8')])
-  assert distances[('val', 'tflite_uint8')] < stride, distances
+  assert calibrated < stride and distances[('val', 'tflite_uint8')] < stride, distances
 
 
 def test_parity_tolerances_decide_the_float_formats(exported):
