@@ -61,7 +61,7 @@ class KeypointDefinition:
     return self.sigmas if self.sigmas is not None else (DEFAULT_OKS_SIGMA,) * self.num_keypoints
 
   def unpaired_left_right_names(self) -> List[str]:
-    """Names that say a side (see `side_partner`) but have no horizontal flip pair.
+    """Names that say a side (see `side_partners`) but have no horizontal flip pair.
 
     Flip augmentation without the pair would teach the network to swap sides.
     """
@@ -154,7 +154,7 @@ class KeypointDefinition:
     return paths
 
 
-_SIDE_WORDS = {'left': 'right', 'right': 'left'}
+_OTHER_SIDE = {'left': 'right', 'right': 'left', 'l': 'r', 'r': 'l'}
 # A side word at either end of a name, with or without a separator: left_eye, LeftEye, leftear,
 # eye_left, eyeLeft; a one-letter side only with a separator: l_eye, r-hand, knee_l, knee_R.
 _SIDE_PATTERNS = (re.compile(r'^(left|right)', re.IGNORECASE),
@@ -164,8 +164,7 @@ _SIDE_PATTERNS = (re.compile(r'^(left|right)', re.IGNORECASE),
 
 
 def _other_side(word: str) -> str:
-  lower = word.lower()
-  other = _SIDE_WORDS.get(lower) or {'l': 'r', 'r': 'l'}[lower]
+  other = _OTHER_SIDE[word.lower()]
   if word.isupper():
     return other.upper()
   return other.capitalize() if word[0].isupper() else other

@@ -334,8 +334,7 @@ def test_training_follows_the_records_flip_setting_unless_flip_prob_is_given():
   from records.sources import synthetic  # pylint: disable=g-import-not-at-top
   from records.sources.common import SourceData  # pylint: disable=g-import-not-at-top
   from records.sources.resolve import horizontal_flip_support  # pylint: disable=g-import-not-at-top
-  data = SourceData([], synthetic.definition(), 9, flips_supported=False,
-                              flips_unsupported_reason='colours')
+  data = SourceData([], synthetic.definition(), 9, flips_unsupported='colours')
   raw = {'horizontal_flip': horizontal_flip_support(data, synthetic.definition())}
   assert raw['horizontal_flip'] == {'supported': False, 'reason': 'colours'}
   lines = []

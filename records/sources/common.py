@@ -23,8 +23,8 @@ class SourceData:
     filtered: deliberate filters, reason -> count (crowd, no_keypoints); never an error.
     notes: messages for the user (e.g. how the split was chosen).
     generated_dir: for generated data, the folder the images are written to.
-    flips_supported: False when a horizontal flip makes the labels wrong whatever the pairs
-      (the pixels tell left from right), with flips_unsupported_reason saying why.
+    flips_unsupported: why a horizontal flip makes the labels wrong whatever the pairs (the
+      pixels tell left from right); '' when it does not.
   """
   examples: List[Example]
   definition: Optional[KeypointDefinition]
@@ -33,8 +33,7 @@ class SourceData:
   filtered: Dict[str, int] = dataclasses.field(default_factory=dict)
   notes: List[str] = dataclasses.field(default_factory=list)
   generated_dir: Optional[str] = None
-  flips_supported: bool = True
-  flips_unsupported_reason: str = ''
+  flips_unsupported: str = ''
 
   def filter(self, reason: str) -> None:
     self.filtered[reason] = self.filtered.get(reason, 0) + 1

@@ -42,14 +42,16 @@ def load(config) -> SourceData:
   root = require_dir(config.dataset_path)
   paths = _csv_files(config, root)
   project = _project_config(root)
-  tables = [(path,) + _read_csv(path) for path in paths]
+  tables = []  # (path, leading path columns, body parts in the CSV's order, rows)
+  for path in paths:
+    header, rows = _read_csv(path)
+    tables.append((path, *_parse_header(header, path), rows))
   names = _body_parts(tables, project)
   k = len(names)
   data = SourceData([], KeypointDefinition(tuple(names), skeleton=_skeleton(project, names)),
                     k)
   image_ids, counts = {}, {}
-  for path, header, rows in tables:
-    lead, parts = _parse_header(header, path)
+  for path, lead, parts, rows in tables:
     order = [parts.index(n) for n in names]
     csv_dir = os.path.dirname(path)
     # With several videos a frame is found by its own path or beside its CSV, never by its base
@@ -112,10 +114,8 @@ def _project_config(root):
 def _body_parts(tables, project):
   """The keypoint names: the body parts of every CSV (the same set in each), in config.yaml's
   `bodyparts` order when it lists exactly those, else in the first CSV's order."""
-  first_path, first_header, _ = tables[0]
-  names = _parse_header(first_header, first_path)[1]
-  for path, header, _ in tables[1:]:
-    parts = _parse_header(header, path)[1]
+  first_path, _, names, _ = tables[0]
+  for path, _, parts, _ in tables[1:]:
     if set(parts) != set(names):
       raise AnnotationError(f'{path}: body parts {parts} differ from {first_path}\'s {names}; '
                             f'every labelled video of a project must label the same parts')
@@ -202,8 +202,7 @@ def _cell(value, what):
 def _parse_row(row, lead, k, root, fallback, config) -> Example:
   if len(row) < lead + 2 * k:
     raise BadExample(f'row has {len(row)} columns, expected {lead + 2 * k}')
-  labelled_path = [c.strip() for c in row[:lead] if c.strip()]
-  rel = '/'.join(labelled_path)
+  rel = '/'.join(c.strip() for c in row[:lead] if c.strip())
   image_path = resolve_image(root, rel, config.allow_outside_paths, fallback)
   xy, vis = np.zeros((k, 2)), np.zeros((k,), np.int32)
   for j in range(k):

@@ -70,11 +70,11 @@ def choose_definition(data, config) -> KeypointDefinition:
 
 def horizontal_flip_support(data, definition) -> Dict[str, object]:
   """Whether horizontal flip augmentation keeps this set's labels right: {'supported': bool,
-  'reason': str}, for the manifest (training and --flip_test follow it). Not supported when the
+  'reason': str}, for the manifest (training follows it). Not supported when the
   source says so (its pixels tell the sides apart) or a name says a side and has no flip pair
   (a flip would teach the network to swap it); the second is a printed warning."""
-  if not data.flips_supported:
-    return {'supported': False, 'reason': data.flips_unsupported_reason}
+  if data.flips_unsupported:
+    return {'supported': False, 'reason': data.flips_unsupported}
   unpaired = definition.unpaired_left_right_names()
   if unpaired:
     reason = (f'keypoints {unpaired} say a side but have no flip pair (a flip would swap their '

@@ -223,8 +223,8 @@ def load(config) -> SourceData:
   except OSError as e:
     raise UserInputError(f'{folder}: cannot create the synthetic data folder ({e.strerror})'
                          ) from None
-  data = SourceData([], definition(), len(NAMES), generated_dir=folder, flips_supported=False,
-                    flips_unsupported_reason='left limbs are red and right limbs blue: a flip '
+  data = SourceData([], definition(), len(NAMES), generated_dir=folder,
+                    flips_unsupported='left limbs are red and right limbs blue: a flip '
                     'would show a red right arm')
   records = []
   object_id = 0
