@@ -15,7 +15,8 @@ absl_flags.DEFINE_string('dataset_path', None,
                          'make_records input: a dataset folder (images + annotation file).')
 absl_flags.DEFINE_string('annotation_path', None,
                          'make_records: annotation file(s) when not at the default place in '
-                         '--dataset_path (COCO: the train and/or val json, comma-separated). '
+                         '--dataset_path (COCO: the train and/or val json; Label Studio: JSON '
+                         'exports; CVAT: XML files; comma-separated). '
                          'predict: the COCO annotation file whose image ids name the files of '
                          'COCO detection results (--detections).')
 absl_flags.DEFINE_string('val_list', None,
@@ -25,8 +26,9 @@ absl_flags.DEFINE_float('val_fraction', None,
                         'make_records: fraction of images (seeded by --seed) for validation, for '
                         'sources without a split. Default 0.1.', lower_bound=0.0, upper_bound=1.0)
 absl_flags.DEFINE_float('box_margin', 1.25,
-                        'make_records: enlargement of object boxes taken from COCO bboxes, labelme '
-                        'rectangles or the extent of the labelled keypoints.', lower_bound=0.01)
+                        'make_records: enlargement of object boxes taken from COCO bboxes, '
+                        'labelme, Label Studio or CVAT rectangles, or the extent of the labelled '
+                        'keypoints.', lower_bound=0.01)
 absl_flags.DEFINE_float('box_min_side', 32.0,
                         'make_records: smallest side in original pixels of a box derived from '
                         'keypoints.', lower_bound=1.0)

@@ -14,6 +14,8 @@ SOURCES = {
     'mpii': 'mpii',
     'coco': 'coco',
     'labelme': 'labelme',
+    'label_studio': 'label_studio',
+    'cvat': 'cvat',
     'deeplabcut': 'deeplabcut',
     'synthetic': 'synthetic',
 }

@@ -1,0 +1,258 @@
+"""CVAT's "CVAT for images 1.1" XML (`--source=cvat`): skeletons and point shapes labelled by
+keypoint name.
+
+- Files: --annotation_path (comma-separated), else <dataset>/annotations.xml (the name in CVAT's
+  export archive), else every *.xml directly in --dataset_path. A file that is not well-formed
+  XML is an error naming the file, line and column; one whose root is not <annotations>, or that
+  holds tracks ("CVAT for video 1.1") and no <image>, is an error too.
+- Objects, per <image>: each <skeleton> is one object, its <points> children labelled by keypoint
+  name (`outside="1"`: not labelled). Loose <points> (not in a skeleton) form one object per
+  `group_id`; those without a group_id form one more object (all loose points of an image when
+  none has one). `occluded="1"` gives visibility 1, else 2. A keypoint's `points` attribute must
+  hold one point "x,y" (several "x1,y1;x2,y2" is an error for a keypoint label).
+- Boxes: the <box> with the object's `group_id` gives its bbox; an object without a group_id
+  takes the image's only ungrouped box when it is the image's only ungrouped object (else the
+  boxes are left out: a note counts them). A rotated box gives the extent of its corners. The box
+  is enlarged by --box_margin; without one it is the extent of the labelled points, enlarged
+  likewise (never below --box_min_side). Other shapes (polygons, polylines, tags, ...) are
+  ignored.
+- Coordinates are CVAT's pixel coordinates taken as written, as pixel-centre coordinates
+  (labelme's convention: no half-pixel shift).
+- Keypoint names: --classes_path when given (a label not in it skips the object, reported);
+  otherwise the point labels in order of first appearance (a note says so).
+- Images: `name` relative to --dataset_path, then to <dataset>/images/ (inside --dataset_path
+  unless --allow_outside_paths); an image not found is skipped. `width`/`height` are checked
+  against the image.
+- Bad records are skipped, each named by file and `image <name>` (and the skeleton or group),
+  and count towards --max_skip_fraction: a missing image, a size that is not a number, a point
+  with no label, an unknown or repeated label, a malformed or multi-point `points`, a
+  degenerate box, several boxes with one group_id.
+"""
+
+import collections
+import glob
+import math
+import os
+import xml.etree.ElementTree as ElementTree
+
+import numpy as np
+
+from records.errors import AnnotationError, UserInputError
+from records.example import BadExample, Example, ObjectBox, Skip
+from records.keypoint_definition import KeypointDefinition, load_definition
+from records.sources.common import (SourceData, inside, relative_to, require_dir,
+                                    resolve_image)
+
+
+def load(config) -> SourceData:
+  root = require_dir(config.dataset_path)
+  documents = [(path, _parse(path)) for path in _files(config, root)]
+  names = _names(config, documents)
+  data = SourceData([], KeypointDefinition(tuple(names)), len(names))
+  if not config.classes_path:
+    data.notes.append(f'cvat: keypoint channel order from first appearance: {names} (give '
+                      f'--classes_path to fix it)')
+  index = {n: i for i, n in enumerate(names)}
+  counts = collections.Counter()
+  image_id = 0
+  for path, annotations in documents:
+    for image in annotations.iter('image'):
+      _read_image(image, image_id, path, root, config, index, data, counts)
+      image_id += 1
+  for object_id, example in enumerate(data.examples):
+    example.object_id = object_id
+  if counts['boxes_ignored']:
+    data.notes.append(f'cvat: {counts["boxes_ignored"]} images have ungrouped boxes that match '
+                      f'no single object (several boxes or objects without group_id); those '
+                      f'objects\' boxes are their keypoints\' extent')
+  return data
+
+
+def _files(config, root):
+  if config.annotation_path:
+    paths = [p.strip() for p in str(config.annotation_path).split(',') if p.strip()]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing or not paths:
+      raise UserInputError(f'--annotation_path: not a file: {", ".join(missing) or "(empty)"}')
+    return [os.path.abspath(p) for p in paths]
+  default = os.path.join(root, 'annotations.xml')
+  found = [default] if os.path.isfile(default) else sorted(
+      glob.glob(os.path.join(root, '*.xml')))
+  if not found:
+    raise UserInputError(f'--dataset_path={root}: no CVAT annotations.xml (or other *.xml) '
+                         f'there; give --annotation_path')
+  return found
+
+
+def _parse(path):
+  """The <annotations> element of a CVAT for images XML file (AnnotationError otherwise)."""
+  try:
+    tree = ElementTree.parse(path)
+  except ElementTree.ParseError as e:
+    line, column = e.position  # expat counts columns from 0
+    reason = str(e).rsplit(': line ', 1)[0]
+    raise AnnotationError(f'{path}: malformed XML at line {line}, column {column + 1}: '
+                          f'{reason}') from None
+  except OSError as e:
+    raise AnnotationError(f'{path}: cannot read CVAT XML ({e.strerror or e})') from None
+  annotations = tree.getroot()
+  if annotations.tag != 'annotations':
+    raise AnnotationError(f'{path}: not a CVAT for images XML (the root element is '
+                          f'<{annotations.tag:.40}>, expected <annotations>)')
+  if annotations.find('image') is None and annotations.find('track') is not None:
+    raise AnnotationError(f'{path}: a "CVAT for video 1.1" export (tracks) is not read; export '
+                          f'the task as "CVAT for images 1.1"')
+  return annotations
+
+
+def _names(config, documents):
+  if config.classes_path:
+    return list(load_definition(config.classes_path).names)
+  names = []
+  for _, annotations in documents:
+    for image in annotations.iter('image'):
+      for points in image.iter('points'):
+        label = points.get('label')
+        if label and label not in names:
+          names.append(label)
+  if not names:
+    raise UserInputError('cvat: no <points> with a label in any <image>')
+  return names
+
+
+def _read_image(image, image_id, path, root, config, index, data, counts):
+  """Adds the objects of one <image> to `data` (skips and filters as it goes)."""
+  record = f'image {image.get("name", image.get("id", "?"))!r:.80}'
+  objects = _objects(image, counts)
+  if not objects:
+    return
+  try:
+    image_path, size = _image_file(image, root, config.allow_outside_paths)
+  except BadExample as e:
+    data.skipped.append(Skip(path, record, str(e)))
+    return
+  for name, points, boxes in objects:
+    label = f'{record}, {name}'
+    try:
+      example = _example(points, boxes, index, image_path, root, size, config.box_margin)
+    except BadExample as e:
+      data.skipped.append(Skip(path, label, str(e)))
+      continue
+    if example is None:
+      data.filter('no_keypoints')
+      continue
+    example.image_id, example.source_file, example.record = image_id, path, label
+    data.examples.append(example)
+
+
+def _objects(image, counts):
+  """[(name, <points> elements, candidate <box> elements)] of one <image>."""
+  boxes = collections.defaultdict(list)
+  for box in image.findall('box'):
+    boxes[box.get('group_id') or None].append(box)
+  objects = []  # (name, points, group)
+  for i, skeleton in enumerate(image.findall('skeleton')):
+    objects.append((f'skeleton {i} ({skeleton.get("label", "?")!r:.40})',
+                    skeleton.findall('points'), skeleton.get('group_id') or None))
+  loose = collections.OrderedDict()
+  for points in image.findall('points'):
+    loose.setdefault(points.get('group_id') or None, []).append(points)
+  for group, members in loose.items():
+    objects.append((f'group_id {group!r:.40}' if group else 'ungrouped points', members, group))
+  ungrouped = [o for o in objects if o[2] is None]
+  single = len(boxes[None]) == 1 and len(ungrouped) == 1
+  if boxes[None] and ungrouped and not single:
+    counts['boxes_ignored'] += 1
+  out = []
+  for name, members, group in objects:
+    if group is None:
+      candidates = boxes[None] if single else []
+    else:
+      candidates = boxes.get(group, [])
+    out.append((name, members, candidates))
+  return out
+
+
+def _image_file(image, root, allow_outside):
+  """(the image file, (height, width) or None) of an <image>."""
+  name = image.get('name')
+  path = resolve_image(root, name, allow_outside)  # refuses '..' escapes
+  if not os.path.isfile(path):
+    alternative = os.path.normpath(os.path.join(root, 'images', name))
+    if not (os.path.isfile(alternative) and (allow_outside or inside(alternative, root))):
+      raise BadExample(f'image file {name!r:.80} not found in {root} or its images/ folder')
+    path = alternative
+  width, height = image.get('width'), image.get('height')
+  if width is None or height is None:
+    return path, None
+  try:
+    size = (int(height), int(width))
+  except ValueError:
+    raise BadExample(f'width/height {width!r:.20}/{height!r:.20} are not whole numbers') \
+        from None
+  if min(size) < 1:
+    raise BadExample(f'width/height {width}/{height} are not an image size')
+  return path, size
+
+
+def _example(points, boxes, index, image_path, root, size, box_margin):
+  """One object's <points> and box candidates -> Example (None when no keypoint is labelled)."""
+  k = len(index)
+  xy, vis = np.zeros((k, 2)), np.zeros((k,), np.int32)
+  for element in points:
+    label = element.get('label')
+    if not label:
+      raise BadExample('a <points> element has no label')
+    if label not in index:
+      raise BadExample(f'unknown keypoint name {label!r:.40}')
+    if element.get('outside') == '1':
+      continue
+    if vis[index[label]]:
+      raise BadExample(f'keypoint {label!r:.40} is labelled twice in one object')
+    xy[index[label]] = _point(element.get('points'), label)
+    vis[index[label]] = 1 if element.get('occluded') == '1' else 2
+  if not vis.any():
+    return None
+  if len(boxes) > 1:
+    raise BadExample(f'{len(boxes)} boxes share group_id {boxes[0].get("group_id")!r:.40}')
+  example = Example(image_path=image_path, rel_path=relative_to(image_path, root), keypoints=xy,
+                    visibility=vis, expected_size=size)
+  if boxes:
+    example.bbox = _box(boxes[0])
+    example.box = ObjectBox.from_xywh(*example.bbox).scaled(box_margin)
+  return example
+
+
+def _point(text, label):
+  """'x,y' -> (x, y); BadExample for anything else (several points included)."""
+  if text is None:
+    raise BadExample(f'points {label!r:.40}: no points attribute')
+  pairs = text.strip().split(';')
+  if len(pairs) != 1:
+    raise BadExample(f'points {label!r:.40}: {len(pairs)} points {text!r:.60} (a keypoint '
+                     f'label holds one)')
+  try:
+    x, y = (float(v) for v in pairs[0].split(','))
+  except ValueError:
+    raise BadExample(f'points {label!r:.40}: malformed points {text!r:.60} (expected "x,y")') \
+        from None
+  if not (math.isfinite(x) and math.isfinite(y)):
+    raise BadExample(f'points {label!r:.40}: non-finite coordinate {text!r:.60}')
+  return x, y
+
+
+def _box(box):
+  """[x, y, w, h] of a <box> (the extent of its corners when it has a rotation)."""
+  try:
+    xtl, ytl, xbr, ybr, rotation = (float(box.get(k, default)) for k, default in (
+        ('xtl', 'nan'), ('ytl', 'nan'), ('xbr', 'nan'), ('ybr', 'nan'), ('rotation', '0')))
+  except ValueError:
+    raise BadExample(f'box {dict(box.attrib)!r:.100}: a coordinate is not a number') from None
+  if not all(math.isfinite(v) for v in (xtl, ytl, xbr, ybr, rotation)) or \
+     not (xbr > xtl and ybr > ytl):
+    raise BadExample(f'box {dict(box.attrib)!r:.100} is degenerate')
+  cx, cy, hw, hh = (xtl + xbr) / 2, (ytl + ybr) / 2, (xbr - xtl) / 2, (ybr - ytl) / 2
+  theta = math.radians(rotation)  # CVAT turns a box about its centre
+  ex = abs(hw * math.cos(theta)) + abs(hh * math.sin(theta))
+  ey = abs(hw * math.sin(theta)) + abs(hh * math.cos(theta))
+  return [cx - ex, cy - ey, 2 * ex, 2 * ey]
