@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from hourglass.training import strategy as strategy_lib  # noqa: E402
+from hourglass.training import precision as precision_lib, strategy as strategy_lib  # noqa: E402
 from hourglass.keypoints.codec import HeatmapCodec  # noqa: E402
 from hourglass.model.config import ModelConfig  # noqa: E402
 from hourglass.training.trainer import Trainer, TrainConfig  # noqa: E402
@@ -87,7 +87,7 @@ def _training_flops_per_image(config):
   """3 x the forward FLOPs of the training model (every stack) at batch 1."""
   from hourglass.model.network import build_training_model
   from hourglass.model.summary import profiler_flops
-  strategy_lib.set_precision_policy('float32')
+  precision_lib.set_precision_policy('float32')
   return 3 * profiler_flops(build_training_model(config))[1]
 
 
@@ -157,7 +157,7 @@ def main():
                                   f'({100 * rate * flops / 1e9 / peaks[dtype]:.0f}% of peak)')
     fit = None
     for precision in precisions:
-      strategy_lib.set_precision_policy(precision)
+      precision_lib.set_precision_policy(precision)
       with tempfile.TemporaryDirectory() as model_dir:
         train_config = TrainConfig(model_dir=model_dir, global_batch_size=args.batch,
                                    steps_per_epoch=10 ** 6, decay_type='none',
@@ -166,7 +166,7 @@ def main():
                           log=lambda *a: None)
         loop, *real = _loop_rates(trainer, datasets, args.steps, args.repeats)
         if fit is None:  # the seed's model.fit: float32, built under the float32 policy
-          strategy_lib.set_precision_policy('float32')
+          precision_lib.set_precision_policy('float32')
           fitted = trainer.model if precision == 'float32' else None
           if fitted is None:
             from hourglass.model.network import build_training_model
@@ -181,7 +181,7 @@ def main():
       if real:
         line += f'   records {real[0]:7.1f} img/s ({100 * real[0] / loop:.0f}% of cached)'
       print(line, flush=True)
-  strategy_lib.set_precision_policy('float32')
+  precision_lib.set_precision_policy('float32')
 
 
 if __name__ == '__main__':

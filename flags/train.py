@@ -91,7 +91,8 @@ absl_flags.DEFINE_integer('gpu_num', 0, 'Use the first N GPUs (0: all).', lower_
 absl_flags.DEFINE_integer('cpu_replicas', 1, '--strategy=mirrored on a machine without GPUs: '
                           'split the CPU into N logical devices, one replica each.', lower_bound=1)
 absl_flags.DEFINE_bool('mixed_precision', False, 'Mixed precision: float16 with loss scaling on '
-                       'GPU, bfloat16 on CPU; heatmaps and loss stay float32.')
+                       'GPU, bfloat16 on CPU (fast only on CPUs with AVX512_BF16 or AMX; a warning '
+                       'elsewhere); heatmaps and loss stay float32.')
 absl_flags.DEFINE_enum('mixed_precision_dtype', None, ['float16', 'bfloat16'],
                        'Force this 16-bit compute dtype (e.g. float16 on CPU for tests).')
 absl_flags.DEFINE_integer('loss_scale_growth_steps', 2000, 'float16: finite steps after which '

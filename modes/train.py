@@ -13,7 +13,7 @@ the manifest's unless --model_input_shape is given.
 import sys
 
 from flags.common import save_resolved_flags
-from hourglass.training import strategy as strategy_lib
+from hourglass.training import precision as precision_lib, strategy as strategy_lib
 from modes.configs import (follow_flip_support, input_shape_or, model_config, pipeline_config,
                            strategy_config)
 from records.errors import UserInputError
@@ -53,12 +53,9 @@ def train_config(flag_values, steps_per_epoch, compute_dtype):
       quantization_aware=flag_values.quantization_aware)
 
 
-def build_trainer(flag_values, log=print):
-  """Everything from flags to a ready Trainer. Returns (trainer, manifest)."""
-  if not flag_values.records_dir:
-    raise UserInputError('--mode=train needs --records_dir (made by --mode=make_records)')
-  if not flag_values.model_dir:
-    raise UserInputError('--mode=train needs --model_dir (checkpoints, logs and the best model)')
+def _strategy_and_precision(flag_values, log):
+  """(tf.distribute strategy, compute dtype) from the flags; the Keras policy set, the precision
+  and its reason logged."""
   settings = strategy_config(flag_values)
   try:
     # Logical CPU devices must exist before TensorFlow touches its devices.
@@ -69,10 +66,21 @@ def build_trainer(flag_values, log=print):
     if flag_values.deterministic:
       tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(flag_values.seed)
-    compute_dtype = strategy_lib.compute_dtype(settings)
+    precision = strategy_lib.compute_dtype(settings)
   except ValueError as e:
     raise UserInputError(f'--strategy/--cpu_replicas/--mixed_precision: {e}') from None
-  strategy_lib.set_precision_policy(compute_dtype)
+  precision_lib.set_precision_policy(precision.dtype)
+  log(f'{"warning: " if precision.slow else ""}precision {precision.dtype}: {precision.reason}')
+  return strategy, precision.dtype
+
+
+def build_trainer(flag_values, log=print):
+  """Everything from flags to a ready Trainer. Returns (trainer, manifest)."""
+  if not flag_values.records_dir:
+    raise UserInputError('--mode=train needs --records_dir (made by --mode=make_records)')
+  if not flag_values.model_dir:
+    raise UserInputError('--mode=train needs --model_dir (checkpoints, logs and the best model)')
+  strategy, compute_dtype = _strategy_and_precision(flag_values, log)
   from pipelines.dataset import build_eval_dataset, build_train_dataset, codec_for
   from records.reader import load_manifest
   from hourglass.model import bundle as bundle_lib

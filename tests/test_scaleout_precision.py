@@ -49,6 +49,11 @@ def test_bfloat16_training_through_main_keeps_float32_weights_that_export(tmp_pa
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   start = next(line for line in proc.stdout.splitlines() if line.startswith('training '))
   assert start.endswith(', bfloat16'), start
+  # the startup line says why, and warns where this CPU emulates bfloat16
+  from hourglass.training import precision
+  said = next(line for line in proc.stdout.splitlines() if 'precision bfloat16: ' in line)
+  emulated = not precision.native_bfloat16(precision.cpu_flags())
+  assert said.startswith('warning: ') == emulated, said
   losses = [float(v) for v in re.findall(r'^train \[.*? loss ([0-9.e+-]+|nan|inf)', proc.stdout,
                                          re.M)]
   assert len(losses) == 6 and all(math.isfinite(v) for v in losses), losses

@@ -150,7 +150,7 @@ def run_settings(settings):
   import numpy as np
   import tensorflow as tf
   import keras
-  from hourglass.training import strategy as strategy_lib
+  from hourglass.training import precision as precision_lib, strategy as strategy_lib
   from hourglass.model.config import ModelConfig
   from hourglass.training.trainer import NonFiniteLossError, Trainer, TrainConfig
   from records.reader import load_manifest
@@ -164,8 +164,8 @@ def run_settings(settings):
   if settings.get('deterministic', True):
     tf.config.experimental.enable_op_determinism()
   one_replica = tf.distribute.OneDeviceStrategy('/cpu:0')
-  dtype = strategy_lib.compute_dtype(strategy_config)
-  strategy_lib.set_precision_policy(dtype)
+  dtype = strategy_lib.compute_dtype(strategy_config).dtype
+  precision_lib.set_precision_policy(dtype)
   batch = settings.get('batch', 4)
   k = load_manifest(settings['records_dir']).num_keypoints if settings.get('records_dir') else K
   codec, definition = codec_and_definition(k=k)
@@ -228,7 +228,7 @@ def syncbn_check(batch=8):
   import numpy as np
   import tensorflow as tf
   import keras
-  from hourglass.training import strategy as strategy_lib
+  from hourglass.training import precision as precision_lib, strategy as strategy_lib
   from hourglass.model.config import ModelConfig
   strategy_lib.configure_devices(strategy_lib.StrategyConfig('mirrored', cpu_replicas=2))
   images = np.random.default_rng(0).uniform(0, 255, (batch, SIZE, SIZE, 3)).astype(np.float32)
@@ -290,13 +290,13 @@ def float16_check(model_dir):
   """
   import numpy as np
   import keras
-  from hourglass.training import strategy as strategy_lib
+  from hourglass.training import precision as precision_lib, strategy as strategy_lib
   from hourglass.model.config import ModelConfig
   from hourglass.training.faults import Faults
   from hourglass.training.trainer import NonFiniteLossError, Trainer, TrainConfig
   settings = strategy_lib.StrategyConfig(mixed_precision_dtype='float16')
   strategy = strategy_lib.build_strategy(settings)
-  strategy_lib.set_precision_policy(strategy_lib.compute_dtype(settings))
+  precision_lib.set_precision_policy(strategy_lib.compute_dtype(settings).dtype)
   keras.utils.set_random_seed(0)
   codec, definition = codec_and_definition()
   train_fn = train_dataset_fn(make_examples(32, 0), codec, 4)

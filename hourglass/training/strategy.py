@@ -13,10 +13,9 @@ runs first thing in a process (modes/train.py calls it before building anything)
 import dataclasses
 import os
 
-import keras
 import tensorflow as tf
 
-from hourglass.training import STRATEGIES, PRECISIONS
+from hourglass.training import STRATEGIES, precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,25 +91,9 @@ def build_strategy(config):
 
 
 def compute_dtype(config):
-  """'float32', 'float16' or 'bfloat16': the compute dtype that `config` asks for here."""
-  if not config.mixed_precision and config.mixed_precision_dtype is None:
-    return 'float32'
-  if config.mixed_precision_dtype is not None:
-    if config.mixed_precision_dtype not in PRECISIONS:
-      raise ValueError(f'mixed_precision_dtype must be one of {", ".join(PRECISIONS)}, '
-                       f'got {config.mixed_precision_dtype!r}')
-    return config.mixed_precision_dtype
-  return 'float16' if tf.config.list_physical_devices('GPU') else 'bfloat16'
-
-
-def set_precision_policy(dtype):
-  """Sets the Keras global policy: 'float32', or mixed with float32 variables for 16-bit dtypes.
-
-  The model's heatmap outputs stay float32 (hourglass/model/blocks.py) and so does the loss.
-  """
-  policy = 'float32' if dtype == 'float32' else f'mixed_{dtype}'
-  keras.config.set_dtype_policy(policy)
-  return policy
+  """The precision.Precision (dtype, reason) that `config` asks for on this machine."""
+  return precision.choose_precision(config, bool(tf.config.list_physical_devices('GPU')),
+                                    precision.cpu_flags())
 
 
 def is_chief(strategy):
