@@ -42,7 +42,8 @@ class MakeRecordsConfig:
   """Every make_records setting (recorded in the manifest's `settings`).
 
   Attributes:
-    source: 'json', 'mpii', 'coco', 'labelme', 'deeplabcut' or 'synthetic'.
+    source: a name in records.sources.SOURCES (json, mpii, coco, labelme, label_studio, cvat,
+      deeplabcut, synthetic).
     output_dir: the records directory to write.
     input_shape: (H, W) of the model input.
     dataset_path: the dataset folder (images and annotations).
