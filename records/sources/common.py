@@ -48,14 +48,24 @@ def require_dir(path: Optional[str], flag: str = '--dataset_path') -> str:
   return os.path.abspath(path)
 
 
+def listed_annotation_files(config) -> List[str]:
+  """The absolute paths in --annotation_path (comma-separated); [] when it is not given.
+
+  Raises:
+    UserInputError: naming the paths that are not files.
+  """
+  paths = [p.strip() for p in str(config.annotation_path or '').split(',') if p.strip()]
+  missing = [p for p in paths if not os.path.isfile(p)]
+  if missing:
+    raise UserInputError(f'--annotation_path: not a file: {", ".join(missing)}')
+  return [os.path.abspath(p) for p in paths]
+
+
 def annotation_files(config, default: Sequence[str]) -> List[str]:
   """--annotation_path (comma-separated) or the first existing default under --dataset_path."""
-  if config.annotation_path:
-    paths = [p.strip() for p in str(config.annotation_path).split(',') if p.strip()]
-    for p in paths:
-      if not os.path.isfile(p):
-        raise UserInputError(f'--annotation_path: {p} is not a file')
-    return [os.path.abspath(p) for p in paths]
+  listed = listed_annotation_files(config)
+  if listed:
+    return listed
   root = require_dir(config.dataset_path)
   for name in default:
     path = os.path.join(root, name)

@@ -40,8 +40,8 @@ import numpy as np
 from records.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip
 from records.keypoint_definition import KeypointDefinition, load_definition
-from records.sources.common import (SourceData, inside, relative_to, require_dir,
-                                    resolve_image)
+from records.sources.common import (SourceData, inside, listed_annotation_files, relative_to,
+                                    require_dir, resolve_image)
 
 
 def load(config) -> SourceData:
@@ -69,12 +69,9 @@ def load(config) -> SourceData:
 
 
 def _files(config, root):
-  if config.annotation_path:
-    paths = [p.strip() for p in str(config.annotation_path).split(',') if p.strip()]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing or not paths:
-      raise UserInputError(f'--annotation_path: not a file: {", ".join(missing) or "(empty)"}')
-    return [os.path.abspath(p) for p in paths]
+  listed = listed_annotation_files(config)
+  if listed:
+    return listed
   default = os.path.join(root, 'annotations.xml')
   found = [default] if os.path.isfile(default) else sorted(
       glob.glob(os.path.join(root, '*.xml')))

@@ -49,8 +49,8 @@ import numpy as np
 from records.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip
 from records.keypoint_definition import KeypointDefinition, load_definition
-from records.sources.common import (SourceData, inside, read_json, relative_to, require_dir,
-                                    resolve_image)
+from records.sources.common import (SourceData, inside, listed_annotation_files, read_json,
+                                    relative_to, require_dir, resolve_image)
 
 _KEYPOINT_TYPES = ('keypointlabels', 'keypoint')
 _RECTANGLE_TYPES = ('rectanglelabels', 'rectangle')
@@ -81,12 +81,9 @@ def load(config) -> SourceData:
 
 
 def _files(config, root):
-  if config.annotation_path:
-    paths = [p.strip() for p in str(config.annotation_path).split(',') if p.strip()]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing or not paths:
-      raise UserInputError(f'--annotation_path: not a file: {", ".join(missing) or "(empty)"}')
-    return [os.path.abspath(p) for p in paths]
+  listed = listed_annotation_files(config)
+  if listed:
+    return listed
   found = sorted(glob.glob(os.path.join(root, '*.json')))
   if not found:
     raise UserInputError(f'--dataset_path={root}: no Label Studio export (*.json) there; give '
