@@ -66,7 +66,7 @@ def _strategy_and_precision(flag_values, log):
     if flag_values.deterministic:
       tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(flag_values.seed)
-    precision = strategy_lib.compute_dtype(settings)
+    precision = precision_lib.choose_here(settings)
   except ValueError as e:
     raise UserInputError(f'--strategy/--cpu_replicas/--mixed_precision: {e}') from None
   precision_lib.set_precision_policy(precision.dtype)

@@ -164,7 +164,7 @@ def run_settings(settings):
   if settings.get('deterministic', True):
     tf.config.experimental.enable_op_determinism()
   one_replica = tf.distribute.OneDeviceStrategy('/cpu:0')
-  dtype = strategy_lib.compute_dtype(strategy_config).dtype
+  dtype = precision_lib.choose_here(strategy_config).dtype
   precision_lib.set_precision_policy(dtype)
   batch = settings.get('batch', 4)
   k = load_manifest(settings['records_dir']).num_keypoints if settings.get('records_dir') else K
@@ -296,7 +296,7 @@ def float16_check(model_dir):
   from hourglass.training.trainer import NonFiniteLossError, Trainer, TrainConfig
   settings = strategy_lib.StrategyConfig(mixed_precision_dtype='float16')
   strategy = strategy_lib.build_strategy(settings)
-  precision_lib.set_precision_policy(strategy_lib.compute_dtype(settings).dtype)
+  precision_lib.set_precision_policy(precision_lib.choose_here(settings).dtype)
   keras.utils.set_random_seed(0)
   codec, definition = codec_and_definition()
   train_fn = train_dataset_fn(make_examples(32, 0), codec, 4)

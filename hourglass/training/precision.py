@@ -13,6 +13,7 @@
 from typing import NamedTuple
 
 import keras
+import tensorflow as tf
 
 from hourglass.training import PRECISIONS
 
@@ -83,6 +84,11 @@ def choose_precision(config, has_gpu, flags):
                    f'{"AVX512_BF16 or AMX" if dtype == "bfloat16" else "float16 units"}): a '
                    'convolution step ran 16x slower in bfloat16 than in float32 on such a CPU',
                    slow=True)
+
+
+def choose_here(config):
+  """The Precision that `config` asks for on this machine (its GPUs and CPU flags)."""
+  return choose_precision(config, bool(tf.config.list_physical_devices('GPU')), cpu_flags())
 
 
 def set_precision_policy(dtype):

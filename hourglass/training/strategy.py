@@ -1,4 +1,4 @@
-"""Building the tf.distribute strategy and the mixed-precision policy from plain settings.
+"""Building the tf.distribute strategy from plain settings (the precision: precision.py).
 
 - 'default': one device (the first GPU if any, else the CPU); cpu_replicas > 1 is refused (it asks
   for replicas, which only 'mirrored' makes).
@@ -15,7 +15,7 @@ import os
 
 import tensorflow as tf
 
-from hourglass.training import STRATEGIES, precision
+from hourglass.training import STRATEGIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,12 +88,6 @@ def build_strategy(config):
   # a step fed by OneDeviceStrategy's distributed iterator runs at ~18 img/s, the same step fed by
   # the default strategy's plain iterator at ~48 img/s.
   return tf.distribute.get_strategy()
-
-
-def compute_dtype(config):
-  """The precision.Precision (dtype, reason) that `config` asks for on this machine."""
-  return precision.choose_precision(config, bool(tf.config.list_physical_devices('GPU')),
-                                    precision.cpu_flags())
 
 
 def is_chief(strategy):

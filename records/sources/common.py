@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence
 from records import files
 from records.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, Skip
-from records.keypoint_definition import KeypointDefinition
+from records.keypoint_definition import KeypointDefinition, load_definition
 
 
 @dataclasses.dataclass
@@ -37,6 +37,31 @@ class SourceData:
 
   def filter(self, reason: str) -> None:
     self.filtered[reason] = self.filtered.get(reason, 0) + 1
+
+
+def labelled_source_data(config, source: str, labels, none_found: str) -> SourceData:
+  """An empty SourceData for a source whose points carry keypoint names (labelme, Label Studio,
+  CVAT): the names are --classes_path's, else `labels` in order of first appearance (a note
+  says so).
+
+  Args:
+    source: the --source name, for the note and the error.
+    labels: an iterable of point labels in file order (read only without --classes_path).
+    none_found: what is missing when `labels` gives none (the error's text).
+  Raises:
+    UserInputError: no --classes_path and no label.
+  """
+  if config.classes_path:
+    names = list(load_definition(config.classes_path).names)
+  else:
+    names = list(dict.fromkeys(labels))
+    if not names:
+      raise UserInputError(f'{source}: {none_found}')
+  data = SourceData([], KeypointDefinition(tuple(names)), len(names))
+  if not config.classes_path:
+    data.notes.append(f'{source}: keypoint channel order from first appearance: {names} '
+                      f'(give --classes_path to fix it)')
+  return data
 
 
 def require_dir(path: Optional[str], flag: str = '--dataset_path') -> str:

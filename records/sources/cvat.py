@@ -39,20 +39,17 @@ import numpy as np
 
 from records.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip
-from records.keypoint_definition import KeypointDefinition, load_definition
-from records.sources.common import (SourceData, inside, listed_annotation_files, relative_to,
-                                    require_dir, resolve_image)
+from records.sources.common import (SourceData, inside, labelled_source_data,
+                                    listed_annotation_files, relative_to, require_dir,
+                                    resolve_image)
 
 
 def load(config) -> SourceData:
   root = require_dir(config.dataset_path)
   documents = [(path, _parse(path)) for path in _files(config, root)]
-  names = _names(config, documents)
-  data = SourceData([], KeypointDefinition(tuple(names)), len(names))
-  if not config.classes_path:
-    data.notes.append(f'cvat: keypoint channel order from first appearance: {names} (give '
-                      f'--classes_path to fix it)')
-  index = {n: i for i, n in enumerate(names)}
+  data = labelled_source_data(config, 'cvat', _labels(documents),
+                              'no <points> with a label in any <image>')
+  index = {n: i for i, n in enumerate(data.definition.names)}
   counts = collections.Counter()
   image_id = 0
   for path, annotations in documents:
@@ -102,19 +99,13 @@ def _parse(path):
   return annotations
 
 
-def _names(config, documents):
-  if config.classes_path:
-    return list(load_definition(config.classes_path).names)
-  names = []
+def _labels(documents):
+  """The <points> labels of every <image>, in file order."""
   for _, annotations in documents:
     for image in annotations.iter('image'):
       for points in image.iter('points'):
-        label = points.get('label')
-        if label and label not in names:
-          names.append(label)
-  if not names:
-    raise UserInputError('cvat: no <points> with a label in any <image>')
-  return names
+        if points.get('label'):
+          yield points.get('label')
 
 
 def _read_image(image, image_id, path, root, config, index, data, counts):

@@ -48,9 +48,9 @@ import numpy as np
 
 from records.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip
-from records.keypoint_definition import KeypointDefinition, load_definition
-from records.sources.common import (SourceData, inside, listed_annotation_files, read_json,
-                                    relative_to, require_dir, resolve_image)
+from records.sources.common import (SourceData, inside, labelled_source_data,
+                                    listed_annotation_files, read_json, relative_to, require_dir,
+                                    resolve_image)
 
 _KEYPOINT_TYPES = ('keypointlabels', 'keypoint')
 _RECTANGLE_TYPES = ('rectanglelabels', 'rectangle')
@@ -64,12 +64,9 @@ _Point = collections.namedtuple('_Point', 'id parent label xy')
 def load(config) -> SourceData:
   root = require_dir(config.dataset_path)
   documents = [(path, _read_tasks(path)) for path in _files(config, root)]
-  names = _names(config, documents)
-  data = SourceData([], KeypointDefinition(tuple(names)), len(names))
-  if not config.classes_path:
-    data.notes.append(f'label_studio: keypoint channel order from first appearance: {names} '
-                      f'(give --classes_path to fix it)')
-  index = {n: i for i, n in enumerate(names)}
+  data = labelled_source_data(config, 'label_studio', _labels(documents),
+                              'no keypoint result with a label in any annotation')
+  index = {n: i for i, n in enumerate(data.definition.names)}
   counts, image_ids = collections.Counter(), {}
   for path, tasks in documents:
     for n, task in enumerate(tasks):
@@ -105,10 +102,8 @@ def _read_tasks(path):
   return doc
 
 
-def _names(config, documents):
-  if config.classes_path:
-    return list(load_definition(config.classes_path).names)
-  names = []
+def _labels(documents):
+  """The keypoint labels of every task's chosen annotation, in file order."""
   for _, tasks in documents:
     for task in tasks:
       try:
@@ -120,11 +115,8 @@ def _names(config, documents):
           label = _label(result) if _type(result) in _KEYPOINT_TYPES else None
         except BadExample:
           continue
-        if label is not None and label not in names:
-          names.append(label)
-  if not names:
-    raise UserInputError('label_studio: no keypoint result with a label in any annotation')
-  return names
+        if label is not None:
+          yield label
 
 
 def _read_task(task, n, path, root, config, indices, data, counts):

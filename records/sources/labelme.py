@@ -20,21 +20,17 @@ import numpy as np
 
 from records.errors import UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip
-from records.keypoint_definition import KeypointDefinition, load_definition
-from records.sources.common import (SourceData, inside, read_json, relative_to, require_dir,
-                                    resolve_image)
+from records.sources.common import (SourceData, inside, labelled_source_data, read_json,
+                                    relative_to, require_dir, resolve_image)
 
 
 def load(config) -> SourceData:
   root = require_dir(config.dataset_path)
   files = _files(config, root)
   documents = [(path, read_json(path)) for path in files]
-  names = _names(config, documents)
-  data = SourceData([], KeypointDefinition(tuple(names)), len(names))
-  if not config.classes_path:
-    data.notes.append(f'labelme: keypoint channel order from first appearance: {names} '
-                      f'(give --classes_path to fix it)')
-  index = {n: i for i, n in enumerate(names)}
+  data = labelled_source_data(config, 'labelme', _labels(documents),
+                              'no point shapes with a label in any file')
+  index = {n: i for i, n in enumerate(data.definition.names)}
   object_id = 0
   for image_id, (path, doc) in enumerate(documents):
     try:
@@ -69,19 +65,14 @@ def _files(config, root):
   return files
 
 
-def _names(config, documents):
-  if config.classes_path:
-    return list(load_definition(config.classes_path).names)
-  names = []
+def _labels(documents):
+  """The labels of every point shape, in file order."""
   for _, doc in documents:
     shapes = doc.get('shapes') if isinstance(doc, dict) else None
     for shape in shapes if isinstance(shapes, list) else []:
       if (isinstance(shape, dict) and shape.get('shape_type', 'point') == 'point' and
-          isinstance(shape.get('label'), str) and shape['label'] not in names):
-        names.append(shape['label'])
-  if not names:
-    raise UserInputError('labelme: no point shapes with a label in any file')
-  return names
+          isinstance(shape.get('label'), str)):
+        yield shape['label']
 
 
 def _parse_document(doc, path, root, config):
