@@ -30,7 +30,8 @@ absl_flags.DEFINE_bool('dynamic_batch', False,
                        'A free batch dimension in every format (default: batch 1).')
 absl_flags.DEFINE_integer('opset', 13, 'ONNX opset (>= 13).', lower_bound=13)
 absl_flags.DEFINE_float('parity_tolerance', 1e-3,
-                        'Largest max-abs heatmap difference from Keras for float32 formats; '
+                        'Largest max-abs heatmap difference from Keras for float32 formats, '
+                        'in units of the Keras heatmaps\' largest magnitude (at least 1); '
                         'beyond it the export fails.')
 absl_flags.DEFINE_float('parity_tolerance_fp16', 2e-2,
                         'The same for tflite_fp16 (float16 weights).')

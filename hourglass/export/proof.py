@@ -39,7 +39,10 @@ class ProofConfig:
 
   Attributes:
     decoder: decoder of the parity and PCK checks ('argmax', 'quarter', 'dark').
-    tolerance: largest max-abs heatmap difference allowed for float32 formats.
+    tolerance: largest max-abs heatmap difference allowed for float32 formats, in units of the
+      Keras heatmaps' scale (their largest magnitude, at least 1): float rounding is relative,
+      and an untrained model's heatmaps can reach thousands (a trained one's peak near 1, where
+      this is the absolute difference).
     tolerance_fp16: the same for tflite_fp16 (float16 weights).
     decoder_tolerance_px: largest gap (input px) between an in-graph decoder's keypoints and
       the codec's decode of the same file's heatmaps (float32 formats).
@@ -94,7 +97,8 @@ def parity(keras_heatmaps, predictor, images, decoder, counted=None):
             'keypoints_within_1px': float(np.mean(dist_hm <= 1.0)) if dist.size else None,
             'keypoint_distance_px': float(np.mean(dist)) if dist.size else None,
             'keypoints_counted': int(dist.size),
-            'keras_heatmap_peak': float(np.max(keras_heatmaps))}
+            'keras_heatmap_peak': float(np.max(keras_heatmaps)),
+            'keras_heatmap_scale': heatmap_scale(keras_heatmaps)}
   if outputs and 'keypoints' in outputs:
     own_decoder = getattr(predictor, 'meta', {}).get('decoder') or decoder
     exact_xy, exact_scores = predictor.decode(heatmaps, own_decoder)
@@ -115,15 +119,23 @@ def _saved_model_outputs(predictor, images):
   return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
+def heatmap_scale(heatmaps):
+  """The unit of the parity tolerance: the heatmaps' largest magnitude, at least 1."""
+  return max(1.0, float(np.max(np.abs(heatmaps))))
+
+
 def check_parity(fmt, result, config):
   """A failure message when a float format is beyond tolerance, else None."""
   if fmt not in FLOAT_FORMATS:
     return None
-  tolerance = config.tolerance_fp16 if fmt == 'tflite_fp16' else config.tolerance
+  relative = config.tolerance_fp16 if fmt == 'tflite_fp16' else config.tolerance
+  scale = result.get('keras_heatmap_scale', 1.0)
+  tolerance = relative * scale
   problems = []
   if not np.isfinite(result['max_abs_diff']) or result['max_abs_diff'] > tolerance:
+    unit = f' ({relative:g} x heatmap scale {scale:.4g})' if scale > 1.0 else ''
     problems.append(f'max heatmap difference {result["max_abs_diff"]:.3g} > tolerance '
-                    f'{tolerance:g}')
+                    f'{tolerance:g}{unit}')
   # float16 heatmaps have near-ties that the in-graph argmax may break differently: reported,
   # not failed (the heatmap tolerance still applies).
   if (fmt != 'tflite_fp16' and
