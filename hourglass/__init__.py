@@ -9,10 +9,13 @@
                  sources, --mode=predict
     evaluation/  the evaluator (record box, whole frame, detector boxes) and its reports
     export/      the exporters, their metadata writers and the per-format proof report
+    labelling/   frames worth labelling (confidence, jumps, flip disagreement), handing them
+                 out to labelling tools with the predictions, --mode=select_frames
 
 Imports point one way (tests/test_layering.py enforces it, imports inside functions included):
 
     records <- keypoints <- model <- {training, inference} <- evaluation <- export
+                                        inference <- labelling
 
 training and inference never import each other; what two of them need lives in the lower one.
 `records/` imports nothing of `hourglass/` or `pipelines/`; `pipelines/` imports only `records/`

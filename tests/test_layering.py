@@ -27,6 +27,7 @@ _HOURGLASS = {
     'inference': ('keypoints', 'model'),
     'evaluation': ('keypoints', 'model', 'training', 'inference'),
     'export': ('keypoints', 'model', 'training', 'inference', 'evaluation'),
+    'labelling': ('keypoints', 'model', 'inference'),
 }
 # What flags/ may import: constants only (package __init__s that hold choices, the records'
 # errors and source names, the pipeline config's defaults) and the atomic write of the resolved
