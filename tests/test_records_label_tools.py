@@ -262,3 +262,51 @@ def test_cvat_unreadable_files_name_the_file(tmp_path):
   path.write_text('<dataset/>')
   with pytest.raises(AnnotationError, match='not a CVAT for images XML'):
     make_records(_config(tmp_path, source='cvat', dataset_path=str(root)))
+
+
+def _meta(*labels):
+  """A <meta><task><labels> block: (name, type[, parent]) per label, in the task's order."""
+  body = ''.join(f'<label><name>{label[0]}</name><type>{label[1]}</type>'
+                 + (f'<parent>{label[2]}</parent>' if len(label) > 2 else '') + '</label>'
+                 for label in labels)
+  return f'<meta><task><name>t</name><labels>{body}</labels></task></meta>'
+
+
+def test_cvat_keypoint_order_follows_the_meta_labels(tmp_path):
+  from records.sources import cvat
+  root = tmp_path / 'cvat'
+  _images(root, 'a.png')
+  meta = _meta(('mouse', 'skeleton'), ('tail', 'points', 'mouse'), ('arena', 'polygon'),
+               ('nose', 'points', 'mouse'), ('ear', 'points'), ('box', 'rectangle'))
+  skeleton = (f'<skeleton label="mouse">{_pt("nose", 1, 2)}{_pt("tail", 3, 4)}</skeleton>'
+              f'{_pt("whisker", 5, 6)}')
+  text = _cvat(('a.png', W, H, skeleton)).replace('<version>1.1</version>',
+                                                  f'<version>1.1</version>{meta}')
+  (root / 'annotations.xml').write_text(text)
+  data = cvat.load(_config(tmp_path, source='cvat', dataset_path=str(root)))
+  # <meta>'s keypoint labels first (never-labelled 'ear' too), then 'whisker' by appearance.
+  assert data.definition.names == ('tail', 'nose', 'ear', 'whisker')
+  assert "from the <meta> labels (then first appearance): ['tail'" in ' '.join(data.notes)
+  classes = tmp_path / 'classes.txt'
+  classes.write_text('nose\ntail\near\nwhisker\n')
+  data = cvat.load(_config(tmp_path, source='cvat', dataset_path=str(root),
+                           classes_path=str(classes)))
+  assert data.definition.names == ('nose', 'tail', 'ear', 'whisker')
+
+
+def test_cvat_subset_sets_the_split(tmp_path):
+  root = tmp_path / 'cvat'
+  names = ['train.png', 'val.png', 'validation.png', 'test.png', 'default.png', 'none.png']
+  _images(root, *names)
+  subsets = ['Train', 'val', 'Validation', 'TEST', 'default', None]
+  images = [(name, W, H, _pt('nose', 10 + i, 20)) for i, name in enumerate(names)]
+  text = _cvat(*images)
+  for name, subset in zip(names, subsets):
+    if subset is not None:
+      text = text.replace(f'name="{name}"', f'name="{name}" subset="{subset}"')
+  (root / 'annotations.xml').write_text(text)
+  # The two images without a subset are split by --val_fraction (1.0: both to validation).
+  manifest = make_records(_config(tmp_path, source='cvat', dataset_path=str(root),
+                                  val_fraction=1.0))
+  assert manifest.count('train') == 1 and manifest.count('val') == 5
+  assert 'subset attribute: 1 train and 3 validation objects' in ' '.join(manifest.raw['notes'])

@@ -161,11 +161,16 @@ def _annotation(source, image):
         'imagePath': image, 'imageHeight': 48, 'imageWidth': 64,
         'shapes': [{'label': 'nose', 'points': [[10, 10]], 'shape_type': 'point'},
                    {'label': 'tail', 'points': [[30, 20]], 'shape_type': 'point'}]})
+  if source == 'cvat':
+    return 'annotations.xml', (
+        f'<annotations><version>1.1</version><image id="0" name="{image}" width="64" '
+        f'height="48"><points label="nose" occluded="0" points="10,10"/><points label="tail" '
+        f'occluded="0" points="30,20"/></image></annotations>')
   return 'CollectedData_me.csv', ('scorer,me,me,me,me\nbodyparts,nose,nose,tail,tail\n'
                                   f'coords,x,y,x,y\n{image},10,10,30,20\n')
 
 
-@pytest.mark.parametrize('source', ['json', 'coco', 'labelme', 'deeplabcut'])
+@pytest.mark.parametrize('source', ['json', 'coco', 'labelme', 'deeplabcut', 'cvat'])
 def test_image_paths_outside_the_dataset_are_refused(escape_dataset, tmp_path, source):
   from records.make_records import MakeRecordsConfig, make_records
   dataset = escape_dataset / 'dataset'

@@ -19,10 +19,20 @@ keypoint name.
 - Coordinates are CVAT's pixel coordinates taken as written, as pixel-centre coordinates
   (labelme's convention: no half-pixel shift).
 - Keypoint names: --classes_path when given (a label not in it skips the object, reported);
-  otherwise the point labels in order of first appearance (a note says so).
+  otherwise the keypoint labels the <meta> (task or project <labels>) declares, in its order
+  (labels of type `points` and skeleton sublabels, i.e. with a <parent>; CVAT writes the labels
+  in the task's order), then any other point labels in order of first appearance (a note says
+  which).
+- Split: an <image>'s `subset` attribute (CVAT writes it for tasks in a project with subsets)
+  sets its objects' split: validation for `validation`, `val` or `test` (any case), training
+  for any other name; no subset, or CVAT's `default`, leaves the split to --val_list /
+  --val_fraction (--val_list overrides every subset). A note counts the objects of each.
 - Images: `name` relative to --dataset_path, then to <dataset>/images/ (inside --dataset_path
-  unless --allow_outside_paths); an image not found is skipped. `width`/`height` are checked
+  unless --allow_outside_paths: a `name` like `../outside.png` or an absolute path elsewhere
+  skips the image, reported); an image not found is skipped. `width`/`height` are checked
   against the image.
+- records/label_tools/cvat_files.py writes this format (the model's keypoints as loose points
+  of one group per image, the labels in <meta>) for correction in CVAT.
 - Bad records are skipped, each named by file and `image <name>` (and the skeleton or group),
   and count towards --max_skip_fraction: a missing image, a size that is not a number, a point
   with no label, an unknown or repeated label, a malformed or multi-point `points`, a
@@ -31,6 +41,7 @@ keypoint name.
 
 import collections
 import glob
+import itertools
 import math
 import os
 import xml.etree.ElementTree as ElementTree
@@ -38,17 +49,24 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 
 from records.errors import AnnotationError, UserInputError
-from records.example import BadExample, Example, ObjectBox, Skip
+from records.example import TRAIN, VAL, BadExample, Example, ObjectBox, Skip
 from records.sources.common import (SourceData, inside, labelled_source_data,
                                     listed_annotation_files, relative_to, require_dir,
                                     resolve_image)
+
+_VAL_SUBSETS = ('validation', 'val', 'test')
 
 
 def load(config) -> SourceData:
   root = require_dir(config.dataset_path)
   documents = [(path, _parse(path)) for path in _files(config, root)]
-  data = labelled_source_data(config, 'cvat', _labels(documents),
+  declared = list(dict.fromkeys(_declared_labels(documents)))
+  data = labelled_source_data(config, 'cvat', itertools.chain(declared, _labels(documents)),
                               'no <points> with a label in any <image>')
+  if declared and not config.classes_path:
+    data.notes[-1] = (f'cvat: keypoint channel order from the <meta> labels (then first '
+                      f'appearance): {list(data.definition.names)} (give --classes_path to fix '
+                      f'it)')
   index = {n: i for i, n in enumerate(data.definition.names)}
   counts = collections.Counter()
   image_id = 0
@@ -58,6 +76,7 @@ def load(config) -> SourceData:
       image_id += 1
   for object_id, example in enumerate(data.examples):
     example.object_id = object_id
+  _split_note(data)
   if counts['boxes_ignored']:
     data.notes.append(f'cvat: {counts["boxes_ignored"]} images have ungrouped boxes that match '
                       f'no single object (several boxes or objects without group_id); those '
@@ -99,6 +118,21 @@ def _parse(path):
   return annotations
 
 
+def _declared_labels(documents):
+  """The keypoint labels of the <meta> task or project labels, in their order: those of type
+  `points` and the sublabels of skeletons (a <parent>). Labels of other types (boxes, the
+  skeleton itself) and untyped ones (older exports) are left to first appearance."""
+  for _, annotations in documents:
+    meta = annotations.find('meta')
+    if meta is None:
+      continue
+    for label in meta.iterfind('.//labels/label'):
+      name = (label.findtext('name') or '').strip()
+      kind = (label.findtext('type') or '').strip()
+      if name and (kind == 'points' or (label.findtext('parent') or '').strip()):
+        yield name
+
+
 def _labels(documents):
   """The <points> labels of every <image>, in file order."""
   for _, annotations in documents:
@@ -111,6 +145,7 @@ def _labels(documents):
 def _read_image(image, image_id, path, root, config, index, data, counts):
   """Adds the objects of one <image> to `data` (skips and filters as it goes)."""
   record = f'image {image.get("name", image.get("id", "?"))!r:.80}'
+  split = _subset_split(image)
   objects = _objects(image, counts)
   if not objects:
     return
@@ -130,7 +165,24 @@ def _read_image(image, image_id, path, root, config, index, data, counts):
       data.filter('no_keypoints')
       continue
     example.image_id, example.source_file, example.record = image_id, path, label
+    example.split = split
     data.examples.append(example)
+
+
+def _subset_split(image):
+  """The split an <image>'s `subset` names: VAL for validation/val/test (any case), None for
+  none ('' or CVAT's 'default'), else TRAIN."""
+  subset = (image.get('subset') or '').strip().lower()
+  if subset in ('', 'default'):
+    return None
+  return VAL if subset in _VAL_SUBSETS else TRAIN
+
+
+def _split_note(data):
+  split = collections.Counter(ex.split for ex in data.examples if ex.split is not None)
+  if split:
+    data.notes.append(f'cvat: split by the images\' subset attribute: {split[TRAIN]} train and '
+                      f'{split[VAL]} validation objects')
 
 
 def _objects(image, counts):

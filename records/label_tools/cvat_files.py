@@ -1,0 +1,95 @@
+"""CVAT pre-annotations: `annotations.xml` in "CVAT for images 1.1" and `cvat_labels.json`.
+
+The layout is CVAT's XML annotation format, version 1.1 (docs.cvat.ai, "XML annotation
+format"): <annotations> holds <version>1.1</version>, a <meta><task> with the task's <labels>
+(each a <label> with <name> and <type>), then one <image id name width height> per image with
+its shapes. Each present keypoint is one <points label="<name>" points="x,y" occluded="0"
+source="auto" z_order="0" group_id="1">: the points of an image share one group_id, which is
+how the reader (records/sources/cvat.py) makes them one object. Coordinates are pixels as
+written, pixel-centre convention, 4 decimals. The keypoint scores and the frame's note go in an
+XML comment before each image's points (CVAT ignores comments; an attribute would have to be
+declared in the task's labels).
+
+Why one `points` label per keypoint and not a skeleton: a skeleton label must be drawn in
+CVAT's skeleton constructor (its SVG) and an import must match it exactly, while `points`
+labels are made by pasting cvat_labels.json (`[{"name": ..., "type": "points"}, ...]`, in the
+definition's order) into the task's Raw label editor, on any CVAT version; the reader reads both.
+
+To import: create a task from the images of the output folder (file names as written in
+<image name>), with the labels of cvat_labels.json (Constructor > Raw); then Actions > Upload
+annotations > "CVAT 1.1" > annotations.xml. After the corrections, export the task as "CVAT for
+images 1.1" and read it with `--source=cvat --dataset_path=<folder with the images>`: the
+keypoint order is the <meta> labels' order, as written here.
+"""
+
+import os
+import xml.etree.ElementTree as ElementTree
+
+import numpy as np
+
+from records import files
+
+GROUP_ID = '1'  # every image holds one object
+
+
+def write(output_dir, items, names, model_name=''):
+  """Writes annotations.xml and cvat_labels.json; returns {'annotations': ..., 'labels': ...}."""
+  paths = {'annotations': os.path.join(output_dir, 'annotations.xml'),
+           'labels': os.path.join(output_dir, 'cvat_labels.json')}
+  files.write_text(paths['annotations'], annotations_xml(items, names, model_name))
+  files.write_json(paths['labels'], [{'name': n, 'type': 'points', 'attributes': []}
+                                     for n in names], indent=2, ensure_ascii=False)
+  return paths
+
+
+def annotations_xml(items, names, model_name=''):
+  """The "CVAT for images 1.1" XML text of `items`."""
+  root = ElementTree.Element('annotations')
+  ElementTree.SubElement(root, 'version').text = '1.1'
+  root.append(_meta(len(items), names, model_name))
+  for i, item in enumerate(items):
+    root.append(_image(i, item, names))
+  ElementTree.indent(root, space='  ')
+  return ('<?xml version="1.0" encoding="utf-8"?>\n' +
+          ElementTree.tostring(root, encoding='unicode') + '\n')
+
+
+def _meta(size, names, model_name):
+  meta = ElementTree.Element('meta')
+  task = ElementTree.SubElement(meta, 'task')
+  ElementTree.SubElement(task, 'name').text = model_name or 'pre-annotations'
+  ElementTree.SubElement(task, 'size').text = str(size)
+  ElementTree.SubElement(task, 'mode').text = 'annotation'
+  labels = ElementTree.SubElement(task, 'labels')
+  for name in names:
+    label = ElementTree.SubElement(labels, 'label')
+    ElementTree.SubElement(label, 'name').text = name
+    ElementTree.SubElement(label, 'type').text = 'points'
+    ElementTree.SubElement(label, 'attributes')
+  return meta
+
+
+def _image(i, item, names):
+  image = ElementTree.Element('image', id=str(i), name=item.image, width=str(int(item.width)),
+                              height=str(int(item.height)))
+  present = [(name, x, y, s) for name, (x, y), s in zip(names, item.keypoints, item.scores)
+             if np.isfinite(x) and np.isfinite(y)]
+  comment = ' '.join(f'{name}={s:.3f}' for name, _, _, s in present if np.isfinite(s))
+  comment = '; '.join(t for t in (item.note, f'scores {comment}' if comment else '') if t)
+  if comment:
+    image.append(ElementTree.Comment(' ' + _comment_safe(comment) + ' '))
+  for name, x, y, _ in present:
+    ElementTree.SubElement(image, 'points', label=name, source='auto', occluded='0',
+                           points=f'{_number(x)},{_number(y)}', z_order='0', group_id=GROUP_ID)
+  return image
+
+
+def _number(v):
+  return repr(round(float(v), 4))
+
+
+def _comment_safe(text):
+  """Text an XML comment may hold: no '--', no trailing '-'."""
+  while '--' in text:
+    text = text.replace('--', '- -')
+  return text.rstrip('-')

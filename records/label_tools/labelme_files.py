@@ -1,0 +1,72 @@
+"""labelme pre-annotations: one `<image stem>.json` beside each image, one `point` shape per
+present keypoint, labelled by its name.
+
+The fields are those labelme's own LabelFile writes and reads (labelme/label_file.py): a file's
+`version`, `flags`, `shapes`, `imagePath` (relative to the JSON file: the image's file name),
+`imageData` (null: labelme loads the image from imagePath), `imageHeight`, `imageWidth`; a
+shape's `label`, `points` ([[x, y]]), `group_id` (null: one object per image), `description`
+(here the model's score; labelme 5 shows and keeps it), `shape_type` ('point') and `flags`.
+Other top-level keys are kept by labelme as they are: `note` (why the frame was chosen) and
+`model` are written there.
+
+Open the folder with `labelme <output_dir>` (File > Open Dir), correct the points, save; then
+`--source=labelme --dataset_path=<output_dir>` reads the result (records/sources/labelme.py),
+with the pixel coordinates as written as pixel-centre coordinates, as written here.
+"""
+
+import os
+
+import numpy as np
+
+from records import files
+from records.errors import UserInputError
+
+# The labelme release whose file layout this follows (5.x: shapes carry a description).
+LABELME_VERSION = '5.5.0'
+
+
+def write(output_dir, items, names, model_name=''):
+  """Writes one labelme JSON per item beside its image; returns {'labelme': [json paths]}."""
+  paths = {}
+  for item in items:
+    path = os.path.splitext(os.path.join(output_dir, *item.image.split('/')))[0] + '.json'
+    if path in paths:
+      raise UserInputError(f'labelme: images {paths[path]!r} and {item.image!r} would share '
+                           f'the labelme file {path}')
+    paths[path] = item.image
+  written = []
+  for path, item in zip(paths, items):
+    files.write_json(path, document(item, names, model_name), indent=2, allow_nan=False,
+                     ensure_ascii=False)
+    written.append(path)
+  return {'labelme': written}
+
+
+def document(item, names, model_name=''):
+  """The labelme file (a dict) of one item."""
+  shapes = []
+  for name, (x, y), score in zip(names, item.keypoints, item.scores):
+    if not (np.isfinite(x) and np.isfinite(y)):
+      continue
+    shapes.append({
+        'label': name,
+        'points': [[round(float(x), 4), round(float(y), 4)]],
+        'group_id': None,
+        'description': f'score {float(score):.3f}' if np.isfinite(score) else '',
+        'shape_type': 'point',
+        'flags': {},
+    })
+  doc = {
+      'version': LABELME_VERSION,
+      'flags': {},
+      'shapes': shapes,
+      'imagePath': item.image.split('/')[-1],
+      'imageData': None,
+      'imageHeight': int(item.height),
+      'imageWidth': int(item.width),
+  }
+  if item.note:
+    doc['note'] = item.note
+  if model_name:
+    doc['model'] = model_name
+  return doc
