@@ -20,11 +20,24 @@ absl_flags.DEFINE_string('annotation_path', None,
                          'predict: the COCO annotation file whose image ids name the files of '
                          'COCO detection results (--detections).')
 absl_flags.DEFINE_string('val_list', None,
-                         'make_records: a file of validation image names, one a line (overrides '
-                         'the source split).')
+                         'make_records: a file of validation images, one a line (overrides the '
+                         'source split): paths in --dataset_path, DeepLabCut video/file or a '
+                         'whole video, or a bare file name that only one image has (a file name '
+                         'several images share is an error naming them).')
 absl_flags.DEFINE_float('val_fraction', None,
-                        'make_records: fraction of images (seeded by --seed) for validation, for '
-                        'sources without a split. Default 0.1.', lower_bound=0.0, upper_bound=1.0)
+                        'make_records: fraction of images for validation, for sources without a '
+                        'split: an image is for validation when the SHA-256 of its identity '
+                        '(video/file, else its path in --dataset_path) falls below it, so adding '
+                        'images never moves others. Default 0.1.',
+                        lower_bound=0.0, upper_bound=1.0)
+absl_flags.DEFINE_string('add_to', None,
+                         'make_records: an existing records directory to grow: the annotation '
+                         'set read now (--source, --dataset_path) is merged into its examples '
+                         'and the result written to --records_dir (may be the same directory; '
+                         'it is replaced only once the merge has succeeded). An image labelled '
+                         'in both keeps the new label; images already there keep their split. '
+                         'The keypoint names and order, --model_input_shape, --crop_margin, '
+                         '--box_margin and --box_min_side must match the existing set.')
 absl_flags.DEFINE_float('box_margin', 1.25,
                         'make_records: enlargement of object boxes taken from COCO bboxes, '
                         'labelme, Label Studio or CVAT rectangles, or the extent of the labelled '

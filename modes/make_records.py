@@ -3,8 +3,12 @@
     python main.py --mode=make_records --source=coco --dataset_path=data/coco \
         --annotation_path=data/coco/annotations/person_keypoints_val2017.json \
         --records_dir=records/coco_val --model_input_shape=256x192
+
+Growing a set: `--add_to=records/openfield --records_dir=records/openfield --source=labelme
+--dataset_path=fixes` merges the corrected frames into records/openfield (records/grow.py).
 """
 
+import dataclasses
 import logging
 import os
 import time
@@ -40,6 +44,15 @@ def summary_lines(manifest, seconds):
     lines.append(f'    {s["file"]}, record {s["record"]!r}: {s["reason"]}')
   if len(skipped) > 10:
     lines.append(f'    ... {len(skipped) - 10} more in manifest.json')
+  sets = manifest.raw.get('annotation_sets') or []
+  if len(sets) > 1:
+    lines.append(f'  made from {len(sets)} annotation sets (oldest first):')
+    for entry in sets:
+      relabelled = (f', relabelled {entry["relabelled"]} images' if entry.get('relabelled')
+                    else '')
+      where = entry.get('dataset_path') or entry.get('annotation_path')
+      lines.append(f'    {entry["source"]} {where}: {entry["examples"]} examples{relabelled}')
+  lines += [f'  {note}' for note in manifest.raw.get('notes', []) if 'relabelled by' in note]
   lines.append(f'  time {seconds:.1f} s, size {total_bytes / 1e6:.2f} MB')
   return lines
 
@@ -47,7 +60,8 @@ def summary_lines(manifest, seconds):
 def run(flag_values):
   """Builds the config from the flags, writes the records, prints counts, time and size."""
   logging.getLogger('records').setLevel(logging.INFO)
-  config = make_records_config(flag_values)
+  config = dataclasses.replace(make_records_config(flag_values),
+                               add_to=getattr(flag_values, 'add_to', None))
   start = time.time()
   manifest = make_records(config)
   for line in summary_lines(manifest, time.time() - start):

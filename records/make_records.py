@@ -5,6 +5,9 @@ in parallel worker processes, write shards and the manifest.
                                input_shape=(256, 192))
     manifest = make_records(config)
 
+With `add_to` (--add_to=DIR) the new annotation set is merged into the records set DIR and the
+result written to `output_dir` (which may be DIR itself), atomically: records/grow.py.
+
 Bad input never stops the run: each bad example is skipped and listed in the manifest with its
 file, record and reason. The run fails (RecordsError, nothing written that a reader accepts) when
 nothing was written or more than `max_skip_fraction` of the examples were bad. Deliberate
@@ -24,14 +27,15 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from records import schema
+from records import grow, schema
 from records.progress import Progress
 from records.crop import CropSettings, crop_shape, init_worker, try_process, try_process_many
 from records.errors import RecordsError, UserInputError
 from records.example import TRAIN, Skip
 from records.sources import get_source
+from records.reader import load_manifest
 from records.sources.resolve import (assign_splits, choose_definition, horizontal_flip_support,
-                                     order_examples)
+                                     image_identity, order_examples)
 from records.writer import ShardWriter
 
 log = logging.getLogger(__name__)
@@ -49,8 +53,9 @@ class MakeRecordsConfig:
     dataset_path: the dataset folder (images and annotations).
     annotation_path: annotation file(s), comma-separated, when not at the default place.
     val_list: file of validation image names (one a line), overriding any source split.
-    val_fraction: fraction of images (seeded) for validation, for examples without a split.
-    seed: split and synthetic-data seed.
+    val_fraction: fraction of images for validation, for examples without a split: those whose
+      identity's SHA-256 (resolve.hash_fraction) is below it, so adding images never moves others.
+    seed: shuffle and synthetic-data seed.
     classes_path, matchpoint_path, skeleton_path, sigmas_path: definition overrides.
     crop_margin: crop side / model input side.
     box_margin: enlargement of boxes from COCO bboxes and keypoint extents.
@@ -63,6 +68,9 @@ class MakeRecordsConfig:
     synthetic_count, synthetic_val_count: images the synthetic source generates per split.
     shuffle: shuffle the training examples (seeded) before writing.
     progress: print a progress line.
+    add_to: a records directory to grow: the new set is merged into its examples (the newer
+      label of an image wins, existing images keep their split) and the result written to
+      output_dir (records/grow.py).
   """
   source: str
   output_dir: str
@@ -89,6 +97,7 @@ class MakeRecordsConfig:
   synthetic_val_count: int = 200
   shuffle: bool = True
   progress: bool = True
+  add_to: Optional[str] = None
 
   def validate(self) -> None:
     """Raises UserInputError naming the setting that is out of range."""
@@ -124,7 +133,8 @@ def make_records(config: MakeRecordsConfig):
 
   Raises:
     UserInputError (AnnotationError, DefinitionError, RecordsError): bad flags or files, no
-      example written, or too many bad examples (then no manifest is written).
+      example written, or too many bad examples (then no manifest is written; with add_to the
+      old records directory is left as it was).
   """
   config.validate()
   start = time.time()
@@ -133,25 +143,74 @@ def make_records(config: MakeRecordsConfig):
     log.info(note)
   definition = choose_definition(data, config)
   flip = horizontal_flip_support(data, definition)
-  assign_splits(data, config)
+  existing = None
+  if config.add_to:
+    existing = grow.load_existing(config.add_to, definition, config, box_fraction)
+    definition, flip = existing.manifest.definition, _merged_flip(existing.manifest, flip)
+    existing.renumber(data.examples, data.notes)
+  assign_splits(data, config, existing.splits if existing else None)
   examples = order_examples(data.examples, config.seed, config.shuffle)
-  writer = ShardWriter(config.output_dir, config.examples_per_shard)  # RecordsError if unwritable
-  try:
-    skipped, fractions = _crop_all(examples, config, data.skipped, writer)
-    _check_skips(config, len(examples) - (len(skipped) - len(data.skipped)), skipped)
-    settings = dataclasses.asdict(config)
-    settings['input_shape'] = [int(v) for v in config.input_shape]
-    manifest = writer.close(
-        definition=definition, input_shape=config.input_shape,
-        crop_shape=crop_shape(config.input_shape, config.crop_margin), source=config.source,
-        settings=settings, skipped=[s.to_dict() for s in skipped], filtered=data.filtered,
-        extra={'notes': list(data.notes), 'seconds': round(time.time() - start, 3),
-               'object_scale': object_scale(fractions), 'horizontal_flip': flip})
-  except BaseException:
-    writer.abort()
-    raise
+  staging = grow.staged_dir(config.output_dir) if existing else contextlib.nullcontext(
+      config.output_dir)
+  with staging as output_dir:
+    writer = ShardWriter(output_dir, config.examples_per_shard)  # RecordsError if unwritable
+    try:
+      _write(examples, config, data, writer, existing, (definition, flip, start))
+    except BaseException:
+      writer.abort()
+      raise
+  manifest = load_manifest(config.output_dir)
   manifest.seconds = time.time() - start
   return manifest
+
+
+def _write(examples, config, data, writer, existing, described):
+  """Crops and writes the new examples (then, growing a set, the kept old ones) and the
+  manifest."""
+  definition, flip, start = described
+  skipped, fractions, written = _crop_all(examples, config, data.skipped, writer)
+  _check_skips(config, len(examples) - (len(skipped) - len(data.skipped)), skipped)
+  new_set = grow.annotation_set(config)
+  if existing:
+    noted = len(data.notes)
+    identities, sets, kept = existing.copy_into(writer, written, new_set, data.notes)
+    fractions += kept
+    for note in data.notes[noted:]:
+      log.info(note)
+    skipped = existing.manifest.skipped + [s.to_dict() for s in skipped]
+    filtered = collections.Counter(existing.manifest.filtered) + collections.Counter(
+        data.filtered)
+  else:
+    new_set['examples'] = sum(len(ids) for ids in written.values())
+    identities, sets = {split: [[i, 0] for i in ids] for split, ids in written.items()}, [new_set]
+    skipped, filtered = [s.to_dict() for s in skipped], data.filtered
+  writer.close(
+      definition=definition, input_shape=config.input_shape,
+      crop_shape=crop_shape(config.input_shape, config.crop_margin),
+      source='+'.join(s['source'] for s in sets if s['examples']) or config.source,
+      settings=_settings(config, sets), skipped=skipped,
+      filtered=dict(filtered),
+      extra={'notes': list(data.notes), 'seconds': round(time.time() - start, 3),
+             'object_scale': object_scale(fractions), 'horizontal_flip': flip,
+             'annotation_sets': sets, 'identities': identities})
+
+
+def _settings(config, sets):
+  """The config for the manifest; from several annotation sets (each its own folder and files)
+  the dataset and annotation paths are None: no one folder holds the records' original images."""
+  settings = dataclasses.asdict(config)
+  settings['input_shape'] = [int(v) for v in config.input_shape]
+  used = [s for s in sets if s['examples']]
+  for key in ('dataset_path', 'annotation_path'):
+    if len({s.get(key) for s in used}) > 1:
+      settings[key] = None
+  return settings
+
+
+def _merged_flip(manifest, flip):
+  """Horizontal flips suit the grown set when they suit both the records set and the new one."""
+  old = manifest.raw.get('horizontal_flip') or {'supported': True}
+  return flip if not flip['supported'] or old.get('supported', True) else dict(old)
 
 
 def _crop_all(examples, config, skipped, writer):
@@ -159,9 +218,10 @@ def _crop_all(examples, config, skipped, writer):
 
   Returns:
     (the list of Skips (the source's and the crop workers'), the object fractions of the
-    training examples (box_fraction)).
+    training examples (box_fraction), split -> the image identities of the written records in
+    write order).
   """
-  skipped, fractions = list(skipped), []
+  skipped, fractions, written = list(skipped), [], {}
   progress = Progress(len(examples) + len(skipped), 'make_records', 'examples',
                       done=len(skipped), enabled=config.progress)
   workers = config.num_workers or os.cpu_count() or 1
@@ -173,11 +233,12 @@ def _crop_all(examples, config, skipped, writer):
       skipped.append(Skip(example.source_file, example.record, reason))
     else:
       writer.add(example.split, schema.make_example(**result).SerializeToString())
+      written.setdefault(example.split, []).append(image_identity(example))
       if example.split == TRAIN:
         fractions.append(box_fraction(result, config.input_shape))
     progress.update(note=f'{len(skipped)} skipped')
   progress.close(note=f'{len(skipped)} skipped')
-  return skipped, fractions
+  return skipped, fractions, written
 
 
 def box_fraction(record, input_shape):

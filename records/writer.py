@@ -166,6 +166,12 @@ def clear_output_dir(output_dir: str) -> None:
       os.remove(os.path.join(output_dir, name))
 
 
+def is_records_file(name: str) -> bool:
+  """Whether a file name in a records directory is one this module writes (the manifest, a
+  shard, a temporary file of a run); anything else is the user's."""
+  return name == MANIFEST_NAME or bool(_SHARD_PATTERN.match(name) or _TMP_PATTERN.match(name))
+
+
 def write_shards(output_dir: str, examples_by_split: Mapping[str, Iterable[bytes]], *,
                  definition: KeypointDefinition, input_shape, crop_shape, source: str,
                  settings: Optional[dict] = None, skipped: Optional[list] = None,

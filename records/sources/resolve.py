@@ -1,11 +1,19 @@
 """After a source is read: the keypoint definition (source vs. definition-file flags), the split
-(source, --val_list, --val_fraction) and the order examples are written in.
+(source, --val_list, else a hash of each image's identity against --val_fraction) and the order
+examples are written in.
+
+An image's identity (image_identity) is `video/file` for a video frame (DeepLabCut), else its
+path relative to the dataset folder without a leading images/ or labeled-data/. It is what
+--val_list entries, the split hash and the records set grown with --add_to (records/grow.py)
+know an image by. Not a hash of the pixels: a corrected frame exported again (re-encoded) is
+still the same image, and every source has a dataset folder the path is taken against.
 """
 
+import hashlib
 import logging
 import os
 import tempfile
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -133,76 +141,159 @@ def read_val_list(path, dataset_path):
   return found, [line.replace('\\', '/') for line in lines if line and not line.startswith('#')]
 
 
-def assign_splits(data, config) -> None:
-  """Sets every example's split: --val_list for all, else the source's, else --val_fraction."""
-  examples = data.examples
+def image_identity(ex) -> str:
+  """An image's identity across annotation sets and rounds: `video/file` for a video frame
+  (DeepLabCut labeled-data/<video>/<file>, wherever the file was found), else its path relative
+  to the dataset folder (identity_of_path)."""
+  if ex.video:
+    return f'{ex.video}/{os.path.basename(ex.rel_path)}'
+  return identity_of_path(ex.rel_path)
+
+
+def identity_of_path(rel_path: str) -> str:
+  """The identity of an image path relative to its dataset folder: the path with '/'
+  separators, without a leading images/ or labeled-data/ (so labeled-data/m4s1/img0000.png and
+  a labelme folder's m4s1/img0000.png are the same image)."""
+  rel = str(rel_path).replace('\\', '/').lstrip('/')
+  for prefix in ('images/', 'labeled-data/'):
+    if rel.startswith(prefix):
+      return rel[len(prefix):]
+  return rel
+
+
+def hash_fraction(identity: str) -> float:
+  """A number in [0, 1) fixed by an image's identity (SHA-256 of its UTF-8 bytes): an image is
+  for validation when it is below --val_fraction, whatever other images the set holds."""
+  digest = hashlib.sha256(identity.encode('utf-8')).digest()
+  return int.from_bytes(digest[:8], 'big') / 2.0**64
+
+
+def assign_splits(data, config, fixed: Optional[Dict[str, str]] = None) -> None:
+  """Sets every example's split: --val_list for all, else the source's, else the hash of the
+  image's identity against --val_fraction; then images in `fixed` (identity -> split: those
+  already in the records set grown with --add_to) keep their split whatever the rules say."""
+  fixed = dict(fixed or {})
   if config.val_list:
-    path, names = read_val_list(config.val_list, config.dataset_path)
-    wanted = {name.strip('/') for name in names}
-    _refuse_ambiguous_names(examples, wanted, path)
-    matched = set()
-    for ex in examples:
-      hit = _val_list_keys(ex) & wanted
-      matched |= hit
-      ex.split = VAL if hit else TRAIN
-    if names and not matched:
-      raise UserInputError(f'--val_list={path}: none of its {len(names)} names matches an '
-                           f'image of the data set (e.g. {names[0]!r})')
-    if len(matched) < len(wanted):
-      data.notes.append(f'warning: --val_list={path}: {len(wanted - matched)} names match no '
-                        f'image (e.g. {sorted(wanted - matched)[0]!r})')
-      log.warning(data.notes[-1])
-    data.notes.append(f'split by --val_list={path}: {len(matched)} validation images')
-    return
-  unsplit = sorted({ex.rel_path for ex in examples if ex.split is None})
+    _split_by_val_list(data, config)
+  else:
+    _split_by_hash(data, config, fixed)
+  _keep_fixed_splits(data, fixed)
+
+
+def _split_by_val_list(data, config) -> None:
+  examples = data.examples
+  path, names = read_val_list(config.val_list, config.dataset_path)
+  wanted = {name.strip('/') for name in names}
+  # A name that is an image's own path names that image only, never files elsewhere of that name.
+  exact = {image_identity(ex) for ex in examples} | {ex.rel_path for ex in examples}
+  _refuse_ambiguous_names(examples, wanted - exact, path)
+  matched = set()
+  for ex in examples:
+    hit = _val_list_keys(ex, exact) & wanted
+    matched |= hit
+    ex.split = VAL if hit else TRAIN
+  if names and not matched:
+    raise UserInputError(f'--val_list={path}: none of its {len(names)} names matches an '
+                         f'image of the data set (e.g. {names[0]!r})')
+  if len(matched) < len(wanted):
+    data.notes.append(f'warning: --val_list={path}: {len(wanted - matched)} names match no '
+                      f'image (e.g. {sorted(wanted - matched)[0]!r})')
+    log.warning(data.notes[-1])
+  data.notes.append(f'split by --val_list={path}: {len(matched)} validation images')
+
+
+def _split_by_hash(data, config, fixed) -> None:
+  """Examples without a split: validation when the hash of their image's identity is below the
+  fraction. When that leaves no validation (or no training) image in the whole set, `fixed`
+  included, the image of the lowest (highest) hash goes there, so a tiny set still validates."""
+  examples = data.examples
+  unsplit = sorted({image_identity(ex) for ex in examples if ex.split is None} - set(fixed))
   if not unsplit:
-    if config.val_fraction is not None and examples:
+    if config.val_fraction is not None and examples and not fixed:
       data.notes.append(f'warning: --val_fraction={config.val_fraction} ignored: the source '
                         f'has its own split (use --val_list to override it)')
       log.warning(data.notes[-1])
     return
   fraction = DEFAULT_VAL_FRACTION if config.val_fraction is None else config.val_fraction
-  n = len(unsplit)
-  n_val = int(round(fraction * n))
-  if fraction > 0 and n >= 2:
-    n_val = max(1, n_val)
-  if fraction < 1:
-    n_val = min(n_val, n - 1)
-  order = np.random.default_rng(config.seed).permutation(n)
-  val = {unsplit[i] for i in order[:n_val]}
+  score = {identity: hash_fraction(identity) for identity in unsplit}
+  val = {identity for identity in unsplit if score[identity] < fraction}
+  others = set(fixed.values()) | {ex.split for ex in examples if ex.split is not None}
+  if len(unsplit) + len(fixed) >= 2:
+    if fraction > 0 and not val and VAL not in others:
+      val.add(min(unsplit, key=score.get))
+    if fraction < 1 and len(val) == len(unsplit) and TRAIN not in others:
+      val.discard(max(unsplit, key=score.get))
   for ex in examples:
     if ex.split is None:
-      ex.split = VAL if ex.rel_path in val else TRAIN
-  data.notes.append(f'split by image with val_fraction={fraction}: {n_val} of {n} images '
-                    f'for validation (seed {config.seed})')
+      identity = image_identity(ex)
+      ex.split = fixed.get(identity) or (VAL if identity in val else TRAIN)
+  data.notes.append(f'split by a hash of each image\'s identity (video/file or its path) '
+                    f'with val_fraction={fraction}: {len(val)} of {len(unsplit)} new images '
+                    f'for validation')
   log.info(data.notes[-1])
 
 
-def _val_list_keys(ex):
-  """The --val_list entries that name this example: its path, its file name, its path under
-  images/, and for a video frame `video/file`, the video and `labeled-data/<video>` (the
-  whole video)."""
+def _keep_fixed_splits(data, fixed) -> None:
+  """Images already in the records set keep their split; a note counts those whose split the
+  new set's rules would have changed."""
+  if not fixed:
+    return
+  moved, kept = set(), set()
+  for ex in data.examples:
+    identity = image_identity(ex)
+    if identity in fixed:
+      kept.add(identity)
+      if ex.split != fixed[identity]:
+        moved.add(identity)
+      ex.split = fixed[identity]
+  if moved:
+    data.notes.append(f'warning: {len(moved)} images already in the records set keep their '
+                      f'split, not the one this set\'s split rule gives them (e.g. '
+                      f'{sorted(moved)[0]!r}): validation stays comparable across rounds')
+    log.warning(data.notes[-1])
+  elif kept:
+    data.notes.append(f'{len(kept)} images already in the records set keep their split')
+    log.info(data.notes[-1])
+
+
+def _val_list_keys(ex, exact=()):
+  """The --val_list entries that name this example: its identity, its path, its file name (when
+  that is not another image's path, in `exact`), its path under images/, and for a video frame
+  `video/file`, the video and `labeled-data/<video>` (the whole video)."""
   base = os.path.basename(ex.rel_path)
-  keys = {ex.rel_path, base,
+  identity = image_identity(ex)
+  keys = {identity, ex.rel_path,
           ex.rel_path[len('images/'):] if ex.rel_path.startswith('images/') else ex.rel_path}
+  if base not in exact or base in keys:
+    keys.add(base)
   if ex.video:
     keys |= {f'{ex.video}/{base}', ex.video, f'labeled-data/{ex.video}'}
   return keys
 
 
 def _refuse_ambiguous_names(examples, wanted, path):
-  """A bare file name in --val_list that frames of several videos share is an error naming
-  them (every DeepLabCut video folder has its own img0000.png)."""
-  videos = {}
+  """A bare file name in --val_list that several images share (frames of several videos: every
+  DeepLabCut video folder has its own img0000.png; or files of several folders) is an error
+  naming them; a file name that one image has still works."""
+  videos, images = {}, {}
   for ex in examples:
     base = os.path.basename(ex.rel_path)
-    if ex.video and base in wanted:
-      videos.setdefault(base, set()).add(ex.video)
-  for base, found in sorted(videos.items()):
-    if len(found) > 1:
-      raise UserInputError(f'--val_list={path}: {base!r} is a frame of {len(found)} videos '
-                           f'({", ".join(sorted(found))}); write it as video/file (e.g. '
-                           f'{sorted(found)[0]}/{base}) or name a whole video')
+    if base in wanted:
+      images.setdefault(base, set()).add(image_identity(ex))
+      if ex.video:
+        videos.setdefault(base, set()).add(ex.video)
+  for base, found in sorted(images.items()):
+    if len(found) < 2:
+      continue
+    if len(videos.get(base, ())) > 1:
+      shown = sorted(videos[base])
+      raise UserInputError(f'--val_list={path}: {base!r} is a frame of {len(shown)} videos '
+                           f'({", ".join(shown)}); write it as video/file (e.g. '
+                           f'{shown[0]}/{base}) or name a whole video')
+    shown = sorted(found)
+    more = f', ... {len(shown) - 5} more' if len(shown) > 5 else ''
+    raise UserInputError(f'--val_list={path}: {base!r} names {len(shown)} images '
+                         f'({", ".join(shown[:5])}{more}); write the path (e.g. {shown[0]})')
 
 
 def order_examples(examples, seed, shuffle=True):
