@@ -1,5 +1,6 @@
 """Flags shared by several modes, and writing the resolved flags into an output folder."""
 
+import copy
 import json
 import os
 
@@ -37,10 +38,15 @@ FLAGFILE_NAME = 'flags.txt'
 SEED_FILE_NAME = 'seed.json'
 
 
-def save_resolved_flags(flag_values, directory):
+def save_resolved_flags(flag_values, directory, overrides=None):
   """Writes every flag's resolved value as a flagfile, and the seed, into `directory`.
 
   The flagfile can be passed back with `--flagfile` to repeat the run.
+
+  Args:
+    overrides: {flag name: (value, why)} of flags the run used another value of than the flag
+      held (e.g. --flip_prob turned off by the records): the value used is written, after a
+      comment line '# why' (absl flagfiles skip lines starting with '#').
 
   Raises:
     StorageError: naming the folder when it cannot be created or written (a path through a
@@ -51,10 +57,16 @@ def save_resolved_flags(flag_values, directory):
   except OSError as e:
     raise StorageError(f'{directory}: cannot create the output folder ({e.strerror or e})'
                        ) from None
-  lines = []
+  lines, overrides = [], dict(overrides or {})
   for name in sorted(flag_values):
     flag = flag_values[name]
     module = flag_values.find_module_defining_flag(name) or ''
+    if name in overrides:
+      value, why = overrides.pop(name)
+      used = copy.deepcopy(flag)
+      used.value = value
+      lines += ['# ' + ' '.join(str(why).split()), used.serialize()]
+      continue
     if not module.startswith('flags.') or flag.value is None:
       continue
     lines.append(flag.serialize())

@@ -65,6 +65,23 @@ def follow_flip_support(pipeline, manifest_raw, flag_values, log=print):
   return dataclasses.replace(pipeline, flip_prob=0.0)
 
 
+def announce_flip_test(flag_values, predictor, log=print):
+  """Prints why --flip_test is off for a model whose records set does not support horizontal
+  flips (Predictor.flip_supported); the predictor then predicts without it, warning no more."""
+  if flag_values.flip_test:
+    predictor.flip_test_used(True, log=lambda message: log(f'warning: --{message}'))
+
+
+def resolved_flag_overrides(flag_values, pipeline, manifest_raw):
+  """{flag name: (value used, why)} of the flags whose value training changed, for flags.txt:
+  --flip_prob when the records turned horizontal flips off (follow_flip_support)."""
+  if pipeline.flip_prob == flag_values.flip_prob:
+    return {}
+  flip = (manifest_raw or {}).get('horizontal_flip') or {}
+  return {'flip_prob': (pipeline.flip_prob, f'horizontal flips off (the flag said '
+                        f'{flag_values.flip_prob:g}): {flip.get("reason", "")}')}
+
+
 def strategy_config(flag_values):
   from hourglass.training.strategy import StrategyConfig  # pylint: disable=g-import-not-at-top
   return StrategyConfig(

@@ -13,6 +13,7 @@ from flags.common import save_resolved_flags
 from hourglass.evaluation import evaluator
 from hourglass.evaluation import report
 from hourglass.inference.loading import load_predictor
+from modes.configs import announce_flip_test
 from records.errors import UserInputError
 from records.reader import load_manifest
 
@@ -81,6 +82,7 @@ def run(flag_values):
                              num_threads=flag_values.num_threads)
   check_definitions(predictor.definition, manifest.definition, flag_values.model_path,
                     flag_values.records_dir)
+  announce_flip_test(flag_values, predictor)
   output_dir = flag_values.output_dir or default_output_dir(flag_values.model_path)
   save_resolved_flags(flag_values, output_dir)
   config = eval_config(flag_values, output_dir, coco_annotation_file(manifest))

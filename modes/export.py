@@ -87,9 +87,10 @@ def run(fv):
       codec_settings, (model_config.input_height, model_config.input_width))
   save_resolved_flags(fv, fv.output_dir)
   check, labelled, dataset, calibration = _check_inputs(codec, fv)
-  crop = bundle_lib.read_description(bundle_dir)[0].get('crop')
+  info = bundle_lib.read_description(bundle_dir)[0]
+  flip = bundle_lib.flip_support(info) if bundle_lib.FLIP_KEY in info else None
   exports, rewrites = runner.export_all(model, model_config, definition, codec, config,
-                                        calibration, crop)
+                                        calibration, info.get('crop'), flip)
   try:
     threads = tuple(int(t) for t in fv.latency_threads)
   except ValueError:
@@ -97,7 +98,8 @@ def run(fv):
   proof = export_report.ProofConfig(
       decoder=fv.decoder, tolerance=fv.parity_tolerance, tolerance_fp16=fv.parity_tolerance_fp16,
       latency_threads=threads, latency_runs=fv.latency_runs, pck_threshold=fv.score_threshold)
-  keras = predictors.KerasPredictor(model, definition, codec, f'keras:{bundle_dir}')
+  keras = predictors.KerasPredictor(model, definition, codec, f'keras:{bundle_dir}',
+                                    flip=flip)
   report = export_report.prove(exports, keras, bundle_dir, check, dataset, proof, labelled)
   report['calibration_samples'] = 0 if calibration is None else int(len(calibration))
   report.update(rewrites)

@@ -15,7 +15,7 @@ import sys
 from flags.common import save_resolved_flags
 from hourglass.training import precision as precision_lib, strategy as strategy_lib
 from modes.configs import (follow_flip_support, input_shape_or, model_config, pipeline_config,
-                           strategy_config)
+                           resolved_flag_overrides, strategy_config)
 from records.errors import UserInputError
 
 
@@ -109,7 +109,8 @@ def build_trainer(flag_values, log=print):
     eval_fn = lambda ctx: build_eval_dataset(records_dir, pipeline, split='val',
                                              input_context=ctx)
   if strategy_lib.is_chief(strategy):
-    save_resolved_flags(flag_values, flag_values.model_dir)
+    save_resolved_flags(flag_values, flag_values.model_dir,
+                        resolved_flag_overrides(flag_values, pipeline, manifest.raw))
   config = train_config(flag_values, steps, compute_dtype)
   log(f'training {model} on {manifest.count("train")} examples: {config.total_steps} steps '
       f'({config.total_steps / steps:g} epochs of {steps} steps), validation every '
@@ -119,7 +120,8 @@ def build_trainer(flag_values, log=print):
                     manifest.definition, codec, train_fn, eval_fn,
                     weights_path=flag_values.weights_path, log=log,
                     faults=faults.from_environment(),
-                    crop=bundle_lib.crop_settings(manifest.raw))
+                    crop=bundle_lib.crop_settings(manifest.raw),
+                    flip=bundle_lib.flip_settings(manifest.raw))
   return trainer, manifest
 
 

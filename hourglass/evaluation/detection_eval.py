@@ -120,8 +120,8 @@ def evaluate_with_detections(predictor, dataset, detections_path, dataset_root, 
   coco = metrics.coco_keypoint_ap(gt, results, definition.oks_sigmas(), image_ids=image_ids)
   coco.pop('summary', None)
   coco['ground_truth'] = config.coco_ground_truth or 'records'
-  result = {'model': predictor.name, 'decoder': config.decoder, 'flip_test': config.flip_test,
-            'boxes': 'detections', 'detections': detections_path,
+  result = {'model': predictor.name, 'decoder': config.decoder,
+            **evaluator.flip_test_entries(predictor, config), 'boxes': 'detections', 'detections': detections_path,
             'num_detections': len(poses), 'num_results_after_nms': len(results),
             'num_images': len(image_paths), 'coco': coco,
             'seconds': time.perf_counter() - start}
@@ -211,7 +211,8 @@ def evaluate_whole_frame(predictor, dataset, dataset_root, config, mode='frame',
   result, results = evaluator.compute_metrics(collected, predictor.definition, predictor.codec,
                                               config)
   result.update({'model': predictor.name, 'decoder': config.decoder,
-                 'flip_test': bool(config.flip_test), 'boxes': WHOLE_FRAME_BOXES[mode],
+                 **evaluator.flip_test_entries(predictor, config),
+                 'boxes': WHOLE_FRAME_BOXES[mode],
                  'images_per_second': collected['count'] / max(collected['seconds'], 1e-9)})
   if search is not None and mode == 'frame':
     result['search_crops_per_image'] = search.crops_run / max(1, len(set(collected['path'])))

@@ -196,6 +196,16 @@ def compute_metrics(collected, definition, codec, config):
   return result, results
 
 
+def flip_test_entries(predictor, config):
+  """The metrics' 'flip_test' entry: whether the flip test ran (asked for, and the model's
+  records set supports horizontal flips), plus 'flip_test_off' (the reason) when asked for
+  but off."""
+  used = predictor.flip_test_used(config.flip_test)
+  if config.flip_test and not used:
+    return {'flip_test': False, 'flip_test_off': predictor.flip_reason}
+  return {'flip_test': used}
+
+
 def evaluate(predictor, dataset, config=None, extra=None):
   """Evaluates a predictor on an eval dataset and writes the reports.
 
@@ -212,7 +222,7 @@ def evaluate(predictor, dataset, config=None, extra=None):
   collected = collect_predictions(predictor, dataset, config, overlays)
   result, results = compute_metrics(collected, predictor.definition, predictor.codec, config)
   result.update({'model': predictor.name, 'decoder': config.decoder,
-                 'flip_test': bool(config.flip_test),
+                 **flip_test_entries(predictor, config),
                  'images_per_second': collected['count'] / max(collected['seconds'], 1e-9)})
   result.update(extra or {})
   if config.output_dir:

@@ -122,8 +122,11 @@ def write_overlays(output_dir, overlays, definition, conf_threshold=0.0):
 def format_summary(result):
   """A short human-readable table of the main figures."""
   count = result.get('num_objects', result.get('num_detections'))
+  flip = result.get('flip_test')
+  if result.get('flip_test_off'):
+    flip = f'{flip} (asked for; off: {result["flip_test_off"]})'
   lines = [f'model: {result.get("model", "?")}  decoder: {result.get("decoder")}  '
-           f'flip_test: {result.get("flip_test")}  objects: {count}']
+           f'flip_test: {flip}  objects: {count}']
   if 'pck' in result:
     pck = result['pck']
     lines.append(f'PCK@{pck["threshold"]:g}: {100.0 * pck["total"]:.2f}%   '

@@ -15,6 +15,9 @@ Content (format "hourglass-export/1"):
   outputs: [{name, shape, dtype, meaning}], heatmaps first
   decoder: 'quarter' | 'dark' | null (keypoints decoded in the graph)
   format_name: e.g. 'tflite_uint8'
+  crop: the bundle's crop settings (hourglass.model.bundle.CropRule), when it has them
+  horizontal_flip: {supported, reason}, whether the records set allows horizontal flips (the
+    runtime predictors' flip test obeys it), when the bundle records it
 """
 
 import json
@@ -25,7 +28,7 @@ from records import files
 
 def build_metadata(*, format_name, definition, codec, model_config, input_name='image',
                    layout='NHWC', batch=1, input_dtype='float32', input_quantization=None,
-                   outputs=(), decoder=None, crop=None):
+                   outputs=(), decoder=None, crop=None, flip=None):
   """Builds the metadata dict of one exported file.
 
   Args:
@@ -40,6 +43,8 @@ def build_metadata(*, format_name, definition, codec, model_config, input_name='
     outputs: dicts {name, shape, dtype, meaning}.
     decoder: the in-graph decoder ('quarter' or 'dark') or None.
     crop: the bundle's crop settings ({'box_margin': m}, hourglass.model.bundle), or None.
+    flip: the bundle's horizontal flip support ({'supported', 'reason'},
+      hourglass.model.bundle.flip_support), or None (readers count flips as supported).
   Returns:
     a JSON-ready dict.
   """
@@ -59,6 +64,9 @@ def build_metadata(*, format_name, definition, codec, model_config, input_name='
   }
   if crop:
     meta['crop'] = dict(crop)
+  if flip is not None:
+    meta['horizontal_flip'] = {'supported': bool(flip['supported']),
+                               'reason': str(flip.get('reason') or '')}
   return meta
 
 

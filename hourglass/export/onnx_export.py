@@ -15,7 +15,7 @@ DEFAULT_OPSET = 13
 
 def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_OPSET,
                 nchw=False, with_decoder=False, decoder='dark', dynamic_batch=False,
-                format_name='onnx', crop=None):
+                format_name='onnx', crop=None, flip=None):
   """Exports one ONNX file with its metadata.
 
   Args:
@@ -27,6 +27,7 @@ def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_O
     decoder: 'quarter' or 'dark'.
     dynamic_batch: a free batch dimension.
     crop: the bundle's crop settings (its box margin), carried in the metadata.
+    flip: the bundle's horizontal flip support, carried in the metadata (None: unknown).
   Returns:
     the metadata dict.
   """
@@ -51,7 +52,7 @@ def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_O
   meta = metadata_lib.build_metadata(
       format_name=format_name, definition=definition, codec=codec, model_config=model_config,
       layout=layout, batch=meta_batch, outputs=outputs,
-      decoder=decoder if with_decoder else None, crop=crop)
+      decoder=decoder if with_decoder else None, crop=crop, flip=flip)
   del model_proto.metadata_props[:]
   for key, value in metadata_lib.onnx_props(meta).items():
     prop = model_proto.metadata_props.add()

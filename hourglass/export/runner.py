@@ -74,7 +74,7 @@ class ExportConfig:
 
 
 def export_all(model, model_config, definition, codec, config: ExportConfig,
-               calibration_images: Optional[Sequence] = None, crop=None):
+               calibration_images: Optional[Sequence] = None, crop=None, flip=None):
   """Writes every requested format.
 
   Args:
@@ -84,6 +84,8 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
     calibration_images: float32 [N, H, W, 3] RGB 0..255, needed by the uint8 formats.
     crop: the bundle's crop settings ({'box_margin': m}), carried by every format's metadata so
       predict crops detector boxes as the training crops were; None when the bundle has none.
+    flip: the bundle's horizontal flip support ({'supported', 'reason'}), carried alike so the
+      runtime predictors' flip test obeys it; None when the bundle has none.
   Returns:
     ({format: (path, metadata dict)} in config.formats order,
      {'batch_norm_folding': fold summary dict or None (that of the model behind SavedModel,
@@ -95,7 +97,8 @@ def export_all(model, model_config, definition, codec, config: ExportConfig,
   if needs_quant and (calibration_images is None or not len(calibration_images)):
     raise UserInputError('the uint8 formats need calibration images: give '
                          '--calibration_records (or --records_dir) with examples')
-  kw = dict(model_config=model_config, definition=definition, codec=codec, crop=crop)
+  kw = dict(model_config=model_config, definition=definition, codec=codec, crop=crop,
+            flip=flip)
   model, mnn_model, rewrites = _rewrite(model, config)
   out = {}
   work = tempfile.mkdtemp(prefix='export_', dir=config.output_dir)

@@ -49,14 +49,15 @@ def write_archive(directory, model, endpoints):
 
 
 def export_saved_model(path, model, *, model_config, definition, codec, decoder='dark',
-                       crop=None):
+                       crop=None, flip=None):
   """Exports the SavedModel described in the module docstring.
 
   Args:
     path: the output directory (replaced when it exists).
     model: the Keras inference model (RGB 0..255 in, heatmaps out).
     model_config, definition, codec, crop: what the bundle carries (crop: its box margin,
-      written into the metadata and model_info.json; None when unknown).
+      written into the metadata and model_info.json; None when unknown; flip: its
+      horizontal flip support, written alike).
     decoder: 'quarter' or 'dark', for serve_keypoints.
   The batch dimension is always free (TF serves any batch); the TFLite files converted from
   this SavedModel get batch 1 unless resized (hourglass.export.tflite).
@@ -77,11 +78,11 @@ def export_saved_model(path, model, *, model_config, definition, codec, decoder=
              metadata_lib.decoder_outputs(definition.num_keypoints, meta_batch))
   meta = metadata_lib.build_metadata(format_name='saved_model', definition=definition,
                                      codec=codec, model_config=model_config, batch=meta_batch,
-                                     outputs=outputs, decoder=decoder, crop=crop)
+                                     outputs=outputs, decoder=decoder, crop=crop, flip=flip)
   # The whole folder is built under a temporary name; an old `path` is deleted just before the
   # rename (a rename cannot replace a non-empty folder).
   with files.atomic_path(path) as tmp:
     write_archive(tmp, model, endpoints)
     metadata_lib.write_json(os.path.join(tmp, model_metadata.SAVED_MODEL_METADATA_FILE), meta)
-    bundle_lib.write_description(tmp, model_config, definition, codec.to_dict(), crop)
+    bundle_lib.write_description(tmp, model_config, definition, codec.to_dict(), crop, flip)
   return meta

@@ -20,7 +20,7 @@ def _from_bundle(directory, batch_size):
                                                                           with_info=True)
   codec = bundle_lib.codec_from_settings(codec_settings, (config.input_height, config.input_width))
   return KerasPredictor(model, definition, codec, f'keras:{directory}', batch_size,
-                        bundle_lib.CropRule.from_info(info))
+                        bundle_lib.CropRule.from_info(info), bundle_lib.flip_support(info))
 
 
 def _metadata_dir(path):
@@ -34,13 +34,13 @@ def _metadata_dir(path):
 
 
 def _read_metadata(directory):
-  """(KeypointDefinition, HeatmapCodec, CropRule) from a folder's model_info.json +
-  keypoints.json."""
+  """(KeypointDefinition, HeatmapCodec, CropRule, flip support dict) from a folder's
+  model_info.json + keypoints.json."""
   info, definition = bundle_lib.read_description(directory)
   model = info.get('model', {})
   shape = (model.get('input_height'), model.get('input_width')) if model else None
   return (definition, bundle_lib.codec_from_settings(info.get('codec', {}), shape),
-          bundle_lib.CropRule.from_info(info))
+          bundle_lib.CropRule.from_info(info), bundle_lib.flip_support(info))
 
 
 def load_predictor(path, batch_size=32, num_threads=None):
@@ -66,8 +66,8 @@ def load_predictor(path, batch_size=32, num_threads=None):
     return runtime_predictors.load_runtime_predictor(path, num_threads)
   if os.path.isdir(path):
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
-      definition, codec, rule = _read_metadata(_metadata_dir(path))
-      return SavedModelPredictor(path, definition, codec, batch_size, rule)
+      definition, codec, rule, flip = _read_metadata(_metadata_dir(path))
+      return SavedModelPredictor(path, definition, codec, batch_size, rule, flip)
     found = bundle_lib.find_bundle(path)
     if found:
       return _from_bundle(found, batch_size)
@@ -75,13 +75,13 @@ def load_predictor(path, batch_size=32, num_threads=None):
                          f'bundle, no {bundle_lib.INFO_FILE}, no saved_model.pb); has training '
                          f'saved a best model yet?')
   if path.lower().endswith('.keras'):
-    definition, codec, rule = _read_metadata(_metadata_dir(path))
+    definition, codec, rule, flip = _read_metadata(_metadata_dir(path))
     import keras  # pylint: disable=g-import-not-at-top
     try:
       model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for a file that is not a model
       raise UserInputError(f'{path}: not a loadable Keras model ({type(e).__name__}: {e})'
                            ) from None
-    return KerasPredictor(model, definition, codec, f'keras:{path}', batch_size, rule)
+    return KerasPredictor(model, definition, codec, f'keras:{path}', batch_size, rule, flip)
   raise UserInputError(f'{path}: unknown model format; expected a model directory, .keras, a '
                        f'SavedModel directory, .tflite, .onnx or .mnn')

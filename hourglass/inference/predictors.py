@@ -12,11 +12,12 @@ with the crop's affine transform. Keras models run batched in graph mode through
 """
 
 import dataclasses
+import logging
 
 import numpy as np
 import tensorflow as tf
 
-from hourglass.model.bundle import CropRule
+from hourglass.model.bundle import CropRule, flip_support
 from records.errors import UserInputError
 
 
@@ -35,10 +36,18 @@ class Predictor:
       searched and tracked boxes are cut by it (the records' defaults when the model's
       description has none).
     box_margin: crop_rule.box_margin, the enlargement of detector and tracked boxes.
+    flip_supported: (read-only) whether the model's records set allows horizontal flips
+      (hourglass.model.bundle.flip_support); when not, a flip test asked for is not run (a
+      flip would swap or blur the labels): the plain prediction, with a warning once.
+    flip_reason: (read-only) why, as the records set recorded it.
   """
 
-  def __init__(self, definition, input_shape, codec, name, batch_size=32, crop_rule=None):
+  def __init__(self, definition, input_shape, codec, name, batch_size=32, crop_rule=None,
+               flip=None):
+    """`flip`: {'supported': bool, 'reason': str} of the model's records, or None (supported)."""
     self.crop_rule = crop_rule or CropRule()
+    self._flip = flip_support({'horizontal_flip': flip})
+    self._flip_warned = False
     self.definition = definition
     self.input_shape = tuple(int(v) for v in input_shape)
     self.codec = codec
@@ -53,6 +62,30 @@ class Predictor:
   @box_margin.setter
   def box_margin(self, margin):
     self.crop_rule = dataclasses.replace(self.crop_rule, box_margin=float(margin))
+
+  @property
+  def flip_supported(self):
+    return self._flip['supported']
+
+  @property
+  def flip_reason(self):
+    return self._flip['reason']
+
+  def flip_test_used(self, flip_test, log=None):
+    """Whether a flip test asked for (`flip_test`) runs: only where the model's records set
+    supports horizontal flips. When it is turned off, says so once per predictor: to `log` (a
+    print-like function) when given, else as a logged warning."""
+    if flip_test and not self.flip_supported:
+      if not self._flip_warned:
+        self._flip_warned = True
+        message = (f'flip_test: this model\'s records set does not support horizontal flips: '
+                   f'{self.flip_reason}; predicting without the flip test')
+        if log is None:
+          logging.warning('%s: %s', self.name, message)
+        else:
+          log(message)
+      return False
+    return bool(flip_test)
 
   def _heatmaps(self, images):
     raise NotImplementedError
@@ -82,10 +115,11 @@ class Predictor:
     return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
 
   def heatmaps(self, images, flip_test=False):
-    """Heatmaps, averaged with those of the horizontally flipped images when `flip_test`."""
+    """Heatmaps, averaged with those of the horizontally flipped images when `flip_test` (and
+    the model supports flips: flip_test_used)."""
     images = self._check(images)
     heatmaps = self(images)
-    if flip_test:
+    if self.flip_test_used(flip_test):
       flipped = self(images[:, :, ::-1])
       heatmaps = self.codec.merge_flip(heatmaps, flipped,
                                        self.definition.flip_permutation('h')).numpy()
@@ -114,7 +148,8 @@ class Predictor:
     Args:
       images: uint8 or float [B, H, W, 3] RGB 0..255.
       decoder: 'argmax', 'quarter' or 'dark'.
-      flip_test: average with the heatmaps of the horizontally flipped images.
+      flip_test: average with the heatmaps of the horizontally flipped images (off, with a
+        warning, for a model whose records set does not support flips).
     Returns:
       (keypoints np.float32 [B, K, 2] model-input px, scores np.float32 [B, K] heatmap peaks).
     """
@@ -124,9 +159,9 @@ class Predictor:
 class KerasPredictor(Predictor):
   """A Keras inference model run through one graph-mode `tf.function` per predictor."""
 
-  def __init__(self, model, definition, codec, name, batch_size=32, crop_rule=None):
+  def __init__(self, model, definition, codec, name, batch_size=32, crop_rule=None, flip=None):
     height, width = model.input_shape[1:3]
-    super().__init__(definition, (height, width), codec, name, batch_size, crop_rule)
+    super().__init__(definition, (height, width), codec, name, batch_size, crop_rule, flip)
     self.model = model
     spec = tf.TensorSpec([None, height, width, 3], tf.float32)
     self._function = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32),
@@ -139,7 +174,7 @@ class KerasPredictor(Predictor):
 class SavedModelPredictor(Predictor):
   """A SavedModel's serving function (exported with `model.export` or `tf.saved_model.save`)."""
 
-  def __init__(self, path, definition, codec, batch_size=32, crop_rule=None):
+  def __init__(self, path, definition, codec, batch_size=32, crop_rule=None, flip=None):
     try:
       loaded = tf.saved_model.load(path)
     except Exception as e:  # TF raises several types for a folder that is not a SavedModel
@@ -157,7 +192,7 @@ class SavedModelPredictor(Predictor):
     self._function = function
     self._as_list = None
     super().__init__(definition, codec.input_size, codec, f'saved_model:{path}', batch_size,
-                     crop_rule)
+                     crop_rule, flip)
 
   def _heatmaps(self, images):
     x = tf.convert_to_tensor(images, tf.float32)

@@ -33,7 +33,8 @@ class RuntimePredictor(Predictor):
     batch = int(meta['input']['shape'][0])
     super().__init__(definition, codec.input_size, codec, f'{kind}:{path}',
                      batch_size=batch if batch > 0 else 32,
-                     crop_rule=bundle.CropRule.from_info(meta))
+                     crop_rule=bundle.CropRule.from_info(meta),
+                     flip=bundle.flip_support(meta))
     self.layout = meta['input']['layout']
     self.input_quantization = meta['input'].get('quantization')
     heatmap_entry = next(o for o in meta['outputs'] if o['name'] == 'heatmaps')
@@ -73,7 +74,8 @@ class RuntimePredictor(Predictor):
 
   def decodes_in_graph(self, decoder, flip_test=False):
     # A flip test merges heatmaps before decoding, so it needs the heatmaps path.
-    return self.has_decoder and self.meta.get('decoder') == decoder and not flip_test
+    return (self.has_decoder and self.meta.get('decoder') == decoder and
+            not self.flip_test_used(flip_test))
 
   def predict(self, images, decoder='dark', flip_test=False):
     """As Predictor.predict; the in-graph decoder's outputs when decodes_in_graph (the TF

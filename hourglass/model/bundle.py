@@ -5,12 +5,19 @@ Layout of a bundle directory:
   model.keras       the inference model (last stack's heatmaps), RGB [0, 255] input
   keypoints.json    the KeypointDefinition (names, flip pairs, skeleton, sigmas)
   model_info.json   {"model": ModelConfig dict, "codec": codec settings dict, "format": 1,
-                     "crop": CropRule dict: how the training crops were cut}
+                     "crop": CropRule dict: how the training crops were cut,
+                     "horizontal_flip": {"supported": bool, "reason": str}: whether the
+                     records set allows horizontal flips (the flip test obeys it)}
 
 The crop rule is the records' (records/crop.py): an object box (or the box of the labelled
 keypoints, enlarged by box_margin and never under box_min_side) grown to the model aspect. Eval,
 predict, the whole-frame search and tracking cut their crops by the rule the model was trained
 with (`CropRule.from_info`).
+
+The flip setting is the records manifest's 'horizontal_flip' (records.sources.resolve
+horizontal_flip_support): a set whose pixels tell left from right, or whose side-named keypoints
+lack a flip pair, must not be averaged with flipped heatmaps (`flip_support`). Bundles saved
+before it was recorded count as supporting flips.
 """
 
 import dataclasses
@@ -34,6 +41,9 @@ INFO_FILE = 'model_info.json'
 # Where training saves the best model inside a model directory.
 BEST_MODEL_DIR = 'best_model'
 DEFAULT_BOX_MARGIN = CropSettings.box_margin
+FLIP_KEY = 'horizontal_flip'
+# The reason given for a model description that does not record its records' flip setting.
+FLIP_UNRECORDED = 'not recorded in the model description (saved before bundles recorded it)'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +111,31 @@ class CropRule:
     return box.xywh()
 
 
-def save_bundle(directory, model, model_config, definition, codec_settings, crop=None):
+def flip_support(info):
+  """{'supported': bool, 'reason': str} of a model_info.json (or export metadata) dict's
+  'horizontal_flip' entry; supported when the description has none (as before it was recorded).
+
+  Raises:
+    UserInputError: for a malformed entry.
+  """
+  flip = info.get(FLIP_KEY) if isinstance(info, dict) else None
+  if flip is None:
+    return {'supported': True, 'reason': FLIP_UNRECORDED}
+  if not isinstance(flip, dict) or not isinstance(flip.get('supported'), bool):
+    raise UserInputError(f'malformed horizontal_flip entry {flip!r} in the model description '
+                         f'(expected {{"supported": true|false, "reason": "..."}})')
+  return {'supported': flip['supported'], 'reason': str(flip.get('reason') or '')}
+
+
+def flip_settings(manifest_raw):
+  """The bundle's horizontal_flip entry from a records manifest's raw dict, or None when the
+  manifest does not say (readers then count flips as supported)."""
+  flip = (manifest_raw or {}).get(FLIP_KEY)
+  return flip_support({FLIP_KEY: flip}) if flip is not None else None
+
+
+def save_bundle(directory, model, model_config, definition, codec_settings, crop=None,
+                flip=None):
   """Writes a bundle; each file goes to a temporary name first, then is renamed into place.
 
   Args:
@@ -111,20 +145,25 @@ def save_bundle(directory, model, model_config, definition, codec_settings, crop
     codec_settings: dict of the heatmap codec's settings (e.g. stride, sigma, input size).
     crop: CropRule.to_dict() of the records the model was trained on (crop_settings), or None
       (unknown: readers assume the records' defaults).
+    flip: {'supported': bool, 'reason': str} of the records (flip_settings), or None (unknown:
+      readers count flips as supported).
   """
   os.makedirs(directory, exist_ok=True)
   with files.atomic_path(os.path.join(directory, MODEL_FILE)) as tmp:
     model.save(tmp)  # Keras wants the '.keras' extension, which the temporary name keeps
-  write_description(directory, model_config, definition, codec_settings, crop)
+  write_description(directory, model_config, definition, codec_settings, crop, flip)
 
 
-def write_description(directory, model_config, definition, codec_settings, crop=None):
+def write_description(directory, model_config, definition, codec_settings, crop=None,
+                      flip=None):
   """Writes keypoints.json and model_info.json, what eval, predict and export read beside a
   model (a bundle, or an exported SavedModel)."""
   files.write_json(os.path.join(directory, DEFINITION_FILE), definition.to_dict(), indent=2)
   info = {'format': 1, 'model': model_config.to_dict(), 'codec': dict(codec_settings)}
   if crop:
     info['crop'] = CropRule.from_info({'crop': crop}).to_dict()
+  if flip is not None:
+    info[FLIP_KEY] = flip_support({FLIP_KEY: flip})
   files.write_json(os.path.join(directory, INFO_FILE), info, indent=2)
 
 

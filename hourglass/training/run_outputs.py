@@ -35,12 +35,14 @@ class BundleWriter:
   Args:
     build_training_model: ModelConfig -> a training Keras model (the trainer's builder).
     model_config: the trained model's ModelConfig.
-    definition, codec, crop: written into the bundle (crop: the records' box margin, or None).
+    definition, codec, crop, flip: written into the bundle (crop: the records' box margin,
+      flip: their horizontal flip support; each None when unknown).
   """
 
-  def __init__(self, build_training_model, model_config, definition, codec, crop=None):
+  def __init__(self, build_training_model, model_config, definition, codec, crop=None,
+               flip=None):
     self.build, self.model_config = build_training_model, model_config
-    self.definition, self.codec, self.crop = definition, codec, crop
+    self.definition, self.codec, self.crop, self.flip = definition, codec, crop, flip
     self._plain = None  # (training, inference) float32 plain-BN copies
 
   def export_model(self, model):
@@ -62,7 +64,7 @@ class BundleWriter:
   def save(self, directory, model):
     from hourglass.model import bundle
     bundle.save_bundle(directory, self.export_model(model), self.model_config, self.definition,
-                       self.codec.to_dict(), self.crop)
+                       self.codec.to_dict(), self.crop, self.flip)
 
 
 def calibrate_fake_quant(fake_quant, train_dataset_fn, count, log):

@@ -49,12 +49,14 @@ class Trainer:
     faults: test hooks (hourglass.training.faults), or None in a production run.
     crop: the records' crop settings for the bundles ({'box_margin': m},
       hourglass.model.bundle.crop_settings), or None when unknown.
+    flip: the records' horizontal flip support for the bundles ({'supported', 'reason'},
+      hourglass.model.bundle.flip_settings), or None when unknown (counted as supported).
   """
 
   def __init__(self, config: TrainConfig, strategy, model_config: ModelConfig, definition, codec,
                train_dataset_fn: Callable, eval_dataset_fn: Optional[Callable] = None,
                weights_path: Optional[str] = None, log=print, faults: Optional[Faults] = None,
-               crop: Optional[dict] = None):
+               crop: Optional[dict] = None, flip: Optional[dict] = None):
     self.config, self.strategy, self.model_config = config, strategy, model_config
     self.definition, self.codec, self.log = definition, codec, log
     self.train_dataset_fn, self.eval_dataset_fn = train_dataset_fn, eval_dataset_fn
@@ -92,7 +94,7 @@ class Trainer:
     self._writer = None
     # The trainer module's builder, looked up at build time (tests replace it).
     self._bundles = run_outputs.BundleWriter(lambda c: build_training_model(c), model_config,
-                                             definition, codec, crop)
+                                             definition, codec, crop, flip)
     self.history = []  # (step, mean finite loss of the loop or NaN, loss scale) after each loop
     # XLA compiles the step, not the loop: the loop holds the iterator, which XLA cannot.
     # A plain closure, not the bound method: tf.function of a bound method, called through
