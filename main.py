@@ -18,7 +18,8 @@ from records.errors import IncompleteRunError, RecordsError, UserInputError
 
 FLAGS = absl_flags.FLAGS
 
-MODES = ('quickstart', 'make_records', 'train', 'eval', 'predict', 'visualize', 'summary')
+MODES = ('quickstart', 'make_records', 'train', 'eval', 'predict', 'select_frames', 'visualize',
+         'summary')
 # Modes that read --records_dir: their shards are checked against the manifest's SHA-256 first
 # (--verify_records), so a corrupt shard is named before hours of training, not in the middle.
 READS_RECORDS = ('train', 'eval', 'visualize')

@@ -10,7 +10,20 @@ from hourglass.inference.loading import load_predictor
 from hourglass.inference.smoothing import SmoothingConfig
 from hourglass.inference.tracking import TrackConfig
 from hourglass.inference.video_analysis import AnalysisConfig
+from modes.configs import announce_flip_test
 from records.errors import UserInputError
+
+
+def analysis_config(flag_values):
+  """The video analysis settings of the tracking and smoothing flags (predict, select_frames)."""
+  return AnalysisConfig(
+      track=TrackConfig(min_score=flag_values.track_min_score,
+                        check_every=flag_values.search_every),
+      smoothing=SmoothingConfig(flag_values.smoothing, flag_values.pcutoff,
+                                flag_values.smooth_window, flag_values.smooth_polyorder,
+                                flag_values.max_gap, flag_values.one_euro_min_cutoff,
+                                flag_values.one_euro_beta),
+      draw=flag_values.draw, trail=flag_values.trail, max_frames=flag_values.max_frames)
 
 
 def run(flag_values):
@@ -19,14 +32,8 @@ def run(flag_values):
                          'webcam index)')
   predictor = load_predictor(flag_values.model_path, batch_size=flag_values.batch_size,
                              num_threads=flag_values.num_threads)
-  analysis = AnalysisConfig(
-      track=TrackConfig(min_score=flag_values.track_min_score,
-                        check_every=flag_values.search_every),
-      smoothing=SmoothingConfig(flag_values.smoothing, flag_values.pcutoff,
-                                flag_values.smooth_window, flag_values.smooth_polyorder,
-                                flag_values.max_gap, flag_values.one_euro_min_cutoff,
-                                flag_values.one_euro_beta),
-      draw=flag_values.draw, trail=flag_values.trail)
+  announce_flip_test(flag_values, predictor)
+  analysis = analysis_config(flag_values)
   config = PredictConfig(input=flag_values.input, output=flag_values.output,
                          decoder=flag_values.decoder, flip_test=flag_values.flip_test,
                          conf_threshold=flag_values.conf_threshold,

@@ -117,3 +117,15 @@ def test_flip_disagreement_is_the_distance_between_plain_and_unmirrored_predicti
   unsure = MirrorSwapper(points, visible=(1, 1, 1, 0))
   flip = criteria.flip_distances(unsure, frames, keypoints, scores, 0.4, 'argmax')
   assert np.all(np.isnan(flip[:, 3])) and np.all(np.isfinite(flip[:, :3]))
+
+
+def test_among_full_troubles_the_larger_measure_comes_first():
+  keypoints, scores, smoothed = steady_track()
+  flip = np.full((T, K), np.nan)
+  flip[40, 1] = 8.0     # 0.2 of the object: full trouble
+  flip[200, 2] = 30.0   # 0.75 of the object: also full, and worse
+  trouble = criteria.measure(keypoints, scores, smoothed, 0.4, flip)
+  picks = selection.select(trouble, NAMES, selection.SelectConfig(num_frames=1))
+  assert [(p.frame, p.kind, p.trouble) for p in picks] == [(200, 'flip', 1.0)]
+  assert 'right_hand 30.0 px (0.75 of the object) between the plain and the mirrored' in (
+      picks[0].reasons[0])

@@ -10,7 +10,7 @@ Each frame gets a trouble value in [0, 1], the largest of:
   the object, from its smoothed track);
 - flip: the same for the disagreement of the plain and the mirrored prediction
   (`flip_fraction`).
-Frames are taken in order of trouble, each at least `spacing` frames from those already taken
+Frames are taken in order of trouble (ties: the larger distance), each at least `spacing` frames from those already taken
 (default: the video's length / (2 N)), so that one bad moment gives one frame, not N
 neighbours. When fewer than N frames are troubled (trouble >= min_trouble), the rest is filled
 by coverage: each time the frame farthest from every chosen one, so the labeller also sees the
@@ -55,17 +55,18 @@ class Pick:
 
 
 def _ratio(distances, trouble, fraction):
-  """[T] largest distance / (fraction x size) over the keypoints, capped at 1; 0 under 0.5 or
-  where none is measured."""
+  """[T] largest distance / (fraction x size) over the keypoints, 0 under 0.5 or where none
+  is measured (not capped)."""
   with np.errstate(invalid='ignore'):
     ratio = distances / (fraction * trouble.size_px[:, None])
   ratio = np.where(np.isfinite(ratio), ratio, 0.0)
   ratio = ratio.max(axis=1) if ratio.size else np.zeros(len(distances))
-  return np.where(ratio >= 0.5, np.minimum(ratio, 1.0), 0.0)
+  return np.where(ratio >= 0.5, ratio, 0.0)
 
 
-def trouble_values(trouble, config: SelectConfig):
-  """[T, 3] the confidence, jump and flip values of every frame (each in [0, 1])."""
+def trouble_values(trouble, config: SelectConfig, capped=True):
+  """[T, 3] the confidence, jump and flip values of every frame (each in [0, 1]; capped=False:
+  jumps and flips as measured, for ranking the frames that are all at 1)."""
   confident = trouble.scores >= trouble.pcutoff
   low = 1.0 - confident.mean(axis=1)
   low = np.where(confident.any(axis=1), low, config.not_found_weight)
@@ -74,7 +75,8 @@ def trouble_values(trouble, config: SelectConfig):
   jump = _ratio(jumps, trouble, config.jump_fraction)
   flip = (np.zeros(trouble.frames) if trouble.flip_px is None else
           _ratio(trouble.flip_px, trouble, config.flip_fraction))
-  return np.stack([low, jump, flip], axis=1)
+  values = np.stack([low, jump, flip], axis=1)
+  return np.minimum(values, 1.0) if capped else values
 
 
 KINDS = ('confidence', 'jump', 'flip')
@@ -118,12 +120,14 @@ def select(trouble, names: Sequence[str], config: Optional[SelectConfig] = None)
   config = config or SelectConfig()
   values = trouble_values(trouble, config)
   total = values.max(axis=1)
+  # Among frames of equal trouble (full jumps or flips are all 1), the larger measure first.
+  order = np.lexsort((-trouble_values(trouble, config, capped=False).max(axis=1), -total))
   count = min(config.num_frames, trouble.frames)
   spacing = (trouble.frames // (2 * max(count, 1)) if config.spacing is None
              else config.spacing)
   taken = np.zeros(trouble.frames, bool)
   picks = []
-  for t in np.argsort(-total, kind='stable'):
+  for t in order:
     if len(picks) == count or total[t] < config.min_trouble:
       break
     if taken[max(0, t - spacing):t + spacing + 1].any():
