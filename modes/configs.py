@@ -109,4 +109,4 @@ def make_records_config(flag_values):
       jpeg_quality=flag_values.jpeg_quality,
       allow_outside_paths=flag_values.allow_outside_paths,
       synthetic_count=flag_values.synthetic_count,
-      synthetic_val_count=flag_values.synthetic_val_count)
+      synthetic_val_count=flag_values.synthetic_val_count, add_to=flag_values.add_to)

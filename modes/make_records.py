@@ -8,7 +8,6 @@ Growing a set: `--add_to=records/openfield --records_dir=records/openfield --sou
 --dataset_path=fixes` merges the corrected frames into records/openfield (records/grow.py).
 """
 
-import dataclasses
 import logging
 import os
 import time
@@ -60,8 +59,7 @@ def summary_lines(manifest, seconds):
 def run(flag_values):
   """Builds the config from the flags, writes the records, prints counts, time and size."""
   logging.getLogger('records').setLevel(logging.INFO)
-  config = dataclasses.replace(make_records_config(flag_values),
-                               add_to=getattr(flag_values, 'add_to', None))
+  config = make_records_config(flag_values)
   start = time.time()
   manifest = make_records(config)
   for line in summary_lines(manifest, time.time() - start):
