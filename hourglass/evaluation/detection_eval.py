@@ -121,7 +121,8 @@ def evaluate_with_detections(predictor, dataset, detections_path, dataset_root, 
   coco.pop('summary', None)
   coco['ground_truth'] = config.coco_ground_truth or 'records'
   result = {'model': predictor.name, 'decoder': config.decoder,
-            **evaluator.flip_test_entries(predictor, config), 'boxes': 'detections', 'detections': detections_path,
+            **evaluator.flip_test_entries(predictor, config), 'boxes': 'detections',
+            'detections': detections_path,
             'num_detections': len(poses), 'num_results_after_nms': len(results),
             'num_images': len(image_paths), 'coco': coco,
             'seconds': time.perf_counter() - start}

@@ -48,7 +48,8 @@ def write_images(spec, picks, output_dir):
     with files.atomic_path(path) as tmp:
       if kind == 'folder':
         shutil.copyfile(os.path.join(str(spec), name), tmp)
-      elif not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+      elif not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 3]):
         raise OSError(f'{path}: cannot write the image')
     out[t] = (file_name, rgb.shape[1], rgb.shape[0])
   return out, {t: rgb for t, (_, rgb) in frames.items()}

@@ -10,11 +10,12 @@ Each frame gets a trouble value in [0, 1], the largest of:
   the object, from its smoothed track);
 - flip: the same for the disagreement of the plain and the mirrored prediction
   (`flip_fraction`).
-Frames are taken in order of trouble (ties: the larger distance), each at least `spacing` frames from those already taken
-(default: the video's length / (2 N)), so that one bad moment gives one frame, not N
-neighbours. When fewer than N frames are troubled (trouble >= min_trouble), the rest is filled
-by coverage: each time the frame farthest from every chosen one, so the labeller also sees the
-ordinary poses of the video. Every pick says why it was chosen.
+Frames are taken in order of trouble (ties: the larger distance), each at least `spacing`
+frames from those already taken (default: the video's length / (2 N)), so that one bad moment
+gives one frame, not N neighbours. When fewer than N frames are troubled (trouble >=
+min_trouble), the rest is filled by coverage: each time the frame farthest from every chosen
+one, so the labeller also sees the ordinary poses of the video. Every pick says why it was
+chosen.
 """
 
 import dataclasses
@@ -94,7 +95,8 @@ def describe(t, trouble, values, names: Sequence[str], config: SelectConfig):
         reasons.append(f'no keypoint reaches pcutoff {trouble.pcutoff:g} (object not found or '
                        f'not in view; best score {scores.max():.2f})')
       else:
-        worst = ', '.join(f'{names[k]} {scores[k]:.2f}' for k in under[np.argsort(scores[under])][:3])
+        weakest = under[np.argsort(scores[under])][:3]
+        worst = ', '.join(f'{names[k]} {scores[k]:.2f}' for k in weakest)
         reasons.append(f'{len(under)} of {len(scores)} keypoints under pcutoff '
                        f'{trouble.pcutoff:g} ({worst})')
     else:
