@@ -1,4 +1,5 @@
-"""Property tests: any annotation file (seed JSON, COCO, labelme, DeepLabCut CSV) and any manifest
+"""Property tests: any annotation file (seed JSON, COCO, labelme, Label Studio, CVAT XML,
+DeepLabCut CSV) and any manifest
 either goes through or raises our UserInputError family; never another exception.
 
 Each generated annotation runs the whole make_records path in this process (source parsing,
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from xml.sax.saxutils import quoteattr
 
 import cv2
 import numpy as np
@@ -247,6 +249,63 @@ LABELME_FILE = mutated(st.builds(
 @given(document=LABELME_FILE, outside=st.booleans())
 def test_labelme_parses_or_raises_user_input_error(dataset, document, outside):
   _run(dataset, 'labelme', 'frame.json', json.dumps(document), allow_outside_paths=outside)
+
+
+# -- Label Studio JSON export ----------------------------------------------------------------------
+
+def _label_studio(points, image, cancelled):
+  result = [{'id': f'k{i}', 'type': 'keypointlabels', 'from_name': 'keypoints',
+             'to_name': 'image', 'original_width': 64, 'original_height': 48,
+             'value': {'x': 100 * x / 64, 'y': 100 * y / 48, 'width': 0.5,
+                       'keypointlabels': [name]}}
+            for i, (name, (x, y)) in enumerate(zip(['nose', 'tail', 'nose'], points))]
+  return [{'id': 1, 'data': {'image': image},
+           'annotations': [{'id': 1, 'was_cancelled': cancelled, 'result': result}]}]
+
+
+LABEL_STUDIO_FILE = mutated(st.builds(
+    _label_studio, st.lists(POINT, min_size=1, max_size=3),
+    st.one_of(st.sampled_from(['/data/local-files/?d=images/a.jpg', '/data/upload/3/0a1b2c3d-a.jpg',
+                               'http://host/images/b.png']), IMAGE_PATH),
+    st.sampled_from([False, False, True])))
+
+
+@SETTINGS
+@given(document=LABEL_STUDIO_FILE)
+def test_label_studio_parses_or_raises_user_input_error(dataset, document):
+  _run(dataset, 'label_studio', 'export.json', json.dumps(document))
+
+
+# -- CVAT for images 1.1 XML -----------------------------------------------------------------------
+
+def _text(value):
+  return quoteattr(value if isinstance(value, str) else json.dumps(value))
+
+
+def _cvat(points, image, width, subset, occluded, cut):
+  shapes = ''.join(f'<points label={_text(n)} points={_text(f"{x},{y}")} occluded={_text(o)} '
+                   f'outside="0" group_id="1" source="manual" z_order="0"/>'
+                   for n, (x, y), o in zip(['nose', 'tail', 'nose'], points, occluded))
+  xml = (f'<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task>'
+         f'<labels><label><name>nose</name><type>points</type></label><label><name>tail</name>'
+         f'<type>points</type></label></labels></task></meta><image id="0" name={_text(image)} '
+         f'width={_text(width)} height="48" subset={_text(subset)}>{shapes}</image>'
+         f'</annotations>')
+  return xml[:cut] if cut else xml
+
+
+CVAT_FILE = st.builds(
+    _cvat, st.lists(st.one_of(POINT, st.tuples(NUMBER, NUMBER)), min_size=1, max_size=3),
+    st.one_of(st.sampled_from(['images/a.jpg', 'a.jpg', 'b.png']), IMAGE_PATH),
+    st.one_of(st.just(64), NUMBER), st.sampled_from(['Train', 'Validation', 'default', '']),
+    st.lists(st.sampled_from(['0', '1', 'x', '']), min_size=3, max_size=3),
+    st.one_of(st.just(0), st.just(0), st.integers(1, 600)))
+
+
+@SETTINGS
+@given(document=CVAT_FILE)
+def test_cvat_parses_or_raises_user_input_error(dataset, document):
+  _run(dataset, 'cvat', 'annotations.xml', document)
 
 
 # -- DeepLabCut CSV --------------------------------------------------------------------------------
