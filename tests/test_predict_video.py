@@ -109,8 +109,11 @@ def test_conf_threshold_hides_low_confidence_points():
 
 @pytest.fixture(scope='module')
 def tiny_bundle_dir(tmp_path_factory):
-  """An untrained 1-stack mobile tiny COCO model saved as a bundle."""
+  """An untrained 1-stack mobile tiny COCO model saved as a bundle; seeded, so that its
+  (arbitrary) outputs do not depend on which tests ran before in the same process."""
+  import keras
   from hourglass.model import bundle as bundle_lib
+  keras.utils.set_random_seed(0)
   definition = builtin_definition('coco')
   config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=INPUT[0],
                        input_width=INPUT[1], num_keypoints=definition.num_keypoints)
@@ -144,8 +147,10 @@ def test_predict_video_keeps_fps_and_size(shared_data, tiny_predictor, tmp_path)
   for frame in document['frames']:
     assert set(frame['keypoints']) == set(tiny_predictor.definition.names)
     for value in frame['keypoints'].values():  # every keypoint kept, whatever its score
-      # Inside the frame, give or take the search windows' letterboxed border.
-      assert -330 <= value[0] <= 970 and -330 <= value[1] <= 810
+      # The untrained model's keypoints may sit anywhere its crops reach (a tracked crop can
+      # drift off the frame) and its scores (heatmap peaks) may be negative: only their form is
+      # checked.
+      assert len(value) == 3 and np.isfinite(value).all(), value
 
 
 def test_predict_folder_and_single_image(shared_data, tiny_predictor, tmp_path):
