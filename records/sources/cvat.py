@@ -9,7 +9,9 @@ keypoint name.
   name (`outside="1"`: not labelled). Loose <points> (not in a skeleton) form one object per
   `group_id`; those without a group_id form one more object (all loose points of an image when
   none has one). `occluded="1"` gives visibility 1, else 2. A keypoint's `points` attribute must
-  hold one point "x,y" (several "x1,y1;x2,y2" is an error for a keypoint label).
+  hold one point "x,y" (several "x1,y1;x2,y2" is an error for a keypoint label; a <points> of
+  several points whose label is no keypoint name, like the `wheel` of CVAT's documented example,
+  is a points shape: ignored, and its label is no keypoint name by first appearance).
 - Boxes: the <box> with the object's `group_id` gives its bbox; an object without a group_id
   takes the image's only ungrouped box when it is the image's only ungrouped object (else the
   boxes are left out: a note counts them). A rotated box gives the extent of its corners. The box
@@ -138,8 +140,13 @@ def _labels(documents):
   for _, annotations in documents:
     for image in annotations.iter('image'):
       for points in image.iter('points'):
-        if points.get('label'):
+        if points.get('label') and not _several(points):
           yield points.get('label')
+
+
+def _several(element):
+  """Whether a <points> element holds several points (a points shape, not a keypoint)."""
+  return ';' in (element.get('points') or '').strip().strip(';')
 
 
 def _read_image(image, image_id, path, root, config, index, data, counts):
@@ -244,6 +251,8 @@ def _example(points, boxes, index, image_path, root, size, box_margin):
     if not label:
       raise BadExample('a <points> element has no label')
     if label not in index:
+      if _several(element):
+        continue  # a points shape of another label, like a polygon
       raise BadExample(f'unknown keypoint name {label!r:.40}')
     if element.get('outside') == '1':
       continue
