@@ -110,6 +110,22 @@ def test_label_studio_round_trip(tmp_path):
   np.testing.assert_allclose(got[3][2], [50, 20, 40, 40], atol=1e-3)
 
 
+def test_label_studio_image_key_beside_other_text_fields(tmp_path):
+  # The keypoint template's `<Image name="img-1" value="$img"/>`: to_name is the tag's name, not
+  # the data key, and a caption sits beside the image in `data`.
+  root = tmp_path / 'ls'
+  _images(root, 'a.png')
+  point = dict(_ls_point('nose', 10.5, 20.25), to_name='img-1')
+  task = _ls_task(1, None, [point])
+  task['data'] = {'img': '/data/local-files/?d=a.png', 'caption': 'a mouse, seen from above'}
+  (root / 'export.json').write_text(json.dumps([task]))
+  manifest = make_records(_config(tmp_path, source='label_studio', dataset_path=str(root)))
+  assert manifest.raw['skipped'] == []
+  (xy, vis, _, path), = _records(manifest).values()
+  assert path == 'a.png' and list(vis) == [2]
+  np.testing.assert_allclose(xy[0], [10.5, 20.25], atol=1e-3)
+
+
 def test_label_studio_bad_records_are_named_and_counted(tmp_path):
   root = tmp_path / 'ls'
   _images(root, 'a.png', 'b.png')

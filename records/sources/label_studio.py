@@ -25,7 +25,7 @@ task's annotation.
   otherwise the keypoint labels of the annotations read, in order of first appearance (a note
   says so).
 - Images: `data.image`, else the `data` key the results' `to_name` names, else the only text
-  value of `data`. Label Studio writes `/data/upload/<project>/<8 hex>-<name>`,
+  value of `data`, else the only one that ends in an image file name (a caption beside it). Label Studio writes `/data/upload/<project>/<8 hex>-<name>`,
   `/data/local-files/?d=<path>`, a URL or a path; it is looked up in --dataset_path as the path
   (the `?d=` value; a URL's path), then ever shorter trailing parts of it down to the file name,
   then the file name in <dataset>/images/, then (upload form) the name without Label Studio's
@@ -316,10 +316,18 @@ def _image(task, results, root, allow_outside):
   value = next((data[k] for k in keys if isinstance(k, str) and k in data), None)
   if value is None:
     texts = [v for v in data.values() if isinstance(v, str)]
+    if len(texts) > 1:  # e.g. {'img': ..., 'caption': ...}: the one that names an image file
+      texts = [v for v in texts if _names_an_image(v)]
     if len(texts) != 1:
       raise BadExample(f'no image in field data (keys {sorted(map(str, data))!r:.80})')
     value = texts[0]
   return find_image(value, root, allow_outside)
+
+
+def _names_an_image(value):
+  """Whether a data value ends in an image file name (after URL unquoting: ?d=sub%2Fa.png)."""
+  return urllib.parse.unquote(value).lower().endswith(
+      ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp'))
 
 
 def _to_name(result):
