@@ -136,9 +136,12 @@ def exported(trained):
          f'--records_dir={trained["records"]}', f'--output_dir={out}',
          f'--formats={",".join(FORMATS)}', '--check_samples=8', '--calibration_samples=8',
          '--with_decoder', '--latency_threads=', '--batch_size=8',
-         # The fitted heatmaps peak near 15 (10x targets, for clear peaks in 300 steps) and float16
-         # moves them by up to ~0.05 (0.3% of the peak); the 0.02 default is set for heatmaps
-         # that peak near 1, as the product's trained models do.
+         # The fitted heatmaps peak near 15 (10x targets, for clear peaks in 300 steps). float16
+         # weights move them by 0.04-0.07 for most seeds of the fit, but by up to 1.5 (10% of
+         # the peak) for about one in five: 300 steps on 16 images can end in a model that turns
+         # a 1e-4 relative change of its input into 0.36 (measured with float16-rounded Keras
+         # weights over 20 seeds, with either separable conv layer). The 0.02 default is set for
+         # heatmaps that peak near 1, as the product's trained models do.
          f'--parity_tolerance_fp16={FP16_TOLERANCE}']
   # subprocess.run kills the child when it runs past the timeout; it has ended before any assert.
   proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(work), check=False,
@@ -178,8 +181,10 @@ def test_export_cli_every_format_matches_keras(trained, exported):
     assert rows[fmt]['parity']['keypoint_distance_px'] < trained['codec'].stride, fmt
   assert 0.0 <= report['keras']['pck'] <= 1.0 and report['keras']['num_objects'] == 12
   for fmt in FLOAT_FORMATS:
-    tolerance = FP16_TOLERANCE if fmt == 'tflite_fp16' else 1e-3
-    assert rows[fmt]['parity']['max_abs_diff'] < tolerance, fmt
+    # As export.py judges: relative to the heatmaps' largest magnitude (proof.check_parity).
+    relative = FP16_TOLERANCE if fmt == 'tflite_fp16' else 1e-3
+    assert rows[fmt]['parity']['max_abs_diff'] < (
+        relative * rows[fmt]['parity']['keras_heatmap_scale']), fmt
     if fmt != 'tflite_fp16':  # float16 may break near-ties of untrained heatmaps differently
       assert rows[fmt]['parity']['keypoints_within_1px'] >= 0.95, fmt
     assert abs(rows[fmt]['pck_drop_points']) <= 5.0, fmt
@@ -338,8 +343,11 @@ def test_nchw_dynamic_batch_onnx_and_mnn(trained, tmp_path):
   onnx_predictor = load_predictor(exports['onnx'][0])
   assert onnx_predictor.meta['input']['shape'] == [-1, 3, SIZE, SIZE]
   assert onnx_predictor.batch_size > 1  # a real dynamic batch: three images in one call
-  np.testing.assert_allclose(onnx_predictor(images), reference, atol=1e-4)
-  np.testing.assert_allclose(load_predictor(exports['mnn'][0])(images), reference, atol=1e-4)
+  # export.py's float tolerance (1e-3 of the heatmap scale): the fitted model's folded and fused
+  # graph rounds differently from Keras' by up to ~1e-4 of the peak; a layout error is O(1).
+  atol = 1e-3 * export_report.heatmap_scale(reference)
+  np.testing.assert_allclose(onnx_predictor(images), reference, atol=atol)
+  np.testing.assert_allclose(load_predictor(exports['mnn'][0])(images), reference, atol=atol)
   seconds = export_report.runtime_latency(exports['onnx'][0], 1, 2, images[:1])
   assert 0 < seconds < 5
 

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from hourglass.model.config import ModelConfig
 from hourglass.model import fold_bn
@@ -71,3 +72,76 @@ def test_hourglass_fuses_every_1x1_separable_conv(fold):
   scale = np.abs(expected).max()
   assert scale > 0.05
   np.testing.assert_allclose(got, expected, atol=2e-5 * scale)
+
+
+def _plain_and_1x1(multiplier, rng):
+  """The same weights in a Keras SeparableConv2D and a SeparableConv1x1: [2, 5, 6, 4] -> 7."""
+  inputs = keras.Input((5, 6, 4))
+  kwargs = dict(depth_multiplier=multiplier, activation='relu', padding='same')
+  plain = keras.layers.SeparableConv2D(7, 1, name='plain', **kwargs)
+  plain_model = keras.Model(inputs, plain(inputs))
+  _randomize(plain_model, rng)
+  one = fuse_separable.SeparableConv1x1(7, 1, name='one', **kwargs)
+  keras.Model(inputs, one(inputs))
+  one.set_weights(plain.get_weights())
+  return plain, one
+
+
+@pytest.mark.parametrize('multiplier', [1, 3])
+def test_separable_1x1_trains_as_one_conv_with_the_separable_gradients(multiplier):
+  rng = np.random.RandomState(0)
+  plain, one = _plain_and_1x1(multiplier, rng)
+  x = tf.constant(rng.normal(0, 1, (2, 5, 6, 4)).astype(np.float32))
+
+  def value_and_grads(layer, training):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = layer(x, training=training)
+      loss = tf.reduce_sum(y * tf.range(1.0, 8.0))
+    return y, tape.gradient(loss, [x] + layer.trainable_variables)
+
+  expected_y, expected_grads = value_and_grads(plain, True)
+  assert (expected_y.numpy() > 0).mean() > 0.2
+  for training in (True, False):
+    y, grads = value_and_grads(one, training)
+    np.testing.assert_allclose(y.numpy(), expected_y.numpy(), rtol=1e-5, atol=1e-5)
+    for got, want in zip(grads, expected_grads):  # input, depthwise, pointwise, bias
+      np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+
+  def op_types(training):
+    fn = tf.function(lambda t: one(t, training=training))
+    return {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+  assert 'DepthwiseConv2dNative' not in op_types(True)  # training: one conv
+  assert 'DepthwiseConv2dNative' in op_types(False)  # inference: SeparableConv2D's two ops
+
+
+def test_separable_1x1_refuses_what_it_cannot_fuse():
+  with pytest.raises(ValueError, match='needs a 1x1 kernel'):
+    fuse_separable.SeparableConv1x1(4, 3)
+  with pytest.raises(ValueError, match='stride 1'):
+    fuse_separable.SeparableConv1x1(4, 1, strides=2)
+
+
+def test_mobile_model_trains_its_1x1_convs_as_one_and_saves_them(tmp_path):
+  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64,
+                       num_keypoints=3)
+  keras.utils.set_random_seed(0)
+  model = build_inference_model(config)
+  one = [l.name for l in model.layers if isinstance(l, fuse_separable.SeparableConv1x1)]
+  assert one and one == [l.name for l in model.layers if fuse_separable.is_fusable(l)]
+  _randomize(model, np.random.RandomState(1))
+  path = str(tmp_path / 'model.keras')
+  model.save(path)
+  loaded = keras.models.load_model(path, compile=False, safe_mode=True)
+  assert type(loaded.get_layer(one[0])) is fuse_separable.SeparableConv1x1  # pylint: disable=unidiomatic-typecheck
+  images = np.random.RandomState(2).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+  np.testing.assert_allclose(loaded(images, training=False).numpy(),
+                             model(images, training=False).numpy(), rtol=1e-5, atol=1e-5)
+  plain = fuse_separable.with_keras_separable(model)  # the seed's layers, for benchmarks
+  assert not any(isinstance(l, fuse_separable.SeparableConv1x1) for l in plain.layers)
+  np.testing.assert_allclose(plain(images, training=False).numpy(),
+                             model(images, training=False).numpy(), rtol=1e-6, atol=1e-6)
+  # In training each layer rounds differently (1e-5 above), and BatchNorm on the statistics of two
+  # images amplifies it through the network.
+  np.testing.assert_allclose(plain(images, training=True).numpy(),
+                             model(images, training=True).numpy(), rtol=2e-3, atol=2e-3)

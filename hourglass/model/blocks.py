@@ -8,12 +8,17 @@ export find layers by name.
 import keras
 from keras import layers
 
+from hourglass.model import fuse_separable
+
 
 def conv(x, channels, kernel, name, mobile, activation='relu', strides=1):
-  """A convolution: Conv2D, or SeparableConv2D (bias-free depthwise + pointwise with bias)."""
+  """A convolution: Conv2D, or SeparableConv2D (bias-free depthwise + pointwise with bias); a 1x1
+  stride-1 separable conv is a SeparableConv1x1, which trains as one conv."""
   if mobile:
-    return layers.SeparableConv2D(channels, kernel, strides=strides, padding='same',
-                                  activation=activation, name=name)(x)
+    separable = (fuse_separable.SeparableConv1x1 if kernel == 1 and strides == 1
+                 else layers.SeparableConv2D)
+    return separable(channels, kernel, strides=strides, padding='same', activation=activation,
+                     name=name)(x)
   return layers.Conv2D(channels, kernel, strides=strides, padding='same', activation=activation,
                        name=name)(x)
 

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from hourglass.keypoints.codec import HeatmapCodec
+from hourglass.model import fuse_separable  # noqa: F401 (registers SeparableConv1x1 for load_model)
 from hourglass.model.config import ModelConfig
 from records import files
 from records.crop import CropSettings

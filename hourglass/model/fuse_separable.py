@@ -11,11 +11,17 @@ output channel c * m + j is depthwise[0, 0, c, j] * input channel c, so
 
 exactly (the bias and activation are the pointwise conv's). The seed's residual blocks use 1x1
 separable convs for their bottleneck convs (35 of the 52 separable convs in the quickstart model).
+
+Training uses the same identity (SeparableConv1x1): the mobile models build their 1x1 separable
+convs as that layer, which keeps SeparableConv2D's variables (so parameter counts and checkpoints
+are the seed's) and in training computes the fused kernel from them, so the step runs one conv
+instead of a per-channel scale over the whole feature map and its gradient.
 """
 
 import keras
 import numpy as np
 from keras import layers
+from keras import ops
 
 
 def is_fusable(layer):
@@ -39,6 +45,71 @@ def fused_kernel(depthwise, pointwise):
   channels, multiplier = depthwise.shape[2:]
   per_input = pointwise[0, 0].reshape(channels, multiplier, -1)  # [C, m, C_out]
   return np.einsum('cm,cmo->co', depthwise[0, 0], per_input)[None, None]
+
+
+def fused_kernel_tensor(depthwise, pointwise):
+  """fused_kernel in tensor ops, differentiable in both kernels.
+
+  Args:
+    depthwise: [1, 1, C, m] depthwise kernel.
+    pointwise: [1, 1, C * m, C_out] pointwise kernel.
+  Returns:
+    [1, 1, C, C_out] kernel in the inputs' dtype.
+  """
+  channels, multiplier = depthwise.shape[2], depthwise.shape[3]
+  per_input = ops.reshape(pointwise[0, 0], (channels, multiplier, -1))  # [C, m, C_out]
+  return ops.einsum('cm,cmo->co', depthwise[0, 0], per_input)[None, None]
+
+
+@keras.saving.register_keras_serializable(package='hourglass')
+class SeparableConv1x1(layers.SeparableConv2D):
+  """A fusable (1x1, stride-1) SeparableConv2D that trains as one conv.
+
+  Its variables, config and inference graph are SeparableConv2D's: with training=False it runs
+  the two ops, so the FLOP count, the exporters (which fuse it themselves, or keep two ops with
+  --nofuse_separable) and saved bundles see a SeparableConv2D. With training=True it convolves
+  once with fused_kernel_tensor(depthwise, pointwise): the same function up to float rounding,
+  and the gradients reach both kernels through the product. Measured in BUILD.md (training
+  throughput, "1x1 separable convs").
+
+  Inputs [B, H, W, C] -> outputs [B, H, W, filters] (channels_last only).
+  """
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    if not is_fusable(self):
+      raise ValueError(f'SeparableConv1x1 {self.name}: needs a 1x1 kernel, stride 1, no '
+                       f'dilation, channels_last; got kernel {self.kernel_size}, strides '
+                       f'{self.strides}, dilation {self.dilation_rate}, {self.data_format}')
+
+  def call(self, inputs, training=None):
+    if not training:
+      return super().call(inputs)
+    kernel = fused_kernel_tensor(self.depthwise_kernel, self.pointwise_kernel)
+    outputs = ops.conv(inputs, kernel, strides=1, padding=self.padding,
+                       data_format=self.data_format)
+    if self.use_bias:
+      outputs = ops.add(outputs, self.bias)
+    if self.activation is not None:
+      return self.activation(outputs)
+    return outputs
+
+
+def with_keras_separable(model: keras.Model):
+  """A copy of model, same weights, whose SeparableConv1x1 layers are Keras SeparableConv2D: the
+  seed's layers (two ops in training too), for benchmarks that compare against the seed.
+
+  Args:
+    model: a functional Keras model (layers inside nested models are not looked at).
+  """
+  def clone_layer(layer):
+    if isinstance(layer, SeparableConv1x1):
+      return layers.SeparableConv2D.from_config(layer.get_config())
+    return layer.__class__.from_config(layer.get_config())
+
+  plain = keras.models.clone_model(model, clone_function=clone_layer)
+  plain.set_weights(model.get_weights())
+  return plain
 
 
 def _conv_config(separable):

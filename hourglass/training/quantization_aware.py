@@ -128,10 +128,8 @@ class QuantizedConv(layers.Layer):
         return tf.nn.depthwise_conv2d(x, cast(fake_quant_kernel(depthwise, 2)), strides, 'SAME')
       if self.part == 'pointwise':
         y = tf.nn.conv2d(x, cast(fake_quant_kernel(pointwise, 3)), 1, 'SAME')
-      else:  # fused, as fuse_separable.fused_kernel (in TF, for the gradients): [1, 1, C, C_out]
-        channels, multiplier = depthwise.shape[2], depthwise.shape[3]
-        per_input = tf.reshape(pointwise[0, 0], [channels, multiplier, -1])
-        kernel = tf.einsum('cm,cmo->co', depthwise[0, 0], per_input)[None, None]
+      else:  # fused, as the export writes it: [1, 1, C, C_out]
+        kernel = fuse_separable.fused_kernel_tensor(depthwise, pointwise)
         y = tf.nn.conv2d(x, cast(fake_quant_kernel(kernel, 3)), strides, 'SAME')
     else:
       kernel = tf.cast(conv.kernel, tf.float32)
