@@ -7,7 +7,7 @@
   (256 channels, 64x64, batch 8) ran 16x slower in bfloat16 than in float32 on an AMD EPYC
   (Zen 3) without either (benchmarks/conv_precision.py, BUILD.md), so asking for it there gives a warning.
 - The default stays float32 on every machine. On a CPU with AMX, bfloat16 trained the larger
-  models faster (standard 1.47x, mobile 1.11x over the float32 loop at 256x256) but the
+  models faster (standard 1.48x, mobile 1.11x over the float32 loop at 256x256) but the
   quickstart's mobile tiny 96x96 about 4% slower, with accuracy within the seed noise (BUILD.md,
   "Precision"): a speed-up for some models only, so it stays a flag.
 """
