@@ -1,0 +1,132 @@
+"""Where a mobile model's training step goes: the same Adam step (MSE on every stack's heatmaps)
+with parts of the model taken out, alternating in one process on one random batch, and one
+BatchNormalization layer's forward + backward as Keras computes it against TensorFlow's fused op.
+
+- as built: the model as training builds it;
+- no BN: every BatchNormalization layer an identity (what BN costs the step);
+- 3x3 depthwise as 1x1: every 3x3 separable conv's depthwise kernel 1x1 (what the spatial
+  depthwise convolutions cost);
+- BN layer: Keras' BatchNormalization(training=True) (moments, then normalise, unfused) against
+  tf.compat.v1.nn.fused_batch_norm (FusedBatchNormV3) on a float32 [batch, size/2, size/2, 64]
+  tensor.
+
+    python benchmarks/step_breakdown.py [--precision=float32|bfloat16] [--size=256] [--batch=8]
+        [--stacks=2] [--tiny] [--repeats=5]
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from benchmarks.separable_1x1_step import train_step  # noqa: E402
+from hourglass.model.config import ModelConfig  # noqa: E402
+from hourglass.model.network import build_training_model  # noqa: E402
+from hourglass.training import precision as precision_lib  # noqa: E402
+
+
+class _Identity(keras.layers.Layer):
+  """Stands in for a BN layer (clone_model passes it BN's call arguments)."""
+
+  def call(self, inputs, training=None, mask=None):  # pylint: disable=unused-argument
+    return inputs
+
+
+def _copy(layer):
+  return layer.__class__.from_config(layer.get_config())
+
+
+def _without_bn(layer):
+  if isinstance(layer, keras.layers.BatchNormalization):
+    return _Identity(name=layer.name)
+  return _copy(layer)
+
+
+def _depthwise_1x1(layer):
+  if isinstance(layer, keras.layers.SeparableConv2D) and tuple(layer.kernel_size) != (1, 1):
+    config = dict(layer.get_config(), kernel_size=(1, 1))
+    return keras.layers.SeparableConv2D.from_config(config)
+  return _copy(layer)
+
+
+def _median_seconds(fns, repeats):
+  """{name: median seconds of one call}, the calls taking turns after two untimed ones each."""
+  for fn in fns.values():
+    fn()
+    fn()
+  seconds = {name: [] for name in fns}
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      start = time.perf_counter()
+      tf.nest.map_structure(lambda t: t.numpy(), fn())
+      seconds[name].append(time.perf_counter() - start)
+  return {name: float(np.median(values)) for name, values in seconds.items()}
+
+
+def _bn_layer_fns(batch, size):
+  """Keras BN and the fused op, forward + backward, on the same float32
+  [batch, size/2, size/2, 64]."""
+  x = tf.random.normal((batch, size // 2, size // 2, 64))
+  bn = keras.layers.BatchNormalization(momentum=0.9, dtype='float32')
+  bn.build(x.shape)
+
+  @tf.function
+  def keras_bn():
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_sum(bn(x, training=True) ** 2)
+    return tape.gradient(loss, [x, bn.gamma, bn.beta])
+
+  @tf.function
+  def fused_bn():
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, bn.gamma, bn.beta, epsilon=bn.epsilon,
+                                                 is_training=True)
+      loss = tf.reduce_sum(y ** 2)
+    return tape.gradient(loss, [x, bn.gamma, bn.beta])
+  return {'Keras BN': keras_bn, 'FusedBatchNormV3': fused_bn}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--precision', default='float32', choices=['float32', 'bfloat16'])
+  parser.add_argument('--size', type=int, default=256)
+  parser.add_argument('--batch', type=int, default=8)
+  parser.add_argument('--stacks', type=int, default=2)
+  parser.add_argument('--tiny', action='store_true')
+  parser.add_argument('--repeats', type=int, default=5)
+  args = parser.parse_args()
+  precision_lib.set_precision_policy(args.precision)
+  config = ModelConfig(num_stacks=args.stacks, mobile=True, tiny=args.tiny,
+                       input_height=args.size, input_width=args.size, num_keypoints=4)
+  built = build_training_model(config)
+  models = {'as built': built,
+            'no BN': keras.models.clone_model(built, clone_function=_without_bn),
+            '3x3 depthwise as 1x1': keras.models.clone_model(built,
+                                                             clone_function=_depthwise_1x1)}
+  images = tf.random.uniform((args.batch, args.size, args.size, 3), 0, 255)
+  targets = tf.random.uniform((args.batch, args.size // 4, args.size // 4, 4))
+  seconds = _median_seconds({name: train_step(model, images, targets)
+                             for name, model in models.items()}, args.repeats)
+  print(f'{"mobile tiny" if args.tiny else "mobile"}, {args.size}x{args.size}, {args.stacks} '
+        f'stacks, batch {args.batch}, {args.precision}:')
+  for name, value in seconds.items():
+    print(f'  {name}: {value * 1000:.0f} ms a step ({100 * value / seconds["as built"]:.0f}% of '
+          'as built)')
+  layer = _median_seconds(_bn_layer_fns(args.batch, args.size), args.repeats)
+  keras_ms, fused_ms = layer['Keras BN'] * 1000, layer['FusedBatchNormV3'] * 1000
+  print(f'  one BN layer, forward + backward on [{args.batch}, {args.size // 2}, '
+        f'{args.size // 2}, 64] float32: Keras {keras_ms:.1f} ms, FusedBatchNormV3 {fused_ms:.1f} ms '
+        f'({keras_ms / fused_ms:.2f}x)')
+
+
+if __name__ == '__main__':
+  main()
