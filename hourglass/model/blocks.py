@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from hourglass.model import fuse_separable
+from hourglass.model.fused_batch_norm import FusedBatchNorm
 
 
 def conv(x, channels, kernel, name, mobile, activation='relu', strides=1):
@@ -30,7 +31,7 @@ BN_MOMENTUM = 0.9
 
 
 def batch_norm(x, name, sync_bn):
-  return layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=sync_bn, name=name)(x)
+  return FusedBatchNorm(momentum=BN_MOMENTUM, synchronized=sync_bn, name=name)(x)
 
 
 def residual(x, channels, name, mobile, sync_bn):

@@ -15,7 +15,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from hourglass.model import fuse_separable  # noqa: F401 (registers SeparableConv1x1 for load_model)
+from hourglass.model import fuse_separable, fused_batch_norm  # noqa: F401 (register
+# SeparableConv1x1 and FusedBatchNorm for load_model)
 from hourglass.model.config import ModelConfig
 from records import files
 from records.errors import StorageError, UserInputError
