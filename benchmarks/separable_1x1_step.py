@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from hourglass.model.config import ModelConfig  # noqa: E402
-from hourglass.model.fuse_separable import fuse_separable_1x1, with_keras_separable  # noqa: E402
+from hourglass.model.fuse_separable import SeparableConv1x1, fuse_separable_1x1  # noqa: E402
+from hourglass.model.seed_layers import with_keras_layers  # noqa: E402
 from hourglass.model.network import build_training_model, stack_outputs  # noqa: E402
 
 
@@ -58,7 +59,7 @@ def main():
   fused, count = fuse_separable_1x1(built)
   separable = sum(isinstance(layer, keras.layers.SeparableConv2D) for layer in built.layers)
   print(f'{count} of {separable} separable convs are 1x1')
-  two_ops = with_keras_separable(built)
+  two_ops = with_keras_layers(built, swap=(SeparableConv1x1,))
   images = tf.random.uniform((args.batch, args.size, args.size, 3), 0, 255)
   targets = tf.random.uniform((args.batch, args.size // 4, args.size // 4, 4))
   steps = {'two ops': train_step(two_ops, images, targets),

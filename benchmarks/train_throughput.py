@@ -8,8 +8,9 @@ one cached batch.
 
 Each model runs once per --jit setting: the loop with `--jit_compile` off/on against model.fit
 compiled with `jit_compile=False/True` (Keras' own default is 'auto'), so the two are always
-compared like with like; model.fit trains in float32 with the seed's layers (its 1x1 separable
-convs as Keras SeparableConv2D, not SeparableConv1x1), as the seed project does. The loop runs in
+compared like with like; model.fit trains in float32 with the seed's layers (Keras'
+SeparableConv2D and BatchNormalization, not SeparableConv1x1 and FusedBatchNorm), as the seed
+project does. The loop runs in
 every --precisions (the Keras mixed policy: 16-bit compute, float32 variables, heatmaps and
 loss). Without --records_dir the records comparison is skipped. Each figure is the median over
 --repeats timed repetitions of `steps` steps after one untimed warm-up loop (tracing); the cached
@@ -33,7 +34,7 @@ import keras  # noqa: E402
 
 from hourglass.training import precision as precision_lib, strategy as strategy_lib  # noqa: E402
 from hourglass.keypoints.codec import HeatmapCodec  # noqa: E402
-from hourglass.model import fuse_separable  # noqa: E402
+from hourglass.model import seed_layers  # noqa: E402
 from hourglass.model.config import ModelConfig  # noqa: E402
 from hourglass.training.trainer import Trainer, TrainConfig  # noqa: E402
 from records.keypoint_definition import KeypointDefinition  # noqa: E402
@@ -174,8 +175,8 @@ def main():
             if fitted is None:
               from hourglass.model.network import build_training_model
               fitted = build_training_model(config)
-            # The seed's layers: its 1x1 separable convs train as two ops (SeparableConv2D).
-            fitted = fuse_separable.with_keras_separable(fitted)
+            # The seed's layers: Keras' SeparableConv2D and BatchNormalization.
+            fitted = seed_layers.with_keras_layers(fitted)
           fit = _fit_rate(fitted, strategy, images.astype(np.float32), heatmaps, args.steps,
                           jit_compile=jit == 'on', repeats=args.repeats)
           print(f'{name:12s} XLA {jit:3s} model.fit float32  {fit:7.1f} img/s  '

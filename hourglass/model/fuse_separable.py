@@ -95,23 +95,6 @@ class SeparableConv1x1(layers.SeparableConv2D):
     return outputs
 
 
-def with_keras_separable(model: keras.Model):
-  """A copy of model, same weights, whose SeparableConv1x1 layers are Keras SeparableConv2D: the
-  seed's layers (two ops in training too), for benchmarks that compare against the seed.
-
-  Args:
-    model: a functional Keras model (layers inside nested models are not looked at).
-  """
-  def clone_layer(layer):
-    if isinstance(layer, SeparableConv1x1):
-      return layers.SeparableConv2D.from_config(layer.get_config())
-    return layer.__class__.from_config(layer.get_config())
-
-  plain = keras.models.clone_model(model, clone_function=clone_layer)
-  plain.set_weights(model.get_weights())
-  return plain
-
-
 def _conv_config(separable):
   config = separable.get_config()
   keep = ('name', 'filters', 'kernel_size', 'strides', 'padding', 'data_format', 'dilation_rate',
