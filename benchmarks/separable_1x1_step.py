@@ -45,14 +45,33 @@ def train_step(model, images, targets):
   return step
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def add_step_args(parser):
+  """The flags of a mobile model's step benchmark: --size, --batch, --stacks, --tiny, --repeats."""
   parser.add_argument('--size', type=int, default=256)
   parser.add_argument('--batch', type=int, default=8)
   parser.add_argument('--stacks', type=int, default=2)
   parser.add_argument('--tiny', action='store_true')
   parser.add_argument('--repeats', type=int, default=5)
-  args = parser.parse_args()
+  return parser
+
+
+def median_seconds(fns, repeats):
+  """{name: median seconds of one call}, the calls taking turns after two untimed ones each
+  (tracing, then one warm call); each call's tensors are fetched before the clock stops."""
+  for fn in fns.values():
+    fn()
+    fn()
+  seconds = {name: [] for name in fns}
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      start = time.perf_counter()
+      tf.nest.map_structure(lambda t: t.numpy(), fn())
+      seconds[name].append(time.perf_counter() - start)
+  return {name: float(np.median(values)) for name, values in seconds.items()}
+
+
+def main():
+  args = add_step_args(argparse.ArgumentParser(description=__doc__.split('\n\n')[0])).parse_args()
   config = ModelConfig(num_stacks=args.stacks, mobile=True, tiny=args.tiny,
                        input_height=args.size, input_width=args.size, num_keypoints=4)
   built = build_training_model(config)
@@ -62,22 +81,11 @@ def main():
   two_ops = with_keras_layers(built, swap=(SeparableConv1x1,))
   images = tf.random.uniform((args.batch, args.size, args.size, 3), 0, 255)
   targets = tf.random.uniform((args.batch, args.size // 4, args.size // 4, 4))
-  steps = {'two ops': train_step(two_ops, images, targets),
-           'as built': train_step(built, images, targets),
-           'plain conv': train_step(fused, images, targets)}
-  for step in steps.values():  # tracing, then one warm step
-    step()
-    step()
-  seconds = {name: [] for name in steps}
-  for _ in range(args.repeats):
-    for name, step in steps.items():
-      start = time.perf_counter()
-      step().numpy()
-      seconds[name].append(time.perf_counter() - start)
-  for name, values in seconds.items():
-    median = float(np.median(values))
-    print(f'{name}: {median * 1000:.0f} ms a step, {args.batch / median:.2f} images/s')
-  median = {name: np.median(values) for name, values in seconds.items()}
+  median = median_seconds({'two ops': train_step(two_ops, images, targets),
+                           'as built': train_step(built, images, targets),
+                           'plain conv': train_step(fused, images, targets)}, args.repeats)
+  for name, value in median.items():
+    print(f'{name}: {value * 1000:.0f} ms a step, {args.batch / value:.2f} images/s')
   print(f"speed-up of as built over two ops: {median['two ops'] / median['as built']:.3f}; "
         f"of plain conv over two ops: {median['two ops'] / median['plain conv']:.3f}")
 

@@ -17,16 +17,14 @@ BatchNormalization layer's forward + backward as Keras computes it against Tenso
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.separable_1x1_step import train_step  # noqa: E402
+from benchmarks.separable_1x1_step import add_step_args, median_seconds, train_step  # noqa: E402
 from hourglass.model.config import ModelConfig  # noqa: E402
 from hourglass.model.network import build_training_model  # noqa: E402
 from hourglass.training import precision as precision_lib  # noqa: E402
@@ -56,20 +54,6 @@ def _depthwise_1x1(layer):
   return _copy(layer)
 
 
-def _median_seconds(fns, repeats):
-  """{name: median seconds of one call}, the calls taking turns after two untimed ones each."""
-  for fn in fns.values():
-    fn()
-    fn()
-  seconds = {name: [] for name in fns}
-  for _ in range(repeats):
-    for name, fn in fns.items():
-      start = time.perf_counter()
-      tf.nest.map_structure(lambda t: t.numpy(), fn())
-      seconds[name].append(time.perf_counter() - start)
-  return {name: float(np.median(values)) for name, values in seconds.items()}
-
-
 def _bn_layer_fns(batch, size):
   """Keras BN and the fused op, forward + backward, on the same float32
   [batch, size/2, size/2, 64]."""
@@ -96,13 +80,8 @@ def _bn_layer_fns(batch, size):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser = add_step_args(argparse.ArgumentParser(description=__doc__.split('\n\n')[0]))
   parser.add_argument('--precision', default='float32', choices=['float32', 'bfloat16'])
-  parser.add_argument('--size', type=int, default=256)
-  parser.add_argument('--batch', type=int, default=8)
-  parser.add_argument('--stacks', type=int, default=2)
-  parser.add_argument('--tiny', action='store_true')
-  parser.add_argument('--repeats', type=int, default=5)
   args = parser.parse_args()
   precision_lib.set_precision_policy(args.precision)
   config = ModelConfig(num_stacks=args.stacks, mobile=True, tiny=args.tiny,
@@ -114,14 +93,14 @@ def main():
                                                              clone_function=_depthwise_1x1)}
   images = tf.random.uniform((args.batch, args.size, args.size, 3), 0, 255)
   targets = tf.random.uniform((args.batch, args.size // 4, args.size // 4, 4))
-  seconds = _median_seconds({name: train_step(model, images, targets)
+  seconds = median_seconds({name: train_step(model, images, targets)
                              for name, model in models.items()}, args.repeats)
   print(f'{"mobile tiny" if args.tiny else "mobile"}, {args.size}x{args.size}, {args.stacks} '
         f'stacks, batch {args.batch}, {args.precision}:')
   for name, value in seconds.items():
     print(f'  {name}: {value * 1000:.0f} ms a step ({100 * value / seconds["as built"]:.0f}% of '
           'as built)')
-  layer = _median_seconds(_bn_layer_fns(args.batch, args.size), args.repeats)
+  layer = median_seconds(_bn_layer_fns(args.batch, args.size), args.repeats)
   keras_ms, fused_ms = layer['Keras BN'] * 1000, layer['FusedBatchNormV3'] * 1000
   print(f'  one BN layer, forward + backward on [{args.batch}, {args.size // 2}, '
         f'{args.size // 2}, 64] float32: Keras {keras_ms:.1f} ms, FusedBatchNormV3 {fused_ms:.1f} ms '
