@@ -27,7 +27,7 @@ def _step(layer, x):
     tape.watch(x)
     y = layer(x, training=True)
     # per-element weights: with one weight per channel the gamma and input gradients are 0
-    loss = tf.reduce_sum(y * tf.random.stateless_normal(y.shape, seed=(3, 4)))
+    loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.random.stateless_normal(y.shape, seed=(3, 4)))
   return y, tape.gradient(loss, [x, layer.gamma, layer.beta])
 
 
@@ -63,3 +63,25 @@ def test_only_training_runs_the_fused_op():
   fn = tf.function(lambda t: frozen(t, training=True))
   assert 'FusedBatchNormV3' not in {
       op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+
+
+def test_bfloat16_inputs_enter_the_fused_op_uncast_and_match_keras():
+  x = tf.cast(tf.random.stateless_normal((4, 16, 16, 8), seed=(5, 6)) * 3.0 + 1.0, tf.bfloat16)
+  plain, fused = (cls(momentum=0.9, dtype='mixed_bfloat16')
+                  for cls in (keras.layers.BatchNormalization, FusedBatchNorm))
+  for layer in (plain, fused):
+    layer.build(x.shape)
+  want_y, want_grads = _step(plain, x)
+  got_y, got_grads = _step(fused, x)
+  assert got_y.dtype == tf.bfloat16
+  # both normalise in float32 and round once to bfloat16's 8 bits; allow one rounding step
+  as_float = lambda t: tf.cast(t, tf.float32).numpy()
+  np.testing.assert_allclose(as_float(got_y), as_float(want_y), rtol=2 ** -8, atol=2 ** -8)
+  for got, want in zip(got_grads, want_grads):  # input (bfloat16), gamma, beta (float32)
+    assert np.abs(as_float(want)).max() > 1.0
+    np.testing.assert_allclose(as_float(got), as_float(want), rtol=2 ** -8, atol=2e-3)
+  for got, want in zip(fused.get_weights(), plain.get_weights()):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  graph = tf.function(lambda t: fused(t, training=True)).get_concrete_function(x).graph
+  fused_ops = [op for op in graph.get_operations() if op.type == 'FusedBatchNormV3']
+  assert [op.get_attr('T') for op in fused_ops] == [tf.bfloat16]
