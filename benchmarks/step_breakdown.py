@@ -1,17 +1,19 @@
-"""Where a mobile model's training step goes: the same Adam step (MSE on every stack's heatmaps)
+"""Where a model's training step goes: the same Adam step (MSE on every stack's heatmaps)
 with parts of the model taken out, alternating in one process on one random batch, and one
 BatchNormalization layer's forward + backward as Keras computes it against TensorFlow's fused op.
 
 - as built: the model as training builds it;
 - no BN: every BatchNormalization layer an identity (what BN costs the step);
 - 3x3 depthwise as 1x1: every 3x3 separable conv's depthwise kernel 1x1 (what the spatial
-  depthwise convolutions cost);
+  depthwise convolutions cost; mobile models only);
+- BN input cast to float32 (bfloat16 only): every FusedBatchNorm casts its input to float32
+  first, as Keras does (what passing bfloat16 to the fused op uncast saves);
 - BN layer: Keras' BatchNormalization(training=True) (moments, then normalise, unfused) against
   tf.compat.v1.nn.fused_batch_norm (FusedBatchNormV3) on a float32 [batch, size/2, size/2, 64]
   tensor.
 
     python benchmarks/step_breakdown.py [--precision=float32|bfloat16] [--size=256] [--batch=8]
-        [--stacks=2] [--tiny] [--repeats=5]
+        [--stacks=2] [--tiny | --standard] [--repeats=5]
 """
 
 import argparse
@@ -26,6 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks.separable_1x1_step import add_step_args, median_seconds, train_step  # noqa: E402
 from hourglass.model.config import ModelConfig  # noqa: E402
+from hourglass.model.fused_batch_norm import FusedBatchNorm  # noqa: E402
 from hourglass.model.network import build_training_model  # noqa: E402
 from hourglass.training import precision as precision_lib  # noqa: E402
 
@@ -35,6 +38,13 @@ class _Identity(keras.layers.Layer):
 
   def call(self, inputs, training=None, mask=None):  # pylint: disable=unused-argument
     return inputs
+
+
+class _CastFirstBatchNorm(FusedBatchNorm):
+  """FusedBatchNorm with Keras' 16-bit rule: the input cast to float32 before the fused op."""
+
+  def call(self, inputs, training=None, mask=None):
+    return super().call(tf.cast(inputs, tf.float32), training=training, mask=mask)
 
 
 def _copy(layer):
@@ -51,6 +61,12 @@ def _depthwise_1x1(layer):
   if isinstance(layer, keras.layers.SeparableConv2D) and tuple(layer.kernel_size) != (1, 1):
     config = dict(layer.get_config(), kernel_size=(1, 1))
     return keras.layers.SeparableConv2D.from_config(config)
+  return _copy(layer)
+
+
+def _cast_first_bn(layer):
+  if isinstance(layer, FusedBatchNorm):
+    return _CastFirstBatchNorm.from_config(layer.get_config())
   return _copy(layer)
 
 
@@ -82,20 +98,24 @@ def _bn_layer_fns(batch, size):
 def main():
   parser = add_step_args(argparse.ArgumentParser(description=__doc__.split('\n\n')[0]))
   parser.add_argument('--precision', default='float32', choices=['float32', 'bfloat16'])
+  parser.add_argument('--standard', action='store_true', help='the standard model, not mobile')
   args = parser.parse_args()
   precision_lib.set_precision_policy(args.precision)
-  config = ModelConfig(num_stacks=args.stacks, mobile=True, tiny=args.tiny,
+  config = ModelConfig(num_stacks=args.stacks, mobile=not args.standard, tiny=args.tiny,
                        input_height=args.size, input_width=args.size, num_keypoints=4)
   built = build_training_model(config)
-  models = {'as built': built,
-            'no BN': keras.models.clone_model(built, clone_function=_without_bn),
-            '3x3 depthwise as 1x1': keras.models.clone_model(built,
-                                                             clone_function=_depthwise_1x1)}
+  clone = lambda fn: keras.models.clone_model(built, clone_function=fn)
+  models = {'as built': built, 'no BN': clone(_without_bn)}
+  if not args.standard:
+    models['3x3 depthwise as 1x1'] = clone(_depthwise_1x1)
+  if args.precision == 'bfloat16':
+    models['BN input cast to float32'] = clone(_cast_first_bn)
   images = tf.random.uniform((args.batch, args.size, args.size, 3), 0, 255)
   targets = tf.random.uniform((args.batch, args.size // 4, args.size // 4, 4))
   seconds = median_seconds({name: train_step(model, images, targets)
                              for name, model in models.items()}, args.repeats)
-  print(f'{"mobile tiny" if args.tiny else "mobile"}, {args.size}x{args.size}, {args.stacks} '
+  name = ('standard' if args.standard else 'mobile') + (' tiny' if args.tiny else '')
+  print(f'{name}, {args.size}x{args.size}, {args.stacks} '
         f'stacks, batch {args.batch}, {args.precision}:')
   for name, value in seconds.items():
     print(f'  {name}: {value * 1000:.0f} ms a step ({100 * value / seconds["as built"]:.0f}% of '
