@@ -90,9 +90,11 @@ absl_flags.DEFINE_enum('strategy', 'default', list(training.STRATEGIES),
 absl_flags.DEFINE_integer('gpu_num', 0, 'Use the first N GPUs (0: all).', lower_bound=0)
 absl_flags.DEFINE_integer('cpu_replicas', 1, '--strategy=mirrored on a machine without GPUs: '
                           'split the CPU into N logical devices, one replica each.', lower_bound=1)
-absl_flags.DEFINE_bool('mixed_precision', False, 'Mixed precision: float16 with loss scaling on '
+absl_flags.DEFINE_bool('mixed_precision', None, 'Mixed precision: float16 with loss scaling on '
                        'GPU, bfloat16 on CPU (fast only on CPUs with AVX512_BF16 or AMX; a warning '
-                       'elsewhere); heatmaps and loss stay float32.')
+                       'elsewhere); heatmaps and loss stay float32. Unset: bfloat16 on a CPU with '
+                       'AVX512_BF16 or AMX, float32 elsewhere (HOURGLASS_DEFAULT_PRECISION=float32 '
+                       'in the environment: float32 everywhere). --nomixed_precision: float32.')
 absl_flags.DEFINE_enum('mixed_precision_dtype', None, ['float16', 'bfloat16'],
                        'Force this 16-bit compute dtype (e.g. float16 on CPU for tests).')
 absl_flags.DEFINE_integer('loss_scale_growth_steps', 2000, 'float16: finite steps after which '

@@ -68,7 +68,8 @@ def _strategy_and_precision(flag_values, log):
     keras.utils.set_random_seed(flag_values.seed)
     precision = precision_lib.choose_here(settings)
   except ValueError as e:
-    raise UserInputError(f'--strategy/--cpu_replicas/--mixed_precision: {e}') from None
+    names = f'--strategy/--cpu_replicas/--mixed_precision/{precision_lib.DEFAULT_ENV}'
+    raise UserInputError(f'{names}: {e}') from None
   precision_lib.set_precision_policy(precision.dtype)
   log(f'{"warning: " if precision.slow else ""}precision {precision.dtype}: {precision.reason}')
   return strategy, precision.dtype

@@ -4,6 +4,11 @@ import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# The one shared precision setting: training defaults to float32 in every test and every
+# subprocess it starts (the default is bfloat16 on CPUs with AVX512_BF16 or AMX;
+# hourglass/training/precision.py), so runs compare at 1e-5 on any machine. Precision tests ask
+# for their precision with flags or call choose_precision directly.
+os.environ['HOURGLASS_DEFAULT_PRECISION'] = 'float32'
 
 import pytest  # noqa: E402
 

@@ -1,5 +1,8 @@
-"""The precision choice (hourglass/training/precision.py) with faked CPU flags: float32 by default
-everywhere, bfloat16 on a CPU when asked, a warning where the CPU emulates 16-bit floats."""
+"""The precision choice (hourglass/training/precision.py) with faked CPU flags: by default bfloat16
+on a CPU with AVX512_BF16 or AMX and float32 elsewhere, float32 wherever HOURGLASS_DEFAULT_PRECISION
+says so, bfloat16 on a CPU when asked, a warning where the CPU emulates 16-bit floats."""
+
+import pytest
 
 from hourglass.training import precision
 from hourglass.training.strategy import StrategyConfig
@@ -24,15 +27,43 @@ def test_cpu_flags_read_the_flags_line(tmp_path):
   assert precision.cpu_flags(str(tmp_path / 'missing')) == frozenset()
 
 
-def test_the_default_is_float32_and_says_why():
+def test_the_default_is_bfloat16_where_the_cpu_computes_it_and_float32_elsewhere():
   default = StrategyConfig()
-  for flags in (ZEN3, SAPPHIRE_RAPIDS):
-    for gpu in (False, True):
-      choice = precision.choose_precision(default, gpu, flags)
-      assert choice.dtype == 'float32' and not choice.slow, choice
-  assert 'natively (avx512_bf16, amx_bf16)' in precision.choose_precision(
-      default, False, SAPPHIRE_RAPIDS).reason
+  for flags, gpu, dtype in ((SAPPHIRE_RAPIDS, False, 'bfloat16'), (COOPER_LAKE, False, 'bfloat16'),
+                            (ZEN3, False, 'float32'), (SAPPHIRE_RAPIDS, True, 'float32'),
+                            (ZEN3, True, 'float32')):
+    choice = precision.choose_precision(default, gpu, flags)
+    assert (choice.dtype, choice.slow) == (dtype, False), (flags, gpu, choice)
+  native = precision.choose_precision(default, False, SAPPHIRE_RAPIDS).reason
+  assert 'natively (avx512_bf16, amx_bf16' in native and '--nomixed_precision' in native
   assert 'no AVX512_BF16 or AMX' in precision.choose_precision(default, False, ZEN3).reason
+
+
+def test_nomixed_precision_and_the_environment_pin_float32():
+  off = precision.choose_precision(StrategyConfig(mixed_precision=False), False, SAPPHIRE_RAPIDS)
+  assert (off.dtype, off.reason) == ('float32', '--nomixed_precision')
+  pinned = precision.choose_precision(StrategyConfig(), False, SAPPHIRE_RAPIDS, default='float32')
+  assert pinned.dtype == 'float32' and 'HOURGLASS_DEFAULT_PRECISION=float32' in pinned.reason
+  # the pin sets only the default: asking for 16 bits still gets them
+  asked = precision.choose_precision(StrategyConfig(mixed_precision=True), False, SAPPHIRE_RAPIDS,
+                                     default='float32')
+  assert asked.dtype == 'bfloat16'
+  with pytest.raises(ValueError, match='HOURGLASS_DEFAULT_PRECISION must be one of auto, float32'):
+    precision.choose_precision(StrategyConfig(), False, ZEN3, default='bfloat16')
+
+
+def test_choose_here_reads_the_environment(monkeypatch):
+  monkeypatch.setenv(precision.DEFAULT_ENV, 'float32')  # conftest's pin, explicitly
+  assert precision.choose_here(StrategyConfig()).dtype == 'float32'
+  monkeypatch.setenv(precision.DEFAULT_ENV, 'auto')
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  native = bool(precision.native_bfloat16(precision.cpu_flags()))
+  cpu_only = not tf.config.list_physical_devices('GPU')
+  assert precision.choose_here(StrategyConfig()).dtype == (
+      'bfloat16' if native and cpu_only else 'float32')
+  monkeypatch.setenv(precision.DEFAULT_ENV, 'half')
+  with pytest.raises(ValueError, match='half'):
+    precision.choose_here(StrategyConfig())
 
 
 def test_mixed_precision_is_bfloat16_on_cpu_and_warns_where_it_is_emulated():

@@ -1,17 +1,20 @@
 """The compute precision of training: which one runs here, and why.
 
-- float32 unless --mixed_precision (or --mixed_precision_dtype) asks for 16 bits.
-- --mixed_precision: float16 with loss scaling on a GPU, bfloat16 on a CPU.
-- On a CPU, bfloat16 is fast only where the processor computes it: AVX512_BF16 or AMX
-  (`native_bfloat16`). Elsewhere oneDNN emulates it; a training step of four 3x3 convolutions
-  (256 channels, 64x64, batch 8) ran 16x slower in bfloat16 than in float32 on an AMD EPYC
-  (Zen 3) without either (benchmarks/conv_precision.py, BUILD.md), so asking for it there gives a warning.
-- The default stays float32 on every machine. On a CPU with AMX, bfloat16 trained the larger
-  models faster (standard 1.48x, mobile 1.11x over the float32 loop at 256x256) but the
-  quickstart's mobile tiny 96x96 about 4% slower, with accuracy within the seed noise (BUILD.md,
-  "Precision"): a speed-up for some models only, so it stays a flag.
+- Without --mixed_precision (the flag unset): bfloat16 on a CPU that computes it natively
+  (AVX512_BF16 or AMX, `native_bfloat16`), float32 elsewhere (GPUs included: float16 there is not
+  measured here). On a 2-core Xeon with AMX, bfloat16 trained every model faster than float32
+  (256x256, 2 stacks, batch 8: standard 2.2x, mobile 1.6x, mobile tiny 1.5x; the quickstart
+  1.16x), with accuracy no worse on two seeds (BUILD.md, "Precision").
+- --mixed_precision: float16 with loss scaling on a GPU, bfloat16 on a CPU;
+  --nomixed_precision: float32. --mixed_precision_dtype forces a 16-bit dtype.
+- Where oneDNN emulates bfloat16, a training step of four 3x3 convolutions (256 channels, 64x64,
+  batch 8) ran 16x slower in bfloat16 than in float32 on an AMD EPYC (Zen 3)
+  (benchmarks/conv_precision.py, BUILD.md), so asking for it there gives a warning.
+- HOURGLASS_DEFAULT_PRECISION=float32 (DEFAULT_ENV) in the environment makes an unset --mixed_precision mean float32 on every
+  machine (the tests' one shared setting: they compare runs at 1e-5).
 """
 
+import os
 from typing import NamedTuple
 
 import keras
@@ -21,6 +24,10 @@ from hourglass.training import PRECISIONS
 
 # /proc/cpuinfo flags of processors that compute bfloat16 in hardware.
 BFLOAT16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
+
+# What an unset --mixed_precision means: 'auto' (the rule above) or 'float32'.
+DEFAULT_ENV = 'HOURGLASS_DEFAULT_PRECISION'
+DEFAULT_CHOICES = ('auto', 'float32')
 
 
 def cpu_flags(path='/proc/cpuinfo'):
@@ -52,29 +59,37 @@ class Precision(NamedTuple):
   slow: bool = False
 
 
-def choose_precision(config, has_gpu, flags):
+def choose_precision(config, has_gpu, flags, default='auto'):
   """The Precision that `config` asks for on this machine.
 
   Args:
-    config: a StrategyConfig (mixed_precision, mixed_precision_dtype).
+    config: a StrategyConfig (mixed_precision: True, False or None for the default;
+      mixed_precision_dtype).
     has_gpu: whether training runs on a GPU.
     flags: the CPU's feature flags (cpu_flags()).
+    default: what mixed_precision=None means, one of DEFAULT_CHOICES.
   Raises:
-    ValueError: an unknown mixed_precision_dtype.
+    ValueError: an unknown mixed_precision_dtype or default.
   """
   forced = config.mixed_precision_dtype
   if forced is not None and forced not in PRECISIONS:
     raise ValueError(f'mixed_precision_dtype must be one of {", ".join(PRECISIONS)}, '
                      f'got {forced!r}')
+  if default not in DEFAULT_CHOICES:
+    raise ValueError(f'{DEFAULT_ENV} must be one of {", ".join(DEFAULT_CHOICES)}, got {default!r}')
   native = ', '.join(native_bfloat16(flags))
-  if not config.mixed_precision and forced is None:
+  if forced is None and not config.mixed_precision:
+    if config.mixed_precision is not None:
+      return Precision('float32', '--nomixed_precision')
+    if default == 'float32':
+      return Precision('float32', f'the default, {DEFAULT_ENV}=float32')
     if has_gpu:
-      return Precision('float32', 'the default; --mixed_precision trains in float16 with loss '
-                       'scaling')
+      return Precision('float32', 'the default on a GPU; --mixed_precision trains in float16 '
+                       'with loss scaling')
     if native:
-      return Precision('float32', f'the default; this CPU computes bfloat16 natively ({native}): '
-                       '--mixed_precision trains the standard and mobile models faster at 256x256, '
-                       'small models like the quickstart\'s not (BUILD.md, "Precision")')
+      return Precision('bfloat16', f'the default on this CPU, which computes bfloat16 natively '
+                       f'({native}; heatmaps, loss, BN statistics and optimizer state stay '
+                       'float32); --nomixed_precision trains in float32')
     return Precision('float32', 'the default; this CPU has no AVX512_BF16 or AMX, so bfloat16 '
                      'would be slow')
   dtype = forced or ('float16' if has_gpu else 'bfloat16')
@@ -90,8 +105,9 @@ def choose_precision(config, has_gpu, flags):
 
 
 def choose_here(config):
-  """The Precision that `config` asks for on this machine (its GPUs and CPU flags)."""
-  return choose_precision(config, bool(tf.config.list_physical_devices('GPU')), cpu_flags())
+  """The Precision that `config` asks for on this machine (its GPUs, CPU flags and DEFAULT_ENV)."""
+  return choose_precision(config, bool(tf.config.list_physical_devices('GPU')), cpu_flags(),
+                          default=os.environ.get(DEFAULT_ENV) or 'auto')
 
 
 def set_precision_policy(dtype):
