@@ -123,8 +123,8 @@ def main():
   layer = median_seconds(_bn_layer_fns(args.batch, args.size), args.repeats)
   keras_ms, fused_ms = layer['Keras BN'] * 1000, layer['FusedBatchNormV3'] * 1000
   print(f'  one BN layer, forward + backward on [{args.batch}, {args.size // 2}, '
-        f'{args.size // 2}, 64] float32: Keras {keras_ms:.1f} ms, FusedBatchNormV3 {fused_ms:.1f} ms '
-        f'({keras_ms / fused_ms:.2f}x)')
+        f'{args.size // 2}, 64] float32: Keras {keras_ms:.1f} ms, FusedBatchNormV3 '
+        f'{fused_ms:.1f} ms ({keras_ms / fused_ms:.2f}x)')
 
 
 if __name__ == '__main__':

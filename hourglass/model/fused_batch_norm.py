@@ -17,8 +17,9 @@ from keras import layers
 # FusedBatchNormV3 raises epsilon below this to it (tf.compat.v1.nn.fused_batch_norm).
 _FUSED_MIN_EPSILON = 1.001e-5
 
-# Input dtypes the fused op takes without a cast to float32. Only bfloat16: on the CPU its kernel
-# is faster than cast + float32 kernel; float16 is not (and its GPU gain cannot be measured here).
+# Input dtypes the fused op takes as they are; others are cast to float32 first. Of the 16-bit
+# dtypes only bfloat16: on the CPU its kernel is faster than cast + float32 kernel, float16's is
+# not (and its GPU gain cannot be measured here).
 _FUSED_NATIVE_DTYPES = (tf.float32, tf.bfloat16)
 
 

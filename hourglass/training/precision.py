@@ -10,8 +10,9 @@
 - Where oneDNN emulates bfloat16, a training step of four 3x3 convolutions (256 channels, 64x64,
   batch 8) ran 16x slower in bfloat16 than in float32 on an AMD EPYC (Zen 3)
   (benchmarks/conv_precision.py, BUILD.md), so asking for it there gives a warning.
-- HOURGLASS_DEFAULT_PRECISION=float32 (DEFAULT_ENV) in the environment makes an unset --mixed_precision mean float32 on every
-  machine (the tests' one shared setting: they compare runs at 1e-5).
+- HOURGLASS_DEFAULT_PRECISION=float32 (DEFAULT_ENV) in the environment makes an unset
+  --mixed_precision mean float32 on every machine (the tests' one shared setting: they compare
+  runs at 1e-5).
 """
 
 import os
