@@ -16,7 +16,7 @@ from absl import flags as absl_flags
 
 import flags  # noqa: F401  (defines every flag, ours in flags/export.py)
 from modes import console
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 FLAGS = absl_flags.FLAGS
 

@@ -14,7 +14,7 @@ from absl import flags as absl_flags
 
 import flags  # noqa: F401  (defines every flag)
 from modes import console
-from records.errors import IncompleteRunError, RecordsError, UserInputError
+from core.errors import IncompleteRunError, RecordsError, UserInputError
 
 FLAGS = absl_flags.FLAGS
 

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hourglass.inference import video_analysis  # noqa: E402
 from hourglass.inference.loading import load_predictor  # noqa: E402
 from hourglass.labelling import criteria, selection, tracks  # noqa: E402
-from records import files  # noqa: E402
+from core import files  # noqa: E402
 from records.sources import synthetic_video  # noqa: E402
 
 LEAD = 15  # frames before leaving / after re-entering the view that count as such

@@ -6,8 +6,8 @@ import os
 
 from absl import flags as absl_flags
 
-from records import files
-from records.errors import StorageError
+from core import files
+from core.errors import StorageError
 
 absl_flags.DEFINE_string('mode', 'quickstart',
                          'What to run: quickstart, make_records, train, eval, predict, visualize, '

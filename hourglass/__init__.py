@@ -14,14 +14,14 @@
 
 Imports point one way (tests/test_layering.py enforces it, imports inside functions included):
 
-    records <- keypoints <- model <- {training, inference} <- evaluation <- export
+    core <- records <- keypoints <- model <- {training, inference} <- evaluation <- export
                                         inference <- labelling
 
 training and inference never import each other; what two of them need lives in the lower one.
-`records/` imports nothing of `hourglass/` or `pipelines/`; `pipelines/` imports only `records/`
-and the codec; `hourglass/` never imports `pipelines/` (the trainer and evaluator take datasets)
+`core/` imports no other project package; `records/` imports nothing of `hourglass/` or
+`pipelines/`; `pipelines/` imports only `core/`, `records/` and the codec; `hourglass/` never imports `pipelines/` (the trainer and evaluator take datasets)
 or `flags/`; `flags/` imports constants only (the choices in the package `__init__`s), so
 parsing flags loads no TensorFlow. No import cycle anywhere; no module over 400 lines and no
-function over 60 in `hourglass/`, `pipelines/`, `records/` and `modes/`. This file imports
+function over 60 in `core/`, `hourglass/`, `pipelines/`, `records/` and `modes/`. This file imports
 nothing.
 """

@@ -5,7 +5,7 @@ Library code never reads flags; the modes build these plain objects and pass the
 
 import dataclasses
 
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 def input_shape(flag_values):

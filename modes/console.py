@@ -18,7 +18,7 @@ and absl's --verbosity=0 (Python info lines, absl's format).
 import logging
 import os
 
-from records.console import (LOG_LEVEL_ENV, NativeLineFilter, filtered_stderr,
+from core.console import (LOG_LEVEL_ENV, NativeLineFilter, filtered_stderr,
                              tensorflow_log_level, verbose)
 
 DEFAULT_LOG_LEVEL = '2'

@@ -14,7 +14,7 @@ from hourglass.evaluation import evaluator
 from hourglass.evaluation import report
 from hourglass.inference.loading import load_predictor
 from modes.configs import announce_flip_test
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.reader import load_manifest
 
 

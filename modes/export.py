@@ -7,7 +7,7 @@ import sys
 
 from flags.common import save_resolved_flags
 from modes.eval import build_dataset
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 def _bundle_dir(model_dir):

@@ -11,7 +11,7 @@ from hourglass.inference.smoothing import SmoothingConfig
 from hourglass.inference.tracking import TrackConfig
 from hourglass.inference.video_analysis import AnalysisConfig
 from modes.configs import announce_flip_test
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 def analysis_config(flag_values):

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from records.errors import IncompleteRunError, UserInputError
+from core.errors import IncompleteRunError, UserInputError
 
 # name -> (full quickstart, --smoke). Tuned on 2 CPU cores: the full run stays under 10 minutes.
 # No horizontal flip: the synthetic creature shows its side by colour (left limbs red), and a

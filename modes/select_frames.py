@@ -17,7 +17,7 @@ from hourglass.inference import video
 from hourglass.inference.loading import load_predictor
 from hourglass.labelling import criteria, handout, selection, tracks
 from modes.predict import analysis_config
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
 

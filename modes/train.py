@@ -16,7 +16,7 @@ from flags.common import save_resolved_flags
 from hourglass.training import precision as precision_lib, strategy as strategy_lib
 from modes.configs import (follow_flip_support, input_shape_or, model_config, pipeline_config,
                            resolved_flag_overrides, strategy_config)
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 def run_length(flag_values, steps_per_epoch):

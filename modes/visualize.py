@@ -16,7 +16,7 @@ import os
 from flags.common import save_resolved_flags
 from modes.configs import input_shape_or, pipeline_config
 from hourglass.keypoints import drawing
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.reader import load_manifest
 
 GRID_NAME = 'visualize.png'

@@ -4,7 +4,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 from hourglass.keypoints import OUTPUT_STRIDE
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 class PipelineConfigError(UserInputError, ValueError):

@@ -21,7 +21,7 @@ from hourglass.keypoints.codec import HeatmapCodec
 from pipelines import augment
 from pipelines.config import PipelineConfig
 from records import schema
-from records.errors import RecordsError
+from core.errors import RecordsError
 from records.reader import load_manifest
 
 AUTOTUNE = tf.data.AUTOTUNE

@@ -1,4 +1,4 @@
 """Annotation sources, the TFRecord schema, the sharded writer and reader, keypoint definitions.
 
-This package is the lowest layer: it imports neither `pipelines` nor `hourglass`.
+It imports only the base layer `core`: neither `pipelines` nor `hourglass`.
 """

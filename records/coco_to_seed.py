@@ -15,8 +15,8 @@ import argparse
 import os
 import sys
 
-from records import files
-from records.errors import UserInputError
+from core import files
+from core.errors import UserInputError
 from records.example import BadExample, parse_keypoints
 from records.sources.coco import category_definition, file_split
 from records.sources.common import read_json

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from records.example import BadExample, ObjectBox
-from records.geometry import apply_affine, expand_to_aspect, warp
+from core.geometry import apply_affine, expand_to_aspect, warp
 
 # Labelled points farther outside their image than this fraction of the image's larger side are
 # taken for annotation errors (MPII and COCO put truncated limbs a little outside the frame).
@@ -96,7 +96,7 @@ def crop_geometry(box: ObjectBox, input_shape, crop_margin: float) -> CropGeomet
 
 def warp_crop(image: np.ndarray, geometry: CropGeometry) -> np.ndarray:
   """Cuts the crop out of `image` ([h, w, 3] uint8), anti-aliased when shrinking (see
-  records.geometry.warp); outside the image the crop is black."""
+  core.geometry.warp); outside the image the crop is black."""
   return warp(image, geometry.crop_to_original, geometry.crop_shape)
 
 

@@ -11,8 +11,8 @@ import io
 
 import numpy as np
 
-from records import files
-from records.errors import UserInputError
+from core import files
+from core.errors import UserInputError
 
 
 def dlc_csv_text(scorer, names, xy, scores):

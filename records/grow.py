@@ -30,7 +30,7 @@ from typing import Dict, List
 import tensorflow as tf
 
 from records import schema
-from records.errors import RecordsError, UserInputError
+from core.errors import RecordsError, UserInputError
 from records.example import TRAIN
 from records.reader import load_manifest
 from records.sources.resolve import identity_of_path, image_identity

@@ -13,8 +13,8 @@ import os
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from records import files
-from records.errors import DefinitionError
+from core import files
+from core.errors import DefinitionError
 
 _NAMED_COLOURS = {'r': (255, 0, 0), 'g': (0, 255, 0), 'b': (0, 0, 255)}
 _HEX_COLOUR = re.compile(r'^#[0-9a-fA-F]{6}$')

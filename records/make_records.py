@@ -28,9 +28,9 @@ from typing import Optional, Tuple
 import numpy as np
 
 from records import grow, schema
-from records.progress import Progress
+from core.progress import Progress
 from records.crop import CropSettings, crop_shape, init_worker, try_process, try_process_many
-from records.errors import RecordsError, UserInputError
+from core.errors import RecordsError, UserInputError
 from records.example import TRAIN, Skip
 from records.sources import get_source
 from records.reader import load_manifest

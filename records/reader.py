@@ -10,8 +10,8 @@ import hashlib
 import os
 from typing import Dict, List, Tuple
 
-from records import files
-from records.errors import DefinitionError, RecordsError
+from core import files
+from core.errors import DefinitionError, RecordsError
 from records.keypoint_definition import KeypointDefinition
 
 MANIFEST_NAME = 'manifest.json'

@@ -7,7 +7,7 @@ Order of events, so that a killed run never leaves what a reader takes for compl
 3. shards are written as `.<split>-00003.tfrecord.tmp-<pid>` and renamed to
    `<split>-00003-of-00007.tfrecord` once the split's shard count is known;
 4. `manifest.json` (with counts, SHA-256 and sizes) is written to a temporary name, flushed to
-   the disk and renamed (records.files).
+   the disk and renamed (core.files).
 """
 
 import contextlib
@@ -18,14 +18,14 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
-from records import files
-from records.errors import RecordsError
+from core import files
+from core.errors import RecordsError
 from records.keypoint_definition import KeypointDefinition
 from records.reader import FORMAT, MANIFEST_NAME, Manifest, load_manifest, sha256_of
 
 _SHARD_PATTERN = re.compile(r'^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.tfrecord$')
-# Shards being written, and the manifest's temporary name (records.files.temporary_path; the
-# last form is the one that versions before records.files left behind).
+# Shards being written, and the manifest's temporary name (core.files.temporary_path; the
+# last form is the one that versions before core.files left behind).
 _TMP_PATTERN = re.compile(r'^\..*\.tmp-\d+$|^manifest\.tmp-\d+\.json$|^manifest\.json\.tmp-\d+$')
 
 

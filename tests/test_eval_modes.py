@@ -18,9 +18,9 @@ from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_inference_model
 from hourglass.inference.predictors import KerasPredictor, Predictor
 from hourglass.inference.loading import load_predictor
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.keypoint_definition import builtin_definition
-from records import geometry
+from core import geometry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INPUT = (64, 64)
@@ -192,7 +192,7 @@ def test_eval_through_main_with_the_sample_detections(tiny_bundle, coco_records,
   assert result['num_detections'] == SAMPLE_DETECTIONS_AT_HALF and result['num_images'] == 4
   assert 0.0 <= result['coco']['AP'] <= 1.0 and 'COCO AP' in proc.stdout
   # TensorFlow's start-up lines and absl's prefixes are gone; our warnings are marked.
-  from records.console import NativeLineFilter
+  from core.console import NativeLineFilter
   assert not [line for line in proc.stderr.splitlines() if not NativeLineFilter(2).keep(line)
               or 'absl::InitializeLog' in line or 'cuInit' in line], proc.stderr
   assert not [line for line in proc.stderr.splitlines() if re.match(r'^[IWE]\d{4} ', line)]

@@ -28,7 +28,7 @@ from hourglass.model.network import build_inference_model
 from hourglass.inference.predictors import KerasPredictor
 from hourglass.inference.loading import load_predictor
 from records import schema
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 from records.writer import write_shards
 from tests import test_safety
@@ -163,7 +163,7 @@ def test_export_cli_every_format_matches_keras(trained, exported):
   # a tf.function made per call would warn about retracing.
   assert 'tf.lite.Interpreter is deprecated' not in console, console[-3000:]
   assert 'retracing' not in console, console[-3000:]
-  # The runtimes' and converter's per-run notices are filtered (records.console).
+  # The runtimes' and converter's per-run notices are filtered (core.console).
   for notice in ('XNNPACK delegate', 'The device supports', 'MNN use high precision',
                  'NodeDef mentions attribute', 'fully_quantize'):
     assert notice not in console, (notice, console[-3000:])

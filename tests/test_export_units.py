@@ -17,7 +17,7 @@ from hourglass.model.config import ModelConfig
 from hourglass.export import metadata, mnn_export, runner, tflite, usage
 from hourglass.model import metadata as model_metadata
 from hourglass.inference.runtime_predictors import load_runtime_predictor
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

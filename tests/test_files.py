@@ -1,4 +1,4 @@
-"""records.files: atomic writes (rename on success, nothing left on failure, extension kept) and
+"""core.files: atomic writes (rename on success, nothing left on failure, extension kept) and
 JSON reading whose errors name the file."""
 
 import json
@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from records import files
-from records.errors import DefinitionError, UserInputError
+from core import files
+from core.errors import DefinitionError, UserInputError
 
 
 def test_atomic_path_renames_onto_the_path_on_success(tmp_path):

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from records.errors import RecordsError, UserInputError
+from core.errors import RecordsError, UserInputError
 from records.make_records import MakeRecordsConfig, make_records
 from records.reader import load_manifest
 

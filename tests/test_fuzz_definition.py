@@ -5,7 +5,7 @@ import tempfile
 
 from hypothesis import given, settings, strategies as st
 
-from records.errors import DefinitionError
+from core.errors import DefinitionError
 from records.keypoint_definition import KeypointDefinition, load_definition
 
 NAMES = st.sampled_from(['a', 'b', 'c', 'left_x', 'right_x', '', ' ', 'x y', 'é'])

@@ -1,4 +1,4 @@
-"""One geometry: the numpy box <-> input maps (records/geometry.py) against their in-graph twins
+"""One geometry: the numpy box <-> input maps (core/geometry.py) against their in-graph twins
 (hourglass/keypoints/geometry.py, pipelines/augment.py) and against the crops they cut."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from hourglass.keypoints import geometry as graph_geometry
 from pipelines import augment
-from records import geometry
+from core import geometry
 
 
 def test_in_graph_affine_matches_numpy():

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from records.errors import DefinitionError
+from core.errors import DefinitionError
 from records.keypoint_definition import (KeypointDefinition, builtin_definition,
                                          load_definition, load_definition_json,
                                          save_definition_json)

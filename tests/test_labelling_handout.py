@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hourglass.labelling import tracks
-from records.errors import UserInputError
+from core.errors import UserInputError
 from tests.test_eval_modes import _flag_values
 from tests.test_predict_video import tiny_bundle_dir  # noqa: F401  pylint: disable=unused-import
 

@@ -53,7 +53,7 @@ error: our own message'''.splitlines()
 
 
 def test_native_start_up_lines_are_filtered_by_level():
-  from records.console import NativeLineFilter
+  from core.console import NativeLineFilter
 
   def kept(level, lines=STARTUP):
     line_filter = NativeLineFilter(level)  # one per stream: it remembers "no CUDA driver"

@@ -11,7 +11,7 @@ import tensorflow as tf
 from hourglass.keypoints.codec import HeatmapCodec
 from pipelines.config import PipelineConfig
 from pipelines.dataset import build_eval_dataset, build_train_dataset
-from records.errors import RecordsError, UserInputError
+from core.errors import RecordsError, UserInputError
 from records.writer import write_shards
 from tests import test_pipeline_fixtures as fixtures
 

@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 from pipelines.config import PipelineConfig
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 from tests.conftest import ROOT
 from tests.test_pipeline_fixtures import make_dot_records

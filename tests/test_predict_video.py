@@ -16,9 +16,9 @@ from hourglass.model.network import build_inference_model
 from hourglass.inference.prediction import PredictConfig, predict_source
 from hourglass.inference.predictors import Predictor
 from hourglass.inference.loading import load_predictor
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition, builtin_definition
-from records import geometry
+from core import geometry
 
 INPUT = (64, 64)
 

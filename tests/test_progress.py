@@ -1,7 +1,7 @@
 """The one progress report: counts, rate, ETA and notes, as make_records, training and predict
 print it."""
 
-from records.progress import Progress, format_duration
+from core.progress import Progress, format_duration
 
 
 def test_lines_carry_count_rate_eta_and_note():

@@ -17,7 +17,7 @@ from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model, inference_model
 from hourglass.training.trainer import Trainer, TrainConfig
 from hourglass.training import checkpointing
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 TINY_MOBILE = dict(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64)
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from records.errors import AnnotationError, RecordsError
+from core.errors import AnnotationError, RecordsError
 from records.make_records import MakeRecordsConfig, make_records
 from records.reader import load_manifest
 
@@ -143,7 +143,7 @@ def test_mode_make_records_cli(shared_data, tmp_path):
 _FULL_DISK_SCRIPT = r'''
 import resource, signal, sys
 sys.path.insert(0, sys.argv[1])
-from records.errors import RecordsError
+from core.errors import RecordsError
 from records.make_records import MakeRecordsConfig, make_records
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from records import schema
 from records.crop import crop_geometry, crop_shape, warp_crop
-from records.geometry import apply_affine, expand_to_aspect
+from core.geometry import apply_affine, expand_to_aspect
 from records.example import ObjectBox
 from records.make_records import MakeRecordsConfig, make_records
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from records import schema
-from records.errors import RecordsError, UserInputError
+from core.errors import RecordsError, UserInputError
 from records.make_records import MakeRecordsConfig, make_records
 from records.reader import load_manifest
 from records.sources.resolve import hash_fraction

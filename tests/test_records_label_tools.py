@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from records import schema
-from records.errors import AnnotationError, RecordsError
+from core.errors import AnnotationError, RecordsError
 from records.make_records import MakeRecordsConfig, make_records
 from tests.test_records_geometry import read_records, to_original
 

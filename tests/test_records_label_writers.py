@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.label_tools import TOOLS, LabelItem, write_for_labelling
 from records.make_records import MakeRecordsConfig
 from records.sources import get_source

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from records import schema
-from records.errors import RecordsError
+from core.errors import RecordsError
 from records.keypoint_definition import builtin_definition
 from records.reader import MANIFEST_NAME, load_manifest
 from records.writer import ShardWriter, write_shards

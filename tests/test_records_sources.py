@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from records import schema
-from records.errors import AnnotationError, DefinitionError, UserInputError
+from core.errors import AnnotationError, DefinitionError, UserInputError
 from records.keypoint_definition import builtin_definition
 from records.make_records import MakeRecordsConfig, make_records
 from records.reader import load_manifest

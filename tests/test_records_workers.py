@@ -42,7 +42,7 @@ def test_workers_match_in_process_results():
 
 
 def test_dying_worker_is_a_clear_error():
-  from records.errors import RecordsError
+  from core.errors import RecordsError
   from records.make_records import _outcomes
   with pytest.raises(RecordsError, match='worker process died'):
     list(_outcomes(_jobs(60, crash_at=37), 2))

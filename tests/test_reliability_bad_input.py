@@ -289,7 +289,7 @@ import tensorflow as tf
 from hourglass.training import checkpointing
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model
-from records.errors import StorageError
+from core.errors import StorageError
 model = build_training_model(ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64,
                                          input_width=64, num_keypoints=3))
 step = tf.Variable(1, dtype=tf.int64)

@@ -67,7 +67,7 @@ class Run:
   def _read(self):
     for line in self.proc.stdout:
       self.lines.append(line)
-      if line.startswith('train [') and ' loss ' in line:  # records.progress' training line
+      if line.startswith('train [') and ' loss ' in line:  # core.progress' training line
         self.first_step.set()
 
   def wait(self, timeout=300):

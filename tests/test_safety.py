@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from records.errors import RecordsError, UserInputError
+from core.errors import RecordsError, UserInputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 64

@@ -24,7 +24,7 @@ from hourglass.inference.tracking import TrackConfig, Tracker
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.bundle import CropRule
 from records import dlc_csv
-from records import geometry
+from core import geometry
 from records.sources import synthetic, synthetic_video
 from tests.test_predict_video import tiny_bundle_dir  # noqa: F401  pylint: disable=unused-import
 
@@ -293,7 +293,7 @@ def test_bad_videos_are_named_and_what_was_read_is_kept(tmp_path, monkeypatch, c
   summary says where. A frame of another size mid-stream: an error naming the file and the
   frame, after the results of the frames before it were written."""
   from hourglass.inference import video, video_analysis  # pylint: disable=g-import-not-at-top
-  from records.errors import UserInputError  # pylint: disable=g-import-not-at-top
+  from core.errors import UserInputError  # pylint: disable=g-import-not-at-top
   oracle = CoordinateOracle()  # truth None: nothing is ever found
   config = video_analysis.AnalysisConfig(draw=False)
   whole = _noise_avi(tmp_path / 'whole.avi')

@@ -11,7 +11,7 @@ from hourglass.model.config import ModelConfig
 from hourglass.training import faults as faults_lib
 from hourglass.training import strategy as strategy_lib
 from hourglass.training.trainer import Trainer, TrainConfig
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 def test_the_kill_variable_parses_and_rejects_bad_values():

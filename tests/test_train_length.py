@@ -21,7 +21,7 @@ import hourglass.training.trainer as trainer_module
 from hourglass.model.config import ModelConfig
 from hourglass.training import run_plan, strategy as strategy_lib
 from hourglass.training.trainer import Trainer, TrainConfig
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 MODEL = ModelConfig(num_stacks=1, mobile=False, tiny=True, input_height=support.SIZE,
                     input_width=support.SIZE, num_keypoints=support.K)

@@ -16,7 +16,7 @@ from hourglass.model.bundle import save_bundle
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model, inference_model
 from hourglass.training.trainer import Trainer, TrainConfig
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 TINY = dict(num_stacks=1, mobile=False, tiny=True, input_height=64, input_width=64)
 

@@ -49,7 +49,7 @@ def test_a_failed_quickstart_stage_is_reported_and_fails_the_run(tmp_path, capsy
   import flags  # noqa: F401  (defines every flag)
   from absl import flags as absl_flags
   from modes import quickstart
-  from records.errors import IncompleteRunError
+  from core.errors import IncompleteRunError
   values = copy.deepcopy(absl_flags.FLAGS)
   values(['main.py', '--smoke', f'--output_dir={tmp_path}', '--formats=tflite_uint8',
           f'--calibration_records={tmp_path / "no_such_records"}'])

@@ -19,10 +19,10 @@ from hourglass.evaluation import evaluator
 from hourglass.keypoints import metrics
 from hourglass.evaluation import report
 from hourglass.inference import video
-from records import files
-from records.errors import UserInputError
-from records import geometry
-from records.progress import Progress
+from core import files
+from core.errors import UserInputError
+from core import geometry
+from core.progress import Progress
 
 
 def load_detections(path, category_id=1, score_threshold=0.0):

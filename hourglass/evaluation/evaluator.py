@@ -19,7 +19,7 @@ import numpy as np
 
 from hourglass.keypoints import metrics
 from hourglass.evaluation import report
-from records.geometry import apply_affine
+from core.geometry import apply_affine
 
 _KEYS = ('keypoints', 'visibility', 'input_to_original', 'original_keypoints', 'image_id',
          'object_id', 'bbox', 'area', 'headbox', 'has_headbox', 'path')

@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from hourglass.keypoints import drawing
-from records import files
+from core import files
 
 METRICS_FILE = 'metrics.json'
 RESULTS_FILE = 'keypoint_results.json'

@@ -23,7 +23,7 @@ Content (format "hourglass-export/1"):
 import json
 
 from hourglass.model.metadata import FORMAT, METADATA_KEY
-from records import files
+from core import files
 
 
 def build_metadata(*, format_name, definition, codec, model_config, input_name='image',

@@ -25,8 +25,8 @@ import numpy as np
 
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
-from records import console, files
-from records.errors import UserInputError
+from core import console, files
+from core.errors import UserInputError
 
 _CHILD = ('import sys, _tools\n'
           'tool = getattr(_tools, sys.argv[1])\n'

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from hourglass.export import metadata as metadata_lib
 from hourglass.export import saved_model as saved_model_lib
-from records import files
+from core import files
 
 DEFAULT_OPSET = 13
 

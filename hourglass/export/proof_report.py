@@ -7,7 +7,7 @@ module judges those figures and writes them for the user.
 import json
 import os
 
-from records import files
+from core import files
 
 REPORT_NAME = 'export_report'
 

@@ -21,7 +21,7 @@ from hourglass.export import saved_model as saved_model_lib
 from hourglass.export import tflite as tflite_lib
 from hourglass.keypoints import DECODERS
 from hourglass.model import PREDICTION_LAYER_PATTERNS
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 FILE_NAMES = {'saved_model': 'saved_model', 'tflite': 'model_float32.tflite',
               'tflite_fp16': 'model_float16.tflite', 'tflite_uint8': 'model_uint8.tflite',

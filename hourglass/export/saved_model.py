@@ -17,7 +17,7 @@ import tensorflow as tf
 from hourglass.model import bundle as bundle_lib
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
-from records import files
+from core import files
 
 
 def serving_functions(model, codec, decoder='dark'):

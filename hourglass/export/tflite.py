@@ -16,7 +16,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from hourglass.export import metadata as metadata_lib
 from hourglass.model import metadata as model_metadata
-from records import console, files
+from core import console, files
 
 KINDS = {'tflite': 'float32', 'tflite_fp16': 'float16', 'tflite_uint8': 'uint8'}
 

@@ -10,7 +10,7 @@ import os
 from hourglass.inference import runtime_predictors
 from hourglass.inference.predictors import KerasPredictor, SavedModelPredictor
 from hourglass.model import bundle as bundle_lib
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 RUNTIME_SUFFIXES = ('.tflite', '.onnx', '.mnn')
 

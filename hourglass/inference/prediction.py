@@ -25,10 +25,10 @@ from hourglass.keypoints import drawing
 from hourglass.inference import video
 from hourglass.inference import video_analysis
 from hourglass.inference.search import FrameSearch
-from records import files
-from records.errors import UserInputError
-from records.progress import Progress
-from records import geometry
+from core import files
+from core.errors import UserInputError
+from core.progress import Progress
+from core import geometry
 
 JSON_NAME = 'keypoints.json'
 

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from hourglass.model.bundle import CropRule, flip_support
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 class Predictor:

@@ -14,8 +14,8 @@ import numpy as np
 from hourglass.model import bundle
 from hourglass.model import metadata as metadata_lib
 from hourglass.inference.predictors import Predictor
-from records import console
-from records.errors import UserInputError
+from core import console
+from core.errors import UserInputError
 
 
 class RuntimePredictor(Predictor):

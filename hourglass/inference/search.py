@@ -22,7 +22,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from records import geometry
+from core import geometry
 
 # Window sides (fraction of the frame's larger side) when the model's description carries no
 # object scale (models trained before the records measured it).

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from records import files
+from core import files
 
 
 def plot_tracks(path, names, scores, xy, smoothed, searched, pcutoff, fps, title):

@@ -15,8 +15,8 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from records import files
-from records.errors import UserInputError
+from core import files
+from core.errors import UserInputError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.m4v', '.mpg', '.mpeg', '.wmv', '.webm')

@@ -29,9 +29,9 @@ from hourglass.inference import video
 from hourglass.inference.search import SearchConfig
 from hourglass.inference.tracking import TrackConfig, Tracker
 from records import dlc_csv
-from records import files
-from records.errors import UserInputError
-from records.progress import Progress
+from core import files
+from core.errors import UserInputError
+from core.progress import Progress
 
 
 @dataclasses.dataclass

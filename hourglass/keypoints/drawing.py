@@ -14,7 +14,7 @@ import os
 import cv2
 import numpy as np
 
-from records import files
+from core import files
 
 _SHIFT = 4  # fractional bits for sub-pixel drawing
 _SCALE = 1 << _SHIFT

@@ -1,4 +1,4 @@
-"""In-graph twin of records/geometry.py: affines applied to keypoints inside a tf.function
+"""In-graph twin of core/geometry.py: affines applied to keypoints inside a tf.function
 (validation maps decoded keypoints to original pixels per batch). Tested against the numpy
 version in tests/test_geometry.py."""
 

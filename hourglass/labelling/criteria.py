@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from records import geometry
+from core import geometry
 
 
 @dataclasses.dataclass

@@ -17,7 +17,7 @@ import numpy as np
 
 from hourglass.inference import video
 from hourglass.keypoints import drawing
-from records import files
+from core import files
 from records import label_tools
 
 

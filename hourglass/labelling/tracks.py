@@ -15,8 +15,8 @@ import numpy as np
 from hourglass.inference import video
 from hourglass.inference import video_analysis
 from hourglass.inference.search import FrameSearch
-from records.errors import UserInputError
-from records.progress import Progress
+from core.errors import UserInputError
+from core.progress import Progress
 
 
 @dataclasses.dataclass
@@ -40,7 +40,7 @@ class Track:
 
 def from_analysis_json(path):
   """The Track of a `--mode=predict` video analysis JSON (raw and smoothed keypoints)."""
-  from records import files  # pylint: disable=g-import-not-at-top
+  from core import files  # pylint: disable=g-import-not-at-top
   doc = files.read_json(path, 'video analysis')
   try:
     names, frames = list(doc['keypoint_names']), doc['frames']

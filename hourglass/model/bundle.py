@@ -31,9 +31,9 @@ from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model import fuse_separable, fused_batch_norm  # noqa: F401 (register
 # SeparableConv1x1 and FusedBatchNorm for load_model)
 from hourglass.model.config import ModelConfig
-from records import files
+from core import files
 from records.crop import CropSettings
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.example import keypoint_box
 from records.keypoint_definition import KeypointDefinition
 

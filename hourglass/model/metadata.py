@@ -12,8 +12,8 @@ import struct
 from tensorflow.lite.python import schema_py_generated as schema_fb
 
 from hourglass.keypoints.codec import HeatmapCodec
-from records import files
-from records.errors import UserInputError
+from core import files
+from core.errors import UserInputError
 from records.keypoint_definition import KeypointDefinition
 
 FORMAT = 'hourglass-export/1'

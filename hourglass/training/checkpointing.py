@@ -18,8 +18,8 @@ import tensorflow as tf
 from hourglass.model import fuse_separable, fused_batch_norm  # noqa: F401 (register
 # SeparableConv1x1 and FusedBatchNorm for load_model)
 from hourglass.model.config import ModelConfig
-from records import files
-from records.errors import StorageError, UserInputError
+from core import files
+from core.errors import StorageError, UserInputError
 
 CHECKPOINT_DIR = 'checkpoints'
 MODEL_CONFIG_FILE = 'model_config.json'

@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 
 import tensorflow as tf
 
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 KILL_AT_ENV = 'HOURGLASS_TEST_KILL_AT'
 

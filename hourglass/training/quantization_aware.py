@@ -33,7 +33,7 @@ from keras import layers
 
 from hourglass.model import fold_bn, fuse_separable
 from hourglass.model import PREDICTION_LAYER_PATTERNS
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 INT8_MAX = 127.0
 BOUND_PERCENTILE = 99.99

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from records import files
+from core import files
 
 CSV_FIELDS = ('epoch', 'step', 'train_loss', 'val_loss', 'val_pck', 'val_mean_error_px',
               'val_mean_error_input_px', 'learning_rate', 'images_per_s', 'elapsed_s')

@@ -26,10 +26,10 @@ from hourglass.training import validation
 from hourglass.training.faults import Faults, warning as fault_warning
 from hourglass.training.interruption import NonFiniteLossError, TrainingInterrupted, stop_signals
 from hourglass.training.train_config import TrainConfig
-from records.progress import Progress
+from core.progress import Progress
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 class Trainer:

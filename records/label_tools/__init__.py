@@ -32,7 +32,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.label_tools import cvat_files, label_studio_files, labelme_files
 
 TOOLS = ('labelme', 'label_studio', 'cvat')

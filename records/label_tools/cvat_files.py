@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 
-from records import files
+from core import files
 
 GROUP_ID = '1'  # every image holds one object
 

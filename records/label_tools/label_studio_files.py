@@ -42,8 +42,8 @@ import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 
-from records import files
-from records.errors import UserInputError
+from core import files
+from core.errors import UserInputError
 
 IMAGE_NAME = 'image'  # the <Image> tag's name and the data key
 KEYPOINTS_NAME = 'keypoints'  # the <KeyPointLabels> tag's name

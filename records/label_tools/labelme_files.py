@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
-from records import files
-from records.errors import UserInputError
+from core import files
+from core.errors import UserInputError
 
 # The labelme release whose file layout this follows (5.x: shapes carry a description).
 LABELME_VERSION = '5.5.0'

@@ -6,7 +6,7 @@ records.make_records.MakeRecordsConfig (sources read only its attributes).
 
 import importlib
 
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 # --source name -> module under records/sources/.
 SOURCES = {

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from records.errors import AnnotationError, UserInputError
+from core.errors import AnnotationError, UserInputError
 from records.example import TRAIN, VAL, BadExample, Example, ObjectBox, Skip, parse_keypoints
 from records.keypoint_definition import KeypointDefinition, builtin_definition
 from records.sources.common import (SourceData, read_json, relative_to, require_dir,

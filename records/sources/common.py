@@ -4,8 +4,8 @@ import dataclasses
 import os
 from typing import Dict, List, Optional, Sequence
 
-from records import files
-from records.errors import AnnotationError, UserInputError
+from core import files
+from core.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, Skip
 from records.keypoint_definition import KeypointDefinition, load_definition
 

@@ -50,7 +50,7 @@ import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 
-from records.errors import AnnotationError, UserInputError
+from core.errors import AnnotationError, UserInputError
 from records.example import TRAIN, VAL, BadExample, Example, ObjectBox, Skip
 from records.sources.common import (SourceData, inside, labelled_source_data,
                                     listed_annotation_files, relative_to, require_dir,

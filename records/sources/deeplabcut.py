@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from records.errors import AnnotationError, UserInputError
+from core.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, Skip
 from records.keypoint_definition import KeypointDefinition
 from records.sources.common import (SourceData, relative_to, require_dir, resolve_image,

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from records.errors import AnnotationError
+from core.errors import AnnotationError
 from records.example import TRAIN, VAL, BadExample, Example, ObjectBox, Skip, parse_keypoints
 from records.sources.common import (SourceData, annotation_files, read_json, relative_to,
                                     require_dir, resolve_image)

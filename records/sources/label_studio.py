@@ -46,7 +46,7 @@ import urllib.parse
 
 import numpy as np
 
-from records.errors import AnnotationError, UserInputError
+from core.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip
 from records.sources.common import (SourceData, inside, labelled_source_data,
                                     listed_annotation_files, read_json, relative_to, require_dir,

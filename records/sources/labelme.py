@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from records.errors import UserInputError
+from core.errors import UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip
 from records.sources.common import (SourceData, inside, labelled_source_data, read_json,
                                     relative_to, require_dir, resolve_image)

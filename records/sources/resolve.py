@@ -17,7 +17,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from records.errors import DefinitionError, UserInputError
+from core.errors import DefinitionError, UserInputError
 from records.example import TRAIN, VAL
 from records.keypoint_definition import KeypointDefinition, builtin_definition, load_definition
 

@@ -24,8 +24,8 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from records import files
-from records.errors import UserInputError
+from core import files
+from core.errors import UserInputError
 from records.example import TRAIN, VAL, Example
 from records.keypoint_definition import KeypointDefinition
 from records.sources.common import SourceData

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from records import dlc_csv
-from records import files
+from core import files
 from records.sources import synthetic
 
 # (fraction of the video, x, y) waypoints in a 640x480 frame; x > 700 is outside on the right.

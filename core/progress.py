@@ -5,8 +5,7 @@ rate, ETA and a note, for people watching a terminal or reading a log.
     progress.update(1, note='3 skipped')   # redrawn in place on a terminal, a line per interval
     progress.close(note='3 skipped')        # elsewhere
 
-Lives in records/ (the lowest layer) so every part can use it; it imports only the standard
-library.
+It imports only the standard library.
 """
 
 import sys

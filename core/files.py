@@ -7,7 +7,7 @@ later run would take for good. The temporary name carries the writer's process i
 processes never share one, and keeps the extension, because cv2.imwrite, matplotlib's savefig,
 Keras' model.save and onnx.save pick the format (or refuse the file) by it.
 
-Stdlib only (plus records.errors): every layer, records/ included, may import it.
+Stdlib only (plus core.errors), like all of core/.
 """
 
 import contextlib
@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 
-from records.errors import UserInputError
+from core.errors import UserInputError
 
 
 def temporary_path(path):
