@@ -12,14 +12,12 @@ import sys
 from absl import app
 from absl import flags as absl_flags
 
-import flags  # noqa: F401  (defines every flag)
-from modes import console
 from core.errors import IncompleteRunError, RecordsError, UserInputError
+import flags  # noqa: F401  (defines every flag; --mode is one of flags.common.MODES)
+from modes import console
 
 FLAGS = absl_flags.FLAGS
 
-MODES = ('quickstart', 'make_records', 'train', 'eval', 'predict', 'select_frames', 'visualize',
-         'summary')
 # Modes that read --records_dir: their shards are checked against the manifest's SHA-256 first
 # (--verify_records), so a corrupt shard is named before hours of training, not in the middle.
 READS_RECORDS = ('train', 'eval', 'visualize')
@@ -55,8 +53,6 @@ def main(argv):
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}; every option is a --flag')
   mode = FLAGS.mode
-  if mode not in MODES:
-    sys.exit(f'error: unknown --mode={mode!r}; choose one of {", ".join(MODES)}')
   console.quiet_python_logging(FLAGS)
   tf_errors = console.load_tensorflow().errors
   module = importlib.import_module(f'modes.{mode}')

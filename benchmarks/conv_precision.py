@@ -7,22 +7,21 @@ The model: 4 Conv2D (256 channels, ReLU) on 64x64x256 inputs, batch 8, MSE, Adam
 warm-up step (tracing), then the mean of --steps steps.
 """
 
-import argparse
 import os
 import sys
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from hourglass.training import precision  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from core import cpu  # noqa: E402
 
 
 def step_seconds(policy, steps):
   """Mean seconds of one train_on_batch under the Keras dtype `policy`."""
+  import keras  # pylint: disable=g-import-not-at-top
   keras.config.set_dtype_policy(policy)
   inputs = keras.Input((64, 64, 256))
   x = inputs
@@ -40,13 +39,17 @@ def step_seconds(policy, steps):
   return (time.perf_counter() - start) / steps
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--policies', default='float32,mixed_bfloat16')
-  parser.add_argument('--steps', type=int, default=3)
-  args = parser.parse_args()
-  native = precision.native_bfloat16(precision.cpu_flags())
-  print(f'{os.cpu_count()} CPUs; bfloat16 units: {", ".join(native) or "none"}')
+def parser():
+  result = harness.new_parser(__doc__)
+  result.add_argument('--policies', default='float32,mixed_bfloat16')
+  result.add_argument('--steps', type=int, default=3)
+  return result
+
+
+def main(argv=None):
+  args = harness.start(parser(), argv)
+  native = cpu.native_bfloat16(cpu.cpu_flags())
+  print(f'bfloat16 units: {", ".join(native) or "none"}')
   times = {p: step_seconds(p, args.steps) for p in args.policies.split(',')}
   base = times.get('float32')
   for policy, seconds in times.items():

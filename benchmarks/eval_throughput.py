@@ -19,21 +19,23 @@ import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import numpy as np
 
-import numpy as np  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hourglass.keypoints.codec import HeatmapCodec  # noqa: E402
-from hourglass.model.config import ModelConfig, parse_input_shape  # noqa: E402
-from hourglass.model.network import build_inference_model  # noqa: E402
-from hourglass.inference.predictors import KerasPredictor  # noqa: E402
-from hourglass.inference.loading import load_predictor
-from records.keypoint_definition import builtin_definition  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 
 def _predictor(args):
+  """The Keras predictor of --model_path, or an untrained model of the given architecture."""
+  # pylint: disable=g-import-not-at-top
+  from hourglass.inference.loading import load_predictor
+  from hourglass.inference.predictors import KerasPredictor
+  from hourglass.keypoints.codec import HeatmapCodec
+  from hourglass.model.config import ModelConfig, parse_input_shape
+  from hourglass.model.network import build_inference_model
+  from records.keypoint_definition import builtin_definition
+  # pylint: enable=g-import-not-at-top
   if args.model_path:
     predictor = load_predictor(args.model_path, batch_size=args.batch_size)
     if not isinstance(predictor, KerasPredictor):
@@ -81,19 +83,23 @@ def time_eval_path(predictor, records_dir, batch_size):
   return result['num_objects'], time.perf_counter() - start
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--model_path', default=None, help='a Keras model dir/bundle/.keras; '
+def parser():
+  result = harness.new_parser(__doc__)
+  result.add_argument('--model_path', default=None, help='a Keras model dir/bundle/.keras; '
                       'default: an untrained model of the given architecture')
-  parser.add_argument('--num_stacks', type=int, default=2)
-  parser.add_argument('--mobile', action=argparse.BooleanOptionalAction, default=True)
-  parser.add_argument('--tiny', action=argparse.BooleanOptionalAction, default=True)
-  parser.add_argument('--input_shape', default='256x256')
-  parser.add_argument('--images', type=int, default=64)
-  parser.add_argument('--batch_size', type=int, default=16)
-  parser.add_argument('--repeats', type=int, default=2)
-  parser.add_argument('--records_dir', default=None)
-  args = parser.parse_args()
+  result.add_argument('--num_stacks', type=int, default=2)
+  result.add_argument('--mobile', action=argparse.BooleanOptionalAction, default=True)
+  result.add_argument('--tiny', action=argparse.BooleanOptionalAction, default=True)
+  result.add_argument('--input_shape', default='256x256')
+  result.add_argument('--images', type=int, default=64)
+  result.add_argument('--batch_size', type=int, default=16)
+  result.add_argument('--repeats', type=int, default=2)
+  result.add_argument('--records_dir', default=None)
+  return result
+
+
+def main(argv=None):
+  args = harness.start(parser(), argv)
   predictor = _predictor(args)
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (args.images, *predictor.input_shape, 3), dtype=np.uint8)
@@ -106,7 +112,7 @@ def main():
     single.append(time_per_image(predictor, images))
   b, s = args.images / min(batched), args.images / min(single)
   print(f'model: {predictor.name}')
-  print(f'load: {os.getloadavg()[0]:.2f} (1 min average; {os.cpu_count()} CPUs)')
+  print(f'load average: {harness.load_average()}')
   print(f'batched (batch {args.batch_size}, graph mode): {b:.1f} images/s')
   print(f'one model.predict call per image:   {s:.1f} images/s')
   print(f'ratio batched / per image: {b / s:.2f}x')

@@ -11,7 +11,6 @@ many picks fall in each kind of frame, beside the share of frames of that kind (
 at random would give).
 """
 
-import argparse
 import collections
 import os
 import sys
@@ -20,11 +19,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hourglass.inference import video_analysis  # noqa: E402
-from hourglass.inference.loading import load_predictor  # noqa: E402
-from hourglass.labelling import criteria, selection, tracks  # noqa: E402
+from benchmarks import harness  # noqa: E402
 from core import files  # noqa: E402
-from records.sources import synthetic_video  # noqa: E402
 
 LEAD = 15  # frames before leaving / after re-entering the view that count as such
 
@@ -41,27 +37,45 @@ def frame_kinds(info):
   return kinds
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--model_path', required=True)
-  parser.add_argument('--synthetic', required=True, help='folder of the walk (made if missing)')
-  parser.add_argument('--num_frames', default='5,10,20')
-  args = parser.parse_args()
+def parser():
+  result = harness.new_parser(__doc__)
+  result.add_argument('--model_path', required=True)
+  result.add_argument('--synthetic', required=True, help='folder of the walk (made if missing)')
+  result.add_argument('--num_frames', default='5,10,20')
+  return result
+
+
+def trouble_of_walk(model_path, walk):
+  """(trouble measures, track, predictor, flip distances or None) of the walk's frames."""
+  # pylint: disable=g-import-not-at-top
+  from hourglass.inference import frame_sources, video_analysis
+  from hourglass.inference.loading import load_predictor
+  from hourglass.labelling import criteria, tracks
+  # pylint: enable=g-import-not-at-top
+  predictor = load_predictor(model_path)
+  analysis = os.path.splitext(walk)[0] + '_keypoints.json'
+  track = (tracks.from_analysis_json(analysis) if os.path.exists(analysis) else
+           tracks.from_video(predictor, walk, video_analysis.AnalysisConfig()))
+  flip = None
+  if predictor.flip_supported:
+    flip = criteria.flip_distances(predictor, (f.rgb for f in frame_sources.Source(walk)),
+                                   track.keypoints, track.scores, 0.4)
+  trouble = criteria.measure(track.keypoints, track.scores, track.smoothed, 0.4, flip)
+  return trouble, track, predictor, flip
+
+
+def main(argv=None):
+  args = harness.start(parser(), argv)
+  # pylint: disable=g-import-not-at-top
+  from hourglass.labelling import selection
+  from records.sources import synthetic_video
+  # pylint: enable=g-import-not-at-top
   walk = os.path.join(args.synthetic, 'walk.mp4')
   if not os.path.exists(walk):
     os.makedirs(args.synthetic, exist_ok=True)
     synthetic_video.write_video(walk)
   info = files.read_json(os.path.join(args.synthetic, 'walk_truth.json'), 'truth')
-  predictor = load_predictor(args.model_path)
-  analysis = os.path.join(args.synthetic, 'walk_keypoints.json')
-  track = (tracks.from_analysis_json(analysis) if os.path.exists(analysis) else
-           tracks.from_video(predictor, walk, video_analysis.AnalysisConfig()))
-  flip = None
-  if predictor.flip_supported:
-    from hourglass.inference import video  # pylint: disable=g-import-not-at-top
-    flip = criteria.flip_distances(predictor, (f.rgb for f in video.Source(walk)),
-                                   track.keypoints, track.scores, 0.4)
-  trouble = criteria.measure(track.keypoints, track.scores, track.smoothed, 0.4, flip)
+  trouble, track, predictor, flip = trouble_of_walk(args.model_path, walk)
   kinds = frame_kinds(info)
   share = collections.Counter(kinds)
   print(f'{walk}: {len(kinds)} frames; flip check: '

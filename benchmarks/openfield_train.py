@@ -19,7 +19,6 @@ so the record box (x1.25) is still upsampled at 192, and 256x256 trained at 3.8 
 epochs would take 25 minutes) against ~8 at 192x192.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -27,6 +26,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks import harness  # noqa: E402
+
 DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'openfield')
 
 
@@ -68,18 +71,22 @@ def _subset(data, out, train_frames):
   return project
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--out', default=os.path.join(ROOT, 'runs', 'openfield'))
-  parser.add_argument('--epochs', type=int, default=50)
-  parser.add_argument('--size', default='192x192')
-  parser.add_argument('--batch', type=int, default=8)
-  parser.add_argument('--train_frames', type=int, default=0,
+def parser():
+  result = harness.new_parser(__doc__)
+  result.add_argument('--out', default=os.path.join(ROOT, 'runs', 'openfield'))
+  result.add_argument('--epochs', type=int, default=50)
+  result.add_argument('--size', default='192x192')
+  result.add_argument('--batch', type=int, default=8)
+  result.add_argument('--train_frames', type=int, default=0,
                       help='keep the first N training frames (0: all 99)')
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--precision', default='float32', choices=['float32', 'bfloat16'],
+  result.add_argument('--seed', type=int, default=0)
+  result.add_argument('--precision', default='float32', choices=['float32', 'bfloat16'],
                       help="bfloat16: main.py's --mixed_precision on a CPU")
-  args = parser.parse_args()
+  return result
+
+
+def main(argv=None):
+  args = harness.start(parser(), argv)
   os.makedirs(args.out, exist_ok=True)
   data = _subset(DATA, args.out, args.train_frames) if args.train_frames else DATA
   matchpoint = os.path.join(args.out, 'match_point.txt')

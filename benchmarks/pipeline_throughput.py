@@ -23,34 +23,25 @@ epochs of a few hundred examples (~1 s of work here) the set-up, not the per-ima
 the rate.
 
 The measured figures (idle and loaded machine) and what the extra cost is made of are in
-BUILD.md, "Input pipeline".
+docs/benchmarks.md, "Input pipeline".
 """
 
-import argparse
 import os
-import resource
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import tensorflow as tf  # noqa: E402
-
-from pipelines import augment  # noqa: E402
-from pipelines import dataset as pipeline  # noqa: E402
-from pipelines.config import PipelineConfig  # noqa: E402
-from records import schema  # noqa: E402
-from records.make_records import MakeRecordsConfig, make_records  # noqa: E402
-from records.reader import load_manifest  # noqa: E402
-from records.writer import write_shards  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), 'shared', 'data')
 
 
 def make_source_records(name, work_dir, input_shape):
   """records.make_records at default settings for one shared data set; returns its directory."""
+  # pylint: disable-next=g-import-not-at-top
+  from records.make_records import make_records, MakeRecordsConfig
   out = os.path.join(work_dir, f'{name}_base')
   if os.path.exists(os.path.join(out, 'manifest.json')):
     return out
@@ -72,6 +63,12 @@ def make_source_records(name, work_dir, input_shape):
 
 def repeat_records(base_dir, out_dir, target):
   """Re-writes the train split's serialized examples, repeated to at least `target` examples."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+
+  from records.reader import load_manifest
+  from records.writer import write_shards
+  # pylint: enable=g-import-not-at-top
   manifest = load_manifest(base_dir)
   serialized = [r.numpy() for r in tf.data.TFRecordDataset(manifest.shard_paths('train'))]
   copies = -(-target // len(serialized))
@@ -89,27 +86,39 @@ def build_floor_dataset(records_dir, config, op_warp=False):
   The warp is the pipeline's own (augment.warp, per batch); op_warp=True warps each example
   with TensorFlow's ImageProjectiveTransformV3 instead, the floor as it was before that kernel.
   """
-  setup = pipeline._setup(records_dir, config)  # pylint: disable=protected-access
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+
+  from pipelines import augment
+  from pipelines import dataset as pipeline
+  from records import schema
+  from records.reader import load_manifest
+  # pylint: enable=g-import-not-at-top
+  manifest = load_manifest(records_dir)
+  input_shape = tuple(config.input_shape or manifest.input_shape)
   decoded_to_crop = augment.downscaled_to_full(config.decode_ratio)
+  crop_shape = pipeline.decoded_shape(manifest, config) + (3,)
 
   def prepare(serialized):
-    f = pipeline.parse_for_training(serialized, setup.manifest.num_keypoints)
-    matrix = augment.box_to_input(f[schema.BOX_IN_CROP], setup.input_shape) @ decoded_to_crop
+    f = pipeline.parse_for_training(serialized, manifest.num_keypoints)
+    matrix = augment.crop_to_input(f[schema.BOX_IN_CROP], input_shape) @ decoded_to_crop
     return {'encoded': f[schema.IMAGE_ENCODED],
             'transform': augment.projective_transform(matrix)}
 
-  # The training pipeline's own per-example decode (fixed crop shape, 'transform' passed on).
-  decode = pipeline._decode_example(setup, config)  # pylint: disable=protected-access
+  def decode(example):  # the training pipeline's decode, at the records' fixed crop shape
+    image = pipeline.decode_image(example['encoded'], config)
+    image.set_shape(crop_shape)
+    return {'image': image, 'transform': example['transform']}
 
   def op_warp_example(example):
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=example['image'][None], transforms=example['transform'][None],
-        output_shape=setup.input_shape, fill_value=0.0, interpolation='BILINEAR',
+        output_shape=input_shape, fill_value=0.0, interpolation='BILINEAR',
         fill_mode='CONSTANT')[0]
 
   def warp_batch(batch):
-    return augment.warp(batch['image'], None, setup.input_shape, transform=batch['transform'])
-  ds = pipeline._read(setup.manifest, 'train', config, None, True, 0)  # pylint: disable=protected-access
+    return augment.warp(batch['image'], None, input_shape, transform=batch['transform'])
+  ds = pipeline.read_serialized(manifest, 'train', config, None, True, 0)
   ds = ds.shuffle(config.shuffle_buffer, seed=0).batch(config.batch_size, drop_remainder=True)
   ds = ds.map(prepare, num_parallel_calls=pipeline.AUTOTUNE).unbatch()
   if op_warp:
@@ -119,12 +128,7 @@ def build_floor_dataset(records_dir, config, op_warp=False):
     ds = ds.map(decode, num_parallel_calls=pipeline.AUTOTUNE)
     ds = ds.batch(config.batch_size, drop_remainder=True)
     ds = ds.map(warp_batch, num_parallel_calls=pipeline.AUTOTUNE)
-  return ds.prefetch(pipeline.AUTOTUNE).with_options(pipeline._options(config))  # pylint: disable=protected-access
-
-
-def _cpu_seconds():
-  usage = resource.getrusage(resource.RUSAGE_SELF)
-  return usage.ru_utime + usage.ru_stime
+  return ds.prefetch(pipeline.AUTOTUNE).with_options(pipeline.dataset_options(config))
 
 
 def images_per_second(make_epoch, images, batch_size):
@@ -134,6 +138,7 @@ def images_per_second(make_epoch, images, batch_size):
     (images/s of wall time, CPU ms of this process per image). On a shared machine the CPU
     cost is the steadier figure: 2000 / (CPU ms per image) is what 2 idle cores would give.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   seen, start, cpu_start, epoch, warm = 0, None, None, 0, 0
   while seen < images:
     for batch in make_epoch(epoch):
@@ -141,13 +146,13 @@ def images_per_second(make_epoch, images, batch_size):
       if warm < 2:
         warm += 1
         if warm == 2:
-          start, cpu_start = time.perf_counter(), _cpu_seconds()
+          start, cpu_start = time.perf_counter(), harness.cpu_seconds()
         continue
       seen += batch_size
       if seen >= images:
         break
     epoch += 1
-  return seen / (time.perf_counter() - start), 1000 * (_cpu_seconds() - cpu_start) / seen
+  return seen / (time.perf_counter() - start), 1000 * (harness.cpu_seconds() - cpu_start) / seen
 
 
 def epoch_setup_seconds(make_epoch, epochs=3):
@@ -160,23 +165,63 @@ def epoch_setup_seconds(make_epoch, epochs=3):
   return sum(times) / len(times)
 
 
-def load_average():
-  return ' '.join(f'{v:.2f}' for v in os.getloadavg())
+def parser():
+  result = harness.new_parser(__doc__)
+  result.add_argument('--work_dir', default='/tmp/pipeline_bench')
+  result.add_argument('--images', type=int, default=4800)
+  result.add_argument('--batch_size', type=int, default=16)
+  result.add_argument('--input_shape', default='256x256')
+  result.add_argument('--repeat_to', type=int, default=2400)
+  result.add_argument('--datasets', default='coco,openfield')
+  result.add_argument('--rounds', type=int, default=3)
+  return result
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--work_dir', default='/tmp/pipeline_bench')
-  parser.add_argument('--images', type=int, default=4800)
-  parser.add_argument('--batch_size', type=int, default=16)
-  parser.add_argument('--input_shape', default='256x256')
-  parser.add_argument('--repeat_to', type=int, default=2400)
-  parser.add_argument('--datasets', default='coco,openfield')
-  parser.add_argument('--rounds', type=int, default=3)
-  args = parser.parse_args()
+def compare(records_dir, config, args):
+  """Runs full, floor and floor_op in turns for --rounds; {kind: [(images/s, CPU ms/image)]}."""
+  from pipelines import dataset as pipeline  # pylint: disable=g-import-not-at-top
+  makers = {'full': lambda e: pipeline.build_train_dataset(records_dir, config, epoch=e),
+            'floor': lambda e: build_floor_dataset(records_dir, config),
+            'floor_op': lambda e: build_floor_dataset(records_dir, config, op_warp=True)}
+  results = {kind: [] for kind in makers}
+  for _ in range(args.rounds):
+    for kind, fn in makers.items():
+      rate, cpu_ms = images_per_second(fn, args.images, args.batch_size)
+      results[kind].append((rate, cpu_ms))
+      print(f'  {kind:8s} {rate:7.1f} images/s, {cpu_ms:5.2f} CPU ms/image   (load average '
+            f'{harness.load_average()})', flush=True)
+  return results, makers
+
+
+def report(name, results, makers):
+  """The best of each pipeline, the floor's share and each epoch's set-up."""
+  full, floor = (max(r for r, _ in results[k]) for k in ('full', 'floor'))
+  full_cpu, floor_cpu = (min(c for _, c in results[k]) for k in ('full', 'floor'))
+  print(f'  {name}: wall clock: full {full:.0f} images/s, floor {floor:.0f} images/s, '
+        f'{100 * full / floor:.0f}% of the floor')
+  print(f'  {name}: CPU cost: full {full_cpu:.2f} ms/image, floor {floor_cpu:.2f} ms/image, '
+        f'{100 * floor_cpu / full_cpu:.0f}% of the floor; on 2 idle cores that is '
+        f'{2000 / full_cpu:.0f} and {2000 / floor_cpu:.0f} images/s')
+  print(f'  {name}: set-up of one epoch (build to first batch): full '
+        f'{epoch_setup_seconds(makers["full"]):.2f} s, floor '
+        f'{epoch_setup_seconds(makers["floor"]):.2f} s')
+  op_floor = max(r for r, _ in results['floor_op'])
+  op_floor_cpu = min(c for _, c in results['floor_op'])
+  print(f'  {name}: floor with the ImageProjectiveTransformV3 op warp instead: {op_floor:.0f} '
+        f'images/s, {op_floor_cpu:.2f} CPU ms/image (full = {100 * full / op_floor:.0f}% of it)')
+
+
+def main(argv=None):
+  args = harness.start(parser(), argv)
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+
+  from pipelines.config import PipelineConfig
+  from records.reader import load_manifest
+  # pylint: enable=g-import-not-at-top
   input_shape = tuple(int(v) for v in args.input_shape.split('x'))
   os.makedirs(args.work_dir, exist_ok=True)
-  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, load average {load_average()}')
+  print(f'TensorFlow {tf.__version__}, load average {harness.load_average()}')
   for name in args.datasets.split(','):
     base = make_source_records(name, args.work_dir, input_shape)
     records_dir = os.path.join(args.work_dir, name)
@@ -186,29 +231,7 @@ def main():
     print(f'{name}: {unique} training examples repeated to {total}, crops '
           f'{manifest.crop_shape[0]}x{manifest.crop_shape[1]}, input {input_shape[0]}x'
           f'{input_shape[1]}, K={manifest.num_keypoints}, batch {args.batch_size}')
-    full_fn = lambda e: pipeline.build_train_dataset(records_dir, config, epoch=e)  # noqa: E731
-    floor_fn = lambda e: build_floor_dataset(records_dir, config)  # noqa: E731
-    op_floor_fn = lambda e: build_floor_dataset(records_dir, config, op_warp=True)  # noqa: E731
-    results = {'full': [], 'floor': [], 'floor_op': []}
-    for _ in range(args.rounds):
-      for kind, fn in (('full', full_fn), ('floor', floor_fn), ('floor_op', op_floor_fn)):
-        rate, cpu_ms = images_per_second(fn, args.images, args.batch_size)
-        results[kind].append((rate, cpu_ms))
-        print(f'  {kind:8s} {rate:7.1f} images/s, {cpu_ms:5.2f} CPU ms/image   (load average '
-              f'{load_average()})', flush=True)
-    full, floor = (max(r for r, _ in results[k]) for k in ('full', 'floor'))
-    full_cpu, floor_cpu = (min(c for _, c in results[k]) for k in ('full', 'floor'))
-    print(f'  {name}: wall clock: full {full:.0f} images/s, floor {floor:.0f} images/s, '
-          f'{100 * full / floor:.0f}% of the floor')
-    print(f'  {name}: CPU cost: full {full_cpu:.2f} ms/image, floor {floor_cpu:.2f} ms/image, '
-          f'{100 * floor_cpu / full_cpu:.0f}% of the floor; on 2 idle cores that is '
-          f'{2000 / full_cpu:.0f} and {2000 / floor_cpu:.0f} images/s')
-    print(f'  {name}: set-up of one epoch (build to first batch): full '
-          f'{epoch_setup_seconds(full_fn):.2f} s, floor {epoch_setup_seconds(floor_fn):.2f} s')
-    op_floor = max(r for r, _ in results['floor_op'])
-    op_floor_cpu = min(c for _, c in results['floor_op'])
-    print(f'  {name}: floor with the ImageProjectiveTransformV3 op warp instead: {op_floor:.0f} '
-          f'images/s, {op_floor_cpu:.2f} CPU ms/image (full = {100 * full / op_floor:.0f}% of it)')
+    report(name, *compare(records_dir, config, args))
 
 
 if __name__ == '__main__':

@@ -19,25 +19,17 @@ per image (forward + the two backward products), against this machine's float32 
 matmul rates measured at the start (2048x2048, one core's share not separated).
 """
 
-import argparse
 import os
 import statistics
 import sys
 import tempfile
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import keras  # noqa: E402
-
-from hourglass.training import precision as precision_lib, strategy as strategy_lib  # noqa: E402
-from hourglass.keypoints.codec import HeatmapCodec  # noqa: E402
-from hourglass.model import seed_layers  # noqa: E402
-from hourglass.model.config import ModelConfig  # noqa: E402
-from hourglass.training.trainer import Trainer, TrainConfig  # noqa: E402
-from records.keypoint_definition import KeypointDefinition  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 MODELS = {'mobile_tiny': dict(mobile=True, tiny=True), 'mobile': dict(mobile=True, tiny=False),
           'standard': dict(mobile=False, tiny=False),
@@ -45,29 +37,30 @@ MODELS = {'mobile_tiny': dict(mobile=True, tiny=True), 'mobile': dict(mobile=Tru
 
 
 def _loop_rates(trainer, dataset_fns, steps, repeats=3):
-  """images/s of Trainer._train_loop on `steps` steps for each dataset, median of `repeats`.
+  """images/s of Trainer.train_loop on `steps` steps for each dataset, median of `repeats`.
 
   The datasets take turns within each repetition, so that a slow spell of the machine hits all
   of them alike (measured one after the other, records vs cached swung between 86% and 111%).
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   iterators = [iter(trainer.strategy.distribute_datasets_from_function(
       lambda ctx, fn=fn: fn(ctx).repeat())) for fn in dataset_fns]
   for iterator in iterators:
-    trainer._train_loop(iterator, tf.constant(2, tf.int32))  # pylint: disable=protected-access
+    trainer.train_loop(iterator, tf.constant(2, tf.int32))
     trainer.loss_sums.numpy()
   rates = [[] for _ in iterators]
   for _ in range(repeats):
     for iterator, rate in zip(iterators, rates):
       start = time.perf_counter()
-      trainer._train_loop(  # pylint: disable=protected-access
-          iterator, tf.constant(steps, tf.int32))
+      trainer.train_loop(iterator, tf.constant(steps, tf.int32))
       trainer.loss_sums.numpy()
-      rate.append(steps * trainer.config.global_batch_size / (time.perf_counter() - start))
+      rate.append(steps * trainer.config.batch_size / (time.perf_counter() - start))
   return [statistics.median(rate) for rate in rates]
 
 
 def _matmul_peak(dtype, n=2048, reps=10):
   """GFLOP/s of an n x n matmul chain in `dtype` (the best of 3), as a ceiling for conv steps."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   a = tf.random.normal([n, n], dtype=tf.float32)
   a = tf.cast(a, dtype)
 
@@ -78,24 +71,27 @@ def _matmul_peak(dtype, n=2048, reps=10):
     return tf.reduce_sum(tf.cast(x, tf.float32))
 
   chain(a).numpy()
-  best = float('inf')
-  for _ in range(3):
-    start = time.perf_counter()
-    chain(a).numpy()
-    best = min(best, time.perf_counter() - start)
+  best = harness.best_seconds(lambda: chain(a).numpy(), 3)
   return 2.0 * n ** 3 * reps / best / 1e9
 
 
 def _training_flops_per_image(config):
   """3 x the forward FLOPs of the training model (every stack) at batch 1."""
+  # pylint: disable=g-import-not-at-top
   from hourglass.model.network import build_training_model
   from hourglass.model.summary import profiler_flops
+  from hourglass.training import precision as precision_lib
+  # pylint: enable=g-import-not-at-top
   precision_lib.set_precision_policy('float32')
   return 3 * profiler_flops(build_training_model(config))[1]
 
 
 def _fit_rate(model, strategy, images, heatmaps, steps, jit_compile, repeats=3):
   """images/s of model.fit (MSE on every stack) on the same cached batch."""
+  # pylint: disable=g-import-not-at-top
+  import keras
+  import tensorflow as tf
+  # pylint: enable=g-import-not-at-top
   outputs = model.outputs
   with strategy.scope():  # the model's variables live under the trainer's strategy
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=['mse'] * len(outputs),
@@ -111,81 +107,120 @@ def _fit_rate(model, strategy, images, heatmaps, steps, jit_compile, repeats=3):
   return statistics.median(rates)
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--records_dir')
-  parser.add_argument('--size', type=int, default=256)
-  parser.add_argument('--batch', type=int, default=8)
-  parser.add_argument('--steps', type=int, default=20)
-  parser.add_argument('--repeats', type=int, default=3, help='timed repetitions per figure')
-  parser.add_argument('--stacks', type=int, default=2)
-  parser.add_argument('--models', default='mobile_tiny,mobile,standard')
-  parser.add_argument('--jit', default='off,on', help='XLA settings to run: off, on or both')
-  parser.add_argument('--precisions', default='float32,bfloat16',
+def parser():
+  result = harness.new_parser(__doc__)
+  result.add_argument('--records_dir')
+  result.add_argument('--size', type=int, default=256)
+  result.add_argument('--batch', type=int, default=8)
+  result.add_argument('--steps', type=int, default=20)
+  result.add_argument('--repeats', type=int, default=3, help='timed repetitions per figure')
+  result.add_argument('--stacks', type=int, default=2)
+  result.add_argument('--models', default='mobile_tiny,mobile,standard')
+  result.add_argument('--jit', default='off,on', help='XLA settings to run: off, on or both')
+  result.add_argument('--precisions', default='float32,bfloat16',
                       help='compute precisions of the custom loop')
-  args = parser.parse_args()
-  precisions = args.precisions.split(',')
-  k = 16
-  definition = KeypointDefinition(names=tuple(f'k{i}' for i in range(k)))
+  return result
+
+
+def inputs(args):
+  """(definition, codec, images uint8, heatmaps, dataset functions: cached, then records)."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+
+  from hourglass.keypoints.codec import HeatmapCodec
+  from records.keypoint_definition import KeypointDefinition
+  # pylint: enable=g-import-not-at-top
+  definition = KeypointDefinition(names=tuple(f'k{i}' for i in range(16)))
   if args.records_dir:
-    from records.reader import load_manifest
+    from records.reader import load_manifest  # pylint: disable=g-import-not-at-top
     definition = load_manifest(args.records_dir).definition
-    k = definition.num_keypoints
+  k = definition.num_keypoints
   codec = HeatmapCodec((args.size, args.size), 4, 2.0)
   rng = np.random.default_rng(0)
   images = rng.integers(0, 255, (args.batch, args.size, args.size, 3)).astype(np.uint8)
   keypoints = rng.uniform(0, args.size, (args.batch, k, 2)).astype(np.float32)
   heatmaps, weights = codec.encode(keypoints, np.ones((args.batch, k), np.int32))
-  cached = lambda ctx: tf.data.Dataset.from_tensors(
-      (images, {'heatmaps': heatmaps, 'weights': weights, 'keypoints': keypoints}))
-  strategy = strategy_lib.build_strategy(strategy_lib.StrategyConfig())
-  peaks = {dtype: _matmul_peak(dtype) for dtype in ['float32'] + [p for p in precisions
-                                                                    if p != 'float32']}
-  print(f'{args.size}x{args.size}, {args.stacks} stacks, K={k}, batch {args.batch}, '
-        f'{args.steps} steps x {args.repeats}, {os.cpu_count()} CPUs; matmul peak '
-        + ', '.join(f'{d} {g:.0f} GFLOP/s' for d, g in peaks.items()))
-  runs = [(name, jit) for name in args.models.split(',') for jit in args.jit.split(',')]
-  datasets = [cached]
+  datasets = [lambda ctx: tf.data.Dataset.from_tensors(
+      (images, {'heatmaps': heatmaps, 'weights': weights, 'keypoints': keypoints}))]
   if args.records_dir:
+    # pylint: disable=g-import-not-at-top
     from pipelines.config import PipelineConfig
     from pipelines.dataset import build_train_dataset
+    # pylint: enable=g-import-not-at-top
     pipeline = PipelineConfig(input_shape=(args.size, args.size), batch_size=args.batch)
     datasets.append(lambda ctx: build_train_dataset(args.records_dir, pipeline, epoch=0,
                                                     input_context=ctx))
-  for name, jit in runs:
-    config = ModelConfig(num_stacks=args.stacks, input_height=args.size, input_width=args.size,
-                         num_keypoints=k, **MODELS[name])
-    flops = _training_flops_per_image(config)
-    gflops = lambda rate, dtype: (f'{rate * flops / 1e9:6.1f} GFLOP/s '
-                                  f'({100 * rate * flops / 1e9 / peaks[dtype]:.0f}% of peak)')
-    fit = None
-    for precision in precisions:
-      precision_lib.set_precision_policy(precision)
-      with tempfile.TemporaryDirectory() as model_dir:
-        train_config = TrainConfig(model_dir=model_dir, global_batch_size=args.batch,
-                                   steps_per_epoch=10 ** 6, decay_type='none',
-                                   jit_compile=jit == 'on', compute_dtype=precision)
-        trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
-                          log=lambda *a: None)
-        loop, *real = _loop_rates(trainer, datasets, args.steps, args.repeats)
-        if fit is None:  # the seed's model.fit: float32, built under the float32 policy
-          precision_lib.set_precision_policy('float32')
-          fitted = trainer.model if precision == 'float32' else None
-          with strategy.scope():
-            if fitted is None:
-              from hourglass.model.network import build_training_model
-              fitted = build_training_model(config)
-            # The seed's layers: Keras' SeparableConv2D and BatchNormalization.
-            fitted = seed_layers.with_keras_layers(fitted)
-          fit = _fit_rate(fitted, strategy, images.astype(np.float32), heatmaps, args.steps,
-                          jit_compile=jit == 'on', repeats=args.repeats)
-          print(f'{name:12s} XLA {jit:3s} model.fit float32  {fit:7.1f} img/s  '
-                f'{gflops(fit, "float32")}', flush=True)
-      line = (f'{name:12s} XLA {jit:3s} loop {precision:9s} {loop:7.1f} img/s  '
-              f'{gflops(loop, precision)}  loop/fit {loop / fit:.2f}')
-      if real:
-        line += f'   records {real[0]:7.1f} img/s ({100 * real[0] / loop:.0f}% of cached)'
-      print(line, flush=True)
+  return definition, codec, images, heatmaps, datasets
+
+
+def seed_fit_rate(trainer, config, images, heatmaps, args, jit):
+  """The seed's model.fit: float32, the seed's layers, built under the float32 policy."""
+  # pylint: disable=g-import-not-at-top
+  from hourglass.model import seed_layers
+  from hourglass.model.network import build_training_model
+  from hourglass.training import precision as precision_lib
+  # pylint: enable=g-import-not-at-top
+  reuse = trainer.config.compute_dtype == 'float32'
+  precision_lib.set_precision_policy('float32')
+  with trainer.strategy.scope():
+    fitted = trainer.model if reuse else build_training_model(config)
+    # The seed's layers: Keras' SeparableConv2D and BatchNormalization.
+    fitted = seed_layers.with_keras_layers(fitted)
+  return _fit_rate(fitted, trainer.strategy, images.astype(np.float32), heatmaps, args.steps,
+                   jit_compile=jit == 'on', repeats=args.repeats)
+
+
+def run_model(name, jit, args, setup, peaks):
+  """Prints model.fit's rate and the loop's in each precision for one model and XLA setting."""
+  # pylint: disable=g-import-not-at-top
+  from hourglass.model.config import ModelConfig
+  from hourglass.training import precision as precision_lib
+  from hourglass.training.trainer import TrainConfig, Trainer
+  # pylint: enable=g-import-not-at-top
+  definition, codec, images, heatmaps, datasets, strategy = setup
+  config = ModelConfig(num_stacks=args.stacks, input_height=args.size, input_width=args.size,
+                       num_keypoints=definition.num_keypoints, **MODELS[name])
+  flops = _training_flops_per_image(config)
+  gflops = lambda rate, dtype: (f'{rate * flops / 1e9:6.1f} GFLOP/s '
+                                f'({100 * rate * flops / 1e9 / peaks[dtype]:.0f}% of peak)')
+  fit = None
+  for precision in args.precisions.split(','):
+    precision_lib.set_precision_policy(precision)
+    with tempfile.TemporaryDirectory() as model_dir:
+      train_config = TrainConfig(model_dir=model_dir, batch_size=args.batch,
+                                 steps_per_epoch=10 ** 6, decay_type='none',
+                                 jit_compile=jit == 'on', compute_dtype=precision)
+      trainer = Trainer(train_config, strategy, config, definition, codec, lambda e, c: None,
+                        log=lambda *a: None)
+      loop, *real = _loop_rates(trainer, datasets, args.steps, args.repeats)
+      if fit is None:
+        fit = seed_fit_rate(trainer, config, images, heatmaps, args, jit)
+        print(f'{name:12s} XLA {jit:3s} model.fit float32  {fit:7.1f} img/s  '
+              f'{gflops(fit, "float32")}', flush=True)
+    line = (f'{name:12s} XLA {jit:3s} loop {precision:9s} {loop:7.1f} img/s  '
+            f'{gflops(loop, precision)}  loop/fit {loop / fit:.2f}')
+    if real:
+      line += f'   records {real[0]:7.1f} img/s ({100 * real[0] / loop:.0f}% of cached)'
+    print(line, flush=True)
+
+
+def main(argv=None):
+  args = harness.start(parser(), argv)
+  # pylint: disable=g-import-not-at-top
+  from hourglass.training import precision as precision_lib
+  from hourglass.training import strategy as strategy_lib
+  # pylint: enable=g-import-not-at-top
+  precisions = args.precisions.split(',')
+  setup = inputs(args)
+  strategy = strategy_lib.build_strategy(strategy_lib.StrategyConfig())
+  peaks = {dtype: _matmul_peak(dtype) for dtype in ['float32'] + [p for p in precisions
+                                                                    if p != 'float32']}
+  print(f'{args.size}x{args.size}, {args.stacks} stacks, K={setup[0].num_keypoints}, batch '
+        f'{args.batch}, {args.steps} steps x {args.repeats}; matmul peak '
+        + ', '.join(f'{d} {g:.0f} GFLOP/s' for d, g in peaks.items()))
+  for name in args.models.split(','):
+    for jit in args.jit.split(','):
+      run_model(name, jit, args, (*setup, strategy), peaks)
   precision_lib.set_precision_policy('float32')
 
 

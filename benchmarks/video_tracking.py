@@ -14,7 +14,6 @@ stage, the fraction of frames whose every keypoint reaches --pcutoff, and how of
 an independent whole-frame search agree within 5 px (on every 10th frame).
 """
 
-import argparse
 import dataclasses
 import os
 import sys
@@ -25,12 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hourglass.inference import smoothing  # noqa: E402
-from hourglass.inference import video  # noqa: E402
-from hourglass.inference import video_analysis  # noqa: E402
-from hourglass.inference.loading import load_predictor  # noqa: E402
-from hourglass.inference.search import FrameSearch  # noqa: E402
-from records import dlc_csv  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 
 def _errors(xy, truth):
@@ -42,7 +36,13 @@ def _errors(xy, truth):
 
 
 def synthetic(args, predictor):
-  from records.sources import synthetic_video  # pylint: disable=g-import-not-at-top
+  """Tracking on the synthetic walk against the same model on the true boxes."""
+  # pylint: disable=g-import-not-at-top
+  from hourglass.inference import frame_sources, smoothing, video_analysis
+  from hourglass.inference.search import FrameSearch
+  from records import dlc_csv
+  from records.sources import synthetic_video
+  # pylint: enable=g-import-not-at-top
   path = os.path.join(args.synthetic, 'walk.mp4')
   info = synthetic_video.write_video(path, frames=args.frames)
   _, _, truth, likelihood = dlc_csv.read_dlc_csv(info['truth_csv'])
@@ -53,7 +53,7 @@ def synthetic(args, predictor):
   # The same model on the true boxes (frames with at least two visible points).
   search, rule = FrameSearch(predictor), predictor.crop_rule
   true_box = np.full(result.keypoints.shape, np.nan)
-  for frame in video.Source(path):
+  for frame in frame_sources.Source(path):
     seen = np.isfinite(truth[frame.index, :, 0])
     if seen.sum() >= 2:
       box = rule.keypoint_box(np.nan_to_num(truth[frame.index]), seen)
@@ -78,12 +78,17 @@ def synthetic(args, predictor):
   print(f'  jitter (RMS second difference, confident points): raw {smoothing.jitter(raw):.3f}, '
         f'smoothed {smoothing.jitter(smoothed):.3f} px/frame^2 '
         f'(ratio {smoothing.jitter(raw) / smoothing.jitter(smoothed):.2f}); mean error raw '
-        f'{np.nanmean(_errors(raw, truth)):.2f}, smoothed {np.nanmean(_errors(smoothed, truth)):.2f}'
-        f' px')
+        f'{np.nanmean(_errors(raw, truth)):.2f}, smoothed '
+        f'{np.nanmean(_errors(smoothed, truth)):.2f} px')
   print('  ' + video_analysis.summary_line(result, config))
 
 
 def real(args, predictor):
+  """Speed of a real video's analysis and its agreement with an independent search."""
+  # pylint: disable=g-import-not-at-top
+  from hourglass.inference import frame_sources, smoothing, video_analysis
+  from hourglass.inference.search import FrameSearch
+  # pylint: enable=g-import-not-at-top
   config = video_analysis.AnalysisConfig(
       smoothing=smoothing.SmoothingConfig(min_score=args.pcutoff))
   out = os.path.join(args.out, os.path.splitext(os.path.basename(args.video))[0])
@@ -97,7 +102,7 @@ def real(args, predictor):
     rows.append((draw, result, seconds, written))
   search = FrameSearch(predictor)
   agree = total = 0
-  for frame in video.Source(args.video, args.frames):
+  for frame in frame_sources.Source(args.video, args.frames):
     if frame.index % 10 == 0:
       found = search.find(frame.rgb)
       d = np.linalg.norm(found.keypoints - rows[1][1].keypoints[frame.index], axis=-1).mean()
@@ -110,17 +115,22 @@ def real(args, predictor):
         f'{total} frames (every 10th); labelled video: {rows[0][3].get("video")}')
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--model_path', required=True)
-  parser.add_argument('--synthetic', help='folder for the synthetic video and its results')
-  parser.add_argument('--video', help='a real video to analyse')
-  parser.add_argument('--out', default='/tmp/video_tracking')
-  parser.add_argument('--frames', type=int, default=None)
-  parser.add_argument('--pcutoff', type=float, default=0.4)
-  parser.add_argument('--threads', type=int, default=None,
+def parser():
+  result = harness.new_parser(__doc__)
+  result.add_argument('--model_path', required=True)
+  result.add_argument('--synthetic', help='folder for the synthetic video and its results')
+  result.add_argument('--video', help='a real video to analyse')
+  result.add_argument('--out', default='/tmp/video_tracking')
+  result.add_argument('--frames', type=int, default=None)
+  result.add_argument('--pcutoff', type=float, default=0.4)
+  result.add_argument('--threads', type=int, default=None,
                       help='CPU threads of a .tflite/.onnx/.mnn runtime (default: its own)')
-  args = parser.parse_args()
+  return result
+
+
+def main(argv=None):
+  args = harness.start(parser(), argv)
+  from hourglass.inference.loading import load_predictor  # pylint: disable=g-import-not-at-top
   predictor = load_predictor(args.model_path, batch_size=64, num_threads=args.threads)
   if args.synthetic:
     args.frames = args.frames or 600

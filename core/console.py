@@ -20,19 +20,20 @@ _NO_DRIVER = 'Could not find cuda drivers'
 _CUINIT = 'failed call to cuInit'
 
 
-VERBOSE_ENV = 'HOURGLASS_VERBOSE'
-LOG_LEVEL_ENV = 'TF_CPP_MIN_LOG_LEVEL'
+# Whether every line is shown (nothing filtered): set once by the entry points (modes/console.py,
+# from HOURGLASS_VERBOSE), read by quiet_native_output wherever the library runs a runtime.
+_show_everything = False
+
+
+def set_verbose(on):
+  """Shows every line from now on (on) or filters as usual; the entry points call it first."""
+  global _show_everything  # pylint: disable=global-statement
+  _show_everything = bool(on)
 
 
 def verbose():
-  """Whether the user asked for every line (HOURGLASS_VERBOSE set and not 0)."""
-  return os.environ.get(VERBOSE_ENV, '') not in ('', '0')
-
-
-def tensorflow_log_level():
-  """TF_CPP_MIN_LOG_LEVEL as a number (0 when unset or not a number, or when verbose)."""
-  level = os.environ.get(LOG_LEVEL_ENV, '0')
-  return 0 if verbose() or not level.isdigit() else int(level)
+  """Whether every line is shown (set_verbose)."""
+  return _show_everything
 
 
 class NativeLineFilter:

@@ -3,10 +3,12 @@
 Convention (records/schema.py): integer coordinates are pixel centres. A box [x, y, w, h] has
 its centre at (x + w / 2, y + h / 2); mapping it onto the model input first grows its shorter
 side to the model aspect W_in / H_in (nothing is distorted), then takes the box centre onto the
-input centre ((W_in - 1) / 2, (H_in - 1) / 2). records/crop.py cuts the stored crops with these
-rules, inference and evaluation crop frames with them; the input pipeline's in-graph twin is
-pipelines/augment.py's `box_to_input`, and hourglass/keypoints/geometry.py applies affines in
-the graph (both tested against this module).
+input centre ((W_in - 1) / 2, (H_in - 1) / 2). Each map is named by its direction
+(`input_to_image`: model-input px -> image px) and applied to points by `apply_affine`.
+records/crop.py cuts the stored crops with these rules, inference and evaluation crop frames with
+them; the input pipeline's in-graph map is pipelines/augment.py's `crop_to_input`, and
+hourglass/keypoints/geometry.py's `apply_affine` applies affines in the graph (both tested
+against this module).
 """
 
 import math
@@ -24,23 +26,23 @@ def expand_to_aspect(width, height, input_shape):
 
 
 def apply_affine(matrix, points):
-  """Maps points through affines.
+  """Applies affine maps to points (in the graph: hourglass/keypoints/geometry.py, same name).
 
   Args:
-    matrix: [2, 3], or [B, 2, 3] for a batch.
+    matrix: [2, 3] or [3, 3] (bottom row 0 0 1), or [B, 2, 3] / [B, 3, 3] for a batch.
     points: [..., 2] for one matrix, or [B, K, 2] for a batch.
   Returns:
     float64 points of the same shape.
   """
-  matrix = np.asarray(matrix, np.float64)
+  matrix = np.asarray(matrix, np.float64)[..., :2, :]
   points = np.asarray(points, np.float64)
   if matrix.ndim == 2:
     return points @ matrix[:, :2].T + matrix[:, 2]
   return np.einsum('bij,bkj->bki', matrix[:, :, :2], points) + matrix[:, None, :, 2]
 
 
-def box_to_input(box_xywh, input_shape, box_scale=1.0):
-  """Affine [2, 3] from model-input px to original px for an object box.
+def input_to_image(box_xywh, input_shape, box_scale=1.0):
+  """Affine [2, 3] from model-input px to image px for an object box.
 
   The box [x, y, w, h] is scaled by `box_scale` about its centre, grown to the model aspect and
   mapped exactly onto the model input.
@@ -54,15 +56,15 @@ def box_to_input(box_xywh, input_shape, box_scale=1.0):
   h_in, w_in = input_shape
   cx, cy = x + w / 2.0, y + h / 2.0
   w, _ = expand_to_aspect(w * box_scale, h * box_scale, input_shape)
-  inv_s = w / w_in  # original px per input px
+  inv_s = w / w_in  # image px per input px
   return np.array([[inv_s, 0.0, cx - inv_s * (w_in - 1) / 2.0],
                    [0.0, inv_s, cy - inv_s * (h_in - 1) / 2.0]], np.float64)
 
 
-def letterbox_to_input(frame_shape, input_shape):
+def letterbox_input_to_image(frame_shape, input_shape):
   """Affine [2, 3] model-input px -> frame px for the whole frame, letterboxed (centred)."""
   height, width = frame_shape[:2]
-  return box_to_input([-0.5, -0.5, width, height], input_shape)
+  return input_to_image([-0.5, -0.5, width, height], input_shape)
 
 
 def warp(image, output_to_image, output_shape):

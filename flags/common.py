@@ -1,6 +1,8 @@
-"""Flags shared by several modes, and writing the resolved flags into an output folder."""
+"""Flags shared by several modes, writing the resolved flags into an output folder, and
+reading flag defaults from the config dataclasses (field_defaults)."""
 
 import copy
+import dataclasses
 import json
 import os
 
@@ -8,11 +10,31 @@ from absl import flags as absl_flags
 
 from core import files
 from core.errors import StorageError
+from hourglass.evaluation.config import EvalConfig
+from pipelines.config import PipelineConfig
 
-absl_flags.DEFINE_string('mode', 'quickstart',
-                         'What to run: quickstart, make_records, train, eval, predict, visualize, '
-                         'summary. No flags at all runs the synthetic quickstart end to end.')
-absl_flags.DEFINE_integer('seed', 0, 'Seed for splits, synthetic data, augmentation and init.')
+
+def field_defaults(cls):
+  """{field name: default} of the fields of a config dataclass that have a plain default.
+
+  Flags take their defaults from here, so that each default is written once, in the config
+  (tests/flags/test_defaults.py compares every flag default with its field's).
+  """
+  return {f.name: f.default for f in dataclasses.fields(cls)
+          if f.default is not dataclasses.MISSING}
+
+
+_PIPELINE = field_defaults(PipelineConfig)
+_EVAL = field_defaults(EvalConfig)
+
+# The modes of main.py, each a module of modes/ with run(flag_values).
+MODES = ('quickstart', 'make_records', 'train', 'eval', 'predict', 'select_frames', 'visualize',
+         'summary')
+
+absl_flags.DEFINE_enum('mode', MODES[0], MODES,
+                       'What to run. No flags at all runs the synthetic quickstart end to end.')
+absl_flags.DEFINE_integer('seed', _PIPELINE['seed'],
+                          'Seed for splits, synthetic data, augmentation and init.')
 absl_flags.DEFINE_string('records_dir', None,
                          'make_records output; train, eval, visualize and export input.')
 absl_flags.DEFINE_string('model_dir', None,
@@ -21,7 +43,8 @@ absl_flags.DEFINE_string('model_path', None,
                          'eval/predict: a model directory or a .keras, SavedModel, .tflite, '
                          '.onnx or .mnn file.')
 absl_flags.DEFINE_string('output_dir', None, 'Where eval, export and visualize write their files.')
-absl_flags.DEFINE_integer('batch_size', 16, 'Global batch size (over all replicas).',
+absl_flags.DEFINE_integer('batch_size', _PIPELINE['batch_size'],
+                          'Global batch size (over all replicas).',
                           lower_bound=1)
 absl_flags.DEFINE_string('classes_path', None, 'Keypoint names, one a line (overrides the source).')
 absl_flags.DEFINE_string('matchpoint_path', None,
@@ -30,8 +53,9 @@ absl_flags.DEFINE_string('skeleton_path', None,
                          'Skeleton edges "start,end,color" per line (overrides the source).')
 absl_flags.DEFINE_string('sigmas_path', None,
                          'Per-keypoint OKS sigmas "name,sigma" per line, for COCO AP.')
-absl_flags.DEFINE_float('score_threshold', 0.5, 'PCK threshold (normalised by heatmap side / 10).')
-absl_flags.DEFINE_bool('deterministic', False,
+absl_flags.DEFINE_float('score_threshold', _EVAL['score_threshold'],
+                        'PCK threshold (normalised by heatmap side / 10).')
+absl_flags.DEFINE_bool('deterministic', _PIPELINE['deterministic'],
                        'Op determinism on and a seeded pipeline: identical runs, slower.')
 
 FLAGFILE_NAME = 'flags.txt'

@@ -2,13 +2,21 @@
 
 from absl import flags as absl_flags
 
+from flags.common import field_defaults
+from hourglass.evaluation.config import EvalConfig
+from hourglass.inference.smoothing import SmoothingConfig
 from hourglass.keypoints import DECODERS
+from workflows.config import EvaluateConfig
 
-absl_flags.DEFINE_enum('decoder', 'dark', list(DECODERS),
+_EVAL = field_defaults(EvalConfig)
+_EVALUATE = field_defaults(EvaluateConfig)
+_SMOOTHING = field_defaults(SmoothingConfig)
+
+absl_flags.DEFINE_enum('decoder', _EVAL['decoder'], list(DECODERS),
                        'Heatmap decoding: argmax; quarter (a quarter heatmap pixel towards the '
                        'higher neighbour); dark (Taylor expansion on the log heatmap, the most '
                        'precise).')
-absl_flags.DEFINE_bool('flip_test', False,
+absl_flags.DEFINE_bool('flip_test', _EVAL['flip_test'],
                        'Also predict the horizontally flipped image and average the heatmaps '
                        '(channels swapped by the match points).')
 absl_flags.DEFINE_string('detections', None,
@@ -24,27 +32,30 @@ absl_flags.DEFINE_enum('missing_boxes', 'error', ['error', 'frame', 'skip'],
                        'predict with --detections: an image or frame without an entry in the '
                        'boxes file is an error (error), has its whole frame searched (frame), or '
                        'gets no object (skip).')
-absl_flags.DEFINE_float('detection_score_threshold', 0.0,
+absl_flags.DEFINE_float('detection_score_threshold', _EVALUATE['detection_score_threshold'],
                         'Detector boxes scoring under this are ignored.')
 absl_flags.DEFINE_integer('num_threads', None,
                           'eval and predict with a .tflite, .onnx or .mnn model: CPU threads of '
                           'its runtime (default: the runtime\'s own choice; MNN: 2).',
                           lower_bound=1)
-absl_flags.DEFINE_bool('save_result', False,
+absl_flags.DEFINE_bool('save_result', _EVAL['save_result'],
                        'eval: write overlay images (crop, true points, predicted skeleton).')
-absl_flags.DEFINE_float('conf_threshold', 0.1,
+absl_flags.DEFINE_float('conf_threshold', _EVAL['conf_threshold'],
                         'Keypoints whose confidence (heatmap peak) is under this are dropped from '
                         'drawings and from predict outputs.')
-absl_flags.DEFINE_string('eval_split', 'val', 'eval: the records split to evaluate.')
-absl_flags.DEFINE_float('pcutoff', 0.4, 'eval: the mean error is also given over the labelled '
+absl_flags.DEFINE_string('eval_split', _EVALUATE['eval_split'],
+                         'eval: the records split to evaluate.')
+absl_flags.DEFINE_float('pcutoff', _EVAL['pcutoff'],
+                        'eval: the mean error is also given over the labelled '
                         'keypoints predicted with at least this confidence (DeepLabCut\'s '
                         'p-cutoff), with the fraction that reach it; predict, tracked videos: '
                         'points under it are missing for the smoothing filter, and the summary '
                         'counts the frames whose every keypoint reaches it.', lower_bound=0.0)
-absl_flags.DEFINE_integer('train_error_examples', 200, 'eval with record boxes: also evaluate the '
+absl_flags.DEFINE_integer('train_error_examples', _EVALUATE['train_error_examples'],
+                          'eval with record boxes: also evaluate the '
                           'first N training examples and print their error beside the split\'s '
                           '(a large gap is overfitting); 0: off.', lower_bound=0)
-absl_flags.DEFINE_enum('eval_box', 'record', ['record', 'frame', 'letterbox'],
+absl_flags.DEFINE_enum('eval_box', _EVALUATE['eval_box'], ['record', 'frame', 'letterbox'],
                        'eval: crop each object by its record box (the COCO/MPII protocol); '
                        'frame: find the object in its whole original image with no box (the '
                        'whole-frame search predict and tracking use; PCK normalised as with the '
@@ -58,21 +69,23 @@ absl_flags.DEFINE_string('output', None,
                          'predict: an image file, a folder or a video file (.mp4/.avi) for the '
                          'drawings; a JSON of keypoints is written beside it. Default: '
                          'an "_keypoints" sibling of the input.')
-absl_flags.DEFINE_enum('smoothing', 'auto', ['auto', 'savgol', 'one_euro', 'off'],
+absl_flags.DEFINE_enum('smoothing', _SMOOTHING['method'], ['auto', 'savgol', 'one_euro', 'off'],
                        'predict, tracked videos: the filter of the smoothed keypoints written '
                        'beside the raw ones (auto: Savitzky-Golay for files, One-Euro for '
                        'webcams; off: raw only).')
-absl_flags.DEFINE_integer('smooth_window', 9, 'predict, savgol: the window (odd, frames).',
+absl_flags.DEFINE_integer('smooth_window', _SMOOTHING['window'],
+                          'predict, savgol: the window (odd, frames).',
                           lower_bound=1)
-absl_flags.DEFINE_integer('smooth_polyorder', 2, 'predict, savgol: the polynomial order.',
+absl_flags.DEFINE_integer('smooth_polyorder', _SMOOTHING['polyorder'],
+                          'predict, savgol: the polynomial order.',
                           lower_bound=0)
-absl_flags.DEFINE_integer('max_gap', 10,
+absl_flags.DEFINE_integer('max_gap', _SMOOTHING['max_gap'],
                           'predict, tracked videos: runs of at most this many frames with a '
                           'keypoint under --pcutoff are interpolated before smoothing; longer '
                           'gaps stay missing in the filtered CSV.', lower_bound=0)
-absl_flags.DEFINE_float('one_euro_min_cutoff', 1.0,
+absl_flags.DEFINE_float('one_euro_min_cutoff', _SMOOTHING['min_cutoff'],
                         'predict, one_euro: the cutoff frequency (Hz) at rest (lower: smoother).')
-absl_flags.DEFINE_float('one_euro_beta', 0.02,
+absl_flags.DEFINE_float('one_euro_beta', _SMOOTHING['beta'],
                         'predict, one_euro: how fast the cutoff grows with speed (higher: less '
                         'lag when the object moves).')
 absl_flags.DEFINE_float('track_min_score', 0.3,

@@ -2,10 +2,17 @@
 
 from absl import flags as absl_flags
 
-absl_flags.DEFINE_integer('num_stacks', 2, 'Number of hourglass stacks (>= 1).', lower_bound=1)
-absl_flags.DEFINE_bool('mobile', False, 'Depthwise separable convolutions in residual blocks.')
-absl_flags.DEFINE_bool('tiny', False, 'Tiny variant: 128 channels instead of 256.')
-absl_flags.DEFINE_string('model_input_shape', '256x256',
+from flags.common import field_defaults
+from hourglass.model.config import ModelConfig
+
+_MODEL = field_defaults(ModelConfig)
+
+absl_flags.DEFINE_integer('num_stacks', _MODEL['num_stacks'],
+                          'Number of hourglass stacks (>= 1).', lower_bound=1)
+absl_flags.DEFINE_bool('mobile', _MODEL['mobile'],
+                       'Depthwise separable convolutions in residual blocks.')
+absl_flags.DEFINE_bool('tiny', _MODEL['tiny'], 'Tiny variant: 128 channels instead of 256.')
+absl_flags.DEFINE_string('model_input_shape', f"{_MODEL['input_height']}x{_MODEL['input_width']}",
                          'Model input HxW, both divisible by 32 (e.g. 256x256, 256x192).')
 absl_flags.DEFINE_integer('num_keypoints', None,
                           'K for --mode=summary; other modes take K from the keypoint definition.')

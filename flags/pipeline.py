@@ -7,9 +7,12 @@ them field by field (modes/configs.py); defaults come from PipelineConfig (the s
 
 from absl import flags as absl_flags
 
+from flags.common import field_defaults
 from pipelines.config import PipelineConfig
+from workflows.config import VisualizeConfig
 
 _D = PipelineConfig()
+_VISUALIZE = field_defaults(VisualizeConfig)
 
 absl_flags.DEFINE_float('sigma', _D.sigma, 'Gaussian sigma of the target heatmaps, in heatmap '
                         'pixels (the seed used 1 at 64x64; 2 is the common modern value).')
@@ -37,6 +40,7 @@ absl_flags.DEFINE_integer('shuffle_buffer', _D.shuffle_buffer, 'Examples in the 
                           lower_bound=1)
 absl_flags.DEFINE_integer('decode_ratio', _D.decode_ratio, 'JPEG DCT downscaling at decode (1, '
                           '2, 4, 8): for records with more resolution than the model needs.')
-absl_flags.DEFINE_integer('num_examples', 16, '--mode=visualize: training examples in the grid.',
+absl_flags.DEFINE_integer('num_examples', _VISUALIZE['num_examples'],
+                          '--mode=visualize: training examples in the grid.',
                           lower_bound=1)
 

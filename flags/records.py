@@ -7,7 +7,11 @@ Shared flags used here live elsewhere: --records_dir (the output), --seed, --cla
 
 from absl import flags as absl_flags
 
+from flags.common import field_defaults
+from records.config import MakeRecordsConfig
 from records.sources import SOURCES
+
+_RECORDS = field_defaults(MakeRecordsConfig)
 
 absl_flags.DEFINE_enum('source', 'json', sorted(SOURCES),
                        'make_records: annotation format of --dataset_path.')
@@ -24,7 +28,7 @@ absl_flags.DEFINE_string('val_list', None,
                          'source split): paths in --dataset_path, DeepLabCut video/file or a '
                          'whole video, or a bare file name that only one image has (a file name '
                          'several images share is an error naming them).')
-absl_flags.DEFINE_float('val_fraction', None,
+absl_flags.DEFINE_float('val_fraction', _RECORDS['val_fraction'],
                         'make_records: fraction of images for validation, for sources without a '
                         'split: an image is for validation when the SHA-256 of its identity '
                         '(video/file, else its path in --dataset_path) falls below it, so adding '
@@ -38,36 +42,38 @@ absl_flags.DEFINE_string('add_to', None,
                          'in both keeps the new label; images already there keep their split. '
                          'The keypoint names and order, --model_input_shape, --crop_margin, '
                          '--box_margin and --box_min_side must match the existing set.')
-absl_flags.DEFINE_float('box_margin', 1.25,
+absl_flags.DEFINE_float('box_margin', _RECORDS['box_margin'],
                         'make_records: enlargement of object boxes taken from COCO bboxes, '
                         'labelme, Label Studio or CVAT rectangles, or the extent of the labelled '
                         'keypoints.', lower_bound=0.01)
-absl_flags.DEFINE_float('box_min_side', 32.0,
+absl_flags.DEFINE_float('box_min_side', _RECORDS['box_min_side'],
                         'make_records: smallest side in original pixels of a box derived from '
                         'keypoints.', lower_bound=1.0)
-absl_flags.DEFINE_float('crop_margin', 1.5,
+absl_flags.DEFINE_float('crop_margin', _RECORDS['crop_margin'],
                         'make_records: stored crop side / model input side (room for rotation '
                         'and zoom-out in training).', lower_bound=1.0)
-absl_flags.DEFINE_integer('examples_per_shard', 512, 'make_records: examples per shard.',
+absl_flags.DEFINE_integer('examples_per_shard', _RECORDS['examples_per_shard'],
+                          'make_records: examples per shard.',
                           lower_bound=1)
-absl_flags.DEFINE_integer('num_workers', 0,
+absl_flags.DEFINE_integer('num_workers', _RECORDS['num_workers'],
                           'make_records: crop worker processes (0: one per CPU core).',
                           lower_bound=0)
-absl_flags.DEFINE_float('max_skip_fraction', 0.1,
+absl_flags.DEFINE_float('max_skip_fraction', _RECORDS['max_skip_fraction'],
                         'make_records: fail when more than this fraction of the examples is bad '
                         'input (crowd/no-keypoint filters do not count).',
                         lower_bound=0.0, upper_bound=1.0)
-absl_flags.DEFINE_enum('image_format', 'jpeg', ['jpeg', 'png'],
+absl_flags.DEFINE_enum('image_format', _RECORDS['image_format'], ['jpeg', 'png'],
                        'make_records: encoding of the stored crops.')
-absl_flags.DEFINE_integer('jpeg_quality', 95, 'make_records: JPEG quality of the stored crops.',
+absl_flags.DEFINE_integer('jpeg_quality', _RECORDS['jpeg_quality'],
+                          'make_records: JPEG quality of the stored crops.',
                           lower_bound=1, upper_bound=100)
-absl_flags.DEFINE_bool('allow_outside_paths', False,
+absl_flags.DEFINE_bool('allow_outside_paths', _RECORDS['allow_outside_paths'],
                        'make_records: accept annotation image paths that lead outside '
                        '--dataset_path (absolute paths, ../).')
-absl_flags.DEFINE_integer('synthetic_count', 1000,
+absl_flags.DEFINE_integer('synthetic_count', _RECORDS['synthetic_count'],
                           'make_records --source=synthetic: training images to generate.',
                           lower_bound=0)
-absl_flags.DEFINE_integer('synthetic_val_count', 200,
+absl_flags.DEFINE_integer('synthetic_val_count', _RECORDS['synthetic_val_count'],
                           'make_records --source=synthetic: validation images to generate.',
                           lower_bound=0)
 

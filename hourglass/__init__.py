@@ -18,10 +18,13 @@ Imports point one way (tests/test_layering.py enforces it, imports inside functi
                                         inference <- labelling
 
 training and inference never import each other; what two of them need lives in the lower one.
-`core/` imports no other project package; `records/` imports nothing of `hourglass/` or
-`pipelines/`; `pipelines/` imports only `core/`, `records/` and the codec; `hourglass/` never imports `pipelines/` (the trainer and evaluator take datasets)
-or `flags/`; `flags/` imports constants only (the choices in the package `__init__`s), so
-parsing flags loads no TensorFlow. No import cycle anywhere; no module over 400 lines and no
-function over 60 in `core/`, `hourglass/`, `pipelines/`, `records/` and `modes/`. This file imports
-nothing.
+Around this package (the whole rule set is tests/test_layering.py's docstring):
+`core/` imports no other project package; `records/` imports only `core/`; `pipelines/` imports
+`core/`, `records/` and the codec and geometry of `hourglass/keypoints/`; `hourglass/` never
+imports `pipelines/`, `workflows/` or `flags/` (the trainer and evaluator take datasets);
+`workflows/` builds the datasets and calls `hourglass/` for the modes; `flags/` imports constants
+only (the choices in the package `__init__`s, and the config dataclasses it reads its defaults
+from, in modules that load no TensorFlow), so parsing flags loads no TensorFlow. No import cycle
+anywhere; no module over 400 lines and no function over 60 in the size-limited packages. This
+file imports nothing.
 """

@@ -1,3 +1,5 @@
-"""One module per `--mode`: the glue that turns flag values into config objects and calls the
-library (`records`, `pipelines`, `hourglass`). Each module has `run(flag_values)`.
+"""One module per `--mode` (and modes/export.py for export.py), each with `run(flag_values)`: it
+turns the flags into a config (modes/configs.py), makes one call into `workflows/` and prints.
+
+configs.py and console.py are helpers every mode may import; no mode imports another mode.
 """

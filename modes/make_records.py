@@ -8,60 +8,13 @@ Growing a set: `--add_to=records/openfield --records_dir=records/openfield --sou
 --dataset_path=fixes` merges the corrected frames into records/openfield (records/grow.py).
 """
 
-import logging
-import os
-import time
-
-from modes.configs import make_records_config
-from records.make_records import make_records
-
-
-def _size_of(paths):
-  return sum(os.path.getsize(p) for p in paths)
-
-
-def summary_lines(manifest, seconds):
-  """Human-readable lines: counts per split, filters, skips, time and size."""
-  lines = [f'records written to {manifest.records_dir} (source {manifest.source}, '
-           f'{manifest.num_keypoints} keypoints, crops {manifest.crop_shape[0]}x'
-           f'{manifest.crop_shape[1]} for input {manifest.input_shape[0]}x'
-           f'{manifest.input_shape[1]})']
-  total_bytes = 0
-  for split in ('train', 'val'):
-    paths = manifest.shard_paths(split)
-    size = _size_of(paths)
-    total_bytes += size
-    note = '' if manifest.count(split) else '  (no examples in this split)'
-    lines.append(f'  {split}: {manifest.count(split)} examples in {len(paths)} shards, '
-                 f'{size / 1e6:.2f} MB{note}')
-  filtered = manifest.filtered
-  if filtered:
-    lines.append('  filtered: ' + ', '.join(f'{k} {v}' for k, v in sorted(filtered.items())))
-  skipped = manifest.skipped
-  lines.append(f'  skipped for bad input: {len(skipped)}')
-  for s in skipped[:10]:
-    lines.append(f'    {s["file"]}, record {s["record"]!r}: {s["reason"]}')
-  if len(skipped) > 10:
-    lines.append(f'    ... {len(skipped) - 10} more in manifest.json')
-  sets = manifest.raw.get('annotation_sets') or []
-  if len(sets) > 1:
-    lines.append(f'  made from {len(sets)} annotation sets (oldest first):')
-    for entry in sets:
-      relabelled = (f', relabelled {entry["relabelled"]} images' if entry.get('relabelled')
-                    else '')
-      where = entry.get('dataset_path') or entry.get('annotation_path')
-      lines.append(f'    {entry["source"]} {where}: {entry["examples"]} examples{relabelled}')
-  lines += [f'  {note}' for note in manifest.raw.get('notes', []) if 'relabelled by' in note]
-  lines.append(f'  time {seconds:.1f} s, size {total_bytes / 1e6:.2f} MB')
-  return lines
+from modes import configs
+from workflows import make_records
 
 
 def run(flag_values):
   """Builds the config from the flags, writes the records, prints counts, time and size."""
-  logging.getLogger('records').setLevel(logging.INFO)
-  config = make_records_config(flag_values)
-  start = time.time()
-  manifest = make_records(config)
-  for line in summary_lines(manifest, time.time() - start):
+  manifest, seconds = make_records.run(configs.make_records_config(flag_values))
+  for line in make_records.summary_lines(manifest, seconds):
     print(line)
   return manifest

@@ -1,5 +1,5 @@
 """The quickstart (`python main.py` with no flags): synthetic records -> train -> eval -> export
-TFLite -> predict one image, then where everything is and the val PCK.
+TFLite -> predict one image, then where everything is and the val PCK (workflows/quickstart.py).
 
 `python main.py --smoke` runs the same chain tiny (a test). Every quickstart setting below is a
 default only: a flag given on the command line wins. Outputs go under --output_dir (default
@@ -7,14 +7,8 @@ default only: a flag given on the command line wins. Outputs go under --output_d
   records/  model/  eval/  export/  prediction/
 """
 
-import glob
-import logging
-import os
-import time
-
-import numpy as np
-
-from core.errors import IncompleteRunError, UserInputError
+from modes import configs, console
+from workflows import quickstart
 
 # name -> (full quickstart, --smoke). Tuned on 2 CPU cores: the full run stays under 10 minutes.
 # No horizontal flip: the synthetic creature shows its side by colour (left limbs red), and a
@@ -33,120 +27,31 @@ SETTINGS = {
 }
 
 
-def _set_default(flag_values, name, value):
-  """Sets a flag unless the user gave it on the command line."""
-  if name in flag_values and not flag_values[name].present and value is not None:
-    flag_values[name].value = value
-
-
-def _paths(flag_values):
-  root = flag_values.output_dir
-  if not root:
-    root = (os.path.dirname(os.path.abspath(flag_values.model_dir)) if flag_values.model_dir
-            else os.path.abspath('quickstart_output'))
-  return {'root': root, 'records': flag_values.records_dir or os.path.join(root, 'records'),
-          'model': flag_values.model_dir or os.path.join(root, 'model'),
-          'eval': os.path.join(root, 'eval'), 'export': os.path.join(root, 'export'),
-          'prediction': os.path.join(root, 'prediction')}
-
-
-def _pck_at(result, threshold):
-  curve = result.get('pck_curve', {})
-  thresholds = np.asarray(curve.get('thresholds', []))
-  hits = np.flatnonzero(np.isclose(thresholds, threshold))
-  return float(curve['pck'][hits[0]]) if len(hits) else float('nan')
-
-
-def _export(flag_values, paths):
-  """TFLite export (modes/export.py); returns the .tflite path.
-
-  Raises:
-    UserInputError: the export failed its parity check (or wrote no .tflite file).
-  """
-  from modes import export as export_mode  # pylint: disable=g-import-not-at-top
-  flag_values.model_dir = paths['model']
-  flag_values.output_dir = paths['export']
-  report = export_mode.run(flag_values)
-  if report.get('failures'):
-    raise UserInputError(f'parity check failed: {"; ".join(report["failures"])}')
-  found = sorted(glob.glob(os.path.join(paths['export'], '*.tflite')))
-  if not found:
-    raise UserInputError(f'{paths["export"]}: the export wrote no .tflite file')
-  return found[0]
-
-
-def _stage(name, failures, function, *args):
-  """Runs one stage after training; a failure is kept for the summary instead of ending the
-  run, so that the trained model's other results are still made. Returns its result or None."""
-  try:
-    return function(*args)
-  except Exception as e:  # pylint: disable=broad-except
-    if not isinstance(e, UserInputError):  # a bug, not bad input: keep its traceback in the log
-      logging.exception('quickstart stage %s failed', name)
-    failures.append(f'{name}: {type(e).__name__}: {e}')
-    print(f'warning: the quickstart {name} stage failed ({type(e).__name__}: {e})')
-    return None
-
-
-def _one_image(records_dir):
-  images = sorted(glob.glob(os.path.join(records_dir, 'synthetic_data', 'images', '**', '*.*'),
-                            recursive=True))
-  val = [p for p in images if 'val' in os.path.basename(p)] or images
-  return val[0] if val else None
+def quickstart_config(flag_values):
+  """Every stage's config: the flags with the quickstart's defaults (SETTINGS) under those given
+  on the command line, and each stage's folders (as each stage's own flags would give them, so
+  that the flags.txt each stage writes repeats that stage)."""
+  smoke = flag_values.smoke
+  values = configs.FlagView(flag_values, defaults={
+      name: pair[1] if smoke else pair[0] for name, pair in SETTINGS.items()})
+  paths = quickstart.layout(values.output_dir, values.model_dir, values.records_dir)
+  records = values.fixed(records_dir=paths['records'], output_dir=None)
+  trained = records.fixed(model_dir=paths['model'])
+  evaluated = trained.fixed(model_path=paths['model'], output_dir=paths['eval'])
+  exported = evaluated.fixed(model_dir=paths['model'], output_dir=paths['export'])
+  predicted = exported.fixed(output=paths['prediction'])
+  return quickstart.QuickstartConfig(
+      paths=paths, smoke=smoke, make_records=configs.make_records_config(records),
+      train=configs.train_run_config(trained), evaluate=configs.evaluate_config(evaluated),
+      export=configs.export_run_config(exported), predict=configs.predict_run_config(predicted))
 
 
 def run(flag_values):
-  """Records, training, eval, TFLite export and one prediction.
+  """Records, training, eval, TFLite export and one prediction (workflows/quickstart.py).
 
   Raises:
-    IncompleteRunError: after the summary, when the eval, export or predict stage failed (the
-      prediction then uses the Keras model if the export failed).
+    IncompleteRunError: after the summary, when the eval, export or predict stage failed.
   """
-  from modes import eval as eval_mode, make_records, predict, train
-  start = time.time()
-  smoke = flag_values.smoke
-  for name, values in SETTINGS.items():
-    _set_default(flag_values, name, values[1] if smoke else values[0])
-  paths = _paths(flag_values)
-  print(f'quickstart{" (smoke)" if smoke else ""}: everything goes under {paths["root"]}')
-  flag_values.records_dir = paths['records']
-  flag_values.output_dir = None
-  make_records.run(flag_values)
-  made = time.time()
-  flag_values.model_dir = paths['model']
-  train.run(flag_values)
-  trained = time.time()
-  failures = []
-  flag_values.model_path = paths['model']
-  flag_values.output_dir = paths['eval']
-  result = _stage('eval', failures, eval_mode.run, flag_values) or {}
-  tflite = _stage('export', failures, _export, flag_values, paths)
-  image = _one_image(paths['records'])
-  if image:
-    flag_values.model_path = tflite or paths['model']
-    flag_values.input = image
-    flag_values.output = paths['prediction']
-    if not _stage('predict', failures, predict.run, flag_values):
-      image = None
-  print(f'\n== quickstart done in {time.time() - start:.0f} s (records {made - start:.0f} s, '
-        f'training {trained - made:.0f} s) ==')
-  summary = {'pck': None, 'pck_0.1': None, 'mean_error_px': None, 'paths': paths,
-             'tflite': tflite, 'prediction_model': flag_values.model_path if image else None}
-  if result:
-    summary.update(pck=result['pck']['total'], mean_error_px=result['mean_error_px'])
-    summary['pck_0.1'] = _pck_at(result, 0.1)
-    print(f'val PCK@{flag_values.score_threshold:g}: {summary["pck"]:.4f}   PCK@0.1: '
-          f'{summary["pck_0.1"]:.4f}   mean error: {summary["mean_error_px"]:.2f} px '
-          f'(original image)')
-  print(f'records:    {paths["records"]}\nmodel:      {paths["model"]} (best_model/, '
-        f'last_model/, checkpoints/, logs/, metrics.csv, training_curves.png)\n'
-        f'eval:       {paths["eval"]}')
-  if tflite:
-    print(f'tflite:     {tflite}')
-  if image:
-    print(f'prediction: {paths["prediction"]} (on {image}, with {flag_values.model_path})')
-  summary['seconds'] = time.time() - start
-  if failures:
-    raise IncompleteRunError('the quickstart finished with failed stages (their results are '
-                             'missing; the others are above):\n  ' + '\n  '.join(failures))
-  return summary
+  config = quickstart_config(flag_values)
+  with console.training_exits():
+    return quickstart.run(config)

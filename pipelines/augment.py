@@ -3,7 +3,9 @@
 Geometry: every step is a 3x3 matrix on pixel coordinates (integer = pixel centre, as in
 records/schema.py); the steps are multiplied into ONE matrix per example, the image is warped once
 (bilinear, the geometry of `tf.raw_ops.ImageProjectiveTransformV3`, by an XLA-compiled kernel
-that is ~1.7x cheaper than that op) and the keypoints move with the same matrix.
+that is ~1.7x cheaper than that op) and the keypoints move with the same matrix
+(hourglass/keypoints/geometry.py's `apply_affine`). Each matrix builder is named by what it does
+or by its direction (`crop_to_input`, `downscaled_to_full`).
 Colour: brightness, saturation, hue and grayscale are all linear in RGB, so they fold into one
 3x3 colour matrix; contrast (a blend with the mean gray) adds a per-image offset. Applying them is
 one fused channel mix over the image (XLA-compiled) instead of HSV round trips.
@@ -55,7 +57,7 @@ def scaling(scale, centre):
 
 
 def rotation(angle, centre):
-  """[..., 3, 3]: rotation by `angle` radians about centre (cx, cy) (clockwise on screen, y down)."""
+  """[..., 3, 3]: rotation by `angle` radians about (cx, cy) (clockwise on screen, y down)."""
   a = tf.cast(angle, tf.float32)
   c, s = tf.cos(a), tf.sin(a)
   cx, cy = centre
@@ -76,7 +78,7 @@ def vflip(height, flip=True):
                 tf.where(flip, float(height) - 1.0, 0.0))
 
 
-def box_to_input(box, input_shape):
+def crop_to_input(box, input_shape):
   """[..., 3, 3]: crop px -> model-input px, mapping box [..., 4] = [x0, y0, w, h] onto H x W.
 
   Inverse of records/schema.py's crop_x = x0 + (u + 0.5) * w / W.
@@ -91,12 +93,6 @@ def downscaled_to_full(ratio):
   """[3, 3]: px of an image decoded at 1/ratio (JPEG DCT scaling) -> px of the full image."""
   r = float(ratio)
   return tf.constant([[r, 0., (r - 1) / 2], [0., r, (r - 1) / 2], [0., 0., 1.]])
-
-
-def transform_points(points, matrix):
-  """Applies a 3x3 affine matrix: points [..., K, 2], matrix [..., 3, 3] -> [..., K, 2]."""
-  points = tf.cast(points, tf.float32)
-  return (tf.linalg.matvec(matrix[..., None, :2, :2], points) + matrix[..., None, :2, 2])
 
 
 def projective_transform(matrix):

@@ -17,11 +17,12 @@ from typing import Optional
 
 import tensorflow as tf
 
+from core.errors import RecordsError
 from hourglass.keypoints.codec import HeatmapCodec
+from hourglass.keypoints.geometry import apply_affine
 from pipelines import augment
 from pipelines.config import PipelineConfig
 from records import schema
-from core.errors import RecordsError
 from records.reader import load_manifest
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -126,7 +127,7 @@ def _label_kernel(config, input_shape, flip_h, flip_v):
 
   @tf.function(jit_compile=True)
   def kernel(seed, epoch, batch_index, boxes, keypoints, visibility):
-    crop_to_input = augment.box_to_input(boxes, input_shape)                    # [B, 3, 3]
+    crop_to_input = augment.crop_to_input(boxes, input_shape)                   # [B, 3, 3]
     out = {}
     if config.augment:
       shape = tf.shape(boxes)[:1]
@@ -145,7 +146,7 @@ def _label_kernel(config, input_shape, flip_h, flip_v):
       if _blurring(config):
         out['blur'] = blur
     out['transform'] = augment.projective_transform(crop_to_input @ decoded_to_crop)
-    out['keypoints'] = augment.transform_points(keypoints, crop_to_input)
+    out['keypoints'] = apply_affine(crop_to_input, keypoints)
     out['visibility'] = visibility
     return out
   return kernel
@@ -189,16 +190,17 @@ def _eval_example_fn(setup, config):
   def fn(serialized):
     features = schema.parse_example(serialized, num_keypoints)
     image = _decode_fixed(features[schema.IMAGE_ENCODED], setup, config)
-    crop_to_input = augment.box_to_input(features[schema.BOX_IN_CROP], setup.input_shape)
+    crop_to_input = augment.crop_to_input(features[schema.BOX_IN_CROP], setup.input_shape)
     return {'image': augment.warp(image, crop_to_input @ decoded_to_crop, setup.input_shape),
-            'keypoints': augment.transform_points(features[schema.KEYPOINTS_XY], crop_to_input),
+            'keypoints': apply_affine(crop_to_input, features[schema.KEYPOINTS_XY]),
             'visibility': features[schema.KEYPOINTS_VISIBILITY], 'features': features,
             'crop_to_input': crop_to_input}
   return fn
 
 
-def _read(manifest, split, config, input_context, shuffle_files, seed):
-  """Serialized examples of `split`, sharded per input pipeline, read in parallel."""
+def read_serialized(manifest, split, config, input_context, shuffle_files, seed):
+  """Serialized examples of `split`, sharded per input pipeline, read in parallel (the reads
+  of both pipelines, public for benchmarks/pipeline_throughput.py's floor)."""
   paths = manifest.shard_paths(split)
   if not paths:
     raise RecordsError(f'{manifest.records_dir}: the {split!r} split has no examples')
@@ -218,7 +220,8 @@ def _read(manifest, split, config, input_context, shuffle_files, seed):
   return ds
 
 
-def _options(config):
+def dataset_options(config):
+  """The tf.data options of both pipelines (determinism, parallel maps, one thread per op)."""
   options = tf.data.Options()
   options.deterministic = bool(config.deterministic)
   options.experimental_optimization.map_parallelization = True
@@ -259,14 +262,14 @@ def build_train_dataset(records_dir: str, config: PipelineConfig, *, epoch: int 
                        f'{batch} per replica over {pipelines} input pipeline(s); lower '
                        f'--batch_size or add data')
   shuffle_seed = int(config.seed) * 1000003 + int(epoch)
-  ds = _read(setup.manifest, 'train', config, input_context, True, shuffle_seed)
+  ds = read_serialized(setup.manifest, 'train', config, input_context, True, shuffle_seed)
   ds = ds.shuffle(config.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
   ds = ds.batch(batch, drop_remainder=True).enumerate()
   ds = ds.map(_prepare_batch(setup, config, config.seed, epoch), num_parallel_calls=AUTOTUNE)
   ds = ds.unbatch().map(_decode_example(setup, config), num_parallel_calls=AUTOTUNE)
   ds = ds.batch(batch, drop_remainder=True)
   ds = ds.map(lambda b: _finish_train_batch(b, setup, config), num_parallel_calls=AUTOTUNE)
-  return ds.prefetch(AUTOTUNE).with_options(_options(config))
+  return ds.prefetch(AUTOTUNE).with_options(dataset_options(config))
 
 
 def _blurring(config):
@@ -308,11 +311,11 @@ def build_eval_dataset(records_dir: str, config: PipelineConfig, *, split: str =
   """
   setup = _setup(records_dir, config)
   eval_config = dataclasses.replace(config, augment=False)
-  ds = _read(setup.manifest, split, eval_config, input_context, False, 0)
+  ds = read_serialized(setup.manifest, split, eval_config, input_context, False, 0)
   fn = _eval_example_fn(setup, eval_config)
   ds = ds.map(lambda s: _eval_fields(fn(s), setup.codec), num_parallel_calls=AUTOTUNE)
   ds = ds.batch(_batch_size(config, input_context), drop_remainder=False)
-  options = _options(config)
+  options = dataset_options(config)
   options.deterministic = True  # eval results are matched to records by position
   return ds.prefetch(AUTOTUNE).with_options(options)
 
@@ -329,6 +332,6 @@ def _eval_fields(example, codec):
       'image_id': f[schema.ORIGINAL_ID], 'object_id': f[schema.OBJECT_ID],
       'bbox': f[schema.OBJECT_BBOX], 'area': f[schema.OBJECT_AREA],
       'headbox': f[schema.OBJECT_HEADBOX], 'has_headbox': f[schema.OBJECT_HAS_HEADBOX],
-      'original_keypoints': augment.transform_points(f[schema.KEYPOINTS_XY], crop_to_original),
+      'original_keypoints': apply_affine(crop_to_original, f[schema.KEYPOINTS_XY]),
       'path': f[schema.ORIGINAL_PATH],
   }

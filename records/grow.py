@@ -29,8 +29,8 @@ from typing import Dict, List
 
 import tensorflow as tf
 
-from records import schema
 from core.errors import RecordsError, UserInputError
+from records import schema
 from records.example import TRAIN
 from records.reader import load_manifest
 from records.sources.resolve import identity_of_path, image_identity
@@ -137,18 +137,17 @@ def load_existing(records_dir: str, definition, config, fraction_of) -> Existing
   """
   manifest = load_manifest(records_dir, verify_checksums=True)
   check_compatible(manifest, definition, config)
-  listed = manifest.raw.get('identities') or {}
+  listed = manifest.identities
   rows = {}
-  for split in manifest.raw['splits']:
+  for split in manifest.split_names:
     rows[split] = _rows(manifest, split, listed.get(split), fraction_of)
-  sets = manifest.raw.get('annotation_sets')
+  sets = manifest.annotation_sets
   if not sets:  # a directory from before annotation sets were kept: one set, from its settings
-    settings = manifest.raw.get('settings') or {}
-    sets = [{'source': manifest.source, 'dataset_path': settings.get('dataset_path'),
-             'annotation_path': settings.get('annotation_path'),
-             'val_list': settings.get('val_list'), 'added': manifest.raw.get('created'),
+    sets = [{'source': manifest.source, 'dataset_path': manifest.dataset_path,
+             'annotation_path': manifest.annotation_path,
+             'val_list': manifest.settings.get('val_list'), 'added': manifest.created,
              'examples': sum(len(r) for r in rows.values()), 'relabelled': 0}]
-  return ExistingSet(manifest, rows, [dict(s) for s in sets])
+  return ExistingSet(manifest, rows, sets)
 
 
 def check_compatible(manifest, definition, config) -> None:
@@ -163,7 +162,7 @@ def check_compatible(manifest, definition, config) -> None:
   if shape != tuple(manifest.input_shape):
     raise UserInputError(f'{where}: --model_input_shape={shape[0]}x{shape[1]} differs from the '
                          f'records set\'s {manifest.input_shape[0]}x{manifest.input_shape[1]}')
-  settings = manifest.raw.get('settings') or {}
+  settings = manifest.settings
   for key, flag in _SETTINGS:
     if key in settings and not math.isclose(float(settings[key]), float(getattr(config, key)),
                                             rel_tol=1e-9):

@@ -8,7 +8,7 @@ from its recorded SHA-256, is refused: a killed run never passes for a finished 
 
 import hashlib
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from core import files
 from core.errors import DefinitionError, RecordsError
@@ -16,6 +16,19 @@ from records.keypoint_definition import KeypointDefinition
 
 MANIFEST_NAME = 'manifest.json'
 FORMAT = 'hourglass-records/1'
+
+# The manifest's top-level keys, spelled once: records/writer.py and records/make_records.py
+# write them, Manifest reads them, and a model bundle copies FLIP_KEY's entry.
+SETTINGS_KEY = 'settings'
+SPLITS_KEY = 'splits'
+SKIPPED_KEY = 'skipped'
+FILTERED_KEY = 'filtered'
+CREATED_KEY = 'created'
+NOTES_KEY = 'notes'
+OBJECT_SCALE_KEY = 'object_scale'
+FLIP_KEY = 'horizontal_flip'
+ANNOTATION_SETS_KEY = 'annotation_sets'
+IDENTITIES_KEY = 'identities'
 
 
 class Manifest:
@@ -28,7 +41,7 @@ class Manifest:
     input_shape: (H, W) of the model input the crops were made for.
     crop_shape: (h, w) of the stored crops.
     source: the annotation source name ('coco', 'json', ...).
-    raw: the manifest as a dict (settings, skipped, filtered, ...).
+    raw: the manifest as a dict, for the keys no property below reads.
   """
 
   def __init__(self, records_dir: str, raw: Dict, definition: KeypointDefinition):
@@ -40,25 +53,86 @@ class Manifest:
     self.crop_shape: Tuple[int, int] = tuple(int(v) for v in raw['crop_shape'])
     self.source: str = raw.get('source', '')
 
+  @property
+  def split_names(self) -> Tuple[str, ...]:
+    """The splits the records set lists ('train', 'val'), some of them possibly empty."""
+    return tuple(self.raw[SPLITS_KEY])
+
   def count(self, split: str) -> int:
     """Number of examples in `split` (0 for a split with no examples)."""
-    return int(self.raw['splits'].get(split, {}).get('count', 0))
+    return int(self.raw[SPLITS_KEY].get(split, {}).get('count', 0))
 
   def shard_paths(self, split: str) -> List[str]:
     """Absolute shard paths of `split`, in order; [] when the split has no examples."""
-    shards = self.raw['splits'].get(split, {}).get('shards', [])
+    shards = self.raw[SPLITS_KEY].get(split, {}).get('shards', [])
     return [os.path.join(self.records_dir, s['file']) for s in shards]
 
   @property
   def skipped(self) -> List[Dict]:
-    return list(self.raw.get('skipped', []))
+    return list(self.raw.get(SKIPPED_KEY, []))
 
   @property
   def filtered(self) -> Dict[str, int]:
-    return dict(self.raw.get('filtered', {}))
+    return dict(self.raw.get(FILTERED_KEY, {}))
+
+  @property
+  def settings(self) -> Dict:
+    """The MakeRecordsConfig make_records ran with, as a dict ({} when not recorded)."""
+    return dict(self.raw.get(SETTINGS_KEY) or {})
+
+  @property
+  def dataset_path(self) -> Optional[str]:
+    """The dataset folder of the original images; None when several annotation sets (several
+    folders) made the records, or it was not recorded."""
+    return self.settings.get('dataset_path')
+
+  @property
+  def annotation_path(self) -> Optional[str]:
+    """The annotation file(s) make_records read (COCO: comma-separated), or None."""
+    return self.settings.get('annotation_path')
+
+  @property
+  def classes_path(self) -> Optional[str]:
+    """The --classes_path that overrode the source's keypoints, or None."""
+    return self.settings.get('classes_path')
+
+  @property
+  def created(self) -> Optional[str]:
+    """When the manifest was written (ISO 8601, UTC)."""
+    return self.raw.get(CREATED_KEY)
+
+  @property
+  def notes(self) -> List[str]:
+    """The source's notes (frames per video, relabelled records, ...)."""
+    return list(self.raw.get(NOTES_KEY) or [])
+
+  @property
+  def object_scale(self) -> Dict[str, float]:
+    """{'low', 'median', 'high'} of the training boxes' size over their image's ({} when the
+    records did not record it)."""
+    return dict(self.raw.get(OBJECT_SCALE_KEY) or {})
+
+  @property
+  def horizontal_flip(self) -> Optional[Dict]:
+    """{'supported': bool, 'reason': str}: whether a horizontal flip keeps every label right
+    (records.sources.resolve.horizontal_flip_support); None when the records predate it
+    (flips then count as supported)."""
+    flip = self.raw.get(FLIP_KEY)
+    return dict(flip) if flip is not None else None
+
+  @property
+  def annotation_sets(self) -> List[Dict]:
+    """One entry per annotation set grown into the records (--add_to), [] when not recorded."""
+    return [dict(s) for s in self.raw.get(ANNOTATION_SETS_KEY) or []]
+
+  @property
+  def identities(self) -> Dict:
+    """split -> [[image identity, annotation set index], ...] in record order ({} when not
+    recorded)."""
+    return dict(self.raw.get(IDENTITIES_KEY) or {})
 
   def __repr__(self):
-    counts = ', '.join(f'{s}={self.count(s)}' for s in self.raw['splits'])
+    counts = ', '.join(f'{s}={self.count(s)}' for s in self.split_names)
     return f'Manifest({self.records_dir!r}, source={self.source!r}, {counts})'
 
 
@@ -144,7 +218,7 @@ def _check_structure(raw, path: str) -> None:
 
 
 def _check_shards(manifest: Manifest, path: str, verify: bool) -> None:
-  for split, entry in manifest.raw['splits'].items():
+  for split, entry in manifest.raw[SPLITS_KEY].items():
     for shard in entry['shards']:
       shard_path = os.path.join(manifest.records_dir, shard['file'])
       if not os.path.isfile(shard_path):

@@ -20,8 +20,9 @@ import tensorflow as tf
 
 from core import files
 from core.errors import RecordsError
+from records import reader
 from records.keypoint_definition import KeypointDefinition
-from records.reader import FORMAT, MANIFEST_NAME, Manifest, load_manifest, sha256_of
+from records.reader import FORMAT, load_manifest, Manifest, MANIFEST_NAME, sha256_of
 
 _SHARD_PATTERN = re.compile(r'^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.tfrecord$')
 # Shards being written, and the manifest's temporary name (core.files.temporary_path; the
@@ -123,14 +124,15 @@ class ShardWriter:
         'format': FORMAT,
         'complete': True,
         'source': source,
-        'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+        reader.CREATED_KEY: datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds'),
         'input_shape': [int(v) for v in input_shape],
         'crop_shape': [int(v) for v in crop_shape],
-        'settings': dict(settings or {}),
+        reader.SETTINGS_KEY: dict(settings or {}),
         'definition': definition.to_dict(),
-        'splits': splits,
-        'skipped': list(skipped or []),
-        'filtered': dict(filtered or {}),
+        reader.SPLITS_KEY: splits,
+        reader.SKIPPED_KEY: list(skipped or []),
+        reader.FILTERED_KEY: dict(filtered or {}),
     }
     for key, value in (extra or {}).items():
       raw.setdefault(key, value)

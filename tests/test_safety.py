@@ -5,7 +5,6 @@ folder, no network or subprocess at run time.
 import ast
 import json
 import os
-import sys
 
 import cv2
 import numpy as np
@@ -89,8 +88,9 @@ def test_nothing_unpickles_or_evaluates_user_files():
 def lambda_files(tmp_path_factory):
   """A .keras whose Lambda layer would run arbitrary Python, alone and inside a bundle."""
   import keras
-  from hourglass.model.bundle import save_bundle
+
   from hourglass.keypoints.codec import HeatmapCodec
+  from hourglass.model.bundle import save_bundle
   from hourglass.model.config import ModelConfig
   from records.keypoint_definition import KeypointDefinition
   base = tmp_path_factory.mktemp('lambda')
@@ -115,9 +115,9 @@ def lambda_files(tmp_path_factory):
 
 
 def test_a_lambda_layer_model_is_refused_everywhere(lambda_files):
-  from hourglass.training import checkpointing
-  from hourglass.model.bundle import load_bundle
   from hourglass.inference.loading import load_predictor
+  from hourglass.model.bundle import load_bundle
+  from hourglass.training import checkpointing
   for load in (lambda: load_predictor(os.path.join(lambda_files['bundle'], 'model.keras')),
                lambda: load_predictor(lambda_files['bundle']),
                lambda: load_bundle(lambda_files['bundle'])):
@@ -172,7 +172,7 @@ def _annotation(source, image):
 
 @pytest.mark.parametrize('source', ['json', 'coco', 'labelme', 'deeplabcut', 'cvat'])
 def test_image_paths_outside_the_dataset_are_refused(escape_dataset, tmp_path, source):
-  from records.make_records import MakeRecordsConfig, make_records
+  from records.make_records import make_records, MakeRecordsConfig
   dataset = escape_dataset / 'dataset'
   outside = str(escape_dataset / 'outside' / 'out.jpg')
   # json resolves against <dataset>/images, the others against the file or the dataset.
@@ -204,8 +204,8 @@ def _tree(path):
 
 @pytest.fixture(scope='module')
 def bundle(tmp_path_factory):
-  from hourglass.model.bundle import save_bundle
   from hourglass.keypoints.codec import HeatmapCodec
+  from hourglass.model.bundle import save_bundle
   from hourglass.model.config import ModelConfig
   from hourglass.model.network import build_training_model, inference_model
   from records.keypoint_definition import KeypointDefinition
@@ -219,8 +219,8 @@ def bundle(tmp_path_factory):
 
 
 def test_predict_folder_output_names_stay_inside_output(bundle, tmp_path):
-  from hourglass.inference.prediction import PredictConfig, predict_source
   from hourglass.inference.loading import load_predictor
+  from hourglass.inference.prediction import predict_source, PredictConfig
   inputs, output = tmp_path / 'in', tmp_path / 'deep' / 'out'
   inputs.mkdir()
   image = np.random.default_rng(1).integers(0, 255, (40, 50, 3), np.uint8)
@@ -230,58 +230,8 @@ def test_predict_folder_output_names_stay_inside_output(bundle, tmp_path):
   before = _tree(str(tmp_path))
   summary = predict_source(load_predictor(bundle), PredictConfig(input=str(inputs),
                                                                  output=str(output)))
-  assert summary['frames'] == len(names)
+  assert summary.frames == len(names)
   after = _tree(str(tmp_path))
   new = sorted(set(after) - set(before))
   assert new and all(p.startswith(os.path.join('deep', 'out') + os.sep) for p in new), new
   assert len(new) == len(names) + 1  # one drawing per image plus the keypoints JSON
-
-
-# Loaded into export.py and every Python child it starts (PYTHONPATH is inherited): sockets
-# cannot connect or resolve names, and the only programs that may start are `uname` (the
-# standard library's platform.processor(), from h5py) and this Python itself, which then runs
-# under the same guard (MNN's converter runs in a child: its protobuf clashes with TF's).
-_GUARD = """import os, socket, subprocess, sys
-def _refuse(*a, **k):
-  raise RuntimeError('network or subprocess use at run time: %r' % (a[:2],))
-socket.socket.connect = socket.socket.connect_ex = _refuse
-socket.create_connection = socket.getaddrinfo = socket.gethostbyname = _refuse
-_popen = subprocess.Popen.__init__
-def _guarded(self, args, *a, **k):
-  program = args[0] if isinstance(args, (list, tuple)) and args else args
-  with open(os.environ['GUARD_LOG'], 'a') as f:
-    f.write(repr(args)[:300] + '\\n')
-  if program not in ('uname', sys.executable):
-    _refuse(args)
-  return _popen(self, args, *a, **k)
-subprocess.Popen.__init__ = _guarded
-os.system = os.execv = os.execve = os.posix_spawn = os.posix_spawnp = _refuse
-sys.stderr.write('GUARD ACTIVE\\n')
-"""
-
-
-def guarded_env(guard_dir, log_path):
-  """Environment that loads _GUARD (as sitecustomize from `guard_dir`) into a child and every
-  Python child it starts, logging their command lines to `log_path`.
-
-  tests/test_export_formats.py's `exported` fixture runs its export.py under it (one export
-  proves both that run's figures and that it needs no network or foreign program).
-  """
-  os.makedirs(guard_dir, exist_ok=True)
-  with open(os.path.join(guard_dir, 'sitecustomize.py'), 'w', encoding='utf-8') as f:
-    f.write(_GUARD)
-  return dict(os.environ, PYTHONPATH=f'{guard_dir}{os.pathsep}{ROOT}', GUARD_LOG=str(log_path))
-
-
-def check_guarded_run(proc, log_path):
-  """Asserts a guarded run had the guard on and started only this Python running our code."""
-  assert 'GUARD ACTIVE' in proc.stderr
-  assert 'network or subprocess' not in proc.stderr, proc.stderr[-4000:]
-  # The children were this Python running our own code (MNN's `_tools` converter), under the
-  # same guard; never pip or a console script.
-  children = open(log_path, encoding='utf-8').read().splitlines() if os.path.exists(
-      log_path) else []
-  python_children = [c for c in children if not c.startswith("['uname'")]
-  assert any('_tools' in c for c in python_children), children
-  assert all(f"[{sys.executable!r}, '-c'" in c and 'pip' not in c for c in python_children), \
-      children

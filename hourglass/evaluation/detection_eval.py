@@ -15,20 +15,18 @@ import time
 import cv2
 import numpy as np
 
-from hourglass.evaluation import evaluator
-from hourglass.keypoints import metrics
-from hourglass.evaluation import report
-from hourglass.inference import video
-from core import files
+from core import files, geometry
 from core.errors import UserInputError
-from core import geometry
 from core.progress import Progress
+from hourglass.evaluation import evaluator, report
+from hourglass.inference import box_files
+from hourglass.keypoints import metrics
 
 
 def load_detections(path, category_id=1, score_threshold=0.0):
   """COCO detection results json -> {image_id: [(bbox [4], score)]} (boxes of positive size)."""
   out = {}
-  for image_id, bbox, score in video.coco_results(
+  for image_id, bbox, score in box_files.coco_results(
       files.read_json(path, 'the detections json'), path, category_id):
     if score >= score_threshold and bbox[2] > 0 and bbox[3] > 0:
       out.setdefault(image_id, []).append((bbox, score))
@@ -61,7 +59,7 @@ def predict_detections(predictor, detections, image_paths, dataset_root, config,
     if bgr is None:
       raise UserInputError(f'{path}: cannot read the original image for detection crops')
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    matrices = [geometry.box_to_input(b, shape, box_scale) for b, _ in boxes]
+    matrices = [geometry.input_to_image(b, shape, box_scale) for b, _ in boxes]
     crops = np.stack([geometry.warp(rgb, m, shape) for m in matrices])
     keypoints, scores = predictor.predict(crops, config.decoder, config.flip_test)
     for (box, box_score), m, kp, sc in zip(boxes, matrices, keypoints, scores):
@@ -167,7 +165,7 @@ def collect_whole_frame(predictor, dataset, dataset_root, config, search=None):
       found = search.find(rgb)
       by_path[rel_path] = (found.keypoints, found.scores, None)
     else:
-      m = geometry.letterbox_to_input(rgb.shape, shape)
+      m = geometry.letterbox_input_to_image(rgb.shape, shape)
       kp, sc = predictor.predict(geometry.warp(rgb, m, shape)[None], config.decoder,
                                  config.flip_test)
       by_path[rel_path] = (geometry.apply_affine(m, kp[0]), sc[0], m)

@@ -10,57 +10,21 @@ Every object is cropped by its ground-truth box (the protocol of COCO and MPII e
 there is one prediction per record.
 """
 
-import dataclasses
 import logging
 import time
-from typing import Optional, Sequence
 
 import numpy as np
 
-from hourglass.keypoints import metrics
-from hourglass.evaluation import report
 from core.geometry import apply_affine
+from hourglass.evaluation import report
+from hourglass.evaluation.config import EvalConfig  # noqa: F401  (evaluate takes one)
+from hourglass.keypoints import metrics
 
 _KEYS = ('keypoints', 'visibility', 'input_to_original', 'original_keypoints', 'image_id',
          'object_id', 'bbox', 'area', 'headbox', 'has_headbox', 'path')
 
 # Keypoint name tuples already warned about having no OKS sigmas file.
 _WARNED_NO_SIGMAS = set()
-
-
-@dataclasses.dataclass
-class EvalConfig:
-  """Plain settings of one evaluation (the eval mode fills it from flags).
-
-  Attributes:
-    decoder: 'argmax', 'quarter' or 'dark'.
-    flip_test: average with the heatmaps of the horizontally flipped crops.
-    pck_threshold: PCK threshold in units of (mean heatmap side / 10).
-    curve_thresholds: thresholds of the PCK curve.
-    pckh_thresholds: MPII PCKh thresholds reported when the records have head boxes.
-    coco_keypoint_threshold: keypoints above this confidence count in the instance score.
-    output_dir: where metrics.json, results json and plots go; None writes nothing.
-    save_result: write overlays (crop, true points, predicted skeleton).
-    max_result_images: at most this many overlays.
-    conf_threshold: predicted keypoints under this confidence are not drawn.
-    pcutoff: the mean error is also reported over the labelled keypoints predicted with at least
-      this confidence (DeepLabCut's p-cutoff), with the fraction of them that reach it.
-    coco_ground_truth: a COCO annotation json to score AP against (restricted to the images
-      evaluated), or None to build the ground truth from the records themselves (works for any
-      keypoint set).
-  """
-  decoder: str = 'dark'
-  flip_test: bool = False
-  pck_threshold: float = 0.5
-  curve_thresholds: Sequence[float] = tuple(np.round(np.linspace(0.0, 1.0, 101), 4))
-  pckh_thresholds: Sequence[float] = (0.5, 0.1)
-  coco_keypoint_threshold: float = 0.2
-  output_dir: Optional[str] = None
-  save_result: bool = False
-  max_result_images: int = 64
-  conf_threshold: float = 0.0
-  pcutoff: float = 0.4
-  coco_ground_truth: Optional[str] = None
 
 
 def collect_predictions(predictor, dataset, config, overlays=None):
@@ -153,10 +117,10 @@ def compute_metrics(collected, definition, codec, config):
   stride = codec.stride
   errors_hm = metrics.euclidean_errors(collected['predicted'], collected['keypoints']) / stride
   result = {'num_objects': int(collected['count']), 'num_labelled_keypoints': int(mask.sum())}
-  pck = metrics.pck(errors_hm, mask, codec.heatmap_size, config.pck_threshold)
+  pck = metrics.pck(errors_hm, mask, codec.heatmap_size, config.score_threshold)
   thresholds, curve, auc = metrics.pck_curve(errors_hm, mask, codec.heatmap_size,
                                              config.curve_thresholds)
-  result['pck'] = {'threshold': config.pck_threshold, 'total': pck['total'],
+  result['pck'] = {'threshold': config.score_threshold, 'total': pck['total'],
                    'per_joint': dict(zip(names, pck['per_joint'].tolist())),
                    'normalize_heatmap_px': metrics.pck_normalize(codec.heatmap_size)}
   result['pck_curve'] = {'thresholds': thresholds.tolist(), 'pck': curve.tolist(), 'auc': auc}

@@ -22,8 +22,9 @@ Content (format "hourglass-export/1"):
 
 import json
 
-from hourglass.model.metadata import FORMAT, METADATA_KEY
 from core import files
+from hourglass.model.metadata import FORMAT, METADATA_KEY
+from records.reader import FLIP_KEY
 
 
 def build_metadata(*, format_name, definition, codec, model_config, input_name='image',
@@ -65,7 +66,7 @@ def build_metadata(*, format_name, definition, codec, model_config, input_name='
   if crop:
     meta['crop'] = dict(crop)
   if flip is not None:
-    meta['horizontal_flip'] = {'supported': bool(flip['supported']),
+    meta[FLIP_KEY] = {'supported': bool(flip['supported']),
                                'reason': str(flip.get('reason') or '')}
   return meta
 

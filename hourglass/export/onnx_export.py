@@ -6,11 +6,10 @@ onnxruntime reads back with `session.get_modelmeta().custom_metadata_map`.
 
 import tensorflow as tf
 
+from core import files
 from hourglass.export import metadata as metadata_lib
 from hourglass.export import saved_model as saved_model_lib
-from core import files
-
-DEFAULT_OPSET = 13
+from hourglass.export.config import DEFAULT_OPSET
 
 
 def export_onnx(path, model, *, model_config, definition, codec, opset=DEFAULT_OPSET,

@@ -5,66 +5,43 @@
   files with the in-graph decoder, the largest gap between their keypoints and the codec's decode
   of their own heatmaps. A float format beyond its tolerance FAILS the export.
 - Accuracy: PCK, PCK@0.1 and mean error on the val records (the --mode=eval path), with 95%
-  paired bootstrap intervals of each format's PCK@0.1 drop and mean error change from Keras.
-- Speed: median latency of one image with 1 and 2 threads (TF models in a child process, since
-  TF's thread pools are fixed once created).
+  paired bootstrap intervals of each format's PCK@0.1 drop and mean error change from Keras
+  (hourglass.evaluation.bootstrap).
+- Speed: median latency of one image with 1 and 2 threads (hourglass.export.latency: TensorFlow
+  models in a child process, since TensorFlow's thread pools are fixed once created).
+Every model is used through the Predictor interface (hourglass.inference.predictors) alone.
 - The checks of those figures, export_report.json and export_report.md: proof_report.py
   (usage.py renders the on-device usage notes).
 """
 
-import dataclasses
-import json
 import os
-import subprocess
-import sys
-import time
-from typing import Tuple
 
 import numpy as np
 
-from hourglass.evaluation import evaluator
-from hourglass.export.proof_report import checks
-from hourglass.keypoints import metrics
+from hourglass.evaluation import bootstrap, evaluator
 from hourglass.export import FLOAT_FORMATS
+from hourglass.export import latency as latency_lib
+from hourglass.export.config import ProofConfig  # noqa: F401  (prove takes one)
+from hourglass.export.proof_report import checks
 from hourglass.inference.loading import load_predictor
+from hourglass.keypoints import metrics
 
-# The checkout, put on the latency child's sys.path.
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PER_KEYPOINT = '_per_keypoint'  # accuracy()'s arrays, dropped from the report
 
 
-@dataclasses.dataclass(frozen=True)
-class ProofConfig:
-  """Settings of the checks.
+def open_export(fmt, path, num_threads=None):
+  """The Predictor of the export `fmt` (hourglass.export.FORMATS) at `path`.
 
-  Attributes:
-    decoder: decoder of the parity and PCK checks ('argmax', 'quarter', 'dark').
-    tolerance: largest max-abs heatmap difference allowed for float32 formats, in units of the
-      Keras heatmaps' scale (their largest magnitude, at least 1): float rounding is relative,
-      and an untrained model's heatmaps can reach thousands (a trained one's peak near 1, where
-      this is the absolute difference).
-    tolerance_fp16: the same for tflite_fp16 (float16 weights).
-    decoder_tolerance_px: largest gap (input px) between an in-graph decoder's keypoints and
-      the codec's decode of the same file's heatmaps (float32 formats).
-    latency_threads: thread counts to time; () skips timing.
-    latency_runs: timed runs per measurement (median reported).
-    pck_threshold: the PCK threshold (also reported: PCK@0.1 from the curve).
-    confident_score: where the check images have no labels, the keypoint distances count the
-      keypoints whose Keras heatmap peak reaches this score (DeepLabCut's pcutoff, as eval's).
+  Args:
+    num_threads: CPU threads of a .tflite / .onnx / .mnn runtime (None: its default).
+  Raises:
+    RuntimeError: the file at `path` loads as another format than `fmt`'s (an exporter bug).
   """
-  decoder: str = 'dark'
-  tolerance: float = 1e-3
-  tolerance_fp16: float = 2e-2
-  decoder_tolerance_px: float = 0.05
-  latency_threads: Tuple[int, ...] = (1, 2)
-  latency_runs: int = 20
-  pck_threshold: float = 0.5
-  confident_score: float = 0.4
-
-
-def open_export(fmt, path):
-  """The Predictor of an exported file or SavedModel dir (num_threads default)."""
-  return load_predictor(path)
+  predictor = load_predictor(path, num_threads=num_threads)
+  expected = fmt if fmt == 'saved_model' else fmt.split('_')[0]  # tflite_uint8 -> tflite
+  if predictor.format != expected:
+    raise RuntimeError(f'{path}: the {fmt} export loads as a {predictor.format} model')
+  return predictor
 
 
 def parity(keras_heatmaps, predictor, images, decoder, counted=None):
@@ -82,10 +59,8 @@ def parity(keras_heatmaps, predictor, images, decoder, counted=None):
     keypoints_counted (how many keypoints those two count; both None when 0), and with an
     in-graph decoder decoder_max_gap_px.
   """
-  outputs = predictor.outputs(images) if hasattr(predictor, 'outputs') else None
-  if outputs is None and predictor.name.startswith('saved_model:'):
-    outputs = _saved_model_outputs(predictor, images)
-  heatmaps = outputs['heatmaps'] if outputs else predictor(images)
+  outputs = predictor.outputs(images)
+  heatmaps = outputs['heatmaps']
   diff = np.abs(heatmaps.astype(np.float64) - keras_heatmaps)
   ref_xy, _ = predictor.decode(keras_heatmaps, decoder)
   own_xy, _ = predictor.decode(heatmaps, decoder)
@@ -99,24 +74,14 @@ def parity(keras_heatmaps, predictor, images, decoder, counted=None):
             'keypoints_counted': int(dist.size),
             'keras_heatmap_peak': float(np.max(keras_heatmaps)),
             'keras_heatmap_scale': heatmap_scale(keras_heatmaps)}
-  if outputs and 'keypoints' in outputs:
-    own_decoder = getattr(predictor, 'meta', {}).get('decoder') or decoder
+  if 'keypoints' in outputs:
+    own_decoder = predictor.in_graph_decoder or decoder
     exact_xy, exact_scores = predictor.decode(heatmaps, own_decoder)
     result['decoder_max_gap_px'] = float(np.max(np.abs(outputs['keypoints'] - exact_xy)))
     result['decoder_within_1px'] = float(np.mean(
         np.linalg.norm(outputs['keypoints'] - ref_xy, axis=-1) / predictor.codec.stride <= 1.0))
     result['decoder_max_score_gap'] = float(np.max(np.abs(outputs['scores'] - exact_scores)))
   return result
-
-
-def _saved_model_outputs(predictor, images):
-  """All outputs of a SavedModel's serve_keypoints endpoint (heatmaps, keypoints, scores)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  fn = getattr(predictor._loaded, 'serve_keypoints', None)  # pylint: disable=protected-access
-  if fn is None:
-    return None
-  out = fn(tf.convert_to_tensor(images, tf.float32))
-  return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
 def heatmap_scale(heatmaps):
@@ -128,7 +93,8 @@ def check_parity(fmt, result, config):
   """A failure message when a float format is beyond tolerance, else None."""
   if fmt not in FLOAT_FORMATS:
     return None
-  relative = config.tolerance_fp16 if fmt == 'tflite_fp16' else config.tolerance
+  relative = (config.parity_tolerance_fp16 if fmt == 'tflite_fp16' else
+              config.parity_tolerance)
   scale = result.get('keras_heatmap_scale', 1.0)
   tolerance = relative * scale
   problems = []
@@ -149,10 +115,11 @@ def accuracy(predictor, dataset, config):
   """PCK, PCK@0.1 and mean error of a predictor through the --mode=eval path.
 
   Returns:
-    dict of the figures, and under PER_KEYPOINT (for paired_intervals; not written out):
+    dict of the figures, and under PER_KEYPOINT (for bootstrap.paired_intervals; not written out):
     'mask' [N, K] bool (labelled), 'correct_at_0.1' [N, K] bool, 'error_px' [N, K] original px.
   """
-  eval_config = evaluator.EvalConfig(decoder=config.decoder, pck_threshold=config.pck_threshold)
+  eval_config = evaluator.EvalConfig(decoder=config.decoder,
+                                     score_threshold=config.score_threshold)
   collected = evaluator.collect_predictions(predictor, dataset, eval_config)
   result, _ = evaluator.compute_metrics(collected, predictor.definition, predictor.codec,
                                         eval_config)
@@ -172,91 +139,20 @@ def accuracy(predictor, dataset, config):
           'coco_ap': result.get('coco', {}).get('AP'), PER_KEYPOINT: per_keypoint}
 
 
-def paired_intervals(reference, other, samples=1000, seed=0, chunk=100):
-  """95% paired bootstrap intervals of `other`'s PCK@0.1 drop and mean error change.
-
-  Resamples the val objects with replacement, the same objects for both models, so what varies
-  is which crops happen to be in the val set, not the two models' shared luck on them.
+def latency(predictor, path, config, image):
+  """{threads: median ms} of one image through the model of `predictor`, loaded from `path`
+  again at each thread count (hourglass.export.latency; a TensorFlow model in a child process).
 
   Args:
-    reference, other: PER_KEYPOINT dicts of accuracy() on the same dataset (same objects, order).
-  Returns:
-    {'pck_at_0.1_drop_points': [low, high], 'mean_error_change_pct': [low, high]}, or None when
-    the two did not see the same labelled keypoints.
+    image: float32 [1, H, W, 3] RGB 0..255, the image a runtime file is timed on (the child
+      process of a TensorFlow model draws its own).
   """
-  mask = reference['mask']
-  if other['mask'].shape != mask.shape or not np.array_equal(other['mask'], mask):
-    return None
-  labelled = mask.sum(axis=1)
-  correct_ref = reference['correct_at_0.1'].sum(axis=1)
-  correct_other = other['correct_at_0.1'].sum(axis=1)
-  error_ref = reference['error_px'].sum(axis=1)
-  error_other = other['error_px'].sum(axis=1)
-  rng = np.random.RandomState(seed)
-  drops, changes = [], []
-  for start in range(0, samples, chunk):
-    picks = rng.randint(0, len(mask), (min(chunk, samples - start), len(mask)))
-    count = np.maximum(labelled[picks].sum(axis=1), 1)
-    drops.append(100.0 * (correct_ref[picks].sum(axis=1) - correct_other[picks].sum(axis=1))
-                 / count)
-    base = np.maximum(error_ref[picks].sum(axis=1), 1e-12)
-    changes.append(100.0 * (error_other[picks].sum(axis=1) - base) / base)
-  interval = lambda v: [float(x) for x in np.percentile(np.concatenate(v), [2.5, 97.5])]
-  return {'pck_at_0.1_drop_points': interval(drops), 'mean_error_change_pct': interval(changes)}
-
-
-def runtime_latency(path, threads, runs, image):
-  """Median seconds of one single-image call of a .tflite/.onnx/.mnn predictor."""
-  from hourglass.inference import runtime_predictors  # pylint: disable=g-import-not-at-top
-  predictor = runtime_predictors.load_runtime_predictor(path, num_threads=threads)
-  for _ in range(3):
-    predictor(image)
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    predictor(image)
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
-
-
-_TF_LATENCY = r'''
-import json, os, sys, time
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-threads, runs, path, root = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-import numpy as np, tensorflow as tf
-tf.config.threading.set_intra_op_parallelism_threads(threads)
-tf.config.threading.set_inter_op_parallelism_threads(threads)
-sys.path.insert(0, root)
-from hourglass.inference.loading import load_predictor
-p = load_predictor(path)
-x = np.random.RandomState(0).randint(0, 256, (1,) + p.input_shape + (3,)).astype(np.float32)
-for _ in range(3):
-  p(x)
-times = []
-for _ in range(runs):
-  t = time.perf_counter(); p(x); times.append(time.perf_counter() - t)
-print('LATENCY', json.dumps(float(np.median(times))))
-'''
-
-
-def tf_latency(path, threads, runs):
-  """Median seconds of one image through a Keras bundle or SavedModel in a child process."""
-  proc = subprocess.run([sys.executable, '-c', _TF_LATENCY, str(threads), str(runs), path, _ROOT],
-                        capture_output=True, text=True, timeout=1800, check=False)
-  for line in proc.stdout.splitlines():
-    if line.startswith('LATENCY '):
-      return float(json.loads(line.split(' ', 1)[1]))
-  raise RuntimeError(f'latency run of {path} failed:\n{(proc.stdout + proc.stderr)[-2000:]}')
-
-
-def latency(fmt, path, config, image):
-  """{threads: median ms} of one format ('keras' for the bundle)."""
   out = {}
   for threads in config.latency_threads:
-    if fmt in ('keras', 'saved_model'):
-      seconds = tf_latency(path, threads, config.latency_runs)
+    if predictor.backend == 'tensorflow':
+      seconds = latency_lib.tf_latency(path, threads, config.latency_runs)
     else:
-      seconds = runtime_latency(path, threads, config.latency_runs, image)
+      seconds = latency_lib.runtime_latency(path, threads, config.latency_runs, image)
     out[str(threads)] = 1000.0 * seconds
   return out
 
@@ -277,7 +173,8 @@ def _accuracy_deltas(row, keras_row):
   row['mean_error_change_pct'] = (100.0 * (row['mean_error_px'] - base) / base
                                   if base > 0 else None)
   if PER_KEYPOINT in row and PER_KEYPOINT in keras_row:
-    row['interval_95'] = paired_intervals(keras_row[PER_KEYPOINT], row[PER_KEYPOINT])
+    row['interval_95'] = bootstrap.paired_intervals(keras_row[PER_KEYPOINT],
+                                                    row[PER_KEYPOINT])
 
 
 def counted_keypoints(keras_predictor, keras_heatmaps, labelled, config):
@@ -321,7 +218,7 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config,
   if dataset is not None:
     keras_row.update(accuracy(keras_predictor, dataset, config))
   if config.latency_threads:
-    keras_row['latency_ms'] = latency('keras', keras_path, config, latency_image)
+    keras_row['latency_ms'] = latency(keras_predictor, keras_path, config, latency_image)
   rows, failures = [], []
   for fmt, (path, meta) in exports.items():
     predictor = open_export(fmt, path)
@@ -335,7 +232,7 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config,
       row.update(accuracy(predictor, dataset, config))
       _accuracy_deltas(row, keras_row)
     if config.latency_threads:
-      row['latency_ms'] = latency(fmt, path, config, latency_image)
+      row['latency_ms'] = latency(predictor, path, config, latency_image)
     row['usage'] = usage.usage_lines(fmt, meta)
     rows.append(row)
   for row in [keras_row] + rows:
@@ -343,5 +240,6 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config,
   return {'keras': keras_row, 'formats': rows, 'failures': failures,
           'check_samples': int(len(images)), 'decoder': config.decoder,
           'keypoints_counted_as': counted_as,
-          'tolerance': {'float32': config.tolerance, 'float16': config.tolerance_fp16},
+          'tolerance': {'float32': config.parity_tolerance,
+                        'float16': config.parity_tolerance_fp16},
           'checks': checks(keras_row, rows)}

@@ -5,72 +5,22 @@ converts from it; MNN converts from a heatmaps-only ONNX export (the `onnx` outp
 has no decoder, else a temporary one).
 """
 
-import dataclasses
 import logging
 import os
 import shutil
 import tempfile
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
-from hourglass.export import FORMATS
-from hourglass.model import fold_bn
-from hourglass.model import fuse_separable
-from hourglass.export import mnn_export
-from hourglass.export import onnx_export
+from core.errors import UserInputError
+from hourglass.export import mnn_export, onnx_export
 from hourglass.export import saved_model as saved_model_lib
 from hourglass.export import tflite as tflite_lib
-from hourglass.keypoints import DECODERS
-from hourglass.model import PREDICTION_LAYER_PATTERNS
-from core.errors import UserInputError
+from hourglass.export.config import ExportConfig  # noqa: F401  (export_all takes one)
+from hourglass.model import fold_bn, fuse_separable
 
 FILE_NAMES = {'saved_model': 'saved_model', 'tflite': 'model_float32.tflite',
               'tflite_fp16': 'model_float16.tflite', 'tflite_uint8': 'model_uint8.tflite',
               'onnx': 'model.onnx', 'mnn': 'model.mnn', 'mnn_uint8': 'model_uint8.mnn'}
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-  """Plain export settings (export.py fills them from flags).
-
-  Attributes:
-    formats: a subset of hourglass.export.FORMATS, in the order to write them.
-    output_dir: where the files go (FILE_NAMES).
-    with_decoder: SavedModel, TFLite (float) and ONNX also output decoded keypoints and scores.
-    decoder: the in-graph decoder and the decoder of the parity and PCK checks.
-    nchw: ONNX and MNN take [B, 3, H, W] and return [B, K, h, w].
-    dynamic_batch: a free batch dimension in TFLite, ONNX and MNN, else batch 1 (the SavedModel
-      always has one).
-    opset: ONNX opset (>= 13).
-    mnn_quant_method: MNN's feature quantization method ('KL', 'ADMM', 'EMA').
-    mnn_float_layers: fnmatch patterns of conv layers that mnn_uint8 keeps in float (default:
-      the heatmap prediction convs; MNN's int8 is symmetric, so an int8 heatmap has 127 levels
-      and its sub-pixel peak moves).
-    fold_batch_norm: export the model with its BN layers folded into the convs (fold_bn.py:
-      the same function, and what keeps the uint8 formats close to Keras).
-    fuse_separable: write 1x1 separable convs as plain 1x1 convs (fuse_separable.py: the same
-      function with one op, hence one 8-bit rounding, less per conv).
-  """
-  formats: Tuple[str, ...]
-  output_dir: str
-  with_decoder: bool = False
-  decoder: str = 'dark'
-  nchw: bool = False
-  dynamic_batch: bool = False
-  opset: int = onnx_export.DEFAULT_OPSET
-  mnn_quant_method: str = 'ADMM'
-  mnn_float_layers: Tuple[str, ...] = PREDICTION_LAYER_PATTERNS
-  fold_batch_norm: bool = True
-  fuse_separable: bool = True
-
-  def __post_init__(self):
-    unknown = [f for f in self.formats if f not in FORMATS]
-    if unknown or not self.formats:
-      raise UserInputError(f'--formats: unknown {unknown or "(empty)"}; choose from '
-                           f'{",".join(FORMATS)}')
-    if self.decoder not in DECODERS:
-      raise UserInputError(f'--decoder={self.decoder!r}: choose argmax, quarter or dark')
-    if self.opset < 13:
-      raise UserInputError(f'--opset={self.opset}: tf2onnx exports need opset >= 13')
 
 
 def export_all(model, model_config, definition, codec, config: ExportConfig,

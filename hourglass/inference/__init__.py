@@ -1,2 +1,3 @@
 """Inference: the Predictor interface and every backend (Keras, SavedModel, TFLite, ONNX, MNN),
-loading a predictor from a path, frame sources and --mode=predict."""
+loading a predictor from a path, frame sources, boxes files, the keypoints JSON and
+--mode=predict."""

@@ -16,26 +16,24 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Optional
+from typing import List, Optional
 
-import cv2
 import numpy as np
 
-from hourglass.keypoints import drawing
-from hourglass.inference import video
-from hourglass.inference import video_analysis
-from hourglass.inference.search import FrameSearch
-from core import files
+from core import files, geometry
 from core.errors import UserInputError
 from core.progress import Progress
-from core import geometry
+from core.video import VideoWriter
+from hourglass.inference import box_files, frame_sources, keypoint_json, video_analysis
+from hourglass.inference.search import FrameSearch
+from hourglass.keypoints import drawing
 
 JSON_NAME = 'keypoints.json'
 
 
 @dataclasses.dataclass
 class PredictConfig:
-  """Plain settings of one predict run (modes/predict.py fills it from flags).
+  """Plain settings of one predict run (modes/configs.py fills it from flags).
 
   box_scale: enlargement of detector boxes before cropping; None: the model's box margin
   (Predictor.box_margin, the margin its training crops had).
@@ -73,15 +71,15 @@ def default_output(source):
 
 
 class _Writer:
-  """Writes drawn RGB frames as one image, a folder of images, or a video (BGR for OpenCV)."""
+  """Writes drawn RGB frames as one image, a folder of images, or a video (core.video)."""
 
   def __init__(self, source, output):
     self.output, self.video = output, None
     lower = output.lower()
-    if source.kind in ('video', 'webcam') and lower.endswith(video.VIDEO_EXTENSIONS):
+    if source.kind in ('video', 'webcam') and lower.endswith(frame_sources.VIDEO_EXTENSIONS):
       self.mode = 'video'
       self.json_path = f'{os.path.splitext(output)[0]}.json'
-    elif source.kind == 'image' and lower.endswith(video.IMAGE_EXTENSIONS):
+    elif source.kind == 'image' and lower.endswith(frame_sources.IMAGE_EXTENSIONS):
       self.mode = 'image'
       self.json_path = f'{os.path.splitext(output)[0]}.json'
     else:
@@ -93,30 +91,25 @@ class _Writer:
     # Folders are made at the first frame, so that a bad input leaves nothing behind.
     os.makedirs(self.output if self.mode == 'folder' else
                 os.path.dirname(os.path.abspath(self.output)), exist_ok=True)
-    bgr = cv2.cvtColor(canvas_rgb, cv2.COLOR_RGB2BGR)
     if self.mode == 'image':
       drawing.write_rgb(self.output, canvas_rgb)
     elif self.mode == 'folder':
       name = os.path.splitext(frame.name)[0] + '.png'
       drawing.write_rgb(os.path.join(self.output, name), canvas_rgb)
     else:
-      if self.video is None:
-        # Frames arrive over many calls, so not `files.atomic_path`: the same temporary name,
-        # renamed in close().
-        self._tmp = files.temporary_path(self.output)
-        fourcc = cv2.VideoWriter_fourcc(*('mp4v' if self.output.lower().endswith(
-            ('.mp4', '.m4v', '.mov')) else 'MJPG'))
-        self.video = cv2.VideoWriter(self._tmp, fourcc, self.source.fps,
-                                     (bgr.shape[1], bgr.shape[0]))
-        if not self.video.isOpened():
-          raise UserInputError(f'--output {self.output}: OpenCV cannot write this video format')
-      self.video.write(bgr)
+      if self.video is None:  # frames arrive over many calls: renamed in close()
+        self.video = VideoWriter(self.output, self.source.fps)
+      self.video.write_rgb(canvas_rgb)
 
   def close(self, frames):
     if self.video is not None:
-      self.video.release()
-      os.replace(self._tmp, self.output)
+      self.video.close()
     files.write_json(self.json_path, frames, indent=1)
+
+  def abort(self):
+    """Drops the video written so far (its temporary file); images already written stay."""
+    if self.video is not None:
+      self.video.abort()
 
 
 MISSING_BOXES = ('error', 'frame', 'skip')
@@ -144,7 +137,7 @@ def _boxes_for(frame, detections, shape, box_scale, config):
   out = []
   for x, y, w, h, score in boxes:
     if score >= config.detection_score_threshold and w > 0 and h > 0:
-      out.append((geometry.box_to_input([x, y, w, h], shape, box_scale), [x, y, w, h],
+      out.append((geometry.input_to_image([x, y, w, h], shape, box_scale), [x, y, w, h],
                   float(score)))
   return out
 
@@ -184,6 +177,30 @@ def _document(predictor, config, source, frames):
           'frames': frames}
 
 
+@dataclasses.dataclass
+class PredictSummary:
+  """What one predict run did and wrote (images, detections and tracked videos alike).
+
+  Attributes:
+    frames: frames predicted (every video's, when videos were tracked).
+    objects: objects predicted (one per frame of a tracked video).
+    output: the drawings: an image, a folder of images or a video (a tracked video drawn with
+      --nodraw: its CSV).
+    json: the keypoints JSON (the first video's, when several were tracked).
+    frames_per_second: frames over the run's wall time.
+    videos: per tracked video, the paths it wrote (video_analysis.analyze_and_write: 'csv',
+      'filtered_csv', 'json', 'plot', 'video'); [] for images and detections.
+    summaries: per tracked video, its summary line (video_analysis.summary_line); [] otherwise.
+  """
+  frames: int
+  objects: int
+  output: str
+  json: str
+  frames_per_second: float
+  videos: List[dict] = dataclasses.field(default_factory=list)
+  summaries: List[str] = dataclasses.field(default_factory=list)
+
+
 def predict_source(predictor, config):
   """Runs the predictor over every frame of config.input and writes drawings + JSON.
 
@@ -191,36 +208,62 @@ def predict_source(predictor, config):
   then raises.
 
   Returns:
-    dict: 'frames' (count), 'objects', 'output', 'json', 'frames_per_second'.
+    PredictSummary.
   Raises:
     UserInputError: unreadable input or unwritable output; an input without any frame; a frame
       without boxes (config.missing_boxes 'error').
   """
-  detections = video.load_boxes(config.detections, config.annotation_path)
-  videos = video.video_inputs(config.input)
+  detections = box_files.load_boxes(config.detections, config.annotation_path)
+  videos = frame_sources.video_inputs(config.input)
   if videos and detections is None:
     return _analyze_videos(predictor, videos, config)
-  source = video.Source(config.input, config.max_frames)
-  search = FrameSearch(predictor, _search_config(config))
+  source = frame_sources.Source(config.input, config.max_frames)
   writer = _Writer(source, config.output or default_output(source))
-  records, batch, count, objects_total, start = [], [], 0, 0, time.perf_counter()
+  start = time.perf_counter()
+  try:
+    records, objects, error = _predict_frames(predictor, source, detections, config, writer)
+  except BaseException:
+    writer.abort()
+    raise
+  count = len(records)
+  if not count:
+    writer.abort()
+    raise error or UserInputError(f'--input {config.input}: no frame could be read')
+  writer.close(_document(predictor, config, source, records))
+  if error is not None:
+    raise UserInputError(f'{error}\n(kept: the {count} frame(s) before it, in '
+                         f'{writer.json_path})') from None
+  elapsed = time.perf_counter() - start
+  return PredictSummary(frames=count, objects=objects, output=writer.output,
+                        json=writer.json_path, frames_per_second=count / max(elapsed, 1e-9))
+
+
+def _predict_frames(predictor, source, detections, config, writer):
+  """The frame loop of predict_source: predicts, draws and writes the frames in batches.
+
+  Returns:
+    (the JSON record of every frame written, objects predicted, the UserInputError that ended
+    the input early or None). Ctrl-C (a webcam's end) ends the loop without an error.
+  """
+  search = FrameSearch(predictor, _search_config(config))
   progress = Progress(source.total or None, 'predict', 'frames', every_s=config.log_every_s)
+  records, batch, objects_total = [], [], 0
 
   def flush():
-    nonlocal count, objects_total
+    nonlocal objects_total
     results = _process(predictor, batch, detections, config, search)
     for frame in batch:
       objs = results[frame.index]
-      writer.write(frame, video.draw_objects(frame.rgb, objs, predictor.definition,
-                                             config.conf_threshold))
+      writer.write(frame, drawing.draw_objects(frame.rgb, objs, predictor.definition,
+                                               config.conf_threshold))
       records.append({'frame': frame.index, 'name': frame.name,
-                      'objects': video.objects_json(objs, config.conf_threshold,
-                                                    predictor.definition.names)})
+                      'objects': keypoint_json.objects_json(objs, config.conf_threshold,
+                                                            predictor.definition.names)})
       objects_total += len(objs)
-    count += len(batch)
     progress.update(len(batch))
     batch.clear()
 
+  error = None
   try:
     for frame in source:
       batch.append(frame)
@@ -231,19 +274,10 @@ def predict_source(predictor, config):
   except KeyboardInterrupt:  # webcam: Ctrl-C ends the run and still writes the outputs
     logging.info('interrupted: writing what was predicted so far')
   except UserInputError as e:
-    if not count:
-      raise
+    error = e
+  if records:
     progress.close()
-    writer.close(_document(predictor, config, source, records))
-    raise UserInputError(f'{e}\n(kept: the {count} frame(s) before it, in {writer.json_path})'
-                         ) from None
-  if not count:
-    raise UserInputError(f'--input {config.input}: no frame could be read')
-  progress.close()
-  writer.close(_document(predictor, config, source, records))
-  elapsed = time.perf_counter() - start
-  return {'frames': count, 'objects': objects_total, 'output': writer.output,
-          'json': writer.json_path, 'frames_per_second': count / max(elapsed, 1e-9)}
+  return records, objects_total, error
 
 
 def _search_config(config):
@@ -267,6 +301,6 @@ def _analyze_videos(predictor, videos, config):
     print(lines[-1])
   elapsed = time.perf_counter() - start
   first = written[0]
-  return {'frames': frames, 'objects': frames, 'output': first.get('video', first['csv']),
-          'json': first['json'], 'frames_per_second': frames / max(elapsed, 1e-9),
-          'videos': written, 'summaries': lines}
+  return PredictSummary(frames=frames, objects=frames, output=first.get('video', first['csv']),
+                        json=first['json'], frames_per_second=frames / max(elapsed, 1e-9),
+                        videos=written, summaries=lines)

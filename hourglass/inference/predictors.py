@@ -13,12 +13,15 @@ with the crop's affine transform. Keras models run batched in graph mode through
 
 import dataclasses
 import logging
+import os
 
 import numpy as np
 import tensorflow as tf
 
-from hourglass.model.bundle import CropRule, flip_support
+from core import files
 from core.errors import UserInputError
+from hourglass.model import metadata as model_metadata
+from hourglass.model.bundle import CropRule, FLIP_KEY, flip_support
 
 
 class Predictor:
@@ -40,13 +43,22 @@ class Predictor:
       (hourglass.model.bundle.flip_support); when not, a flip test asked for is not run (a
       flip would swap or blur the labels): the plain prediction, with a warning once.
     flip_reason: (read-only) why, as the records set recorded it.
+    format: (class attribute) the model's file format: 'keras', 'saved_model', 'tflite',
+      'onnx' or 'mnn'; None for a predictor of no file.
+    backend: (class attribute) what runs it: 'tensorflow' (whose thread pools are fixed once it
+      has run an op, so a process times one thread count: hourglass.export.latency),
+      'litert', 'onnxruntime' or 'mnn' (threads per loaded model).
+    in_graph_decoder: (read-only) the decoder of the keypoints the file computes in its graph
+      (`outputs`), or None when it has none.
   """
+  format = None
+  backend = 'tensorflow'
 
   def __init__(self, definition, input_shape, codec, name, batch_size=32, crop_rule=None,
                flip=None):
     """`flip`: {'supported': bool, 'reason': str} of the model's records, or None (supported)."""
     self.crop_rule = crop_rule or CropRule()
-    self._flip = flip_support({'horizontal_flip': flip})
+    self._flip = flip_support({FLIP_KEY: flip})
     self._flip_warned = False
     self.definition = definition
     self.input_shape = tuple(int(v) for v in input_shape)
@@ -87,6 +99,10 @@ class Predictor:
       return False
     return bool(flip_test)
 
+  @property
+  def in_graph_decoder(self):
+    return None
+
   def _heatmaps(self, images):
     raise NotImplementedError
 
@@ -113,6 +129,17 @@ class Predictor:
     parts = [self._heatmaps(images[i:i + self.batch_size])
              for i in range(0, len(images), self.batch_size)]
     return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
+
+  def outputs(self, images):
+    """Every output of the model for a batch, as float32 numpy.
+
+    Args:
+      images: uint8 or float [B, H, W, 3] RGB in 0..255.
+    Returns:
+      {'heatmaps': [B, h, w, K]}, and for a file with an in-graph decoder (in_graph_decoder)
+      also 'keypoints' [B, K, 2] model-input px and 'scores' [B, K].
+    """
+    return {'heatmaps': self(images)}
 
   def heatmaps(self, images, flip_test=False):
     """Heatmaps, averaged with those of the horizontally flipped images when `flip_test` (and
@@ -158,6 +185,7 @@ class Predictor:
 
 class KerasPredictor(Predictor):
   """A Keras inference model run through one graph-mode `tf.function` per predictor."""
+  format = 'keras'
 
   def __init__(self, model, definition, codec, name, batch_size=32, crop_rule=None, flip=None):
     height, width = model.input_shape[1:3]
@@ -172,7 +200,13 @@ class KerasPredictor(Predictor):
 
 
 class SavedModelPredictor(Predictor):
-  """A SavedModel's serving function (exported with `model.export` or `tf.saved_model.save`)."""
+  """A SavedModel's serving function (exported with `model.export` or `tf.saved_model.save`).
+
+  The exports of hourglass.export.saved_model also have a `serve_keypoints` endpoint (keypoints
+  decoded in the graph): `outputs` returns its outputs, and in_graph_decoder is the decoder named
+  in the folder's export metadata.
+  """
+  format = 'saved_model'
 
   def __init__(self, path, definition, codec, batch_size=32, crop_rule=None, flip=None):
     try:
@@ -191,6 +225,8 @@ class SavedModelPredictor(Predictor):
       function = lambda x: next(iter(signature(x).values()))
     self._function = function
     self._as_list = None
+    self._keypoints_fn = getattr(loaded, 'serve_keypoints', None)
+    self._decoder = _export_decoder(path) if self._keypoints_fn is not None else None
     super().__init__(definition, codec.input_size, codec, f'saved_model:{path}', batch_size,
                      crop_rule, flip)
 
@@ -206,3 +242,26 @@ class SavedModelPredictor(Predictor):
     if isinstance(out, dict):
       out = next(iter(out.values()))
     return np.asarray(out, np.float32)
+
+  @property
+  def in_graph_decoder(self):
+    return self._decoder
+
+  def outputs(self, images):
+    """As Predictor.outputs; with the serve_keypoints endpoint, every output of it."""
+    if self._keypoints_fn is None:
+      return super().outputs(images)
+    images = self._check(images)
+    parts = [self._keypoints_fn(tf.convert_to_tensor(images[i:i + self.batch_size], tf.float32))
+             for i in range(0, len(images), self.batch_size)]
+    return {k: np.concatenate([np.asarray(p[k], np.float32) for p in parts], axis=0)
+            for k in parts[0]}
+
+
+def _export_decoder(path):
+  """The in-graph decoder named in a SavedModel folder's export metadata, or None."""
+  meta_path = os.path.join(path, model_metadata.SAVED_MODEL_METADATA_FILE)
+  if not os.path.isfile(meta_path):
+    return None
+  meta = files.read_json(meta_path, 'the export metadata')
+  return meta.get('decoder') if isinstance(meta, dict) else None

@@ -11,11 +11,11 @@ import os
 
 import numpy as np
 
-from hourglass.model import bundle
-from hourglass.model import metadata as metadata_lib
-from hourglass.inference.predictors import Predictor
 from core import console
 from core.errors import UserInputError
+from hourglass.inference.predictors import Predictor
+from hourglass.model import bundle
+from hourglass.model import metadata as metadata_lib
 
 
 class RuntimePredictor(Predictor):
@@ -60,8 +60,12 @@ class RuntimePredictor(Predictor):
     out = dict(out, heatmaps=np.ascontiguousarray(heatmaps, np.float32))
     return out
 
+  @property
+  def in_graph_decoder(self):
+    return self.meta.get('decoder') if self.has_decoder else None
+
   def outputs(self, images):
-    """All outputs of a batch: {'heatmaps' [B, h, w, K] and, with a decoder, 'keypoints'
+    """As Predictor.outputs: {'heatmaps' [B, h, w, K] and, with a decoder, 'keypoints'
     [B, K, 2] input px and 'scores' [B, K]} as float32 numpy."""
     images = self._check(images)
     parts = [self._finish(self._run(self._prepare(images[i:i + self.batch_size])))
@@ -91,6 +95,7 @@ class RuntimePredictor(Predictor):
 
 class TFLitePredictor(RuntimePredictor):
   """A .tflite file run by ai_edge_litert (XNNPACK on CPU)."""
+  format, backend = 'tflite', 'litert'
 
   def __init__(self, path, num_threads=None):
     from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
@@ -123,6 +128,7 @@ class TFLitePredictor(RuntimePredictor):
 
 class OnnxPredictor(RuntimePredictor):
   """An .onnx file run by onnxruntime on CPU."""
+  format, backend = 'onnx', 'onnxruntime'
 
   def __init__(self, path, num_threads=None):
     import onnxruntime as ort  # pylint: disable=g-import-not-at-top
@@ -145,6 +151,7 @@ class OnnxPredictor(RuntimePredictor):
 
 class MNNPredictor(RuntimePredictor):
   """An .mnn file run by MNN's Python module API; metadata from the `<file>.json` sidecar."""
+  format, backend = 'mnn', 'mnn'
 
   def __init__(self, path, num_threads=None):
     with console.quiet_native_output():  # MNN reports the CPU's features when it loads

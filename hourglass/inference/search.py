@@ -131,7 +131,7 @@ class FrameSearch:
     """
     shape = self.predictor.input_shape
     start = time.perf_counter()
-    matrices = np.stack([geometry.box_to_input(b, shape, scale) for b in boxes])
+    matrices = np.stack([geometry.input_to_image(b, shape, scale) for b in boxes])
     crops = np.stack([geometry.warp(frame_rgb, m, shape) for m in matrices])
     cropped = time.perf_counter()
     decoder, flip_test = self.config.decoder, self.config.flip_test
@@ -161,7 +161,7 @@ class FrameSearch:
     for _ in range(self.config.refine_steps):
       boxes = np.array([rule.keypoint_box(kp, sc >= self.config.keypoint_threshold)
                         for kp, sc in zip(keypoints, scores)])
-      # The keypoint box already holds the margin; box_to_input grows it to the model aspect.
+      # The keypoint box already holds the margin; input_to_image grows it to the model aspect.
       keypoints, scores = self.predict_boxes(frame_rgb, boxes)
     if boxes is None:
       boxes = np.array([rule.keypoint_box(kp, sc >= self.config.keypoint_threshold)

@@ -23,15 +23,15 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from hourglass.inference import smoothing as smoothing_lib
-from hourglass.inference import track_files
-from hourglass.inference import video
-from hourglass.inference.search import SearchConfig
-from hourglass.inference.tracking import TrackConfig, Tracker
-from records import dlc_csv
 from core import files
 from core.errors import UserInputError
 from core.progress import Progress
+from core.video import VideoWriter
+from hourglass.inference import frame_sources, keypoint_json, track_files
+from hourglass.inference import smoothing as smoothing_lib
+from hourglass.inference.search import SearchConfig
+from hourglass.inference.tracking import TrackConfig, Tracker
+from records import dlc_csv
 
 
 @dataclasses.dataclass
@@ -62,9 +62,10 @@ class AnalysisConfig:
     return self.smoothing.min_score
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class VideoAnalysis:
-  """Per-frame arrays of one analysed video (T frames, K keypoints, frame px).
+  """Per-frame arrays of one analysed video (T frames, K keypoints, frame px); built by name
+  (keyword arguments only: most fields are arrays or counts a position would confuse).
 
   Attributes:
     keypoints [T, K, 2], scores [T, K]: the raw track.
@@ -126,7 +127,7 @@ def analyze(predictor, spec, config: Optional[AnalysisConfig] = None, on_frame=N
     UserInputError: the input cannot be opened or has no frame.
   """
   config = config or AnalysisConfig()
-  source = video.Source(spec, config.max_frames)
+  source = frame_sources.Source(spec, config.max_frames)
   if source.kind not in ('video', 'webcam'):
     raise UserInputError(f'--input {spec}: not a video file or webcam')
   live = source.kind == 'webcam'
@@ -156,10 +157,12 @@ def analyze(predictor, spec, config: Optional[AnalysisConfig] = None, on_frame=N
     logging.warning('%s: the object was never found: no frame of the %d reached a mean keypoint '
                     'score of %.2f (--track_min_score); is it the kind of object the model was '
                     'trained on, at a size it knows?', spec, len(sc), config.track.min_score)
-  return VideoAnalysis(str(spec), list(predictor.definition.names), source.fps, source.size, kp,
-                       sc, how, smoothed, interpolated, method, tracker.searches,
-                       tracker.researches, tracker.checks, tracker.agreements, timings, seconds,
-                       error)
+  return VideoAnalysis(
+      path=str(spec), names=list(predictor.definition.names), fps=source.fps, size=source.size,
+      keypoints=kp, scores=sc, how=how, smoothed=smoothed, interpolated=interpolated,
+      smoothing=method, searches=tracker.searches, researches=tracker.researches,
+      checks=tracker.checks, agreements=tracker.agreements, timings=timings, seconds=seconds,
+      error=error)
 
 
 def _track_frames(source, tracker, online, config, on_frame):
@@ -206,7 +209,7 @@ def _track_frames(source, tracker, online, config, on_frame):
 def output_stem(spec, output=None, several=False):
   """Where a video's results go: `output` without its extension (a folder when several videos
   are analysed), else `<input stem>_keypoints` beside the input."""
-  if video.Source.is_webcam(spec):
+  if frame_sources.Source.is_webcam(spec):
     base = f'webcam_{spec}_keypoints'
   else:
     base = os.path.splitext(os.path.normpath(str(spec)))[0] + '_keypoints'
@@ -217,38 +220,14 @@ def output_stem(spec, output=None, several=False):
   return base
 
 
-def _points_json(xy, scores, names):
-  return {n: [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
-          if np.isfinite(x) else None for n, (x, y), s in zip(names, xy, scores)}
-
-
-def result_json(result, model_name, config):
-  """The JSON document: every keypoint's x, y and score, raw and smoothed, per frame."""
-  frames = []
-  for t in range(result.frames):
-    entry = {'frame': t, 'how': result.how[t],
-             'keypoints': _points_json(result.keypoints[t], result.scores[t], result.names)}
-    if result.smoothed is not None:
-      entry['smoothed'] = _points_json(result.smoothed[t], result.scores[t], result.names)
-      entry['interpolated'] = [n for n, i in zip(result.names, result.interpolated[t]) if i]
-    frames.append(entry)
-  return {'model': model_name, 'input': result.path, 'keypoint_names': result.names,
-          'coordinates': 'original frame pixels, integer = pixel centre', 'fps': result.fps,
-          'size': list(result.size), 'smoothing': result.smoothing,
-          'smoothing_settings': dataclasses.asdict(config.smoothing),
-          'pcutoff': config.pcutoff, 'searches': result.searches,
-          'researches': result.researches, 'frames': frames}
-
-
 def render_labelled_video(spec, path, result, definition, config):
   """Second pass over a video file: draws the (smoothed, else raw) keypoints on every frame and
   writes the labelled video atomically. Returns (seconds drawing, seconds encoding)."""
   drawn = result.smoothed if result.smoothed is not None else result.keypoints
   visible = np.where(np.isfinite(drawn[..., 0]), result.scores, 0.0)
-  source = video.Source(spec, result.frames)
+  source = frame_sources.Source(spec, result.frames)
   drawing_s = encoding_s = 0.0
-  with files.atomic_path(path) as tmp:
-    writer = None
+  with VideoWriter(path, result.fps) as writer:
     for frame in source:
       t = frame.index
       if t >= result.frames:
@@ -256,23 +235,10 @@ def render_labelled_video(spec, path, result, definition, config):
       tick = time.perf_counter()
       canvas = draw_frame(frame.rgb, drawn, visible, t, definition, config)
       tock = time.perf_counter()
-      if writer is None:
-        writer = cv2.VideoWriter(tmp, _fourcc(path), result.fps,
-                                 (canvas.shape[1], canvas.shape[0]))
-        if not writer.isOpened():
-          raise UserInputError(f'{path}: OpenCV cannot write this video format')
-      writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+      writer.write_rgb(canvas)
       drawing_s += tock - tick
       encoding_s += time.perf_counter() - tock
-    if writer is not None:
-      writer.release()
   return drawing_s, encoding_s
-
-
-def _fourcc(path):
-  """mp4v for MPEG-4 containers, else MJPG (AVI and others)."""
-  return cv2.VideoWriter_fourcc(*('mp4v' if path.lower().endswith(('.mp4', '.m4v', '.mov'))
-                                  else 'MJPG'))
 
 
 def draw_frame(rgb, drawn, visible, t, definition, config):
@@ -291,25 +257,16 @@ def draw_frame(rgb, drawn, visible, t, definition, config):
 
 
 class _LiveWriter:
-  """Draws and encodes webcam frames as they are analysed (on_frame of `analyze`); the video
-  goes to a temporary name, renamed in close()."""
+  """Draws and encodes webcam frames as they are analysed (on_frame of `analyze`) into a
+  core.video.VideoWriter at 30 fps."""
 
   def __init__(self, path, definition, config):
-    self.path, self.definition, self.config = path, definition, config
-    self._tmp, self._writer, self.fps = files.temporary_path(path), None, 30.0
+    self.definition, self.config = definition, dataclasses.replace(config, trail=0)
+    self.video = VideoWriter(path, 30.0)
 
   def __call__(self, frame, keypoints, scores):
-    canvas = draw_frame(frame.rgb, keypoints[None], scores[None], 0, self.definition,
-                        dataclasses.replace(self.config, trail=0))
-    if self._writer is None:
-      self._writer = cv2.VideoWriter(self._tmp, _fourcc(self.path), self.fps,
-                                     (canvas.shape[1], canvas.shape[0]))
-    self._writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-
-  def close(self):
-    if self._writer is not None:
-      self._writer.release()
-      os.replace(self._tmp, self.path)
+    self.video.write_rgb(draw_frame(frame.rgb, keypoints[None], scores[None], 0,
+                                    self.definition, self.config))
 
 
 def summary_line(result, config):
@@ -344,15 +301,18 @@ def analyze_and_write(predictor, spec, config: Optional[AnalysisConfig] = None, 
   live_writer = None
   # The labelled video: --output itself when it names one video, else <stem>.mp4.
   video_path = (output if output and not several and output.lower().endswith(
-      video.VIDEO_EXTENSIONS) else f'{stem}.mp4')
-  if config.draw and video.Source.is_webcam(spec):  # live: drawn as the frames come
+      frame_sources.VIDEO_EXTENSIONS) else f'{stem}.mp4')
+  if config.draw and frame_sources.Source.is_webcam(spec):  # live: drawn as the frames come
     written['video'] = video_path
     live_writer = _LiveWriter(written['video'], predictor.definition, config)
   try:
     result = analyze(predictor, spec, config, live_writer)
-  finally:
+  except BaseException:
     if live_writer is not None:
-      live_writer.close()
+      live_writer.video.abort()
+    raise
+  if live_writer is not None:
+    live_writer.video.close()
   names, scorer = result.names, predictor.name
   written['csv'] = f'{stem}.csv'
   dlc_csv.write_dlc_csv(written['csv'], scorer, names, result.keypoints, result.scores)
@@ -362,12 +322,12 @@ def analyze_and_write(predictor, spec, config: Optional[AnalysisConfig] = None, 
     dlc_csv.write_dlc_csv(written['filtered_csv'], scorer, names, result.smoothed,
                               filtered_scores)
   written['json'] = f'{stem}.json'
-  files.write_json(written['json'], result_json(result, scorer, config), indent=1)
+  files.write_json(written['json'], keypoint_json.result_json(result, scorer, config), indent=1)
   written['plot'] = track_files.plot_tracks(
       f'{stem}_tracking.png', names, result.scores, result.keypoints, result.smoothed,
       np.array([h != 'track' for h in result.how]), config.pcutoff, result.fps,
       f'{os.path.basename(str(spec))}: {result.frames} frames, {result.searches} searches')
-  if config.draw and not video.Source.is_webcam(spec):
+  if config.draw and not frame_sources.Source.is_webcam(spec):
     written['video'] = video_path
     drawing_s, encoding_s = render_labelled_video(spec, written['video'], result,
                                                   predictor.definition, config)

@@ -80,6 +80,22 @@ def draw_keypoints(image_rgb, keypoints, scores_or_visible, definition, conf_thr
   return image
 
 
+def draw_objects(image_rgb, objects, definition, conf_threshold):
+  """Draws every object's skeleton on a copy of the image.
+
+  Args:
+    image_rgb: uint8 [H, W, 3] RGB.
+    objects: dicts with 'keypoints' [K, 2] image px and 'scores' [K].
+    conf_threshold: keypoints whose score is not above it are not drawn (draw_keypoints).
+  Returns:
+    uint8 [H, W, 3] RGB, a new array.
+  """
+  canvas = image_rgb
+  for obj in objects:
+    canvas = draw_keypoints(canvas, obj['keypoints'], obj['scores'], definition, conf_threshold)
+  return canvas if objects else image_rgb.copy()
+
+
 def keypoint_colours(definition):
   """[K] (r, g, b) int tuples: each keypoint's colour, that of its first skeleton edge (yellow
   without one)."""

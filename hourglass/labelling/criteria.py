@@ -107,7 +107,7 @@ def _flip_batch(predictor, pending, keypoints, scores, pcutoff, decoder, out):
     confident = scores[t] >= pcutoff
     box = rule.keypoint_box(keypoints[t], confident if confident.any() else
                             np.ones(len(confident), bool))
-    matrix = geometry.box_to_input(box, shape, 1.0)
+    matrix = geometry.input_to_image(box, shape, 1.0)
     matrices.append(matrix)
     crops.append(geometry.warp(rgb, matrix, shape))
   crops = np.stack(crops)

@@ -15,9 +15,9 @@ import shutil
 import cv2
 import numpy as np
 
-from hourglass.inference import video
-from hourglass.keypoints import drawing
 from core import files
+from hourglass.inference import frame_sources
+from hourglass.keypoints import drawing
 from records import label_tools
 
 
@@ -25,7 +25,7 @@ def chosen_frames(spec, wanted):
   """{frame index: (name, [H, W, 3] uint8 RGB)} of the wanted frames of a video or folder,
   read in one pass (a video stops after the last wanted frame)."""
   wanted = set(int(t) for t in wanted)
-  source = video.Source(spec, max(wanted) + 1 if wanted else 0)
+  source = frame_sources.Source(spec, max(wanted) + 1 if wanted else 0)
   return {frame.index: (frame.name, frame.rgb) for frame in source if frame.index in wanted}
 
 
@@ -39,7 +39,7 @@ def image_name(spec, kind, t, name):
 def write_images(spec, picks, output_dir):
   """Writes the picked frames into output_dir. Returns ({frame index: (file name, width,
   height)}, {frame index: RGB pixels})."""
-  kind = video.Source(spec, 1).kind
+  kind = frame_sources.Source(spec, 1).kind
   out = {}
   frames = chosen_frames(spec, [p.frame for p in picks])
   for t, (name, rgb) in frames.items():

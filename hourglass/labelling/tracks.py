@@ -12,11 +12,10 @@ from typing import List, Optional
 
 import numpy as np
 
-from hourglass.inference import video
-from hourglass.inference import video_analysis
-from hourglass.inference.search import FrameSearch
 from core.errors import UserInputError
 from core.progress import Progress
+from hourglass.inference import frame_sources, video_analysis
+from hourglass.inference.search import FrameSearch
 
 
 @dataclasses.dataclass
@@ -69,7 +68,7 @@ def from_video(predictor, spec, config):
 def from_folder(predictor, folder, search_config=None):
   """Searches every image of a folder whole (the object found with no detector)."""
   search = FrameSearch(predictor, search_config)
-  source = video.Source(folder)
+  source = frame_sources.Source(folder)
   keypoints, scores = [], []
   progress = Progress(source.total, f'search {os.path.basename(os.path.normpath(folder))}',
                       'images')
@@ -96,7 +95,7 @@ def from_input(predictor, spec, config):
   if predictor is None:
     raise UserInputError(f'--input {spec}: a video or folder needs --model_path (only a '
                          f'--mode=predict analysis JSON can be read without a model)')
-  if video.Source.is_video_file(spec):
+  if frame_sources.Source.is_video_file(spec):
     return from_video(predictor, spec, config)
   if os.path.isdir(spec):
     return from_folder(predictor, spec, config.search)

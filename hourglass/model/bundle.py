@@ -27,13 +27,14 @@ from typing import Optional, Tuple
 import keras
 import numpy as np
 
-from hourglass.keypoints.codec import HeatmapCodec
-from hourglass.model import fuse_separable, fused_batch_norm  # noqa: F401 (register
-# SeparableConv1x1 and FusedBatchNorm for load_model)
-from hourglass.model.config import ModelConfig
 from core import files
-from records.crop import CropSettings
 from core.errors import UserInputError
+from hourglass.keypoints.codec import HeatmapCodec
+# Imported to register SeparableConv1x1 and FusedBatchNorm for load_model.
+from hourglass.model import fuse_separable, fused_batch_norm  # noqa: F401
+from hourglass.model.config import ModelConfig
+from records import reader as records_reader
+from records.crop import CropSettings
 from records.example import keypoint_box
 from records.keypoint_definition import KeypointDefinition
 
@@ -43,7 +44,7 @@ INFO_FILE = 'model_info.json'
 # Where training saves the best model inside a model directory.
 BEST_MODEL_DIR = 'best_model'
 DEFAULT_BOX_MARGIN = CropSettings.box_margin
-FLIP_KEY = 'horizontal_flip'
+FLIP_KEY = records_reader.FLIP_KEY  # the records manifest's key, copied into model_info.json
 # The reason given for a model description that does not record its records' flip setting.
 FLIP_UNRECORDED = 'not recorded in the model description (saved before bundles recorded it)'
 
@@ -129,10 +130,10 @@ def flip_support(info):
   return {'supported': flip['supported'], 'reason': str(flip.get('reason') or '')}
 
 
-def flip_settings(manifest_raw):
-  """The bundle's horizontal_flip entry from a records manifest's raw dict, or None when the
-  manifest does not say (readers then count flips as supported)."""
-  flip = (manifest_raw or {}).get(FLIP_KEY)
+def flip_settings(manifest):
+  """The bundle's horizontal_flip entry from a records Manifest, or None when the manifest does
+  not say (readers then count flips as supported)."""
+  flip = manifest.horizontal_flip
   return flip_support({FLIP_KEY: flip}) if flip is not None else None
 
 
@@ -169,11 +170,11 @@ def write_description(directory, model_config, definition, codec_settings, crop=
   files.write_json(os.path.join(directory, INFO_FILE), info, indent=2)
 
 
-def crop_settings(manifest_raw):
-  """The bundle's crop entry (CropRule.to_dict()) from a records manifest's raw dict: the
-  settings make_records ran with and the object scale it measured."""
-  settings = (manifest_raw or {}).get('settings') or {}
-  scale = (manifest_raw or {}).get('object_scale') or {}
+def crop_settings(manifest):
+  """The bundle's crop entry (CropRule.to_dict()) from a records Manifest: the settings
+  make_records ran with and the object scale it measured."""
+  settings = manifest.settings
+  scale = manifest.object_scale
   return CropRule(float(settings.get('box_margin', DEFAULT_BOX_MARGIN)),
                   float(settings.get('box_min_side', CropSettings.box_min_side)),
                   tuple(scale[k] for k in ('low', 'median', 'high')) if scale else None

@@ -19,9 +19,8 @@ instead of a per-channel scale over the whole feature map and its gradient.
 """
 
 import keras
+from keras import layers, ops
 import numpy as np
-from keras import layers
-from keras import ops
 
 
 def is_fusable(layer):
@@ -69,8 +68,8 @@ class SeparableConv1x1(layers.SeparableConv2D):
   the two ops, so the FLOP count, the exporters (which fuse it themselves, or keep two ops with
   --nofuse_separable) and saved bundles see a SeparableConv2D. With training=True it convolves
   once with fused_kernel_tensor(depthwise, pointwise): the same function up to float rounding,
-  and the gradients reach both kernels through the product. Measured in BUILD.md (training
-  throughput, "1x1 separable convs").
+  and the gradients reach both kernels through the product. Measured in docs/benchmarks.md
+  ("1x1 separable convs").
 
   Inputs [B, H, W, C] -> outputs [B, H, W, filters] (channels_last only).
   """

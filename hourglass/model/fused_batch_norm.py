@@ -2,8 +2,8 @@
 
 Keras 3 computes BatchNormalization in training unfused: the batch moments, then the
 normalisation, each with its own gradient ops, over the whole feature map. On the 2-core CPU that
-is half of a mobile tiny training step (benchmarks/step_breakdown.py, BUILD.md), and one layer's
-forward and backward runs 2.3x faster as FusedBatchNormV3. FusedBatchNorm keeps Keras'
+is half of a mobile tiny training step (benchmarks/step_breakdown.py, docs/benchmarks.md), and
+one layer's forward and backward runs 2.3x faster as FusedBatchNormV3. FusedBatchNorm keeps Keras'
 variables, config, moving-statistics rule and inference path; only a training call on a
 channels-last 4-D input (not synchronized, no mask, no renorm) goes through the fused op.
 A bfloat16 input enters the fused op as it is: the op normalises in float32 inside and rounds
@@ -11,8 +11,8 @@ once, so the output equals the cast-first one bit for bit, and the two casts per
 """
 
 import keras
-import tensorflow as tf
 from keras import layers
+import tensorflow as tf
 
 # FusedBatchNormV3 raises epsilon below this to it (tf.compat.v1.nn.fused_batch_norm).
 _FUSED_MIN_EPSILON = 1.001e-5

@@ -4,6 +4,8 @@ definitions."""
 
 LOSS_TYPES = ('mse', 'mae', 'weighted_mse', 'smooth_l1', 'huber')
 DEFAULT_HUBER_DELTA = 0.1
+# The first loss scale of float16 training (doubled after loss_scale_growth_steps finite steps).
+FLOAT16_INITIAL_SCALE = 2.0 ** 15
 OPTIMIZERS = ('adam', 'rmsprop', 'sgd', 'adamw')
 DECAY_TYPES = ('none', 'cosine', 'exponential', 'polynomial', 'piecewise_constant')
 STRATEGIES = ('default', 'mirrored', 'multi_worker')

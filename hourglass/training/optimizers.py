@@ -10,9 +10,8 @@ or slot (the scale halves; `optimizer.iterations` does not advance).
 
 import keras
 
-from hourglass.training import OPTIMIZERS
+from hourglass.training import FLOAT16_INITIAL_SCALE, OPTIMIZERS
 
-FLOAT16_INITIAL_SCALE = 2.0 ** 15
 # Growth steps of the float32/bfloat16 wrapper: large, so its scale stays at 1 in practice.
 NO_SCALING_GROWTH_STEPS = 1 << 30
 

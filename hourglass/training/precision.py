@@ -4,48 +4,28 @@
   (AVX512_BF16 or AMX, `native_bfloat16`), float32 elsewhere (GPUs included: float16 there is not
   measured here). On a 2-core Xeon with AMX, bfloat16 trained every model faster than float32
   (256x256, 2 stacks, batch 8: standard 2.2x, mobile 1.6x, mobile tiny 1.5x; the quickstart
-  1.16x), with accuracy no worse on two seeds (BUILD.md, "Precision").
+  1.16x), with accuracy no worse on two seeds (docs/benchmarks.md, "Precision").
 - --mixed_precision: float16 with loss scaling on a GPU, bfloat16 on a CPU;
   --nomixed_precision: float32. --mixed_precision_dtype forces a 16-bit dtype.
 - Where oneDNN emulates bfloat16, a training step of four 3x3 convolutions (256 channels, 64x64,
   batch 8) ran 16x slower in bfloat16 than in float32 on an AMD EPYC (Zen 3)
-  (benchmarks/conv_precision.py, BUILD.md), so asking for it there gives a warning.
+  (benchmarks/conv_precision.py, docs/benchmarks.md), so asking for it there gives a warning.
 - HOURGLASS_DEFAULT_PRECISION=float32 (DEFAULT_ENV) in the environment makes an unset
   --mixed_precision mean float32 on every machine (the tests' one shared setting: they compare
-  runs at 1e-5).
+  runs at 1e-5). modes/ read the variable and pass its value as `default`.
 """
 
-import os
 from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
+from core.cpu import cpu_flags, native_bfloat16
 from hourglass.training import PRECISIONS
-
-# /proc/cpuinfo flags of processors that compute bfloat16 in hardware.
-BFLOAT16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
 
 # What an unset --mixed_precision means: 'auto' (the rule above) or 'float32'.
 DEFAULT_ENV = 'HOURGLASS_DEFAULT_PRECISION'
 DEFAULT_CHOICES = ('auto', 'float32')
-
-
-def cpu_flags(path='/proc/cpuinfo'):
-  """The processor's feature flags (a frozenset of lower-case names; empty where unknown)."""
-  try:
-    with open(path, encoding='utf-8', errors='replace') as f:
-      for line in f:
-        if line.lower().startswith(('flags', 'features')) and ':' in line:
-          return frozenset(line.split(':', 1)[1].lower().split())
-  except OSError:
-    pass
-  return frozenset()
-
-
-def native_bfloat16(flags):
-  """The flags in BFLOAT16_CPU_FLAGS that `flags` has (a tuple; empty: bfloat16 is emulated)."""
-  return tuple(f for f in BFLOAT16_CPU_FLAGS if f in flags)
 
 
 class Precision(NamedTuple):
@@ -67,7 +47,7 @@ def choose_precision(config, has_gpu, flags, default='auto'):
     config: a StrategyConfig (mixed_precision: True, False or None for the default;
       mixed_precision_dtype).
     has_gpu: whether training runs on a GPU.
-    flags: the CPU's feature flags (cpu_flags()).
+    flags: the CPU's feature flags (core.cpu.cpu_flags()).
     default: what mixed_precision=None means, one of DEFAULT_CHOICES.
   Raises:
     ValueError: an unknown mixed_precision_dtype or default.
@@ -105,10 +85,14 @@ def choose_precision(config, has_gpu, flags, default='auto'):
                    slow=True)
 
 
-def choose_here(config):
-  """The Precision that `config` asks for on this machine (its GPUs, CPU flags and DEFAULT_ENV)."""
+def choose_here(config, default='auto'):
+  """The Precision that `config` asks for on this machine (its GPUs and CPU flags).
+
+  Args:
+    default: what an unset mixed_precision means, 'auto' or 'float32' (DEFAULT_ENV's value).
+  """
   return choose_precision(config, bool(tf.config.list_physical_devices('GPU')), cpu_flags(),
-                          default=os.environ.get(DEFAULT_ENV) or 'auto')
+                          default=default)
 
 
 def set_precision_policy(dtype):

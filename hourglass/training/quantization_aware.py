@@ -1,7 +1,8 @@
 """Quantization-aware fine-tuning: the int8 exporters' rounding, simulated in the forward pass.
 
 An int8 export (`mnn_uint8`, `tflite_uint8`) rounds every weight and every intermediate tensor to
-8 bits; on small crops that moves keypoints by tenths of a pixel (BUILD.md, export section).
+8 bits; on small crops that moves keypoints by tenths of a pixel (docs/benchmarks.md, "Export
+reports").
 `--quantization_aware` fine-tunes a trained model through a copy of its graph that rounds the same
 way, so the weights learn to survive it; the float model is what is saved and exported, and the
 exporters quantize it as before.
@@ -27,13 +28,12 @@ rounding straight through.
 
 import fnmatch
 
+from keras import layers
 import numpy as np
 import tensorflow as tf
-from keras import layers
 
-from hourglass.model import fold_bn, fuse_separable
-from hourglass.model import PREDICTION_LAYER_PATTERNS
 from core.errors import UserInputError
+from hourglass.model import fold_bn, fuse_separable, PREDICTION_LAYER_PATTERNS
 
 INT8_MAX = 127.0
 BOUND_PERCENTILE = 99.99

@@ -45,9 +45,11 @@ def budget_spent(config, started):
 
 
 def patience_spent(config, stale_validations):
-  """The stop reason once `patience` validations in a row found no better model, else None."""
-  if config.patience and stale_validations >= config.patience:
-    return (f'{config.patience} validations in a row without a lower val mean error '
+  """The stop reason once `early_stopping_patience` validations in a row found no better model,
+  else None."""
+  patience = config.early_stopping_patience
+  if patience and stale_validations >= patience:
+    return (f'{patience} validations in a row without a lower val mean error '
             '(--early_stopping_patience)')
   return None
 
@@ -105,7 +107,7 @@ def recompute_batch_norm(model, batches):
 
   Why: the moving averages (momentum 0.9) lag weights that change fast at the peak learning rate,
   so early validations judged the weights with statistics of weights several steps old. Measured
-  on openfield (BUILD.md, "Training on real data"; batch 8, Adam 2e-3 after a 12-step warmup),
+  on openfield (docs/benchmarks.md, "Openfield training"; batch 8, Adam 2e-3, 12 warmup steps),
   the same weights at step 30: val loss 0.032 and mean error 76 px with the moving averages,
   0.0096 and 33 px with statistics from 8 training batches; at step 60, 67 against 14 px.
   Validation and the saved bundles use the recomputed statistics; training itself uses batch

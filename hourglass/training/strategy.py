@@ -7,35 +7,15 @@
 - 'multi_worker': MultiWorkerMirroredStrategy from the TF_CONFIG environment variable.
 
 Logical CPU devices must exist before TensorFlow initialises its devices, so `configure_devices`
-runs first thing in a process (modes/train.py calls it before building anything).
+runs first thing in a process (workflows/train.py calls it before building anything).
 """
 
-import dataclasses
 import os
-from typing import Optional
 
 import tensorflow as tf
 
 from hourglass.training import STRATEGIES
-
-
-@dataclasses.dataclass(frozen=True)
-class StrategyConfig:
-  """How to distribute training.
-
-  Attributes:
-    name: one of STRATEGIES.
-    gpu_num: use the first gpu_num GPUs (0: all visible ones).
-    cpu_replicas: split the CPU into this many logical devices (no-GPU machines).
-    mixed_precision: compute in a 16-bit float (True), in float32 (False), or as
-      hourglass/training/precision.py chooses for the machine (None).
-    mixed_precision_dtype: None (float16 on GPU, bfloat16 on CPU), 'float16' or 'bfloat16'.
-  """
-  name: str = 'default'
-  gpu_num: int = 0
-  cpu_replicas: int = 1
-  mixed_precision: Optional[bool] = None
-  mixed_precision_dtype: str = None
+from hourglass.training.train_config import StrategyConfig  # noqa: F401  (the settings it reads)
 
 
 def configure_devices(config):

@@ -1,6 +1,6 @@
 """The custom training loop (Orbit style) that runs unchanged under any tf.distribute strategy.
 
-A one-replica `train_step` is run by `strategy.run`; `_train_loop` runs up to `steps_per_loop`
+A one-replica `train_step` is run by `strategy.run`; `train_loop` runs up to `steps_per_loop`
 steps inside one `tf.function` over `tf.range`, and the loss sums it accumulates are read eagerly
 between loops. The run is a number of steps; validation (one graph call per batch), the best
 model and a checkpoint come every run_plan.validation_interval steps. The trainer takes dataset
@@ -19,17 +19,17 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from hourglass.training import checkpointing, losses, optimizers, quantization_aware
-from hourglass.training import run_outputs, run_plan, schedules
-from hourglass.training import strategy as strategy_lib
-from hourglass.training import validation
-from hourglass.training.faults import Faults, warning as fault_warning
-from hourglass.training.interruption import NonFiniteLossError, TrainingInterrupted, stop_signals
-from hourglass.training.train_config import TrainConfig
+from core.errors import UserInputError
 from core.progress import Progress
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model
-from core.errors import UserInputError
+from hourglass.training import (checkpointing, losses, optimizers, quantization_aware, run_outputs,
+                                run_plan, schedules, validation)
+from hourglass.training import strategy as strategy_lib
+from hourglass.training.faults import Faults
+from hourglass.training.faults import warning as fault_warning
+from hourglass.training.interruption import NonFiniteLossError, stop_signals, TrainingInterrupted
+from hourglass.training.train_config import TrainConfig
 
 
 class Trainer:
@@ -103,7 +103,8 @@ class Trainer:
     replica_step = self._replica_step
     self._step_fn = (tf.function(lambda batch, step: replica_step(batch, step), jit_compile=True,
                                  autograph=False) if config.jit_compile else replica_step)
-    self._train_loop = tf.function(self._train_loop_impl)
+    # train_loop(iterator, num_steps): public for benchmarks/train_throughput.py, which times it.
+    self.train_loop = tf.function(self._train_loop_impl)
 
   def _build_state(self, config, model_config):
     """The model, optimizer and loop state (in the strategy's scope)."""
@@ -162,14 +163,14 @@ class Trainer:
       total, per_stack = losses.per_example_loss(
           self.config.loss_type, outputs, targets['heatmaps'], targets['weights'],
           self.config.huber_delta)
-      loss = losses.global_average(total, self.config.global_batch_size)
+      loss = losses.global_average(total, self.config.batch_size)
       if self.faults.nonfinite_steps:  # a test hook; a production step has no such op
         loss = self.faults.poison(loss, step)
       scaled = self.optimizer.scale_loss(loss)
     variables = self.model.trainable_variables
     grads = tape.gradient(scaled, variables)
     self.optimizer.apply_gradients(zip(grads, variables))
-    stack_losses = [losses.global_average(s, self.config.global_batch_size) for s in per_stack]
+    stack_losses = [losses.global_average(s, self.config.batch_size) for s in per_stack]
     return tf.stack([loss] + stack_losses)
 
   def _train_loop_impl(self, iterator, num_steps):
@@ -293,7 +294,7 @@ class Trainer:
     steps = self.faults.loop_length(step, steps)
     self.loss_sums.assign(tf.zeros_like(self.loss_sums))
     started = time.time()
-    self._train_loop(iterator, tf.constant(steps, tf.int32))
+    self.train_loop(iterator, tf.constant(steps, tf.int32))
     sums = self.loss_sums.numpy()  # reading it waits for the loop
     elapsed = time.time() - started
     ran = int(self.step.numpy()) - step
@@ -303,9 +304,9 @@ class Trainer:
     span = self._span
     span[0] += float(sums[0]) / max(finite, 1.0) * ran
     span[1] += ran
-    span[2] += ran * config.global_batch_size
+    span[2] += ran * config.batch_size
     span[3] += elapsed
-    self._log_loop(means, ran * config.global_batch_size / max(elapsed, 1e-9))
+    self._log_loop(means, ran * config.batch_size / max(elapsed, 1e-9))
     self._check_nonfinite()
     self.faults.after_loop(int(self.step.numpy()))
 

@@ -15,11 +15,11 @@ outside the frame) and `<stem>_truth.json` (the events' frame ranges).
 import math
 import os
 
-import cv2
 import numpy as np
 
-from records import dlc_csv
 from core import files
+from core.video import VideoWriter
+from records import dlc_csv
 from records.sources import synthetic
 
 # (fraction of the video, x, y) waypoints in a 640x480 frame; x > 700 is outside on the right.
@@ -76,8 +76,7 @@ def write_video(path, frames=600, seed=0, size=(480, 640), fps=30.0):
   occluded_ranges = [(int(a * frames), int(b * frames)) for a, b in _OCCLUSIONS]
   stem = os.path.splitext(path)[0]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with files.atomic_path(path) as tmp:
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
+  with VideoWriter(path, fps) as writer:
     for n in range(frames):
       occluder = ()
       if any(a <= n < b for a, b in occluded_ranges):
@@ -86,7 +85,6 @@ def write_video(path, frames=600, seed=0, size=(480, 640), fps=30.0):
                     (120.0, 120.0, 128.0))
         visibility[n][synthetic.occluded(keypoints[n], occluder)] = 1
       writer.write(synthetic.render_frame(scene, keypoints[n], torso[n] * 0.2, occluder, rng))
-    writer.release()
   outside = ((keypoints[..., 0] < 0) | (keypoints[..., 1] < 0) |
              (keypoints[..., 0] > width - 1) | (keypoints[..., 1] > height - 1))
   visibility[outside] = 0
