@@ -48,14 +48,14 @@ def parser():
 def trouble_of_walk(model_path, walk):
   """(trouble measures, track, predictor, flip distances or None) of the walk's frames."""
   # pylint: disable=g-import-not-at-top
-  from hourglass.inference import frame_sources, video_analysis
+  from hourglass.inference import config as inference_config, frame_sources
   from hourglass.inference.loading import load_predictor
   from hourglass.labelling import criteria, tracks
   # pylint: enable=g-import-not-at-top
   predictor = load_predictor(model_path)
   analysis = os.path.splitext(walk)[0] + '_keypoints.json'
   track = (tracks.from_analysis_json(analysis) if os.path.exists(analysis) else
-           tracks.from_video(predictor, walk, video_analysis.AnalysisConfig()))
+           tracks.from_video(predictor, walk, inference_config.AnalysisConfig()))
   flip = None
   if predictor.flip_supported:
     flip = criteria.flip_distances(predictor, (f.rgb for f in frame_sources.Source(walk)),

@@ -38,7 +38,8 @@ def _errors(xy, truth):
 def synthetic(args, predictor):
   """Tracking on the synthetic walk against the same model on the true boxes."""
   # pylint: disable=g-import-not-at-top
-  from hourglass.inference import frame_sources, smoothing, video_analysis
+  from hourglass.inference import (config as inference_config, frame_sources, smoothing,
+                                   video_analysis)
   from hourglass.inference.search import FrameSearch
   from records import dlc_csv
   from records.sources import synthetic_video
@@ -47,7 +48,7 @@ def synthetic(args, predictor):
   info = synthetic_video.write_video(path, frames=args.frames)
   _, _, truth, likelihood = dlc_csv.read_dlc_csv(info['truth_csv'])
   truth = np.where(likelihood[..., None] >= 1.0, truth, np.nan)  # visible points only
-  config = video_analysis.AnalysisConfig()
+  config = inference_config.AnalysisConfig()
   result, _ = video_analysis.analyze_and_write(predictor, path, config,
                                                os.path.join(args.synthetic, 'walk_keypoints'))
   # The same model on the true boxes (frames with at least two visible points).
@@ -86,10 +87,11 @@ def synthetic(args, predictor):
 def real(args, predictor):
   """Speed of a real video's analysis and its agreement with an independent search."""
   # pylint: disable=g-import-not-at-top
-  from hourglass.inference import frame_sources, smoothing, video_analysis
+  from hourglass.inference import (config as inference_config, frame_sources, smoothing,
+                                   video_analysis)
   from hourglass.inference.search import FrameSearch
   # pylint: enable=g-import-not-at-top
-  config = video_analysis.AnalysisConfig(
+  config = inference_config.AnalysisConfig(
       smoothing=smoothing.SmoothingConfig(min_score=args.pcutoff))
   out = os.path.join(args.out, os.path.splitext(os.path.basename(args.video))[0])
   rows = []

@@ -4,6 +4,7 @@ from absl import flags as absl_flags
 
 from flags.common import field_defaults
 from hourglass.evaluation.config import EvalConfig
+from hourglass.inference.config import AnalysisConfig, PredictConfig, TrackConfig
 from hourglass.inference.smoothing import SmoothingConfig
 from hourglass.keypoints import DECODERS
 from workflows.config import EvaluateConfig
@@ -11,6 +12,9 @@ from workflows.config import EvaluateConfig
 _EVAL = field_defaults(EvalConfig)
 _EVALUATE = field_defaults(EvaluateConfig)
 _SMOOTHING = field_defaults(SmoothingConfig)
+_TRACK = field_defaults(TrackConfig)
+_ANALYSIS = field_defaults(AnalysisConfig)
+_PREDICT = field_defaults(PredictConfig)
 
 absl_flags.DEFINE_enum('decoder', _EVAL['decoder'], list(DECODERS),
                        'Heatmap decoding: argmax; quarter (a quarter heatmap pixel towards the '
@@ -28,7 +32,7 @@ absl_flags.DEFINE_string('detections', None,
                          'the COCO file --annotation_path, else by the integer file stem '
                          '(000000000785.jpg is image 785). Boxes are enlarged by the box margin '
                          'the model was trained with.')
-absl_flags.DEFINE_enum('missing_boxes', 'error', ['error', 'frame', 'skip'],
+absl_flags.DEFINE_enum('missing_boxes', _PREDICT['missing_boxes'], ['error', 'frame', 'skip'],
                        'predict with --detections: an image or frame without an entry in the '
                        'boxes file is an error (error), has its whole frame searched (frame), or '
                        'gets no object (skip).')
@@ -88,16 +92,17 @@ absl_flags.DEFINE_float('one_euro_min_cutoff', _SMOOTHING['min_cutoff'],
 absl_flags.DEFINE_float('one_euro_beta', _SMOOTHING['beta'],
                         'predict, one_euro: how fast the cutoff grows with speed (higher: less '
                         'lag when the object moves).')
-absl_flags.DEFINE_float('track_min_score', 0.3,
+absl_flags.DEFINE_float('track_min_score', _TRACK['min_score'],
                         'predict, tracked videos: a tracked crop whose mean keypoint score is '
                         'under this is lost, and the whole frame is searched again.')
-absl_flags.DEFINE_integer('search_every', 150,
+absl_flags.DEFINE_integer('search_every', _TRACK['check_every'],
                           'predict, tracked videos: frames between two whole-frame searches '
                           'that check the track (0: only when it is lost).', lower_bound=0)
-absl_flags.DEFINE_bool('draw', True,
+absl_flags.DEFINE_bool('draw', _ANALYSIS['draw'],
                        'predict: write the drawn images / labelled video; --nodraw writes only '
                        'the keypoint files (faster).')
-absl_flags.DEFINE_integer('trail', 0, 'predict, tracked videos: draw each keypoint\'s last N '
+absl_flags.DEFINE_integer('trail', _ANALYSIS['trail'], 'predict, tracked videos: draw each '
+                          'keypoint\'s last N '
                           'positions as a trail (0: none).', lower_bound=0)
 absl_flags.DEFINE_integer('max_frames', None,
                           'predict: stop after this many frames/images (for a quick look).',

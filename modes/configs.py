@@ -207,8 +207,8 @@ def export_run_config(flag_values):
 def analysis_config(flag_values):
   """The video analysis settings of the tracking and smoothing flags (predict, select_frames)."""
   from hourglass.inference.smoothing import SmoothingConfig  # pylint: disable=g-import-not-at-top
-  from hourglass.inference.tracking import TrackConfig  # pylint: disable=g-import-not-at-top
-  from hourglass.inference.video_analysis import AnalysisConfig  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from hourglass.inference.config import AnalysisConfig, TrackConfig
   return AnalysisConfig(
       track=TrackConfig(min_score=flag_values.track_min_score,
                         check_every=flag_values.search_every),
@@ -221,7 +221,7 @@ def analysis_config(flag_values):
 
 def predict_run_config(flag_values):
   """PredictRunConfig of --mode=predict: PredictConfig from the flags named as its fields."""
-  from hourglass.inference.prediction import PredictConfig  # pylint: disable=g-import-not-at-top
+  from hourglass.inference.config import PredictConfig  # pylint: disable=g-import-not-at-top
   from workflows.config import PredictRunConfig  # pylint: disable=g-import-not-at-top
   predict = by_name(PredictConfig, flag_values, input=flag_values.input,
                     analysis=analysis_config(flag_values))

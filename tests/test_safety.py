@@ -220,7 +220,8 @@ def bundle(tmp_path_factory):
 
 def test_predict_folder_output_names_stay_inside_output(bundle, tmp_path):
   from hourglass.inference.loading import load_predictor
-  from hourglass.inference.prediction import predict_source, PredictConfig
+  from hourglass.inference.config import PredictConfig
+  from hourglass.inference.prediction import predict_source
   inputs, output = tmp_path / 'in', tmp_path / 'deep' / 'out'
   inputs.mkdir()
   image = np.random.default_rng(1).integers(0, 255, (40, 50, 3), np.uint8)

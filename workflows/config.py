@@ -128,7 +128,7 @@ class SelectFramesConfig:
       (comma-separated, or a folder of videos).
     output_dir: where the frames and the tool's files go (a sub-folder per input when several).
     model_path: the model that predicts (None: only analysis JSONs can be read).
-    analysis: the tracking and smoothing settings (video_analysis.AnalysisConfig; None: its
+    analysis: the tracking and smoothing settings (hourglass.inference.config.AnalysisConfig; None: its
       defaults); its pcutoff is the confidence the criteria and the pre-annotations use.
     selection: how many frames and how far apart; spacing None: the selection's rule, 0 for
       folders of images.

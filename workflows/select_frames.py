@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 from hourglass.inference import frame_sources
-from hourglass.inference.video_analysis import AnalysisConfig
+from hourglass.inference.config import AnalysisConfig
 from hourglass.labelling import criteria, handout, selection, tracks
 from records.keypoint_definition import KeypointDefinition
 from workflows.models import load_model

@@ -202,7 +202,9 @@ def evaluate_whole_frame(predictor, dataset, dataset_root, config, mode='frame',
     search: the FrameSearch for mode 'frame' (None: one with default settings).
   """
   if mode == 'frame' and search is None:
-    from hourglass.inference.search import FrameSearch, SearchConfig  # pylint: disable=g-import-not-at-top
+    # pylint: disable-next=g-import-not-at-top
+    from hourglass.inference.config import SearchConfig
+    from hourglass.inference.search import FrameSearch  # pylint: disable=g-import-not-at-top
     search = FrameSearch(predictor, SearchConfig(decoder=config.decoder,
                                                  flip_test=config.flip_test))
   collected = collect_whole_frame(predictor, dataset, dataset_root, config,

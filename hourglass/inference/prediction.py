@@ -1,7 +1,8 @@
 """The predict runner: frames in, skeleton drawings and a keypoints JSON out.
 
     from hourglass.inference.loading import load_predictor
-    from hourglass.inference.prediction import PredictConfig, predict_source
+    from hourglass.inference.config import PredictConfig
+    from hourglass.inference.prediction import predict_source
     summary = predict_source(load_predictor('runs/m'), PredictConfig(input='photos/'))
 
 Without a boxes file, each image is searched whole (hourglass.inference.search), and videos and
@@ -16,7 +17,7 @@ import dataclasses
 import logging
 import os
 import time
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 
@@ -29,32 +30,6 @@ from hourglass.inference.search import FrameSearch
 from hourglass.keypoints import drawing
 
 JSON_NAME = 'keypoints.json'
-
-
-@dataclasses.dataclass
-class PredictConfig:
-  """Plain settings of one predict run (modes/configs.py fills it from flags).
-
-  box_scale: enlargement of detector boxes before cropping; None: the model's box margin
-  (Predictor.box_margin, the margin its training crops had).
-  analysis: tracking, search, smoothing and drawing settings of videos and webcams without
-  detections (and the search settings of images without boxes).
-  """
-  input: str
-  output: Optional[str] = None
-  decoder: str = 'dark'
-  flip_test: bool = False
-  conf_threshold: float = 0.1
-  detections: Optional[str] = None
-  annotation_path: Optional[str] = None
-  detection_score_threshold: float = 0.0
-  missing_boxes: str = 'error'
-  box_scale: Optional[float] = None
-  max_frames: Optional[int] = None
-  batch_frames: int = 8
-  log_every_s: float = 2.0
-  analysis: video_analysis.AnalysisConfig = dataclasses.field(
-      default_factory=video_analysis.AnalysisConfig)
 
 
 def default_output(source):

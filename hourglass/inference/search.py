@@ -22,33 +22,13 @@ from typing import List, Optional
 
 import numpy as np
 
+from hourglass.inference.config import SearchConfig
+
 from core import geometry
 
 # Window sides (fraction of the frame's larger side) when the model's description carries no
 # object scale (models trained before the records measured it).
 DEFAULT_OBJECT_SCALE = (0.2, 0.3, 0.45)
-
-
-@dataclasses.dataclass
-class SearchConfig:
-  """Settings of the whole-frame search.
-
-  Attributes:
-    keypoint_threshold: keypoints at least this confident make the refined box.
-    accept_score: a level whose best refined result scores this (mean peak over the K
-      keypoints) ends the search; else the next, finer level runs.
-    candidates: windows refined per level (the best-scoring ones).
-    refine_steps: crops around the found keypoints per candidate.
-    overlap: windows of one scale overlap by this fraction of their side.
-    decoder, flip_test: as for Predictor.predict.
-  """
-  keypoint_threshold: float = 0.2
-  accept_score: float = 0.5
-  candidates: int = 2
-  refine_steps: int = 2
-  overlap: float = 0.5
-  decoder: str = 'dark'
-  flip_test: bool = False
 
 
 @dataclasses.dataclass

@@ -22,28 +22,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from hourglass.inference.search import FrameSearch, SearchConfig
-
-
-@dataclasses.dataclass
-class TrackConfig:
-  """Settings of the tracker.
-
-  Attributes:
-    min_score: a tracked crop whose mean keypoint score is under this is lost: the frame is
-      searched; a search under it leaves the object not found (the next frame searches again).
-    check_every: frames between two whole-frame searches while tracking (0: never).
-    switch_margin: a check's search replaces the track when it scores this much more.
-    agree_px: a check agrees with the track when their mean keypoint distance is under this.
-    memory: frames a keypoint's last confident position still counts for the next box.
-    unseen_growth: the next box grows by this while some keypoint has no known place.
-  """
-  min_score: float = 0.3
-  check_every: int = 150
-  switch_margin: float = 0.05
-  agree_px: float = 5.0
-  memory: int = 30
-  unseen_growth: float = 1.3
+from hourglass.inference.config import SearchConfig, TrackConfig
+from hourglass.inference.search import FrameSearch
 
 
 @dataclasses.dataclass

@@ -29,37 +29,9 @@ from core.progress import Progress
 from core.video import VideoWriter
 from hourglass.inference import frame_sources, keypoint_json, track_files
 from hourglass.inference import smoothing as smoothing_lib
-from hourglass.inference.search import SearchConfig
-from hourglass.inference.tracking import TrackConfig, Tracker
+from hourglass.inference.config import AnalysisConfig
+from hourglass.inference.tracking import Tracker
 from records import dlc_csv
-
-
-@dataclasses.dataclass
-class AnalysisConfig:
-  """Settings of a video analysis.
-
-  Attributes:
-    track, search, smoothing: the tracker's, the whole-frame search's and the filters' settings.
-    pcutoff (property): a keypoint is confident at this score: smoothing.min_score, the one
-      setting (--pcutoff) of the filters, the summary and the plot.
-    conf_threshold: keypoints under it are not drawn (drawing only; every file keeps them all).
-    draw: write the labelled video; False: keypoint files only (faster).
-    trail: frames of trail drawn behind each keypoint (0: none).
-    max_frames: stop after this many frames.
-  """
-  track: TrackConfig = dataclasses.field(default_factory=TrackConfig)
-  search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
-  smoothing: smoothing_lib.SmoothingConfig = dataclasses.field(
-      default_factory=smoothing_lib.SmoothingConfig)
-  conf_threshold: float = 0.1
-  draw: bool = True
-  trail: int = 0
-  max_frames: Optional[int] = None
-  log_every_s: Optional[float] = None
-
-  @property
-  def pcutoff(self):
-    return self.smoothing.min_score
 
 
 @dataclasses.dataclass(kw_only=True)

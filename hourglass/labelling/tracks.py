@@ -87,7 +87,7 @@ def from_input(predictor, spec, config):
 
   Args:
     predictor: any Predictor, or None for an analysis JSON (then no flip check is possible).
-    config: video_analysis.AnalysisConfig for videos analysed now.
+    config: hourglass.inference.config.AnalysisConfig for videos analysed now.
   """
   spec = str(spec)
   if spec.lower().endswith('.json'):

@@ -21,11 +21,9 @@ def _configs():
   # pylint: disable=g-import-not-at-top
   from hourglass.evaluation.config import EvalConfig
   from hourglass.export.config import ExportConfig, ProofConfig
-  from hourglass.inference.prediction import PredictConfig
-  from hourglass.inference.search import SearchConfig
+  from hourglass.inference.config import (AnalysisConfig, PredictConfig, SearchConfig,
+                                          TrackConfig)
   from hourglass.inference.smoothing import SmoothingConfig
-  from hourglass.inference.tracking import TrackConfig
-  from hourglass.inference.video_analysis import AnalysisConfig
   from hourglass.labelling.selection import SelectConfig
   from hourglass.model.config import ModelConfig
   from hourglass.training.train_config import StrategyConfig, TrainConfig
@@ -61,9 +59,6 @@ OTHER_MEANING = {
     ('ModelConfig', 'sync_bn'): 'None: on with more than one replica (TrainRunConfig.sync_bn)',
     ('VisualizeConfig', 'output_dir'): 'None: each mode has its own place',
 }
-# Flags whose config lives in a module that loads OpenCV (hourglass/inference), which flags/
-# may not import: their defaults are still written in flags/ (and compared here).
-LITERAL_FOR_NOW = ('missing_boxes', 'track_min_score', 'search_every', 'draw', 'trail')
 
 
 @pytest.fixture(scope='module')
@@ -134,7 +129,7 @@ def test_no_flag_writes_a_default_a_config_holds(flag_values):
   """A literal default in flags/ for a flag that a config field meets is a second copy."""
   met = {flag for flag, _, _, _ in _pairs(flag_values)}
   copies = sorted(f'{path}: --{flag}' for flag, path in _literal_defaults().items()
-                  if flag in met and flag not in LITERAL_FOR_NOW)
+                  if flag in met)
   assert not copies, 'read these defaults from their config:\n' + '\n'.join(copies)
 
 

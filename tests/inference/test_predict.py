@@ -12,7 +12,8 @@ import pytest
 from core import geometry
 from core.errors import UserInputError
 from hourglass.inference.loading import load_predictor
-from hourglass.inference.prediction import predict_source, PredictConfig
+from hourglass.inference.config import PredictConfig
+from hourglass.inference.prediction import predict_source
 from hourglass.inference.predictors import Predictor
 from hourglass.keypoints import drawing
 from hourglass.keypoints.codec import HeatmapCodec

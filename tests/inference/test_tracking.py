@@ -21,7 +21,8 @@ from core import geometry
 from hourglass.inference import smoothing
 from hourglass.inference.predictors import Predictor
 from hourglass.inference.search import FrameSearch, window_sides, windows
-from hourglass.inference.tracking import TrackConfig, Tracker
+from hourglass.inference.config import TrackConfig
+from hourglass.inference.tracking import Tracker
 from hourglass.keypoints.codec import HeatmapCodec
 from hourglass.model.bundle import CropRule
 from records import dlc_csv
@@ -293,12 +294,10 @@ def test_bad_videos_are_named_and_what_was_read_is_kept(tmp_path, monkeypatch, c
   summary says where. A frame of another size mid-stream: an error naming the file and the
   frame, after the results of the frames before it were written."""
   from core.errors import UserInputError  # pylint: disable=g-import-not-at-top
-  from hourglass.inference import (
-    frame_sources,  # pylint: disable=g-import-not-at-top
-    video_analysis,  # pylint: disable=g-import-not-at-top
-  )
+  # pylint: disable-next=g-import-not-at-top
+  from hourglass.inference import config as inference_config, frame_sources, video_analysis
   oracle = CoordinateOracle()  # truth None: nothing is ever found
-  config = video_analysis.AnalysisConfig(draw=False)
+  config = inference_config.AnalysisConfig(draw=False)
   whole = _noise_avi(tmp_path / 'whole.avi')
   with open(whole, 'rb') as f:
     data = f.read()
