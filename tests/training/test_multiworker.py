@@ -36,7 +36,9 @@ def _run_workers(settings, tmp_path, tag):
   results = []
   try:
     for proc in procs:
-      out, err = proc.communicate(timeout=300)
+      # The same limit as tiny_training.run_subprocess: two TensorFlow workers on two loaded
+      # cores took 190-340 s here.
+      out, err = proc.communicate(timeout=600)
       lines = [l for l in out.splitlines() if l.startswith('RESULT ')]
       assert proc.returncode == 0 and lines, err[-4000:]
       results.append(json.loads(lines[-1][len('RESULT '):])[0])
