@@ -42,6 +42,11 @@ absl_flags.DEFINE_string('add_to', None,
                          'in both keeps the new label; images already there keep their split. '
                          'The keypoint names and order, --model_input_shape, --crop_margin, '
                          '--box_margin and --box_min_side must match the existing set.')
+absl_flags.DEFINE_bool('accept_unreviewed', _RECORDS['accept_unreviewed'],
+                       'make_records (labelme, CVAT, Label Studio): take the model\'s '
+                       'pre-annotations that nobody moved or marked reviewed as labels. By '
+                       'default such points stay unlabelled and a frame left with no label is '
+                       'skipped (counted in the summary).')
 absl_flags.DEFINE_float('box_margin', _RECORDS['box_margin'],
                         'make_records: enlargement of object boxes taken from COCO bboxes, '
                         'labelme, Label Studio or CVAT rectangles, or the extent of the labelled '

@@ -37,6 +37,8 @@ class MakeRecordsConfig:
     add_to: a records directory to grow: the new set is merged into its examples (the newer
       label of an image wins, existing images keep their split) and the result written to
       output_dir (records/grow.py).
+    accept_unreviewed: take model pre-annotations nobody moved or accepted as labels
+      (records/pre_annotations.py); by default they stay unlabelled.
   """
   source: str
   output_dir: str
@@ -64,6 +66,7 @@ class MakeRecordsConfig:
   shuffle: bool = True
   progress: bool = True
   add_to: Optional[str] = None
+  accept_unreviewed: bool = False
 
   def validate(self) -> None:
     """Raises UserInputError naming the setting that is out of range."""

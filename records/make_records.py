@@ -28,13 +28,18 @@ import numpy as np
 
 from core.errors import RecordsError
 from core.progress import Progress
-from records import grow, reader, schema
+from records import grow, pre_annotations, reader, schema
 from records.config import MakeRecordsConfig  # noqa: F401  (make_records takes one)
 from records.crop import crop_shape, init_worker, try_process, try_process_many
 from records.example import Skip, TRAIN
 from records.sources import get_source
-from records.sources.resolve import (assign_splits, choose_definition, horizontal_flip_support,
-                                     image_identity, order_examples)
+from records.sources.resolve import (
+  assign_splits,
+  choose_definition,
+  horizontal_flip_support,
+  image_identity,
+  order_examples,
+)
 from records.writer import ShardWriter
 
 log = logging.getLogger(__name__)
@@ -81,7 +86,8 @@ def _write(examples, config, data, writer, existing, described):
   manifest."""
   definition, flip, start = described
   skipped, fractions, written = _crop_all(examples, config, data.skipped, writer)
-  _check_skips(config, len(examples) - (len(skipped) - len(data.skipped)), skipped)
+  _check_skips(config, len(examples) - (len(skipped) - len(data.skipped)), skipped,
+               [n for n in data.notes if n.startswith(pre_annotations.NOTE_PREFIX)])
   new_set = grow.annotation_set(config)
   if existing:
     noted = len(data.notes)
@@ -222,7 +228,9 @@ def _main_not_reimported():
       main.__file__ = path
 
 
-def _check_skips(config, written, skipped):
+def _check_skips(config, written, skipped, review_notes=()):
+  """RecordsError when nothing is written or too much was bad input; `review_notes` (the
+  pre-annotation counts) say why frames were left out."""
   bad = len(skipped)
   if written == 0 or bad > config.max_skip_fraction * (written + bad):
     listing = '\n'.join(f'  {s.file}, record {s.record!r}: {s.reason}' for s in skipped[:10])
@@ -230,5 +238,7 @@ def _check_skips(config, written, skipped):
     what = ('no example was written' if written == 0 else
             f'{bad} of {written + bad} examples were bad input, more than '
             f'--max_skip_fraction={config.max_skip_fraction}')
+    why = ''.join(f'\n  {note}' for note in review_notes) if written == 0 else ''
     raise RecordsError(f'make_records ({config.source}): {what}; nothing written to '
-                       f'{config.output_dir}.' + (f' Skipped:\n{listing}{more}' if bad else ''))
+                       f'{config.output_dir}.{why}' +
+                       (f' Skipped:\n{listing}{more}' if bad else ''))

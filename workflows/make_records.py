@@ -5,6 +5,7 @@ import os
 import time
 
 from records.make_records import make_records
+from records.pre_annotations import NOTE_PREFIX
 
 
 def run(config):
@@ -54,6 +55,7 @@ def summary_lines(manifest, seconds):
                     else '')
       where = entry.get('dataset_path') or entry.get('annotation_path')
       lines.append(f'    {entry["source"]} {where}: {entry["examples"]} examples{relabelled}')
-  lines += [f'  {note}' for note in manifest.notes if 'relabelled by' in note]
+  lines += [f'  {note}' for note in manifest.notes
+            if 'relabelled by' in note or note.startswith(NOTE_PREFIX)]
   lines.append(f'  time {seconds:.1f} s, size {total_bytes / 1e6:.2f} MB')
   return lines

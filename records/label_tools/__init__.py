@@ -8,10 +8,14 @@ copied into `output_dir`, what each tool imports:
 - labelme: one `<image stem>.json` beside each image (records/label_tools/labelme_files.py);
 - label_studio: `tasks.json` (tasks with `predictions`) and `label_config.xml`
   (records/label_tools/label_studio_files.py, whose docstring says how to import them);
-- cvat: `annotations.xml` ("CVAT for images 1.1") and `cvat_labels.json`, the labels to paste
-  into the task's Raw label editor (records/label_tools/cvat_files.py).
+- cvat: `annotations.xml` ("CVAT for images 1.1"), `cvat_labels.json`, the labels to paste
+  into the task's Raw label editor, and `pre_annotations.json` (records/label_tools/cvat_files.py).
 
-Conventions (those of the readers, so that write -> read is the identity):
+Each file keeps where it put every point and offers a `reviewed` mark (records/pre_annotations.py):
+the readers take a point as a label only once the labeller moved it, added it or marked the
+frame reviewed, so untouched model output never becomes a label.
+
+Conventions (those of the readers, so that write -> accept -> read is the identity):
 - Coordinates are original-image pixels, pixel-centre convention (integer = pixel centre), as
   in records/example.py; each tool gets them as its reader takes them (labelme and CVAT: the
   pixel values as written; Label Studio: percent of original_width/original_height). They are
@@ -78,7 +82,7 @@ def write_for_labelling(tool: str, output_dir: str, items: Sequence[LabelItem],
       (default: the parent of output_dir).
   Returns:
     the paths written: {'labelme': [json paths]}, {'tasks': ..., 'config': ...} or
-    {'annotations': ..., 'labels': ...}.
+    {'annotations': ..., 'labels': ..., 'marks': ...}.
   Raises:
     UserInputError: an unknown tool, bad names, skeleton or items (the message says which).
   """

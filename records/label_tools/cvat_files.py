@@ -10,10 +10,18 @@ written, pixel-centre convention, 4 decimals. The keypoint scores and the frame'
 XML comment before each image's points (CVAT ignores comments; an attribute would have to be
 declared in the task's labels).
 
+Review: CVAT rewrites the XML when it exports, so where each point was written goes in
+`pre_annotations.json` beside annotations.xml (records/pre_annotations.py; keep it in the folder
+the export is unpacked into). CVAT marks the written points source="auto" (newer versions: "file"
+for uploaded annotations) and makes a moved one "semi-auto"; a point of source auto or file still
+at its written place is not read as a label unless the image carries the tag `reviewed` (a tag
+label declared here), which accepts all of its points.
+
 Why one `points` label per keypoint and not a skeleton: a skeleton label must be drawn in
 CVAT's skeleton constructor (its SVG) and an import must match it exactly, while `points`
 labels are made by pasting cvat_labels.json (`[{"name": ..., "type": "points"}, ...]`, in the
-definition's order) into the task's Raw label editor, on any CVAT version; the reader reads both.
+definition's order, then the tag label `reviewed`) into the task's Raw label editor, on any CVAT
+version; the reader reads both.
 
 To import: create a task from the images of the output folder (file names as written in
 <image name>), with the labels of cvat_labels.json (Constructor > Raw); then Actions > Upload
@@ -28,17 +36,26 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 
 from core import files
+from records import pre_annotations
 
 GROUP_ID = '1'  # every image holds one object
 
 
 def write(output_dir, items, names, model_name=''):
-  """Writes annotations.xml and cvat_labels.json; returns {'annotations': ..., 'labels': ...}."""
+  """Writes annotations.xml, cvat_labels.json and pre_annotations.json; returns
+  {'annotations': ..., 'labels': ..., 'marks': ...}."""
   paths = {'annotations': os.path.join(output_dir, 'annotations.xml'),
-           'labels': os.path.join(output_dir, 'cvat_labels.json')}
+           'labels': os.path.join(output_dir, 'cvat_labels.json'),
+           'marks': os.path.join(output_dir, pre_annotations.CVAT_MARKS_FILE)}
   files.write_text(paths['annotations'], annotations_xml(items, names, model_name))
   files.write_json(paths['labels'], [{'name': n, 'type': 'points', 'attributes': []}
-                                     for n in names], indent=2, ensure_ascii=False)
+                                     for n in names] +
+                   [{'name': pre_annotations.REVIEWED, 'type': 'tag', 'attributes': []}],
+                   indent=2, ensure_ascii=False)
+  files.write_json(paths['marks'], {'images': {
+      item.image: pre_annotations.marks((GROUP_ID, name, float(_number(x)), float(_number(y)))
+                                        for name, x, y, _ in _present(item, names))
+      for item in items}}, indent=2, ensure_ascii=False)
   return paths
 
 
@@ -61,10 +78,10 @@ def _meta(size, names, model_name):
   ElementTree.SubElement(task, 'size').text = str(size)
   ElementTree.SubElement(task, 'mode').text = 'annotation'
   labels = ElementTree.SubElement(task, 'labels')
-  for name in names:
+  for name, kind in [(n, 'points') for n in names] + [(pre_annotations.REVIEWED, 'tag')]:
     label = ElementTree.SubElement(labels, 'label')
     ElementTree.SubElement(label, 'name').text = name
-    ElementTree.SubElement(label, 'type').text = 'points'
+    ElementTree.SubElement(label, 'type').text = kind
     ElementTree.SubElement(label, 'attributes')
   return meta
 
@@ -72,8 +89,7 @@ def _meta(size, names, model_name):
 def _image(i, item, names):
   image = ElementTree.Element('image', id=str(i), name=item.image, width=str(int(item.width)),
                               height=str(int(item.height)))
-  present = [(name, x, y, s) for name, (x, y), s in zip(names, item.keypoints, item.scores)
-             if np.isfinite(x) and np.isfinite(y)]
+  present = _present(item, names)
   comment = ' '.join(f'{name}={s:.3f}' for name, _, _, s in present if np.isfinite(s))
   comment = '; '.join(t for t in (item.note, f'scores {comment}' if comment else '') if t)
   if comment:
@@ -82,6 +98,12 @@ def _image(i, item, names):
     ElementTree.SubElement(image, 'points', label=name, source='auto', occluded='0',
                            points=f'{_number(x)},{_number(y)}', z_order='0', group_id=GROUP_ID)
   return image
+
+
+def _present(item, names):
+  """[(name, x, y, score)] of the item's pre-annotated keypoints."""
+  return [(name, x, y, s) for name, (x, y), s in zip(names, item.keypoints, item.scores)
+          if np.isfinite(x) and np.isfinite(y)]
 
 
 def _number(v):

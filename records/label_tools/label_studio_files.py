@@ -11,8 +11,12 @@ also carries the keypoint's `score`.
 
 The config is the keypoint template: an <Image name="image" value="$image"/> and a
 <KeyPointLabels name="keypoints" toName="image"> with one <Label> per keypoint name, in the
-definition's order. No RectangleLabels: the model predicts no box, and without one the reader
-boxes the object by its keypoints' extent, as it would a drawn rectangle's.
+definition's order, and a <Choices name="review"> with the one choice `reviewed`. Each task's
+`data.pre_annotations` keeps where each point was written (records/pre_annotations.py): once
+exported, a point still there is not read as a label unless the labeller ticked `reviewed`
+(which accepts the whole task), and a task never submitted is not read at all. No
+RectangleLabels: the model predicts no box, and without one the reader boxes the object by its
+keypoints' extent, as it would a drawn rectangle's.
 
 `data.image` is a local-files reference, `/data/local-files/?d=<path>`, the path being the image's
 path relative to the document root (default: the parent folder of the output folder), URL
@@ -44,9 +48,11 @@ import numpy as np
 
 from core import files
 from core.errors import UserInputError
+from records import pre_annotations
 
 IMAGE_NAME = 'image'  # the <Image> tag's name and the data key
 KEYPOINTS_NAME = 'keypoints'  # the <KeyPointLabels> tag's name
+REVIEW_NAME = 'review'  # the <Choices> tag's name
 _COLOURS = ('#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6',
             '#bfef45', '#fabed4', '#469990', '#dcbeff', '#9a6324', '#800000', '#aaffc3',
             '#808000', '#000075')
@@ -76,10 +82,11 @@ def image_reference(output_dir, image, document_root):
 
 def task(item, n, names, reference, model_name=''):
   """The Label Studio task (a dict) of item number `n`."""
-  results, scores = [], []
+  results, scores, written = [], [], []
   for k, (name, (x, y), score) in enumerate(zip(names, item.keypoints, item.scores)):
     if not (np.isfinite(x) and np.isfinite(y)):
       continue
+    written.append((None, name, round(float(x), 4), round(float(y), 4)))
     result = {
         'id': f'kp{n}_{k}',
         'from_name': KEYPOINTS_NAME,
@@ -97,7 +104,7 @@ def task(item, n, names, reference, model_name=''):
       result['score'] = round(float(score), 4)
       scores.append(float(score))
     results.append(result)
-  data = {IMAGE_NAME: reference}
+  data = {IMAGE_NAME: reference, pre_annotations.MARKS_KEY: pre_annotations.marks(written)}
   if item.note:
     data['note'] = item.note
   prediction = {'model_version': model_name or 'hourglass',
@@ -112,7 +119,8 @@ def _point_width(width):
 
 
 def label_config(names):
-  """The labelling config (XML text): the image and one keypoint label per name."""
+  """The labelling config (XML text): the image, one keypoint label per name and the reviewed
+  choice."""
   view = ElementTree.Element('View')
   labels = ElementTree.SubElement(view, 'KeyPointLabels', name=KEYPOINTS_NAME,
                                   toName=IMAGE_NAME, strokeWidth='2')
@@ -120,5 +128,8 @@ def label_config(names):
     ElementTree.SubElement(labels, 'Label', value=name, background=_COLOURS[i % len(_COLOURS)])
   ElementTree.SubElement(view, 'Image', name=IMAGE_NAME, value=f'${IMAGE_NAME}', zoom='true',
                          zoomControl='true')
+  review = ElementTree.SubElement(view, 'Choices', name=REVIEW_NAME, toName=IMAGE_NAME,
+                                  choice='multiple', showInline='true')
+  ElementTree.SubElement(review, 'Choice', value=pre_annotations.REVIEWED)
   ElementTree.indent(view, space='  ')
   return ElementTree.tostring(view, encoding='unicode') + '\n'

@@ -6,8 +6,11 @@ The fields are those labelme's own LabelFile writes and reads (labelme/label_fil
 `imageData` (null: labelme loads the image from imagePath), `imageHeight`, `imageWidth`; a
 shape's `label`, `points` ([[x, y]]), `group_id` (null: one object per image), `description`
 (here the model's score; labelme 5 shows and keeps it), `shape_type` ('point') and `flags`.
-Other top-level keys are kept by labelme as they are: `note` (why the frame was chosen) and
-`model` are written there.
+The file's `flags` hold `reviewed: false`: labelme shows each image flag as a checkbox (the Flags
+panel), and ticking it accepts every point of the image as it is. Other top-level keys are kept
+by labelme as they are: `note` (why the frame was chosen), `model`, and `pre_annotations`, where
+each point was written (records/pre_annotations.py: a point still there in an image not ticked
+reviewed is not read as a label).
 
 Open the folder with `labelme <output_dir>` (File > Open Dir), correct the points, save; then
 `--source=labelme --dataset_path=<output_dir>` reads the result (records/sources/labelme.py),
@@ -20,6 +23,7 @@ import numpy as np
 
 from core import files
 from core.errors import UserInputError
+from records import pre_annotations
 
 # The labelme release whose file layout this follows (5.x: shapes carry a description).
 LABELME_VERSION = '5.5.0'
@@ -44,13 +48,15 @@ def write(output_dir, items, names, model_name=''):
 
 def document(item, names, model_name=''):
   """The labelme file (a dict) of one item."""
-  shapes = []
+  shapes, written = [], []
   for name, (x, y), score in zip(names, item.keypoints, item.scores):
     if not (np.isfinite(x) and np.isfinite(y)):
       continue
+    x, y = round(float(x), 4), round(float(y), 4)
+    written.append((None, name, x, y))
     shapes.append({
         'label': name,
-        'points': [[round(float(x), 4), round(float(y), 4)]],
+        'points': [[x, y]],
         'group_id': None,
         'description': f'score {float(score):.3f}' if np.isfinite(score) else '',
         'shape_type': 'point',
@@ -58,12 +64,13 @@ def document(item, names, model_name=''):
     })
   doc = {
       'version': LABELME_VERSION,
-      'flags': {},
+      'flags': {pre_annotations.REVIEWED: False},
       'shapes': shapes,
       'imagePath': item.image.split('/')[-1],
       'imageData': None,
       'imageHeight': int(item.height),
       'imageWidth': int(item.width),
+      pre_annotations.MARKS_KEY: pre_annotations.marks(written),
   }
   if item.note:
     doc['note'] = item.note

@@ -33,6 +33,12 @@ keypoint name.
   unless --allow_outside_paths: a `name` like `../outside.png` or an absolute path elsewhere
   skips the image, reported); an image not found is skipped. `width`/`height` are checked
   against the image.
+- Model pre-annotations are labels only once reviewed (records/pre_annotations.py): a <points>
+  of source "auto" (or "file", when pre_annotations.json beside the XML or in --dataset_path
+  says the project wrote it) still at its written place, in an <image> without a `reviewed`
+  <tag>, is left unlabelled; without that file, every source="auto" point is (CVAT makes a moved
+  shape "semi-auto"). An object left with no label is filtered (unreviewed);
+  --accept_unreviewed takes them all.
 - records/label_tools/cvat_files.py writes this format (the model's keypoints as loose points
   of one group per image, the labels in <meta>) for correction in CVAT.
 - Bad records are skipped, each named by file and `image <name>` (and the skeleton or group),
@@ -51,10 +57,18 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 
 from core.errors import AnnotationError, UserInputError
-from records.example import TRAIN, VAL, BadExample, Example, ObjectBox, Skip
-from records.sources.common import (SourceData, inside, labelled_source_data,
-                                    listed_annotation_files, relative_to, require_dir,
-                                    resolve_image)
+from records import pre_annotations
+from records.example import BadExample, Example, ObjectBox, Skip, TRAIN, VAL
+from records.sources.common import (
+  inside,
+  labelled_source_data,
+  listed_annotation_files,
+  read_json,
+  relative_to,
+  require_dir,
+  resolve_image,
+  SourceData,
+)
 
 _VAL_SUBSETS = ('validation', 'val', 'test')
 
@@ -71,11 +85,15 @@ def load(config) -> SourceData:
                       f'it)')
   index = {n: i for i, n in enumerate(data.definition.names)}
   counts = collections.Counter()
+  tally = pre_annotations.ReviewTally(accept=config.accept_unreviewed)
   image_id = 0
   for path, annotations in documents:
+    marks = _marks(path, root)
     for image in annotations.iter('image'):
-      _read_image(image, image_id, path, root, config, index, data, counts)
+      _read_image(image, (image_id, path, marks), root, config, index, data, (counts, tally))
       image_id += 1
+  if tally.note('cvat'):
+    data.notes.append(tally.note('cvat'))
   for object_id, example in enumerate(data.examples):
     example.object_id = object_id
   _split_note(data)
@@ -120,6 +138,20 @@ def _parse(path):
   return annotations
 
 
+def _marks(path, root):
+  """The images of the pre_annotations.json beside the XML file `path`, else in `root`
+  ({image name: marks}); {} when there is none."""
+  for folder in (os.path.dirname(path), root):
+    candidate = os.path.join(folder, pre_annotations.CVAT_MARKS_FILE)
+    if os.path.isfile(candidate):
+      document = read_json(candidate)
+      images = document.get('images') if isinstance(document, dict) else None
+      if not isinstance(images, dict):
+        raise AnnotationError(f'{candidate}: not a pre_annotations file (no "images" object)')
+      return images
+  return {}
+
+
 def _declared_labels(documents):
   """The keypoint labels of the <meta> task or project labels, in their order: those of type
   `points` and the sublabels of skeletons (a <parent>). Labels of other types (boxes, the
@@ -149,8 +181,11 @@ def _several(element):
   return ';' in (element.get('points') or '').strip().strip(';')
 
 
-def _read_image(image, image_id, path, root, config, index, data, counts):
-  """Adds the objects of one <image> to `data` (skips and filters as it goes)."""
+def _read_image(image, where, root, config, index, data, counters):
+  """Adds the objects of one <image> to `data` (skips and filters as it goes); `where` is
+  (image id, the XML file, its marks), `counters` (a Counter, the ReviewTally)."""
+  image_id, path, marks = where
+  counts, tally = counters
   record = f'image {image.get("name", image.get("id", "?"))!r:.80}'
   split = _subset_split(image)
   objects = _objects(image, counts)
@@ -158,22 +193,44 @@ def _read_image(image, image_id, path, root, config, index, data, counts):
     return
   try:
     image_path, size = _image_file(image, root, config.allow_outside_paths)
+    review = _review(image, marks, config.accept_unreviewed)
   except BadExample as e:
     data.skipped.append(Skip(path, record, str(e)))
     return
-  for name, points, boxes in objects:
+  kept = 0
+  for name, points, boxes, group in objects:
     label = f'{record}, {name}'
+    untouched_before = review.untouched_points
     try:
-      example = _example(points, boxes, index, image_path, root, size, config.box_margin)
+      example = _example(points, (boxes, group, review), index, (image_path, root, size),
+                         config.box_margin)
     except BadExample as e:
       data.skipped.append(Skip(path, label, str(e)))
       continue
     if example is None:
-      data.filter('no_keypoints')
+      data.filter('unreviewed' if review.untouched_points > untouched_before else
+                  'no_keypoints')
       continue
     example.image_id, example.source_file, example.record = image_id, path, label
     example.split = split
+    kept += 1
     data.examples.append(example)
+  tally.add(review, kept)
+
+
+def _review(image, marks, accept):
+  """The FrameReview of one <image>: its marks by name, and whether it has the reviewed tag."""
+  reviewed = any(tag.get('label') == pre_annotations.REVIEWED for tag in image.findall('tag'))
+  written = pre_annotations.read_marks(marks.get(image.get('name')),
+                                       pre_annotations.CVAT_MARKS_FILE)
+  return pre_annotations.FrameReview(written, reviewed, accept)
+
+
+def _model_output(element, review):
+  """Whether a <points> is the model's: CVAT's source auto (a moved shape becomes semi-auto),
+  or file (an uploaded one) where the marks say the project wrote the image."""
+  source = (element.get('source') or '').strip().lower()
+  return source == 'auto' or (source == 'file' and review.written is not None)
 
 
 def _subset_split(image):
@@ -193,7 +250,7 @@ def _split_note(data):
 
 
 def _objects(image, counts):
-  """[(name, <points> elements, candidate <box> elements)] of one <image>."""
+  """[(name, <points> elements, candidate <box> elements, group_id or None)] of one <image>."""
   boxes = collections.defaultdict(list)
   for box in image.findall('box'):
     boxes[box.get('group_id') or None].append(box)
@@ -216,7 +273,7 @@ def _objects(image, counts):
       candidates = boxes[None] if single else []
     else:
       candidates = boxes.get(group, [])
-    out.append((name, members, candidates))
+    out.append((name, members, candidates, group))
   return out
 
 
@@ -242,8 +299,11 @@ def _image_file(image, root, allow_outside):
   return path, size
 
 
-def _example(points, boxes, index, image_path, root, size, box_margin):
-  """One object's <points> and box candidates -> Example (None when no keypoint is labelled)."""
+def _example(points, reviewed_boxes, index, image, box_margin):
+  """One object's <points> -> Example (None when no keypoint is labelled); `reviewed_boxes` is
+  (its box candidates, its group_id, the image's FrameReview), `image` (path, root, size)."""
+  boxes, group, review = reviewed_boxes
+  image_path, root, size = image
   k = len(index)
   xy, vis = np.zeros((k, 2)), np.zeros((k,), np.int32)
   for element in points:
@@ -258,7 +318,10 @@ def _example(points, boxes, index, image_path, root, size, box_margin):
       continue
     if vis[index[label]]:
       raise BadExample(f'keypoint {label!r:.40} is labelled twice in one object')
-    xy[index[label]] = _point(element.get('points'), label)
+    point = _point(element.get('points'), label)
+    if review.untouched(group, label, point, _model_output(element, review)):
+      continue
+    xy[index[label]] = point
     vis[index[label]] = 1 if element.get('occluded') == '1' else 2
   if not vis.any():
     return None

@@ -8,6 +8,12 @@ task's annotation.
 - Annotation: the task's `annotations`, the last one that is not cancelled (`was_cancelled`)
   when there are several (a note counts those tasks). `predictions` are never read. Tasks with no
   annotation, or only cancelled ones, are counted as filtered (no_annotation, cancelled).
+- Model pre-annotations (records/label_tools/label_studio_files.py) are labels only once reviewed
+  (records/pre_annotations.py): the task's `data.pre_annotations` says where each predicted point
+  was written; a point of the annotation still there is left unlabelled unless the annotation
+  holds the `reviewed` choice, and a task with those marks and no annotation is untouched as a
+  whole. An object left with no label is filtered (unreviewed); --accept_unreviewed takes them
+  all (an unsubmitted task's points from its marks).
 - Results: `keypointlabels` are keypoints (one label each), `rectanglelabels` are boxes; other
   result types (choices, text, polygons, ...) are ignored. Coordinates are percent of the image:
   x_px = x / 100 * original_width, y_px = y / 100 * original_height, used as pixel-centre
@@ -25,12 +31,14 @@ task's annotation.
   otherwise the keypoint labels of the annotations read, in order of first appearance (a note
   says so).
 - Images: `data.image`, else the `data` key the results' `to_name` names, else the only text
-  value of `data`, else the only one that ends in an image file name (a caption beside it). Label Studio writes `/data/upload/<project>/<8 hex>-<name>`,
-  `/data/local-files/?d=<path>`, a URL or a path; it is looked up in --dataset_path as the path
-  (the `?d=` value; a URL's path), then ever shorter trailing parts of it down to the file name,
-  then the file name in <dataset>/images/, then (upload form) the name without Label Studio's
-  8-hex prefix. Never outside --dataset_path unless --allow_outside_paths. A task whose image is
-  not found is skipped. `original_width`/`original_height` are checked against the image.
+  value of `data`, else the only one that ends in an image file name (a caption beside it).
+  Label Studio writes `/data/upload/<project>/<8 hex>-<name>`, `/data/local-files/?d=<path>`, a
+  URL or a path (records/sources/label_studio_images.py); it is looked up in --dataset_path as
+  the path (the `?d=` value; a URL's path), then ever shorter trailing parts of it down to the
+  file name, then the file name in <dataset>/images/, then (upload form) the name without Label
+  Studio's 8-hex prefix. Never outside --dataset_path unless --allow_outside_paths. A task
+  whose image is not found is skipped. `original_width`/`original_height` are checked against
+  the image.
 - Bad records are skipped, each named by file and `task <id>, annotation <id>` (and the
   rectangle), and count towards --max_skip_fraction: a task that is not an object, a malformed
   result or coordinate, a keypoint with no or several labels, an unknown or repeated label, a
@@ -41,22 +49,24 @@ import collections
 import glob
 import math
 import os
-import re
-import urllib.parse
 
 import numpy as np
 
 from core.errors import AnnotationError, UserInputError
+from records import pre_annotations
 from records.example import BadExample, Example, ObjectBox, Skip
-from records.sources.common import (SourceData, inside, labelled_source_data,
-                                    listed_annotation_files, read_json, relative_to, require_dir,
-                                    resolve_image)
+from records.sources import label_studio_images
+from records.sources.common import (
+  labelled_source_data,
+  listed_annotation_files,
+  read_json,
+  relative_to,
+  require_dir,
+  SourceData,
+)
 
 _KEYPOINT_TYPES = ('keypointlabels', 'keypoint')
 _RECTANGLE_TYPES = ('rectanglelabels', 'rectangle')
-# Label Studio stores an upload as '<8 hex chars>-<original name>'.
-_UPLOAD_PREFIX = re.compile(r'^[0-9a-fA-F]{8}-(.+)$')
-
 # One keypoint result: its result id, parentID, label and pixel position.
 _Point = collections.namedtuple('_Point', 'id parent label xy')
 
@@ -68,9 +78,12 @@ def load(config) -> SourceData:
                               'no keypoint result with a label in any annotation')
   index = {n: i for i, n in enumerate(data.definition.names)}
   counts, image_ids = collections.Counter(), {}
+  tally = pre_annotations.ReviewTally(accept=config.accept_unreviewed)
   for path, tasks in documents:
     for n, task in enumerate(tasks):
-      _read_task(task, n, path, root, config, (index, image_ids), data, counts)
+      _read_task(task, n, path, root, config, (index, image_ids, tally), data, counts)
+  if tally.note('label_studio'):
+    data.notes.append(tally.note('label_studio'))
   for object_id, example in enumerate(data.examples):
     example.object_id = object_id
   _count_notes(counts, data)
@@ -122,38 +135,71 @@ def _labels(documents):
 def _read_task(task, n, path, root, config, indices, data, counts):
   """Adds the objects of one task to `data` (skips, filters and counts as it goes).
 
-  `indices` is (keypoint name -> channel, image path -> image id) (the latter grows here).
+  `indices` is (keypoint name -> channel, image path -> image id, the ReviewTally) (the image
+  ids grow here).
   """
-  index, image_ids = indices
+  index, image_ids, tally = indices
   record = f'task {task.get("id", n)!r:.40}' if isinstance(task, dict) else f'task #{n}'
   try:
-    annotation, reason = _chosen(task, counts)
-    if annotation is None:
+    written = _written(task)
+    annotation, reason = _chosen(task, counts if written is None else None)
+    if annotation is None and written is None:
       data.filter(reason)
       return
-    record += f', annotation {annotation.get("id", "?")!r:.40}'
-    points, boxes, size = _results(annotation['result'])
+    review = pre_annotations.FrameReview(written, _reviewed(annotation),
+                                         config.accept_unreviewed)
+    if annotation is None:  # never submitted: the written points, untouched
+      results, (points, boxes, size) = [], ([_Point(None, None, label, xy) for (_, label), xy
+                                             in written.items()], {}, None)
+    else:
+      record += f', annotation {annotation.get("id", "?")!r:.40}'
+      results = annotation['result']
+      points, boxes, size = _results(results)
     if not points and not boxes:
       data.filter('no_keypoints')
       return
-    image_path = _image(task, annotation['result'], root, config.allow_outside_paths)
+    image_path = label_studio_images.task_image(task, results, root, config.allow_outside_paths)
     objects = _objects(points, boxes, counts)
   except BadExample as e:
     data.skipped.append(Skip(path, record, str(e)))
     return
   image_id = image_ids.setdefault(image_path, len(image_ids))
+  kept = 0
   for name, object_points, box in objects:
     label = f'{record}, {name}' if name else record
+    untouched_before = review.untouched_points
     try:
-      example = _example(object_points, box, index, image_path, root, size, config.box_margin)
+      example = _example(object_points, (box, review), index, (image_path, root, size),
+                         config.box_margin)
     except BadExample as e:
       data.skipped.append(Skip(path, label, str(e)))
       continue
     if example is None:
-      data.filter('no_keypoints')
+      data.filter('unreviewed' if review.untouched_points > untouched_before else
+                  'no_keypoints')
       continue
     example.image_id, example.source_file, example.record = image_id, path, label
+    kept += 1
     data.examples.append(example)
+  tally.add(review, kept)
+
+
+def _written(task):
+  """The task's marks (records/label_tools/label_studio_files.py writes them in its data), or
+  None."""
+  data = task.get('data') if isinstance(task, dict) else None
+  value = data.get(pre_annotations.MARKS_KEY) if isinstance(data, dict) else None
+  return pre_annotations.read_marks(value, f'data.{pre_annotations.MARKS_KEY}')
+
+
+def _reviewed(annotation):
+  """Whether the annotation holds the `reviewed` choice (the written label config offers it)."""
+  for result in (annotation or {}).get('result') or ():
+    value = result.get('value') if isinstance(result, dict) else None
+    choices = value.get('choices') if isinstance(value, dict) else None
+    if isinstance(choices, list) and pre_annotations.REVIEWED in choices:
+      return True
+  return False
 
 
 def _chosen(task, counts=None):
@@ -287,8 +333,11 @@ def _objects(points, boxes, counts):
   return objects
 
 
-def _example(points, box, index, image_path, root, size, box_margin):
-  """One object's keypoints and box -> Example (None when it has no keypoint)."""
+def _example(points, reviewed_box, index, image, box_margin):
+  """One object's keypoints -> Example (None when it has no labelled keypoint); `reviewed_box`
+  is (its box or None, the task's FrameReview), `image` (path, root, size)."""
+  box, review = reviewed_box
+  image_path, root, size = image
   k = len(index)
   xy, vis = np.zeros((k, 2)), np.zeros((k,), np.int32)
   for p in points:
@@ -296,6 +345,8 @@ def _example(points, box, index, image_path, root, size, box_margin):
       raise BadExample(f'unknown keypoint name {p.label!r:.40}')
     if vis[index[p.label]]:
       raise BadExample(f'keypoint {p.label!r} is labelled twice in one object')
+    if review.untouched(p.parent, p.label, p.xy, review.written is not None):
+      continue
     xy[index[p.label]], vis[index[p.label]] = p.xy, 2
   if not vis.any():
     return None
@@ -305,79 +356,6 @@ def _example(points, box, index, image_path, root, size, box_margin):
     example.bbox = box
     example.box = ObjectBox.from_xywh(*box).scaled(box_margin)
   return example
-
-
-def _image(task, results, root, allow_outside):
-  """The image file of a task, found under `root` (BadExample when it is not)."""
-  data = task.get('data')
-  if not isinstance(data, dict):
-    raise BadExample('field data is not an object')
-  keys = ['image'] + [_to_name(r) for r in results]
-  value = next((data[k] for k in keys if isinstance(k, str) and k in data), None)
-  if value is None:
-    texts = [v for v in data.values() if isinstance(v, str)]
-    if len(texts) > 1:  # e.g. {'img': ..., 'caption': ...}: the one that names an image file
-      texts = [v for v in texts if _names_an_image(v)]
-    if len(texts) != 1:
-      raise BadExample(f'no image in field data (keys {sorted(map(str, data))!r:.80})')
-    value = texts[0]
-  return find_image(value, root, allow_outside)
-
-
-def _names_an_image(value):
-  """Whether a data value ends in an image file name (after URL unquoting: ?d=sub%2Fa.png)."""
-  return urllib.parse.unquote(value).lower().endswith(
-      ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp'))
-
-
-def _to_name(result):
-  return result.get('to_name') if isinstance(result, dict) else None
-
-
-def find_image(value, root, allow_outside):
-  """An image reference as Label Studio writes it -> the file under `root`.
-
-  Raises:
-    BadExample: not a path, a path leading outside `root` (without allow_outside), not found.
-  """
-  path = _reference_path(value)
-  if os.path.isabs(path) and os.path.isfile(path) and (allow_outside or inside(path, root)):
-    return os.path.normpath(path)
-  relative = path.lstrip('/\\')
-  first = resolve_image(root, relative, allow_outside)  # refuses '..' escapes
-  if os.path.isfile(first):
-    return first
-  parts = [p for p in re.split(r'[\\/]+', relative) if p not in ('', '.')]
-  candidates = ['/'.join(parts[i:]) for i in range(1, len(parts))
-                if '..' not in parts[i:]] + ['images/' + parts[-1]]
-  upload = _UPLOAD_PREFIX.match(parts[-1])
-  if upload:
-    candidates += [upload.group(1), 'images/' + upload.group(1)]
-  for candidate in candidates:
-    found = os.path.normpath(os.path.join(root, candidate))
-    if os.path.isfile(found) and inside(found, root):
-      return found
-  if os.path.isabs(path) and os.path.isfile(path):
-    raise BadExample(f'image path {value!r:.120} leads outside the dataset folder {root} (pass '
-                     f'--allow_outside_paths to accept it)')
-  stripped = f', nor {upload.group(1)!r}' if upload else ''
-  raise BadExample(f'image {value!r:.120} not found in {root} (nor any trailing part of '
-                   f'{relative!r:.80}, also in images/{stripped})')
-
-
-def _reference_path(value):
-  """The file path inside a Label Studio image reference (URL, upload, local-files, path)."""
-  if not isinstance(value, str) or not value.strip() or '\0' in value:
-    raise BadExample(f'image reference {value!r:.80} is not a path')
-  parts = urllib.parse.urlsplit(value)
-  if '?' in value:
-    local = urllib.parse.parse_qs(parts.query).get('d')
-    if local and local[0]:
-      return local[0]
-  if parts.scheme.lower() in ('http', 'https', 's3', 'gs', 'azure-blob', 'file') or \
-     value.startswith('/data/'):
-    return urllib.parse.unquote(parts.path)
-  return value
 
 
 def _count_notes(counts, data):

@@ -10,18 +10,35 @@
 - Images: `imagePath` relative to the JSON file (inside --dataset_path unless
   --allow_outside_paths); `imageHeight`/`imageWidth` are checked against the image.
 - Coordinates are taken as labelme writes them (pixel units, used as pixel-centre coordinates).
+- Model pre-annotations (records/label_tools/labelme_files.py) are labels only once reviewed
+  (records/pre_annotations.py): a point still where the file's `pre_annotations` says it was
+  written, in an image whose `reviewed` flag is not ticked, is left unlabelled; in files without
+  those marks, point shapes described `score <number>` (how the writer marked model points before)
+  are. An object left with no label is filtered (unreviewed); --accept_unreviewed takes them all.
 """
 
 import glob
 import math
 import os
+import re
 
 import numpy as np
 
 from core.errors import UserInputError
+from records import pre_annotations
 from records.example import BadExample, Example, ObjectBox, Skip
-from records.sources.common import (SourceData, inside, labelled_source_data, read_json,
-                                    relative_to, require_dir, resolve_image)
+from records.sources.common import (
+  inside,
+  labelled_source_data,
+  read_json,
+  relative_to,
+  require_dir,
+  resolve_image,
+  SourceData,
+)
+
+# The description the writer gave every model point (its score), its only mark in older files.
+_SCORE_DESCRIPTION = re.compile(r'^score [0-9.]+$')
 
 
 def load(config) -> SourceData:
@@ -32,26 +49,37 @@ def load(config) -> SourceData:
                               'no point shapes with a label in any file')
   index = {n: i for i, n in enumerate(data.definition.names)}
   object_id = 0
+  tally = pre_annotations.ReviewTally(accept=config.accept_unreviewed)
   for image_id, (path, doc) in enumerate(documents):
     try:
       groups, image_path, size = _parse_document(doc, path, root, config)
+      review = _review(doc, config.accept_unreviewed)
     except BadExample as e:
       data.skipped.append(Skip(path, None, str(e)))
       continue
+    kept = 0
     for group, shapes in groups.items():
       record = f'group_id {group}' if group is not None else 'ungrouped shapes'
+      untouched_before = review.untouched_points
       try:
-        example = _object(shapes, index, image_path, root, size, config.box_margin)
+        example = _object(shapes, (group, review), index, image_path, root, size,
+                          config.box_margin)
       except BadExample as e:
         data.skipped.append(Skip(path, record, str(e)))
         continue
       if example is None:
-        data.filter('no_keypoints')
+        data.filter('unreviewed' if review.untouched_points > untouched_before else
+                    'no_keypoints')
         continue
       example.image_id, example.object_id = image_id, object_id
       example.source_file, example.record = path, record
       object_id += 1
+      kept += 1
       data.examples.append(example)
+    if groups:
+      tally.add(review, kept)
+  if tally.note('labelme'):
+    data.notes.append(tally.note('labelme'))
   return data
 
 
@@ -95,8 +123,28 @@ def _parse_document(doc, path, root, config):
   return groups, image_path, size
 
 
-def _object(shapes, index, image_path, root, size, box_margin):
-  """The shapes of one group -> Example (None when it has no point)."""
+def _review(doc, accept):
+  """The FrameReview of one labelme document (BadExample for malformed marks)."""
+  flags = doc.get('flags')
+  reviewed = isinstance(flags, dict) and flags.get(pre_annotations.REVIEWED) is True
+  written = pre_annotations.read_marks(doc.get(pre_annotations.MARKS_KEY),
+                                       pre_annotations.MARKS_KEY)
+  return pre_annotations.FrameReview(written, reviewed, accept)
+
+
+def _model_output(shape, review):
+  """Whether a point shape is the model's: every point of a file with marks (its place then
+  decides), else one the writer described by its score."""
+  if review.written is not None:
+    return True
+  description = shape.get('description')
+  return isinstance(description, str) and bool(_SCORE_DESCRIPTION.match(description.strip()))
+
+
+def _object(shapes, reviewed_group, index, image_path, root, size, box_margin):
+  """The shapes of one group -> Example (None when it has no labelled point); `reviewed_group`
+  is (the group id, the document's FrameReview)."""
+  group, review = reviewed_group
   k = len(index)
   xy, vis, box = np.zeros((k, 2)), np.zeros((k,), np.int32), None
   for shape in shapes:
@@ -120,6 +168,8 @@ def _object(shapes, index, image_path, root, size, box_margin):
       raise BadExample(f'unknown keypoint name {label!r:.40}')
     if vis[index[label]]:
       raise BadExample(f'keypoint {label!r} is labelled twice in one object')
+    if review.untouched(group, label, coords[0], _model_output(shape, review)):
+      continue
     xy[index[label]], vis[index[label]] = coords[0], 2
   if not vis.any():
     return None

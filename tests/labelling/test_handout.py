@@ -3,6 +3,7 @@ tracks.py) on the shared openfield video with a tiny untrained COCO model, and t
 frames read back by make_records; the reading of a --mode=predict analysis JSON."""
 
 import csv
+import dataclasses
 import json
 import os
 
@@ -10,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.errors import UserInputError
+from core.errors import RecordsError, UserInputError
 from hourglass.labelling import tracks
 from tests.support.flag_parsing import parse_flags
 
@@ -43,12 +44,18 @@ def test_select_frames_writes_the_tool_files_and_they_read_back(shared_data, tin
   with open(os.path.join(out, 'classes.txt')) as f:
     classes = f.read().split()
   assert classes[0] == 'nose' and len(classes) == 17
-  # The corrections (here: the pre-annotations as they are) read back into records.
+  # Nothing corrected: the untouched pre-annotations are no labels, and the error says so.
   annotation = {'labelme': None, 'cvat': os.path.join(out, 'annotations.xml')}[tool]
-  manifest = make_records(MakeRecordsConfig(
+  config = MakeRecordsConfig(
       source=tool, dataset_path=out, annotation_path=annotation,
       classes_path=os.path.join(out, 'classes.txt'), output_dir=str(tmp_path / 'records'),
-      val_fraction=0.0, input_shape=(64, 64), num_workers=1, box_min_side=4.0))
+      val_fraction=0.0, input_shape=(64, 64), num_workers=1, box_min_side=4.0)
+  with pytest.raises(RecordsError, match=r'no example was written[^$]*3 of 3 frames had '
+                                         r'untouched model points: \d+ points left '
+                                         r'unlabelled, 3 frames skipped'):
+    make_records(config)
+  # Accepted as they are, they read back into records.
+  manifest = make_records(dataclasses.replace(config, accept_unreviewed=True))
   assert manifest.count('train') + manifest.count('val') == 3
   assert manifest.definition.names == tuple(classes)
 

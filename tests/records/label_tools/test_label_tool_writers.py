@@ -1,6 +1,8 @@
 """Pre-annotation files for labelling tools (records/label_tools): what each writer writes reads
-back through the project's own reader of that tool (records/sources) as the same keypoints
-(to 1e-3 px), names, image sizes and absent keypoints; an unknown tool is a UserInputError."""
+back, once accepted (--accept_unreviewed), through the project's own reader of that tool
+(records/sources) as the same keypoints (to 1e-3 px), names, image sizes and absent keypoints;
+an unknown tool is a UserInputError. (Unreviewed, the same files give no label:
+tests/records/test_pre_annotations.py.)"""
 
 import copy
 import json
@@ -46,7 +48,7 @@ def _items(folder):
 
 def _config(dataset, **kwargs):
   return MakeRecordsConfig(source='x', output_dir=os.path.join(dataset, 'unused'),
-                           dataset_path=str(dataset), **kwargs)
+                           dataset_path=str(dataset), accept_unreviewed=True, **kwargs)
 
 
 def _label_studio_export(paths, folder):
@@ -130,7 +132,8 @@ def test_written_files_read_back_unchanged(tool, tmp_path):
   else:
     assert any('from the <meta> labels' in note for note in data.notes)
     with open(paths['labels'], encoding='utf-8') as f:
-      assert [label['name'] for label in json.load(f)] == list(NAMES)
+      labels = [(label['name'], label['type']) for label in json.load(f)]
+    assert labels == [(n, 'points') for n in NAMES] + [('reviewed', 'tag')]
 
 
 @pytest.mark.parametrize('tool', TOOLS)
@@ -150,7 +153,7 @@ def test_make_records_reads_the_written_folder(tool, tmp_path):
   manifest = make_records(MakeRecordsConfig(
       source=tool, output_dir=str(tmp_path / 'records'), dataset_path=output_dir,
       input_shape=(32, 32), num_workers=1, progress=False, val_fraction=0.0, shuffle=False,
-      box_min_side=8.0, **extra))
+      box_min_side=8.0, accept_unreviewed=True, **extra))
   assert manifest.definition.names == NAMES and manifest.raw['skipped'] == []
   records = {r[schema.ORIGINAL_PATH].decode(): r for r in read_records(manifest, 'train')}
   assert sorted(records) == ['a.png', 'frames/b.png']
