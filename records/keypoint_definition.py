@@ -66,14 +66,17 @@ class KeypointDefinition:
     Flip augmentation without the pair would teach the network to swap sides.
     """
     paired = {i for pair in self.flip_pairs_h for i in pair}
-    return [n for i, n in enumerate(self.names) if i not in paired and side_partners(n)]
+    return [n for i, n in enumerate(self.names)
+            if i not in paired and side_partners(n, certain_only=True)]
 
   def with_inferred_pairs(self) -> Tuple['KeypointDefinition', List[Tuple[str, str]]]:
     """This definition plus the horizontal pairs its names imply (left_eye <-> right_eye,
-    l_hand <-> r_hand, LeftEar <-> RightEar, knee_L <-> knee_R, leftear <-> rightear), for
-    names not yet paired. Returns (the definition, the (left, right) name pairs added)."""
+    l_hand <-> r_hand, LeftEar <-> RightEar, knee_L <-> knee_R, leftear <-> rightear, eyeL <->
+    eyeR, legL2 <-> legR2, front_left_paw <-> front_right_paw, Nearknee <-> Offknee; names
+    compared without surrounding whitespace), for names not yet paired. Returns (the
+    definition, the name pairs added, each in the definition's order)."""
     paired = {i for pair in self.flip_pairs_h for i in pair}
-    index = {n: i for i, n in enumerate(self.names)}
+    index = {n.strip(): i for i, n in enumerate(self.names)}
     added, pairs = [], list(self.flip_pairs_h)
     for i, name in enumerate(self.names):
       partner = next((index[p] for p in side_partners(name) if p in index), None)
@@ -154,13 +157,16 @@ class KeypointDefinition:
     return paths
 
 
-_OTHER_SIDE = {'left': 'right', 'right': 'left', 'l': 'r', 'r': 'l'}
-# A side word at either end of a name, with or without a separator: left_eye, LeftEye, leftear,
-# eye_left, eyeLeft; a one-letter side only with a separator: l_eye, r-hand, knee_l, knee_R.
-_SIDE_PATTERNS = (re.compile(r'^(left|right)', re.IGNORECASE),
-                  re.compile(r'(left|right)$', re.IGNORECASE),
-                  re.compile(r'^([lr])(?=[_\- .])', re.IGNORECASE),
-                  re.compile(r'(?<=[_\- .])([lr])$', re.IGNORECASE))
+_OTHER_SIDE = {'left': 'right', 'right': 'left', 'l': 'r', 'r': 'l', 'near': 'off',
+               'off': 'near'}
+# The words of a name: camelCase words, upper-case runs and digit runs, split at separators too
+# (front_left_paw, FrontLeftPaw, eyeL, legL2, KneeL, RIGHT_HIP, l-hand).
+_WORD = re.compile(r'[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+')
+# Side words glued to the rest of a name (no separator, no case change): leftear, earleft;
+# a horse's nearknee / offknee (near = left, off = right) only where the partner exists, since
+# many words start so (offset).
+_GLUED = re.compile(r'^(left|right)|(left|right)$', re.IGNORECASE)
+_GLUED_WEAK = re.compile(r'^(near|off)(?=[a-z])', re.IGNORECASE)
 
 
 def _other_side(word: str) -> str:
@@ -170,16 +176,31 @@ def _other_side(word: str) -> str:
   return other.capitalize() if word[0].isupper() else other
 
 
-def side_partners(name: str) -> List[str]:
-  """The names of the other side that `name` implies ([] when it says no side): 'left_eye' ->
-  ['right_eye'], 'KneeL' -> [] (a one-letter side needs a separator), 'ear_R' -> ['ear_L']."""
-  partners = []
-  for pattern in _SIDE_PATTERNS:
-    match = pattern.search(name)
-    if match:
-      start, end = match.span(1)
-      partners.append(name[:start] + _other_side(match.group(1)) + name[end:])
-  return partners
+def _side_spans(name: str):
+  """[(start, end, certain)] of the side words in `name` (already stripped): a word of the name
+  that is left/right/l/r/near/off, or left/right glued to either end (certain), or near/off
+  glued to the start (not certain: a name only when its partner exists)."""
+  spans = [(m.start(), m.end(), True) for m in _WORD.finditer(name)
+           if m.group().lower() in _OTHER_SIDE]
+  spans += [(m.start(m.lastindex), m.end(m.lastindex), True) for m in _GLUED.finditer(name)]
+  spans += [(m.start(1), m.end(1), False) for m in _GLUED_WEAK.finditer(name)]
+  seen, out = set(), []
+  for start, end, certain in spans:
+    if (start, end) not in seen:
+      seen.add((start, end))
+      out.append((start, end, certain))
+  return out
+
+
+def side_partners(name: str, certain_only: bool = False) -> List[str]:
+  """The names of the other side that `name` implies, whitespace stripped ([] when it says no
+  side): 'left_eye' -> ['right_eye'], 'eyeL' -> ['eyeR'], 'legL2' -> ['legR2'],
+  'front_left_paw' -> ['front_right_paw'], ' wingL ' -> ['wingR'], 'Nearknee' -> ['Offknee']
+  (unless certain_only: a glued near/off may be a word like 'offset'), 'lhand' -> [] (a glued
+  one-letter side is no side)."""
+  name = name.strip()
+  return [name[:start] + _other_side(name[start:end]) + name[end:]
+          for start, end, certain in _side_spans(name) if certain or not certain_only]
 
 
 def load_definition(classes_path: str, matchpoint_path: Optional[str] = None,

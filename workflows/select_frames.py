@@ -93,7 +93,9 @@ _EXPORTED = {'labelme': '', 'label_studio': ' --annotation_path=<Label Studio JS
 
 def read_back_hint(tool, output_dir):
   """The make_records command that reads the corrected frames back."""
-  return (f'correct the frames in {tool}, then read them back: python main.py '
-          f'--mode=make_records --source={tool} --dataset_path={output_dir}{_EXPORTED[tool]} '
+  return (f'correct the frames in {tool} (mark a frame `reviewed` to accept its points as they '
+          f'are: untouched model points are not read as labels), then read them back: '
+          f'python main.py --mode=make_records --source={tool} '
+          f'--dataset_path={output_dir}{_EXPORTED[tool]} '
           f'--classes_path={os.path.join(output_dir, "classes.txt")} [--matchpoint_path=... '
           f'--skeleton_path=... beside it] --records_dir=<new records>')

@@ -78,9 +78,14 @@ def choose_definition(data, config) -> KeypointDefinition:
 
 def horizontal_flip_support(data, definition) -> Dict[str, object]:
   """Whether horizontal flip augmentation keeps this set's labels right: {'supported': bool,
-  'reason': str}, for the manifest (training follows it). Not supported when the
-  source says so (its pixels tell the sides apart) or a name says a side and has no flip pair
-  (a flip would teach the network to swap it); the second is a printed warning."""
+  'reason': str}, for the manifest (training follows it, --flip_prob overrides).
+
+  Not supported when the source says so (its pixels tell the sides apart), when a name says a
+  side and has no flip pair (a flip would teach the network to swap it; a printed warning), or
+  when no pair exists at all (a set may name its sides in a way no rule knows: DeepLabCut and
+  SLEAP do not flip unless told the symmetries either; a printed note says how to turn flips
+  on). Supported when every side-named keypoint has its pair.
+  """
   if data.flips_unsupported:
     return {'supported': False, 'reason': data.flips_unsupported}
   unpaired = definition.unpaired_left_right_names()
@@ -90,8 +95,14 @@ def horizontal_flip_support(data, definition) -> Dict[str, object]:
     data.notes.append(f'warning: horizontal flips are off for this records set: {reason}')
     log.warning(data.notes[-1])
     return {'supported': False, 'reason': reason}
-  return {'supported': True, 'reason': 'every side-named keypoint has its flip pair'
-          if definition.flip_pairs_h else 'no keypoint name says a side'}
+  if not definition.flip_pairs_h:
+    reason = ('no two keypoint names make a left/right pair, and a set may name its sides in a '
+              'way no rule knows; if its keypoints have no sides, train with --flip_prob=0.5, '
+              'else give --matchpoint_path (lines "left_x,right_x,h")')
+    data.notes.append(f'horizontal flips are off for this records set: {reason}')
+    log.info(data.notes[-1])
+    return {'supported': False, 'reason': reason}
+  return {'supported': True, 'reason': 'every side-named keypoint has its flip pair'}
 
 
 def _override(definition, config) -> KeypointDefinition:

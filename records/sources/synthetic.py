@@ -44,11 +44,20 @@ _HEAD_BGR = (60, 210, 235)
 _SHIFT = 4  # cv2 fixed-point bits: shapes land at sub-pixel positions (no rounding of labels)
 
 
+# OKS sigmas for COCO AP: those of the COCO keypoint each part stands for (head: nose, neck:
+# shoulders, elbows, hands: wrists, hip: hips, feet: ankles), so AP on the creature weighs its
+# parts as on people.
+_SIGMAS = {'head': 0.026, 'neck': 0.079, 'elbow': 0.072, 'hand': 0.062, 'hip': 0.107,
+           'foot': 0.089}
+
+
 def definition() -> KeypointDefinition:
-  """The creature's keypoint definition (names, three h flip pairs, coloured skeleton)."""
+  """The creature's keypoint definition (names, three h flip pairs, coloured skeleton, OKS
+  sigmas)."""
   pairs = tuple((_I[f'left_{p}'], _I[f'right_{p}']) for p in ('elbow', 'hand', 'foot'))
   skeleton = tuple((_I[a], _I[b], c) for a, b, c in _EDGES)
-  return KeypointDefinition(NAMES, flip_pairs_h=pairs, skeleton=skeleton)
+  sigmas = tuple(_SIGMAS[name.split('_')[-1]] for name in NAMES)
+  return KeypointDefinition(NAMES, flip_pairs_h=pairs, skeleton=skeleton, sigmas=sigmas)
 
 
 @dataclasses.dataclass

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,10 @@ def test_quickstart_smoke_runs_the_whole_chain(tmp_path):
                         cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   out = proc.stdout
+  # A first run carries no warning: none printed, none logged (absl writes "W<mmdd> ...").
+  warnings = [line for line in (out + proc.stderr).splitlines()
+              if line.lower().startswith('warning') or re.match(r'W\d{4} ', line)]
+  assert not warnings, warnings
   assert 'val PCK@0.5:' in out and 'PCK@0.1:' in out and 'mean error:' in out, out[-2000:]
   # every stage left its files where the summary says
   assert (tmp_path / 'records' / 'manifest.json').is_file()

@@ -99,10 +99,54 @@ def test_side_partners_and_inferred_pairs():
   from records.keypoint_definition import side_partners  # pylint: disable=g-import-not-at-top
   cases = {'left_eye': ['right_eye'], 'LeftEar': ['RightEar'], 'leftear': ['rightear'],
            'eye_left': ['eye_right'], 'l_hand': ['r_hand'], 'r-hand': ['l-hand'],
-           'knee_L': ['knee_R'], 'RIGHT_HIP': ['LEFT_HIP'], 'KneeL': [], 'nose': [],
+           'knee_L': ['knee_R'], 'RIGHT_HIP': ['LEFT_HIP'], 'KneeL': ['KneeR'], 'nose': [],
            'lhand': [], 'tail_base': []}
   assert {name: side_partners(name) for name in cases} == cases
   d, added = KeypointDefinition(('snout', 'leftear', 'rightear', 'tailbase', 'l_paw', 'r_paw',
                                  'left_foot'), flip_pairs_h=((4, 5),)).with_inferred_pairs()
   assert d.flip_pairs_h == ((4, 5), (1, 2)) and added == [('leftear', 'rightear')]
   assert d.unpaired_left_right_names() == ['left_foot']
+
+
+# Skeletons as projects name them, and the pairs the name rule must find (no others).
+SIDE_TABLE = [
+    # an insect (SLEAP's fly skeleton): a side letter as a camelCase suffix or before a number
+    (('head', 'thorax', 'abdomen', 'wingL', 'wingR', 'forelegL4', 'forelegR4', 'midlegL4',
+      'midlegR4', 'hindlegL4', 'hindlegR4', 'eyeL', 'eyeR', 'antennaL', 'antennaR'),
+     [('wingL', 'wingR'), ('forelegL4', 'forelegR4'), ('midlegL4', 'midlegR4'),
+      ('hindlegL4', 'hindlegR4'), ('eyeL', 'eyeR'), ('antennaL', 'antennaR')]),
+    # a horse (near = left, off = right), glued to the rest of the name
+    (('Nose', 'Eye', 'Nearknee', 'Nearfrontfoot', 'Offknee', 'Offfrontfoot', 'Shoulder',
+      'Nearhindhock', 'Offhindhock', 'Ischium'),
+     [('Nearknee', 'Offknee'), ('Nearfrontfoot', 'Offfrontfoot'),
+      ('Nearhindhock', 'Offhindhock')]),
+    # four legs, side words inside the names, and stray whitespace
+    (('nose', 'front_left_paw', 'front_right_paw', 'BackLeftPaw', 'BackRightPaw', ' earL',
+      'earR ', 'legL2', 'legR2', 'tailbase'),
+     [('front_left_paw', 'front_right_paw'), ('BackLeftPaw', 'BackRightPaw'),
+      (' earL', 'earR '), ('legL2', 'legR2')]),
+    # no sides at all: nothing invented (offset starts like off, lip ends in a p, not an l)
+    (('thorax', 'tailbase', 'lip', 'offset', 'Rostrum', 'lhand', 'spine2'), []),
+]
+
+
+@pytest.mark.parametrize('names,pairs', SIDE_TABLE)
+def test_side_rule_table(names, pairs):
+  d, added = KeypointDefinition(names).with_inferred_pairs()
+  assert added == pairs
+  assert d.unpaired_left_right_names() == []
+  assert [(names[i], names[j]) for i, j in d.flip_pairs_h] == pairs
+
+
+def test_flips_are_off_without_a_pair_and_the_reason_says_how_to_turn_them_on():
+  from records.sources.common import SourceData  # pylint: disable=g-import-not-at-top
+  from records.sources.resolve import horizontal_flip_support  # pylint: disable=g-import-not-at-top
+  for names, supported in [(('thorax', 'tailbase', 'lip'), False),
+                           (('head', 'wingL', 'wingR'), True)]:
+    definition = KeypointDefinition(names).with_inferred_pairs()[0]
+    data = SourceData([], definition, len(names))
+    flip = horizontal_flip_support(data, definition)
+    assert flip['supported'] is supported
+    if not supported:
+      assert '--flip_prob=0.5' in flip['reason'] and '--matchpoint_path' in flip['reason']
+      assert data.notes == [f'horizontal flips are off for this records set: {flip["reason"]}']
