@@ -29,7 +29,7 @@ _EVAL = field_defaults(EvalConfig)
 
 # The modes of main.py, each a module of modes/ with run(flag_values).
 MODES = ('quickstart', 'make_records', 'train', 'eval', 'predict', 'select_frames', 'visualize',
-         'summary')
+         'summary', 'import_seed')
 
 absl_flags.DEFINE_enum('mode', MODES[0], MODES,
                        'What to run. No flags at all runs the synthetic quickstart end to end.')

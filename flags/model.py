@@ -3,7 +3,7 @@
 from absl import flags as absl_flags
 
 from flags.common import field_defaults
-from hourglass.model.config import ModelConfig
+from hourglass.model.config import INPUT_NORMALIZATIONS, ModelConfig
 
 _MODEL = field_defaults(ModelConfig)
 
@@ -19,3 +19,8 @@ absl_flags.DEFINE_integer('num_keypoints', None,
 absl_flags.DEFINE_bool('sync_bn', None,
                        'Synchronized BatchNorm across replicas. Default: on with >1 replica.')
 
+absl_flags.DEFINE_enum('input_normalization', _MODEL['input_normalization'],
+                       list(INPUT_NORMALIZATIONS),
+                       'How the network maps its RGB input: symmetric ([-1, 1], our models) or '
+                       'seed_mean (RGB / 255 minus the mean, the seed project\'s, for training '
+                       'from its models with --weights_path).')

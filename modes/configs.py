@@ -104,7 +104,8 @@ def model_config(flag_values, num_keypoints, shape=None, sync_bn=None):
     sync_bn = flag_values.sync_bn
   return ModelConfig(num_stacks=flag_values.num_stacks, mobile=flag_values.mobile,
                      tiny=flag_values.tiny, input_height=height, input_width=width,
-                     num_keypoints=num_keypoints, sync_bn=bool(sync_bn))
+                     num_keypoints=num_keypoints, sync_bn=bool(sync_bn),
+                     input_normalization=flag_values.input_normalization)
 
 
 def pipeline_config(flag_values, shape=None):

@@ -61,7 +61,7 @@ FLAG_IMPORTS = ('flags', 'core', 'core.errors', 'core.files', 'records', 'record
 # (modes/export.py) is a mode module too. Mode modules import no other mode module; every
 # mode may import the helpers below (which import no mode module themselves).
 MODES = ('quickstart', 'make_records', 'train', 'eval', 'predict', 'select_frames', 'visualize',
-         'summary')
+         'summary', 'import_seed')
 MODE_HELPERS = ('modes', 'modes.configs', 'modes.console')
 # Layers that may use only public names of the project (no `from x import _y`, no `x._y`).
 PUBLIC_NAMES_ONLY = ('benchmarks',)

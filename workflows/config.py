@@ -160,3 +160,23 @@ class VisualizeConfig:
   num_examples: int = 16
   output_dir: str = 'visualize'
   record_settings: Optional[Callable] = None
+
+
+@dataclasses.dataclass
+class ImportSeedConfig:
+  """A model of the seed project (a Keras 2 .h5) written as one of our model directories.
+
+  Attributes:
+    seed_path: the .h5 file (training checkpoint, dumped inference model or weights only).
+    model_dir: the model directory to write (its best_model/ bundle).
+    classes_path, matchpoint_path, skeleton_path, sigmas_path: the keypoint definition (the
+      seed's config files); without classes_path the shipped MPII (K=16) or COCO (K=17) one.
+    input_shape: (H, W) for a weights-only file, whose input size the file does not say.
+  """
+  seed_path: str
+  model_dir: str
+  classes_path: Optional[str] = None
+  matchpoint_path: Optional[str] = None
+  skeleton_path: Optional[str] = None
+  sigmas_path: Optional[str] = None
+  input_shape: Optional[Tuple[int, int]] = None

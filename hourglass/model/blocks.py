@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from hourglass.model import fuse_separable
+from hourglass.model.config import SEED_MEAN_RGB
 from hourglass.model.fused_batch_norm import FusedBatchNorm
 
 
@@ -116,8 +117,12 @@ def head(stack_input, features, channels, num_keypoints, name, sync_bn, is_last)
   return layers.Add(name=f'{name}_next')([y, remap, stack_input]), heatmaps
 
 
-def normalize_pixels(x):
-  """RGB pixels in [0, 255] (any dtype) -> [-1, 1], inside the model so exports need no code."""
-  x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name='front_normalize')(x)
-  return x
+def normalize_pixels(x, kind='symmetric'):
+  """RGB pixels in [0, 255] (any dtype) -> [-1, 1] ('symmetric'), or RGB / 255 minus the seed's
+  mean ('seed_mean'; ModelConfig.input_normalization), inside the model so exports need no
+  code."""
+  if kind == 'seed_mean':
+    return layers.Rescaling(1.0 / 255.0, offset=[-m for m in SEED_MEAN_RGB],
+                            name='front_normalize')(x)
+  return layers.Rescaling(1.0 / 127.5, offset=-1.0, name='front_normalize')(x)
 

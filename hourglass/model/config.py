@@ -5,6 +5,11 @@ import re
 
 from hourglass.keypoints import OUTPUT_STRIDE
 
+# How the network's first layer maps its RGB input in [0, 255]: 'symmetric' to [-1, 1] (ours);
+# 'seed_mean' to RGB / 255 minus SEED_MEAN_RGB, the seed project's preprocessing, for models
+# imported from it (hourglass/model/seed_import.py). Inside the model, so exports need no code.
+INPUT_NORMALIZATIONS = ('symmetric', 'seed_mean')
+SEED_MEAN_RGB = (0.4404, 0.4440, 0.4327)
 
 
 def parse_input_shape(text):
@@ -29,6 +34,7 @@ class ModelConfig:
     input_height, input_width: model input, multiples of 32.
     num_keypoints: K, the number of heatmaps.
     sync_bn: synchronized BatchNorm across replicas.
+    input_normalization: one of INPUT_NORMALIZATIONS.
   """
   num_stacks: int = 2
   mobile: bool = False
@@ -37,6 +43,7 @@ class ModelConfig:
   input_width: int = 256
   num_keypoints: int = 16
   sync_bn: bool = False
+  input_normalization: str = 'symmetric'
 
   def __post_init__(self):
     if self.num_stacks < 1:
@@ -44,6 +51,9 @@ class ModelConfig:
     parse_input_shape(f'{self.input_height}x{self.input_width}')
     if self.num_keypoints < 1:
       raise ValueError(f'num_keypoints must be >= 1, got {self.num_keypoints}')
+    if self.input_normalization not in INPUT_NORMALIZATIONS:
+      raise ValueError(f'input_normalization must be one of {INPUT_NORMALIZATIONS}, got '
+                       f'{self.input_normalization!r}')
 
   @property
   def channels(self):
@@ -63,4 +73,4 @@ class ModelConfig:
 
   # Fields that must agree between a checkpoint and a resumed run (sync_bn may differ).
   ARCHITECTURE_FIELDS = ('num_stacks', 'mobile', 'tiny', 'input_height', 'input_width',
-                         'num_keypoints')
+                         'num_keypoints', 'input_normalization')

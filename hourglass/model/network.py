@@ -10,12 +10,13 @@ from hourglass.model.config import ModelConfig
 def build_training_model(config: ModelConfig, name='stacked_hourglass') -> keras.Model:
   """Builds the model used for training.
 
-  Input: [B, H, W, 3] RGB pixels in [0, 255] (float or uint8 cast to the compute dtype).
+  Input: [B, H, W, 3] RGB pixels in [0, 255] (float or uint8 cast to the compute dtype),
+  normalised inside as config.input_normalization says.
   Outputs: a list of num_stacks heatmap tensors, each [B, H/4, W/4, K] float32 (intermediate
   supervision); the last one is the prediction.
   """
   inputs = keras.Input((config.input_height, config.input_width, 3), name='image')
-  x = blocks.normalize_pixels(inputs)
+  x = blocks.normalize_pixels(inputs, config.input_normalization)
   x = blocks.front_module(x, config.channels, config.mobile, config.sync_bn)
   outputs = []
   for i in range(config.num_stacks):

@@ -26,7 +26,8 @@ MODEL_CONFIG_FILE = 'model_config.json'
 # The flag that sets each architecture field, for error messages.
 FIELD_FLAGS = {'num_stacks': '--num_stacks', 'mobile': '--mobile', 'tiny': '--tiny',
                'input_height': '--model_input_shape', 'input_width': '--model_input_shape',
-               'num_keypoints': 'the keypoint definition (--records_dir / --classes_path)'}
+               'num_keypoints': 'the keypoint definition (--records_dir / --classes_path)',
+               'input_normalization': '--input_normalization'}
 
 
 class CheckpointKeeper:
@@ -144,16 +145,26 @@ def check_model_config(model_dir, model_config, chief=True):
 
 
 def _source_weights(weights_path):
-  """{layer name: [numpy arrays]} from a model dir, a bundle, a .keras or a .weights.h5 file."""
+  """{layer name: [numpy arrays]} from a model dir, a bundle, a .keras, a .weights.h5 file or a
+  model of the seed project (a Keras 2 .h5: hourglass/model/seed_import.py, told by its layout);
+  the layer `front_normalize` (the input normalisation, no weights) maps to its config."""
   from hourglass.model import bundle  # local: keeps this module importable without Keras models
+  from hourglass.model import seed_import
   import keras
   path = weights_path
+  if os.path.isfile(path) and ((path.endswith('.h5') and not path.endswith('.weights.h5')) or
+                               seed_import.is_seed_file(path)):  # errors name what it is
+    weights = seed_import.weights_by_our_names(seed_import.read_seed_file(path))
+    weights[_NORMALIZE] = seed_import.SEED_NORMALIZATION
+    return weights
   if os.path.isdir(path):
     path = bundle.find_bundle(weights_path)
     if path is None:
       raise UserInputError(f'--weights_path={weights_path}: neither a model directory with a '
                            'best_model/ nor a model bundle')
-    return {l.name: l.get_weights() for l in bundle.load_bundle(path)[0].layers}
+    model, config = bundle.load_bundle(path)[:2]
+    return dict({l.name: l.get_weights() for l in model.layers},
+                **{_NORMALIZE: config.input_normalization})
   if path.endswith('.weights.h5'):
     return _h5_weights(path)
   if path.endswith('.keras') and os.path.isfile(path):
@@ -163,7 +174,12 @@ def _source_weights(weights_path):
       raise UserInputError(f'--weights_path={path}: not a loadable Keras model ({e})') from None
     return {l.name: l.get_weights() for l in model.layers}
   raise UserInputError(f'--weights_path={weights_path}: expected a model directory, a bundle, '
-                       'a .keras or a .weights.h5 file')
+                       'a .keras or a .weights.h5 file, or a Keras 2 .h5 model of the seed '
+                       'project')
+
+
+# Where _source_weights puts the source's input normalisation (no layer has this name).
+_NORMALIZE = ' input_normalization'
 
 
 def _h5_weights(path):
@@ -184,13 +200,21 @@ def _h5_weights(path):
     raise UserInputError(f'--weights_path={path}: cannot read ({e})') from None
 
 
-def load_weights_by_name(model, weights_path, log=print):
+def load_weights_by_name(model, weights_path, log=print, input_normalization=None):
   """Copies weights into `model` layer by layer, matching names; skips shape mismatches.
 
+  Args:
+    input_normalization: the model's ModelConfig.input_normalization; a source that records
+      another (a bundle, a seed file) is refused, as its weights expect other input values.
   Returns:
     (loaded layer names, skipped list of 'name (reason)').
   """
   source = _source_weights(weights_path)
+  trained = source.pop(_NORMALIZE, None)
+  if input_normalization and trained and trained != input_normalization:
+    raise UserInputError(f'--weights_path={weights_path}: its weights take input normalised '
+                         f'as {trained!r}, this model as {input_normalization!r}; train with '
+                         f'--input_normalization={trained}')
   loaded, skipped = [], []
   for layer in model.layers:
     target = layer.get_weights()

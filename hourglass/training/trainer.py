@@ -81,7 +81,8 @@ class Trainer:
     with strategy.scope():
       self._build_state(config, model_config)
     if weights_path:
-      checkpointing.load_weights_by_name(self.model, weights_path, log=log)
+      checkpointing.load_weights_by_name(self.model, weights_path, log=log,
+                                         input_normalization=model_config.input_normalization)
     self.keeper = self._checkpoint_keeper(weights_path)
     self._signal = None  # set by SIGTERM/SIGINT while train() runs
     self.validator = None
