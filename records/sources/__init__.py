@@ -17,6 +17,8 @@ SOURCES = {
     'label_studio': 'label_studio',
     'cvat': 'cvat',
     'deeplabcut': 'deeplabcut',
+    'sleap': 'sleap',
+    'animal_pose': 'animal_pose',
     'synthetic': 'synthetic',
 }
 
