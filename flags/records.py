@@ -47,6 +47,10 @@ absl_flags.DEFINE_bool('accept_unreviewed', _RECORDS['accept_unreviewed'],
                        'pre-annotations that nobody moved or marked reviewed as labels. By '
                        'default such points stay unlabelled and a frame left with no label is '
                        'skipped (counted in the summary).')
+absl_flags.DEFINE_string('categories', _RECORDS['categories'],
+                         'make_records --source=animal_pose: the categories to read, '
+                         'comma-separated names as in the file (dog,cat); a name the file does '
+                         'not have is an error listing its categories. Default: every category.')
 absl_flags.DEFINE_float('box_margin', _RECORDS['box_margin'],
                         'make_records: enlargement of object boxes taken from COCO bboxes, '
                         'labelme, Label Studio or CVAT rectangles, or the extent of the labelled '

@@ -13,7 +13,7 @@ class MakeRecordsConfig:
 
   Attributes:
     source: a name in records.sources.SOURCES (json, mpii, coco, labelme, label_studio, cvat,
-      deeplabcut, synthetic).
+      deeplabcut, animal_pose, synthetic).
     output_dir: the records directory to write.
     input_shape: (H, W) of the model input.
     dataset_path: the dataset folder (images and annotations).
@@ -39,6 +39,8 @@ class MakeRecordsConfig:
       output_dir (records/grow.py).
     accept_unreviewed: take model pre-annotations nobody moved or accepted as labels
       (records/pre_annotations.py); by default they stay unlabelled.
+    categories: --source=animal_pose: the category names to read, comma-separated (dog,cat);
+      None reads every category.
   """
   source: str
   output_dir: str
@@ -67,6 +69,7 @@ class MakeRecordsConfig:
   progress: bool = True
   add_to: Optional[str] = None
   accept_unreviewed: bool = False
+  categories: Optional[str] = None
 
   def validate(self) -> None:
     """Raises UserInputError naming the setting that is out of range."""

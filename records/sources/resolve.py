@@ -27,12 +27,18 @@ log = logging.getLogger(__name__)
 # --val_fraction is given.
 DEFAULT_VAL_FRACTION = 0.1
 
+# Spellings of one point in different releases of a data set -> one spelling, used only to
+# match a --classes_path to the names a source carries: Animal-Pose's keypoints.json says
+# left_ear where mmpose's converted files (and configs/animal_pose_*) say left_earbase.
+NAME_ALIASES = {'left_earbase': 'left_ear', 'right_earbase': 'right_ear'}
+
 
 def choose_definition(data, config) -> KeypointDefinition:
   """The definition to write: --classes_path etc. override what the source carries.
 
-  With --classes_path the examples are reordered by name when the source knows the same names;
-  otherwise channels are taken by position. Sources that know only K (json) fall back to the
+  With --classes_path the examples are reordered by name when the source knows the same names,
+  spellings in NAME_ALIASES counting as one (left_ear = left_earbase); otherwise channels are
+  taken by position (a warning says so). Sources that know only K (json) fall back to the
   shipped MPII (K=16) or COCO (K=17) definitions. COCO's OKS sigmas are attached when the names
   are COCO's 17 keypoints. Without --matchpoint_path, names that say a side are paired with
   their other side (left_eye <-> right_eye; KeypointDefinition.with_inferred_pairs), printed.
@@ -48,13 +54,7 @@ def choose_definition(data, config) -> KeypointDefinition:
       raise DefinitionError(f'{config.classes_path}: {definition.num_keypoints} keypoint names '
                             f'but the annotations have {k} keypoints')
     if source_def is not None and definition.names != source_def.names:
-      if set(definition.names) == set(source_def.names):
-        _reorder(data.examples, source_def.names, definition.names)
-      else:
-        data.notes.append(f'warning: {config.classes_path}: names {list(definition.names)} '
-                          f'differ from the source\'s {list(source_def.names)}; channels are '
-                          f'taken by position')
-        log.warning(data.notes[-1])
+      _match_names(data, source_def.names, definition.names, config.classes_path)
   else:
     if source_def is None:
       builtin = {16: 'mpii', 17: 'coco'}.get(k)
@@ -126,6 +126,35 @@ def _with_coco_sigmas(definition) -> KeypointDefinition:
   by_name = dict(zip(coco.names, coco.sigmas))
   return KeypointDefinition(definition.names, definition.flip_pairs_h, definition.flip_pairs_v,
                             definition.skeleton, tuple(by_name[n] for n in definition.names))
+
+
+def same_points(source_names, names):
+  """(source names, definition names), spelt so that equal means the same point, when both
+  name the same points one to one (exactly, else through NAME_ALIASES); None otherwise."""
+  for table in ({}, NAME_ALIASES):
+    old = [table.get(n, n) for n in source_names]
+    new = [table.get(n, n) for n in names]
+    if len(set(old)) == len(old) == len(new) == len(set(new)) and set(old) == set(new):
+      return old, new
+  return None
+
+
+def _match_names(data, source_names, names, classes_path) -> None:
+  """Reorders the examples from the source's names to the --classes_path names when both name
+  the same points (noting the aliases used); else warns that channels are taken by position."""
+  matched = same_points(source_names, names)
+  if matched is None:
+    data.notes.append(f'warning: {classes_path}: names {list(names)} differ from the '
+                      f'source\'s {list(source_names)}; channels are taken by position')
+    log.warning(data.notes[-1])
+    return
+  _reorder(data.examples, *matched)
+  spelt = dict(zip(matched[0], source_names))
+  aliased = [f'{spelt[c]} = {n}' for c, n in zip(matched[1], names) if spelt[c] != n]
+  if aliased:
+    data.notes.append(f'{classes_path}: keypoints matched to the source\'s by name, with '
+                      f'aliases {", ".join(aliased)}')
+    log.info(data.notes[-1])
 
 
 def _reorder(examples, old_names, new_names):
