@@ -11,12 +11,8 @@ around each person, undistorted, so a stretched frame shows it shapes it never s
 
 import os
 
-from core.errors import UserInputError
 from hourglass.model import bundle, seed_import
 from hourglass.model.network import inference_model
-from records.keypoint_definition import builtin_definition, load_definition
-
-_BUILTIN = {16: 'mpii', 17: 'coco'}
 
 
 def run(config):
@@ -29,30 +25,14 @@ def run(config):
       keypoint count differs from the model's.
   """
   model, model_config, seed = seed_import.import_model(config.seed_path, config.input_shape)
-  definition = _definition(config, model_config.num_keypoints)
-  codec = dict(seed_import.SEED_CODEC,
-               input_size=[model_config.input_height, model_config.input_width])
-  flip = ({'supported': True, 'reason': 'the seed project trained with horizontal flips of its '
-                                        'match-point pairs'} if definition.flip_pairs_h else None)
+  keypoints = seed_import.definition(config.seed_path, model_config.num_keypoints,
+                                     config.classes_path, config.matchpoint_path,
+                                     config.skeleton_path, config.sigmas_path)
   directory = bundle.best_model_dir(config.model_dir)
-  bundle.save_bundle(directory, inference_model(model), model_config, definition, codec,
-                     flip=flip)
+  bundle.save_bundle(directory, inference_model(model), model_config, keypoints,
+                     seed_import.codec_settings(model_config),
+                     flip=seed_import.flip_setting(keypoints))
   return directory, model_config, seed
-
-
-def _definition(config, num_keypoints):
-  if config.classes_path:
-    definition = load_definition(config.classes_path, config.matchpoint_path,
-                                 config.skeleton_path, config.sigmas_path)
-    if definition.num_keypoints != num_keypoints:
-      raise UserInputError(f'{config.seed_path}: the model has {num_keypoints} keypoints, '
-                           f'{config.classes_path} names {definition.num_keypoints}')
-    return definition
-  if num_keypoints not in _BUILTIN:
-    raise UserInputError(f'{config.seed_path}: the model has {num_keypoints} keypoints; give '
-                         f'--classes_path (and --skeleton_path, --matchpoint_path): the seed '
-                         f'project\'s config files')
-  return builtin_definition(_BUILTIN[num_keypoints])
 
 
 def summary(directory, model_config, seed):

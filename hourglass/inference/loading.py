@@ -9,8 +9,9 @@ import os
 
 from hourglass.inference import runtime_predictors
 from hourglass.inference.predictors import KerasPredictor, SavedModelPredictor
-from hourglass.model import bundle as bundle_lib
 from core.errors import UserInputError
+from hourglass.model import bundle as bundle_lib
+from hourglass.model import seed_import
 
 RUNTIME_SUFFIXES = ('.tflite', '.onnx', '.mnn')
 
@@ -21,6 +22,19 @@ def _from_bundle(directory, batch_size):
   codec = bundle_lib.codec_from_settings(codec_settings, (config.input_height, config.input_width))
   return KerasPredictor(model, definition, codec, f'keras:{directory}', batch_size,
                         bundle_lib.CropRule.from_info(info), bundle_lib.flip_support(info))
+
+
+def _from_seed_file(path, batch_size):
+  """A model of the seed project (Keras 2 .h5), imported in memory with the shipped definition
+  of its keypoint count (--mode=import_seed takes the seed's config files)."""
+  from hourglass.model.network import inference_model  # pylint: disable=g-import-not-at-top
+  model, config, _ = seed_import.import_model(path)
+  keypoints = seed_import.definition(path, config.num_keypoints)
+  codec = bundle_lib.codec_from_settings(seed_import.codec_settings(config))
+  flip = seed_import.flip_setting(keypoints)
+  return KerasPredictor(inference_model(model), keypoints, codec, f'seed:{path}', batch_size,
+                        bundle_lib.CropRule(), bundle_lib.flip_support({bundle_lib.FLIP_KEY: flip}
+                                                                       if flip else {}))
 
 
 def _metadata_dir(path):
@@ -48,8 +62,9 @@ def load_predictor(path, batch_size=32, num_threads=None):
 
   Args:
     path: a training model_dir (its best_model bundle), a bundle dir, a `.keras` file (bundle
-      files beside it), a SavedModel dir (bundle files inside, in assets/ or beside it), or a
-      `.tflite` / `.onnx` / `.mnn` file (hourglass.inference.runtime_predictors).
+      files beside it), a SavedModel dir (bundle files inside, in assets/ or beside it), a
+      `.tflite` / `.onnx` / `.mnn` file (hourglass.inference.runtime_predictors), or a Keras 2
+      `.h5` model of the seed project (hourglass/model/seed_import.py; MPII or COCO keypoints).
     batch_size: the largest batch sent to the model at once.
     num_threads: CPU threads of a .tflite / .onnx / .mnn runtime (None: its default).
   Returns:
@@ -83,5 +98,7 @@ def load_predictor(path, batch_size=32, num_threads=None):
       raise UserInputError(f'{path}: not a loadable Keras model ({type(e).__name__}: {e})'
                            ) from None
     return KerasPredictor(model, definition, codec, f'keras:{path}', batch_size, rule, flip)
+  if path.lower().endswith('.h5'):
+    return _from_seed_file(path, batch_size)
   raise UserInputError(f'{path}: unknown model format; expected a model directory, .keras, a '
-                       f'SavedModel directory, .tflite, .onnx or .mnn')
+                       f'SavedModel directory, .tflite, .onnx, .mnn or a seed project .h5')

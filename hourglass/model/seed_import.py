@@ -39,10 +39,13 @@ import numpy as np
 
 from core.errors import UserInputError
 from hourglass.model.config import ModelConfig
+from records.keypoint_definition import builtin_definition, KeypointDefinition, load_definition
 
 SEED_NORMALIZATION = 'seed_mean'
 # The seed's heatmap targets (its data generator): stride 4, Gaussian sigma 1 heatmap pixel.
 SEED_CODEC = {'stride': 4, 'sigma': 1.0}
+# The definitions the seed ships, by keypoint count, for files imported without --classes_path.
+_BUILTIN = {16: 'mpii', 17: 'coco'}
 
 _PART = {'conv_1x1_1': 'conv_1x1_x1', 'conv_3x3_2': 'conv_3x3_x2', 'conv_1x1_3': 'conv_1x1_x3',
          'skip': 'skip'}
@@ -309,3 +312,37 @@ def import_model(path: str, input_shape=None):
   model = build_training_model(config)
   load_into(model, seed)
   return model, config, seed
+
+
+def definition(path: str, num_keypoints: int, classes_path=None, matchpoint_path=None,
+               skeleton_path=None, sigmas_path=None) -> KeypointDefinition:
+  """The keypoint definition of an imported model: the seed's config files when given, else
+  the shipped MPII (K=16) or COCO (K=17) one.
+
+  Raises:
+    UserInputError: naming `path` when the files name another count, or no definition is known.
+  """
+  if classes_path:
+    loaded = load_definition(classes_path, matchpoint_path, skeleton_path, sigmas_path)
+    if loaded.num_keypoints != num_keypoints:
+      raise UserInputError(f'{path}: the model has {num_keypoints} keypoints, {classes_path} '
+                           f'names {loaded.num_keypoints}')
+    return loaded
+  if num_keypoints not in _BUILTIN:
+    raise UserInputError(f'{path}: the model has {num_keypoints} keypoints; import it with '
+                         f'--mode=import_seed --classes_path=... (and --skeleton_path, '
+                         f'--matchpoint_path): the seed project\'s config files')
+  return builtin_definition(_BUILTIN[num_keypoints])
+
+
+def codec_settings(config: ModelConfig) -> Dict:
+  """The bundle's codec settings of an imported model (the seed's targets)."""
+  return dict(SEED_CODEC, input_size=[config.input_height, config.input_width])
+
+
+def flip_setting(keypoints: KeypointDefinition) -> Optional[Dict]:
+  """The bundle's horizontal_flip entry: the seed trained with flips of its match-point pairs."""
+  if not keypoints.flip_pairs_h:
+    return None
+  return {'supported': True,
+          'reason': 'the seed project trained with horizontal flips of its match-point pairs'}

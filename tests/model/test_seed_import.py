@@ -148,3 +148,27 @@ def test_weights_path_takes_a_seed_file_with_its_normalization(shared_data):
     checkpointing.load_weights_by_name(
         build_training_model(dataclasses.replace(config, input_normalization='symmetric')),
         path, log=lambda *a: None, input_normalization='symmetric')
+
+
+def test_import_mode_writes_a_model_directory_every_mode_loads(shared_data, tmp_path):
+  """workflows.import_seed (--mode=import_seed) on a weights-only file writes a bundle whose
+  predictor gives the seed's heatmaps; --model_path also takes the .h5 itself."""
+  from hourglass.inference.loading import load_predictor  # pylint: disable=g-import-not-at-top
+  from workflows import import_seed  # pylint: disable=g-import-not-at-top
+  from workflows.config import ImportSeedConfig  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(shared_data, 'seed_models')
+  reference = np.load(os.path.join(folder, 'hg_s2_mobile_tiny_128_coco_reference.npz'))
+  pixels = (reference['input'] + np.asarray(SEED_MEAN_RGB, np.float32)) * 255.0
+  with pytest.raises(UserInputError, match='needs --model_input_shape|give --model_input_shape'):
+    import_seed.run(ImportSeedConfig(os.path.join(folder, 'hg_s2_mobile_tiny_128_coco_weights.h5'),
+                                     str(tmp_path / 'no_shape')))
+  directory, config, _ = import_seed.run(ImportSeedConfig(
+      os.path.join(folder, 'hg_s2_mobile_tiny_128_coco_weights.h5'), str(tmp_path / 'model'),
+      input_shape=(128, 128)))
+  assert config.input_normalization == 'seed_mean'
+  for path in (str(tmp_path / 'model'), os.path.join(folder, 'hg_s2_mobile_tiny_128_coco_dump.h5')):
+    predictor = load_predictor(path)
+    assert predictor.definition.names[0] == 'nose' and predictor.codec.sigma == 1.0
+    heatmaps = np.asarray(predictor.heatmaps(pixels[None]))[0]
+    theirs = reference['stack1']
+    assert np.abs(heatmaps - theirs).max() <= TOLERANCE * np.abs(theirs).max(), path
