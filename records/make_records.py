@@ -33,13 +33,8 @@ from records.config import MakeRecordsConfig  # noqa: F401  (make_records takes 
 from records.crop import crop_shape, init_worker, try_process, try_process_many
 from records.example import Skip, TRAIN
 from records.sources import get_source
-from records.sources.resolve import (
-  assign_splits,
-  choose_definition,
-  horizontal_flip_support,
-  image_identity,
-  order_examples,
-)
+from records.sources.resolve import (assign_splits, choose_definition, horizontal_flip_support,
+                                     image_identity, order_examples)
 from records.writer import ShardWriter
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ import numpy as np
 
 from core.errors import UserInputError
 from hourglass.model.config import ModelConfig
-from records.keypoint_definition import builtin_definition, KeypointDefinition, load_definition
+from records.keypoint_definition import KeypointDefinition, builtin_definition, load_definition
 
 SEED_NORMALIZATION = 'seed_mean'
 # The seed's heatmap targets (its data generator): stride 4, Gaussian sigma 1 heatmap pixel.

@@ -58,17 +58,10 @@ import numpy as np
 
 from core.errors import AnnotationError, UserInputError
 from records import pre_annotations
-from records.example import BadExample, Example, ObjectBox, Skip, TRAIN, VAL
-from records.sources.common import (
-  inside,
-  labelled_source_data,
-  listed_annotation_files,
-  read_json,
-  relative_to,
-  require_dir,
-  resolve_image,
-  SourceData,
-)
+from records.example import TRAIN, VAL, BadExample, Example, ObjectBox, Skip
+from records.sources.common import (SourceData, inside, labelled_source_data,
+                                    listed_annotation_files, read_json, relative_to,
+                                    require_dir, resolve_image)
 
 _VAL_SUBSETS = ('validation', 'val', 'test')
 

@@ -56,14 +56,8 @@ from core.errors import AnnotationError, UserInputError
 from records import pre_annotations
 from records.example import BadExample, Example, ObjectBox, Skip
 from records.sources import label_studio_images
-from records.sources.common import (
-  labelled_source_data,
-  listed_annotation_files,
-  read_json,
-  relative_to,
-  require_dir,
-  SourceData,
-)
+from records.sources.common import (SourceData, labelled_source_data, listed_annotation_files,
+                                    read_json, relative_to, require_dir)
 
 _KEYPOINT_TYPES = ('keypointlabels', 'keypoint')
 _RECTANGLE_TYPES = ('rectanglelabels', 'rectangle')

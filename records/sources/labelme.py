@@ -27,15 +27,8 @@ import numpy as np
 from core.errors import UserInputError
 from records import pre_annotations
 from records.example import BadExample, Example, ObjectBox, Skip
-from records.sources.common import (
-  inside,
-  labelled_source_data,
-  read_json,
-  relative_to,
-  require_dir,
-  resolve_image,
-  SourceData,
-)
+from records.sources.common import (SourceData, inside, labelled_source_data, read_json,
+                                    relative_to, require_dir, resolve_image)
 
 # The description the writer gave every model point (its score), its only mark in older files.
 _SCORE_DESCRIPTION = re.compile(r'^score [0-9.]+$')
