@@ -27,6 +27,9 @@ CREATED_KEY = 'created'
 NOTES_KEY = 'notes'
 OBJECT_SCALE_KEY = 'object_scale'
 FLIP_KEY = 'horizontal_flip'
+# In the horizontal_flip entry: flips are off only because no keypoint names make a left/right
+# pair (records.sources.resolve.horizontal_flip_support), so --flip_prob turns them on quietly.
+FLIP_NO_PAIRS_KEY = 'no_pairs'
 ANNOTATION_SETS_KEY = 'annotation_sets'
 IDENTITIES_KEY = 'identities'
 

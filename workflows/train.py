@@ -7,6 +7,7 @@ from core.errors import UserInputError
 from hourglass.training import DEFAULT_EPOCHS, DEFAULT_TRAIN_STEPS
 from hourglass.training import precision as precision_lib
 from hourglass.training import strategy as strategy_lib
+from records.reader import FLIP_NO_PAIRS_KEY
 
 
 def run_length(training, steps_per_epoch):
@@ -34,8 +35,12 @@ def follow_flip_support(pipeline, flip, flip_prob_given, log=print):
   if flip['supported'] or not pipeline.flip_prob:
     return pipeline
   if flip_prob_given:
-    log(f'warning: --flip_prob={pipeline.flip_prob:g} although these records do not support '
-        f'horizontal flips: {flip["reason"]}')
+    if flip.get(FLIP_NO_PAIRS_KEY):  # what the records' note asks for a set without sides
+      log(f'horizontal flips on (--flip_prob={pipeline.flip_prob:g}): no keypoint names make a '
+          f'left/right pair in these records')
+    else:
+      log(f'warning: --flip_prob={pipeline.flip_prob:g} although these records do not support '
+          f'horizontal flips: {flip["reason"]}')
     return pipeline
   log(f'horizontal flips off: {flip["reason"]} (--flip_prob overrides)')
   return dataclasses.replace(pipeline, flip_prob=0.0)

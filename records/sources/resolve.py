@@ -20,6 +20,7 @@ import numpy as np
 from core.errors import DefinitionError, UserInputError
 from records.example import TRAIN, VAL
 from records.keypoint_definition import KeypointDefinition, builtin_definition, load_definition
+from records.reader import FLIP_NO_PAIRS_KEY
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,9 @@ def horizontal_flip_support(data, definition) -> Dict[str, object]:
   side and has no flip pair (a flip would teach the network to swap it; a printed warning), or
   when no pair exists at all (a set may name its sides in a way no rule knows: DeepLabCut and
   SLEAP do not flip unless told the symmetries either; a printed note says how to turn flips
-  on). Supported when every side-named keypoint has its pair.
+  on; the entry carries FLIP_NO_PAIRS_KEY, so that --flip_prob turns flips on without a
+  warning).
+  Supported when every side-named keypoint has its pair.
   """
   if data.flips_unsupported:
     return {'supported': False, 'reason': data.flips_unsupported}
@@ -101,7 +104,7 @@ def horizontal_flip_support(data, definition) -> Dict[str, object]:
               'else give --matchpoint_path (lines "left_x,right_x,h")')
     data.notes.append(f'horizontal flips are off for this records set: {reason}')
     log.info(data.notes[-1])
-    return {'supported': False, 'reason': reason}
+    return {'supported': False, 'reason': reason, FLIP_NO_PAIRS_KEY: True}
   return {'supported': True, 'reason': 'every side-named keypoint has its flip pair'}
 
 

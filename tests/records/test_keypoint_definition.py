@@ -140,7 +140,9 @@ def test_side_rule_table(names, pairs):
 
 def test_flips_are_off_without_a_pair_and_the_reason_says_how_to_turn_them_on():
   from records.sources.common import SourceData  # pylint: disable=g-import-not-at-top
+  from pipelines.config import PipelineConfig  # pylint: disable=g-import-not-at-top
   from records.sources.resolve import horizontal_flip_support  # pylint: disable=g-import-not-at-top
+  from workflows.train import follow_flip_support  # pylint: disable=g-import-not-at-top
   for names, supported in [(('thorax', 'tailbase', 'lip'), False),
                            (('head', 'wingL', 'wingR'), True)]:
     definition = KeypointDefinition(names).with_inferred_pairs()[0]
@@ -150,3 +152,9 @@ def test_flips_are_off_without_a_pair_and_the_reason_says_how_to_turn_them_on():
     if not supported:
       assert '--flip_prob=0.5' in flip['reason'] and '--matchpoint_path' in flip['reason']
       assert data.notes == [f'horizontal flips are off for this records set: {flip["reason"]}']
+      # Training leaves them off, and --flip_prob turns them on without a warning.
+      lines = []
+      assert follow_flip_support(PipelineConfig(), flip, False, lines.append).flip_prob == 0.0
+      assert follow_flip_support(PipelineConfig(), flip, True, lines.append).flip_prob == 0.5
+      assert lines[1] == ('horizontal flips on (--flip_prob=0.5): no keypoint names make a '
+                          'left/right pair in these records')
