@@ -136,7 +136,7 @@ def _read_task(task, n, path, root, config, indices, data, counts):
   record = f'task {task.get("id", n)!r:.40}' if isinstance(task, dict) else f'task #{n}'
   try:
     written = _written(task)
-    annotation, reason = _chosen(task, counts if written is None else None)
+    annotation, reason = _chosen(task, counts, marked=written is not None)
     if annotation is None and written is None:
       data.filter(reason)
       return
@@ -196,13 +196,15 @@ def _reviewed(annotation):
   return False
 
 
-def _chosen(task, counts=None):
-  """(the annotation to read, None) or (None, the filter reason); BadExample when malformed."""
+def _chosen(task, counts=None, marked=False):
+  """(the annotation to read, None) or (None, the filter reason); BadExample when malformed.
+  `marked`: the task carries our marks (its unsubmitted predictions are then counted by the
+  pre-annotation rule, not as predictions_only)."""
   if not isinstance(task, dict):
     raise BadExample(f'the task is a {type(task).__name__}, not an object')
   annotations = task.get('annotations')
   if not annotations:
-    if counts is not None and task.get('predictions'):
+    if counts is not None and task.get('predictions') and not marked:
       counts['predictions_only'] += 1
     return None, 'no_annotation'
   if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
