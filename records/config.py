@@ -13,7 +13,7 @@ class MakeRecordsConfig:
 
   Attributes:
     source: a name in records.sources.SOURCES (json, mpii, coco, labelme, label_studio, cvat,
-      deeplabcut, animal_pose, synthetic).
+      deeplabcut, sleap, animal_pose, synthetic).
     output_dir: the records directory to write.
     input_shape: (H, W) of the model input.
     dataset_path: the dataset folder (images and annotations).
