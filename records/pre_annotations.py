@@ -31,7 +31,7 @@ neither and are labels as before.
 
 import dataclasses
 import math
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from records.example import BadExample
 
@@ -146,18 +146,18 @@ class ReviewTally:
       self.points += review.untouched_points
       self.frames_skipped += int(objects_kept == 0)
 
-  def note(self, source: str) -> Optional[str]:
-    """The sentence for the user, or None when no frame had an untouched model point."""
+  def notes(self, source: str) -> List[str]:
+    """[the sentence for the user], or [] when no frame had an untouched model point."""
     if not self.frames_untouched:
-      return None
+      return []
     counted = (f'{self.frames_untouched} of {_count(self.frames, "frame")} had untouched model '
                f'points')
     if self.accept:
-      return (f'{NOTE_PREFIX}{source}: {counted}: --accept_unreviewed took their '
-              f'{_count(self.points, "point")} as labels')
-    return (f'{NOTE_PREFIX}{source}: {counted}: {_count(self.points, "point")} left unlabelled, '
+      return [f'{NOTE_PREFIX}{source}: {counted}: --accept_unreviewed took their '
+              f'{_count(self.points, "point")} as labels']
+    return [f'{NOTE_PREFIX}{source}: {counted}: {_count(self.points, "point")} left unlabelled, '
             f'{_count(self.frames_skipped, "frame")} skipped; --accept_unreviewed takes them as '
-            f'labels')
+            f'labels']
 
 
 def _count(n: int, noun: str) -> str:

@@ -31,10 +31,9 @@ def _from_seed_file(path, batch_size):
   model, config, _ = seed_import.import_model(path)
   keypoints = seed_import.definition(path, config.num_keypoints)
   codec = bundle_lib.codec_from_settings(seed_import.codec_settings(config))
-  flip = seed_import.flip_setting(keypoints)
+  flip = bundle_lib.flip_support({bundle_lib.FLIP_KEY: seed_import.flip_setting(keypoints)})
   return KerasPredictor(inference_model(model), keypoints, codec, f'seed:{path}', batch_size,
-                        bundle_lib.CropRule(), bundle_lib.flip_support({bundle_lib.FLIP_KEY: flip}
-                                                                       if flip else {}))
+                        bundle_lib.CropRule(), flip)
 
 
 def _metadata_dir(path):

@@ -127,10 +127,14 @@ def read_seed_file(path: str) -> SeedFile:
   return SeedFile(path, kind, layers, feeders, input_shape)
 
 
+def _is_keras3(f) -> bool:
+  """A Keras 3 file: its version attribute, or a `.weights.h5`'s layers/vars groups."""
+  return _text(f.attrs.get('keras_version', '')).startswith('3') or 'layers' in f or 'vars' in f
+
+
 def _layout(f) -> Optional[str]:
   """'model' for a Keras 2 saved model, 'weights' for a Keras 2 weights file, else None."""
-  version = _text(f.attrs.get('keras_version', ''))
-  if version.startswith('3') or 'layers' in f or 'vars' in f:
+  if _is_keras3(f):
     return None
   if 'model_weights' in f and 'layer_names' in f['model_weights'].attrs:
     return 'model'
@@ -140,8 +144,7 @@ def _layout(f) -> Optional[str]:
 
 
 def _not_seed_reason(f) -> str:
-  version = _text(f.attrs.get('keras_version', ''))
-  if version.startswith('3') or 'layers' in f or 'vars' in f:
+  if _is_keras3(f):
     return ('a Keras 3 file, not one of the seed project\'s Keras 2 models (give our own files '
             'to --weights_path / --model_path as they are)')
   return 'not a Keras 2 model or weights file in the seed project\'s layout'
@@ -283,8 +286,8 @@ def load_into(model, seed: SeedFile) -> None:
     UserInputError: naming the first layer (in our model's order) whose weights are missing or
       do not fit, or a file layer nothing took.
   """
-  weights = weights_by_our_names(seed)
   mapping = our_names(seed)
+  weights = {ours: seed.layers[name] for ours, name in mapping.items()}
   used = set()
   for layer in model.layers:
     if not layer.weights:

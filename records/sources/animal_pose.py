@@ -43,8 +43,8 @@ import numpy as np
 from core.errors import AnnotationError, UserInputError
 from records.example import BadExample, Example, ObjectBox, Skip, parse_keypoints
 from records.keypoint_definition import KeypointDefinition
-from records.sources.common import (SourceData, annotation_files, read_json, relative_to,
-                                    require_dir, resolve_image, side_colour)
+from records.sources.common import (SourceData, annotation_files, id_number, read_json,
+                                    relative_to, require_dir, resolve_image, side_colour)
 
 DEFAULT_FILE = 'keypoints.json'
 SOURCE = 'animal_pose'
@@ -218,7 +218,8 @@ def _parse_annotation(ann, images, k, place, coco_visibility):
   return Example(image_path=image_path, rel_path=relative_to(image_path, root),
                  keypoints=xy, visibility=vis,
                  box=ObjectBox.from_xywh(x, y, w, h).scaled(config.box_margin),
-                 image_id=_int(ann.get('image_id')), bbox=[x, y, w, h], area=w * h)
+                 image_id=id_number(ann.get('image_id')), bbox=[x, y, w, h],
+                 area=w * h)
 
 
 def _bbox(bbox):
@@ -244,13 +245,6 @@ def _writes_two(annotations) -> bool:
                                       for r in rows):
       return True
   return False
-
-
-def _int(value):
-  try:
-    return int(value)
-  except (TypeError, ValueError, OverflowError):
-    return -1
 
 
 def _key(value):

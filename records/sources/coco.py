@@ -23,8 +23,8 @@ import numpy as np
 from core.errors import AnnotationError, UserInputError
 from records.example import TRAIN, VAL, BadExample, Example, ObjectBox, Skip, parse_keypoints
 from records.keypoint_definition import KeypointDefinition, builtin_definition
-from records.sources.common import (SourceData, read_json, relative_to, require_dir,
-                                    resolve_image, side_colour)
+from records.sources.common import (SourceData, id_number, read_json, relative_to,
+                                    require_dir, resolve_image, side_colour)
 
 
 def load(config) -> SourceData:
@@ -177,15 +177,9 @@ def _parse_annotation(ann, images, k, folder, root, config):
   return Example(image_path=image_path, rel_path=relative_to(image_path, root),
                  keypoints=xy, visibility=np.minimum(vis, 2),
                  box=ObjectBox.from_xywh(x, y, w, h).scaled(config.box_margin),
-                 image_id=_int(ann.get('image_id')), object_id=_int(ann.get('id')),
-                 bbox=[x, y, w, h], area=area, expected_size=size)
-
-
-def _int(value):
-  try:
-    return int(value)
-  except (TypeError, ValueError, OverflowError):
-    return -1
+                 image_id=id_number(ann.get('image_id')),
+                 object_id=id_number(ann.get('id')), bbox=[x, y, w, h], area=area,
+                 expected_size=size)
 
 
 def _float(value):

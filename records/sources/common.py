@@ -64,6 +64,14 @@ def labelled_source_data(config, source: str, labels, none_found: str) -> Source
   return data
 
 
+def id_number(value) -> int:
+  """An annotation's id (image_id, id) as an int; -1 when it is not a whole number."""
+  try:
+    return int(value)
+  except (TypeError, ValueError, OverflowError):
+    return -1
+
+
 def require_dir(path: Optional[str], flag: str = '--dataset_path') -> str:
   """Returns `path` when it is a directory; raises UserInputError naming the flag otherwise."""
   if not path:

@@ -85,8 +85,7 @@ def load(config) -> SourceData:
     for image in annotations.iter('image'):
       _read_image(image, (image_id, path, marks), root, config, index, data, (counts, tally))
       image_id += 1
-  if tally.note('cvat'):
-    data.notes.append(tally.note('cvat'))
+  data.notes += tally.notes('cvat')
   for object_id, example in enumerate(data.examples):
     example.object_id = object_id
   _split_note(data)

@@ -76,8 +76,7 @@ def load(config) -> SourceData:
   for path, tasks in documents:
     for n, task in enumerate(tasks):
       _read_task(task, n, path, root, config, (index, image_ids, tally), data, counts)
-  if tally.note('label_studio'):
-    data.notes.append(tally.note('label_studio'))
+  data.notes += tally.notes('label_studio')
   for object_id, example in enumerate(data.examples):
     example.object_id = object_id
   _count_notes(counts, data)
@@ -143,8 +142,8 @@ def _read_task(task, n, path, root, config, indices, data, counts):
     review = pre_annotations.FrameReview(written, _reviewed(annotation),
                                          config.accept_unreviewed)
     if annotation is None:  # never submitted: the written points, untouched
-      results, (points, boxes, size) = [], ([_Point(None, None, label, xy) for (_, label), xy
-                                             in written.items()], {}, None)
+      results, boxes, size = [], {}, None
+      points = [_Point(None, None, label, xy) for (_, label), xy in written.items()]
     else:
       record += f', annotation {annotation.get("id", "?")!r:.40}'
       results = annotation['result']

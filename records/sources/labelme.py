@@ -71,8 +71,7 @@ def load(config) -> SourceData:
       data.examples.append(example)
     if groups:
       tally.add(review, kept)
-  if tally.note('labelme'):
-    data.notes.append(tally.note('labelme'))
+  data.notes += tally.notes('labelme')
   return data
 
 
