@@ -21,6 +21,24 @@ if ROOT not in sys.path:
 from tests.support.paths import SHARED_DATA  # noqa: E402
 
 TINY_INPUT = (64, 64)  # the tiny model's input (height, width)
+# Test files that use another file's expensive session fixtures run in that file's process (under
+# `--dist loadfile` each file is scheduled on its own and would build them again).
+SAME_PROCESS_AS = {'tests/export/test_cpp_programs.py': 'tests/export/test_formats.py'}
+
+
+def pytest_xdist_make_scheduler(config, log):
+  """pytest-xdist's loadfile scheduling, with the files of SAME_PROCESS_AS grouped."""
+  if config.getoption('dist') != 'loadfile':
+    return None
+  from xdist.scheduler import LoadFileScheduling  # pylint: disable=g-import-not-at-top
+
+  class GroupedFileScheduling(LoadFileScheduling):
+
+    def _split_scope(self, nodeid):
+      scope = super()._split_scope(nodeid)
+      return SAME_PROCESS_AS.get(scope, scope)
+
+  return GroupedFileScheduling(config, log)
 
 
 @pytest.fixture(scope='session')

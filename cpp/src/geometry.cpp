@@ -80,35 +80,43 @@ Image ReduceByArea(const Image& image, int x0, int y0, int small_w, int small_h,
   return small;
 }
 
-// cv2.warpAffine(INTER_LINEAR, BORDER_CONSTANT 0) with `to_output` (source px -> output px):
-// OpenCV inverts it and samples bilinearly at the exact source coordinate (taps outside are 0).
+// cv2.warpAffine(INTER_LINEAR, BORDER_CONSTANT 0) with `to_output` (source px -> output px), as
+// OpenCV 5 computes it: the inverted map in float32, each row's offset y m01 + m02 unfused, the
+// source coordinates along the row and the two-step interpolation as fused multiply-adds in
+// float32, rounded half to even; taps outside are 0. Bit-exact with cv2 on the tests' and the
+// benchmark's images, so the C++ and Python crops are the same model input.
 void Bilinear(const Image& src, const Affine& to_output, Image* out) {
   const Affine to_src = to_output.Inverse();
-  const auto& m = to_src.m;
+  float m[2][3];
+  for (int r = 0; r < 2; ++r) {
+    for (int c = 0; c < 3; ++c) m[r][c] = static_cast<float>(to_src.m[r][c]);
+  }
   const int w = src.width, h = src.height;
+  auto pixel = [&](int x, int y, int c) -> float {
+    return x < 0 || x >= w || y < 0 || y >= h
+               ? 0.0f : src.rgb[(static_cast<size_t>(y) * w + x) * 3 + c];
+  };
   for (int y = 0; y < out->height; ++y) {
+    const float row_x = static_cast<float>(y) * m[0][1] + m[0][2];
+    const float row_y = static_cast<float>(y) * m[1][1] + m[1][2];
     uint8_t* row = &out->rgb[static_cast<size_t>(y) * out->width * 3];
     for (int x = 0; x < out->width; ++x) {
-      const double sx = m[0][0] * x + m[0][1] * y + m[0][2];
-      const double sy = m[1][0] * x + m[1][1] * y + m[1][2];
-      const double fx0 = std::floor(sx), fy0 = std::floor(sy);
+      const float sx = std::fma(m[0][0], static_cast<float>(x), row_x);
+      const float sy = std::fma(m[1][0], static_cast<float>(x), row_y);
+      const float fx = std::floor(sx), fy = std::floor(sy);
       uint8_t* p = row + x * 3;
-      if (!(fx0 >= -1 && fx0 < w && fy0 >= -1 && fy0 < h)) {
+      if (!(fx >= -1 && fx < w && fy >= -1 && fy < h)) {
         p[0] = p[1] = p[2] = 0;
         continue;
       }
-      const int x0 = static_cast<int>(fx0), y0 = static_cast<int>(fy0);
-      const double ax = sx - fx0, ay = sy - fy0;
-      const double weights[4] = {(1 - ay) * (1 - ax), (1 - ay) * ax, ay * (1 - ax), ay * ax};
-      const int xs[4] = {x0, x0 + 1, x0, x0 + 1}, ys[4] = {y0, y0, y0 + 1, y0 + 1};
-      double acc[3] = {0, 0, 0};
-      for (int t = 0; t < 4; ++t) {
-        if (xs[t] < 0 || xs[t] >= w || ys[t] < 0 || ys[t] >= h) continue;
-        const uint8_t* s = &src.rgb[(static_cast<size_t>(ys[t]) * w + xs[t]) * 3];
-        for (int c = 0; c < 3; ++c) acc[c] += weights[t] * s[c];
-      }
+      const int x0 = static_cast<int>(fx), y0 = static_cast<int>(fy);
+      const float ax = sx - fx, ay = sy - fy;
       for (int c = 0; c < 3; ++c) {
-        p[c] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, std::nearbyint(acc[c]))));
+        const float p00 = pixel(x0, y0, c), p01 = pixel(x0 + 1, y0, c);
+        const float p10 = pixel(x0, y0 + 1, c), p11 = pixel(x0 + 1, y0 + 1, c);
+        const float top = std::fma(ax, p01 - p00, p00), bottom = std::fma(ax, p11 - p10, p10);
+        const float v = std::nearbyint(std::fma(ay, bottom - top, top));
+        p[c] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)));
       }
     }
   }

@@ -1,0 +1,179 @@
+"""The C++ programs (cpp/) against the Python predictors on one model: keypoints and latency.
+
+    python benchmarks/openfield_train.py --out=/tmp/of_cpp              # the benchmark recipe
+    python benchmarks/cpp_parity.py --model_dir=/tmp/of_cpp/model --out=/tmp/cpp_parity
+
+Exports the model (export.py) to float32 TFLite, uint8 TFLite, float32 MNN and uint8 MNN, and
+float32 TFLite --with_decoder; builds hourglass_litert and hourglass_mnn (and hourglass_litert for
+aarch64, run under qemu) and runs every file on 3 openfield PNG frames, 2 COCO and 2 MPII JPEGs
+(parity only: the model knows mice), each letterboxed whole and in a box around its centre:
+  raw     the C++ program fed the Python crop as float32: largest keypoint distance (input px);
+  crop    largest grey-level difference of the C++ crop from Python's (PNG frames; decoders
+          differ on JPEG);
+  image   from the image file: largest keypoint distance from the Python predictor (image px);
+  latency batch 1, --threads: the C++ network time beside the Python predictor's on the same crop
+          (median of --count) as a ratio, and the C++ pre/post-processing (crop warp, heatmap
+          decoding, mapping to the image) beside Python's;
+  aarch64 under qemu-aarch64, the float32 TFLite keypoints' largest distance from the x86 build's.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks import harness  # noqa: E402
+from core import geometry  # noqa: E402
+from hourglass.export import cpp_programs  # noqa: E402
+from hourglass.inference.runtime_predictors import load_runtime_predictor  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data')
+IMAGES = (('openfield/images', 3), ('coco_sample/images', 2), ('mpii_sample/images', 2))
+FILES = (('tflite float32', 'plain', 'model_float32.tflite'),
+         ('tflite uint8', 'plain', 'model_uint8.tflite'),
+         ('mnn float32', 'plain', 'model.mnn'),
+         ('mnn uint8', 'plain', 'model_uint8.mnn'),
+         ('tflite float32 --with_decoder', 'decoder', 'model_float32.tflite'))
+
+
+def parser():
+  result = harness.new_parser(__doc__)
+  result.add_argument('--model_dir', required=True, help='a trained model directory or bundle')
+  result.add_argument('--out', default='/tmp/cpp_parity')
+  result.add_argument('--threads', type=int, default=2)
+  result.add_argument('--count', type=int, default=50, help='timed runs per latency figure')
+  result.add_argument('--no_aarch64', action='store_true', help='skip the qemu run')
+  return result
+
+
+def _export(model_dir, out, with_decoder):
+  if os.path.isfile(os.path.join(out, 'export_report.json')):
+    return
+  formats = 'tflite' if with_decoder else 'tflite,tflite_uint8,mnn,mnn_uint8'
+  subprocess.run([sys.executable, os.path.join(ROOT, 'export.py'), f'--model_dir={model_dir}',
+                  f'--output_dir={out}', f'--formats={formats}', '--latency_threads=',
+                  *(['--with_decoder'] if with_decoder else [])], check=True, cwd=ROOT)
+
+
+def _images():
+  out = []
+  for folder, count in IMAGES:
+    names = sorted(os.listdir(os.path.join(DATA, folder)))[:count]
+    out += [os.path.join(DATA, folder, name) for name in names]
+  return out
+
+
+def _centre_box(path):
+  import cv2  # pylint: disable=g-import-not-at-top
+  height, width = cv2.imread(path).shape[:2]
+  return [width / 4, height / 4, width / 2, height / 2]
+
+
+def _cpp(program, model, image, box, out, extra=(), qemu=False):
+  args = [f'--model={model}', f'--image={image}', f'--output_dir={out}', *extra]
+  if box is not None:
+    args.append('--box=' + ','.join(repr(float(v)) for v in box))
+  proc = cpp_programs.run(program, args, qemu=qemu)
+  if proc.returncode:
+    raise SystemExit(proc.stdout + proc.stderr)
+  stem = os.path.splitext(os.path.basename(image))[0]
+  return cpp_programs.read_keypoints(os.path.join(out, f'{stem}_keypoints.json'))
+
+
+def _python_latency(predictor, crop, image_rgb, to_image, count):
+  """(network ms, pre/post ms) medians of the Python predictor on one crop."""
+  network, pre_post = [], []
+  in_graph = predictor.decodes_in_graph('dark')
+  for _ in range(count + 3):
+    t0 = time.perf_counter()
+    x = geometry.warp(image_rgb, to_image, predictor.input_shape)[None]
+    t1 = time.perf_counter()
+    out = predictor.outputs(x) if in_graph else {'heatmaps': predictor(x)}
+    t2 = time.perf_counter()
+    keypoints = (out['keypoints'] if in_graph else predictor.decode(out['heatmaps'], 'dark')[0])
+    geometry.apply_affine(to_image, keypoints[0])
+    t3 = time.perf_counter()
+    network.append(t2 - t1)
+    pre_post.append(t1 - t0 + t3 - t2)
+  return 1000 * np.median(network[3:]), 1000 * np.median(pre_post[3:])
+
+
+def _measure_file(program, model, images, args, scratch):
+  """One file's figures over every image and box: a dict of lists."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  predictor = load_runtime_predictor(model, args.threads)
+  figures = {'raw': [], 'crop': [], 'image': [], 'latency': []}
+  for image in images:
+    rgb = cv2.cvtColor(cv2.imread(image), cv2.COLOR_BGR2RGB)
+    for box in (None, _centre_box(image)):
+      ref = cpp_programs.python_reference(model, image, box, predictor=predictor)
+      crop_path = os.path.join(scratch, 'crop.png')
+      keypoints, _, doc = _cpp(program, model, image, box, scratch,
+                               [f'--save_crop={crop_path}', f'--threads={args.threads}',
+                                f'--count={args.count}', '--warmup=5'])
+      figures['image'].append(np.abs(keypoints - ref.keypoints).max())
+      if image.endswith('.png'):
+        crop = cv2.cvtColor(cv2.imread(crop_path), cv2.COLOR_BGR2RGB)
+        figures['crop'].append(np.abs(crop.astype(int) - ref.crop).max())
+      raw = os.path.join(scratch, 'crop.f32')
+      ref.crop.astype(np.float32).tofile(raw)
+      proc = cpp_programs.run(program, [f'--model={model}', f'--raw_input={raw}',
+                                        f'--output_dir={scratch}', '--warmup=0'])
+      if proc.returncode:
+        raise SystemExit(proc.stdout + proc.stderr)
+      raw_keypoints, _, _ = cpp_programs.read_keypoints(os.path.join(scratch, 'crop_keypoints.json'))
+      to_input = np.linalg.inv(np.vstack([ref.input_to_image, [0, 0, 1]]))[:2]
+      figures['raw'].append(np.abs(raw_keypoints - geometry.apply_affine(to_input, ref.keypoints))
+                            .max())
+      if box is None and 'openfield' in image:
+        timing = doc['timing_ms']
+        figures['latency'].append((timing['network'], timing['pre_post'],
+                                   *_python_latency(predictor, ref.crop, rgb, ref.input_to_image,
+                                                    args.count)))
+  return figures
+
+
+def _aarch64(native_program, model, images, scratch):
+  """Largest keypoint distance of the aarch64 build under qemu from the native build's."""
+  program = cpp_programs.build_aarch64()
+  worst = 0.0
+  for image in images[:3]:
+    native, _, _ = _cpp(native_program, model, image, None, scratch, ['--warmup=0'])
+    arm, _, _ = _cpp(program, model, image, None, scratch, ['--warmup=0'], qemu=True)
+    worst = max(worst, np.abs(arm - native).max())
+  return worst
+
+
+def main(argv=None):
+  args = harness.start(parser(), argv)
+  exports = {kind: os.path.join(args.out, f'export_{kind}') for kind in ('plain', 'decoder')}
+  for kind, out in exports.items():
+    _export(args.model_dir, out, kind == 'decoder')
+  programs = cpp_programs.build()
+  scratch = os.path.join(args.out, 'scratch')
+  os.makedirs(scratch, exist_ok=True)
+  images = _images()
+  print(f'{len(images)} images, each letterboxed and in a centre box; batch 1, {args.threads} '
+        f'threads, medians of {args.count} runs')
+  print(f'{"file":32s} {"raw px":>7s} {"crop":>5s} {"image px":>9s} | {"C++ net ms":>10s} '
+        f'{"Py net ms":>9s} {"Py/C++":>6s} | {"C++ pre/post":>12s} {"Py pre/post":>11s}')
+  for label, kind, name in FILES:
+    model = os.path.join(exports[kind], name)
+    program = programs['mnn' if name.endswith('.mnn') else 'tflite']
+    f = _measure_file(program, model, images, args, scratch)
+    cpp_net, cpp_pp, py_net, py_pp = np.median(np.array(f['latency']), axis=0)
+    print(f'{label:32s} {max(f["raw"]):7.4f} {max(f["crop"]):5d} {max(f["image"]):9.4f} | '
+          f'{cpp_net:10.3f} {py_net:9.3f} {py_net / cpp_net:6.2f} | {cpp_pp:12.3f} {py_pp:11.3f}')
+  if not args.no_aarch64:
+    worst = _aarch64(programs['tflite'], os.path.join(exports['plain'], 'model_float32.tflite'),
+                     images, scratch)
+    print(f'aarch64 build under qemu, float32 TFLite: largest distance from x86 {worst:.4f} px')
+
+
+if __name__ == '__main__':
+  main()
