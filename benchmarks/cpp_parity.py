@@ -44,6 +44,8 @@ FILES = (('tflite float32', 'plain', 'model_float32.tflite'),
 def parser():
   result = harness.new_parser(__doc__)
   result.add_argument('--model_dir', required=True, help='a trained model directory or bundle')
+  result.add_argument('--records_dir', help='its records (export checks and uint8 calibration); '
+                      'default: the records/ beside --model_dir, as openfield_train.py lays out')
   result.add_argument('--out', default='/tmp/cpp_parity')
   result.add_argument('--threads', type=int, default=2)
   result.add_argument('--count', type=int, default=50, help='timed runs per latency figure')
@@ -51,12 +53,13 @@ def parser():
   return result
 
 
-def _export(model_dir, out, with_decoder):
+def _export(model_dir, records_dir, out, with_decoder):
   if os.path.isfile(os.path.join(out, 'export_report.json')):
     return
   formats = 'tflite' if with_decoder else 'tflite,tflite_uint8,mnn,mnn_uint8'
   subprocess.run([sys.executable, os.path.join(ROOT, 'export.py'), f'--model_dir={model_dir}',
-                  f'--output_dir={out}', f'--formats={formats}', '--latency_threads=',
+                  f'--records_dir={records_dir}', f'--output_dir={out}', f'--formats={formats}',
+                  '--latency_threads=',
                   *(['--with_decoder'] if with_decoder else [])], check=True, cwd=ROOT)
 
 
@@ -126,7 +129,8 @@ def _measure_file(program, model, images, args, scratch):
                                         f'--output_dir={scratch}', '--warmup=0'])
       if proc.returncode:
         raise SystemExit(proc.stdout + proc.stderr)
-      raw_keypoints, _, _ = cpp_programs.read_keypoints(os.path.join(scratch, 'crop_keypoints.json'))
+      raw_keypoints, _, _ = cpp_programs.read_keypoints(
+          os.path.join(scratch, 'crop_keypoints.json'))
       to_input = np.linalg.inv(np.vstack([ref.input_to_image, [0, 0, 1]]))[:2]
       figures['raw'].append(np.abs(raw_keypoints - geometry.apply_affine(to_input, ref.keypoints))
                             .max())
@@ -152,8 +156,10 @@ def _aarch64(native_program, model, images, scratch):
 def main(argv=None):
   args = harness.start(parser(), argv)
   exports = {kind: os.path.join(args.out, f'export_{kind}') for kind in ('plain', 'decoder')}
+  records = args.records_dir or os.path.join(os.path.dirname(args.model_dir.rstrip('/')),
+                                             'records')
   for kind, out in exports.items():
-    _export(args.model_dir, out, kind == 'decoder')
+    _export(args.model_dir, records, out, kind == 'decoder')
   programs = cpp_programs.build()
   scratch = os.path.join(args.out, 'scratch')
   os.makedirs(scratch, exist_ok=True)

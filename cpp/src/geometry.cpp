@@ -49,75 +49,133 @@ Affine LetterboxInputToImage(int image_height, int image_width, int input_height
 namespace {
 
 // OpenCV's INTER_AREA resize by an integer factor f: block means, rounded as OpenCV rounds them
-// (f = 2: (sum + 2) >> 2; otherwise the float product rounded half to even).
+// (f = 2: (sum + 2) >> 2; otherwise the float product rounded half to even). Rows are summed
+// first (f rows of the region added element-wise), then each f-pixel group of the sum.
 Image ReduceByArea(const Image& image, int x0, int y0, int small_w, int small_h, int f) {
   Image small;
   small.width = small_w;
   small.height = small_h;
   small.rgb.resize(static_cast<size_t>(small_w) * small_h * 3);
   const float scale = 1.0f / static_cast<float>(f * f);
-  std::vector<int> sums(static_cast<size_t>(small_w) * 3);
+  const int row_values = small_w * f * 3;
+  std::vector<int> rows(row_values), groups(static_cast<size_t>(small_w) * 3);
   for (int sy = 0; sy < small_h; ++sy) {
-    std::fill(sums.begin(), sums.end(), 0);
+    std::fill(rows.begin(), rows.end(), 0);
     for (int dy = 0; dy < f; ++dy) {
-      const uint8_t* row = &image.rgb[(static_cast<size_t>(y0 + sy * f + dy) * image.width + x0) * 3];
-      for (int sx = 0; sx < small_w; ++sx) {
-        for (int dx = 0; dx < f; ++dx) {
-          const uint8_t* p = row + (sx * f + dx) * 3;
-          sums[sx * 3] += p[0];
-          sums[sx * 3 + 1] += p[1];
-          sums[sx * 3 + 2] += p[2];
-        }
+      // __restrict: a uint8_t pointer may alias anything, which would keep the loop scalar.
+      const uint8_t* __restrict row =
+          &image.rgb[(static_cast<size_t>(y0 + sy * f + dy) * image.width + x0) * 3];
+      int* __restrict sums = rows.data();
+      for (int i = 0; i < row_values; ++i) sums[i] += row[i];
+    }
+    // Group sums of f pixels, then the means (within 0..255: no clamping needed).
+    std::fill(groups.begin(), groups.end(), 0);
+    for (int sx = 0; sx < small_w; ++sx) {
+      for (int dx = 0; dx < f; ++dx) {
+        for (int c = 0; c < 3; ++c) groups[sx * 3 + c] += rows[(sx * f + dx) * 3 + c];
       }
     }
-    uint8_t* out = &small.rgb[static_cast<size_t>(sy) * small_w * 3];
-    for (int i = 0; i < small_w * 3; ++i) {
-      const int v = f == 2 ? (sums[i] + 2) >> 2
-                           : static_cast<int>(std::nearbyint(static_cast<float>(sums[i]) * scale));
-      out[i] = static_cast<uint8_t>(std::min(255, std::max(0, v)));
+    uint8_t* __restrict out = &small.rgb[static_cast<size_t>(sy) * small_w * 3];
+    if (f == 2) {
+      for (int i = 0; i < small_w * 3; ++i) out[i] = static_cast<uint8_t>((groups[i] + 2) >> 2);
+    } else {
+      for (int i = 0; i < small_w * 3; ++i) {
+        out[i] = static_cast<uint8_t>(RoundHalfEven(static_cast<float>(groups[i]) * scale));
+      }
     }
   }
   return small;
 }
 
+// One source tap position per output column or row: the integer part and the fraction.
+struct Tap {
+  int index;     // floor of the source coordinate; out of [-1, size - 1]: the border
+  float weight;  // the fraction
+};
+
+Tap MakeTap(float s, int size) {
+  if (!(s > -2.0f && s < size + 1.0f)) return Tap{-2, 0.0f};  // far outside, or not finite
+  int i = static_cast<int>(s);
+  i -= s < static_cast<float>(i);  // floor, without a library call
+  return Tap{i, s - static_cast<float>(i)};
+}
+
 // cv2.warpAffine(INTER_LINEAR, BORDER_CONSTANT 0) with `to_output` (source px -> output px), as
 // OpenCV 5 computes it: the inverted map in float32, each row's offset y m01 + m02 unfused, the
-// source coordinates along the row and the two-step interpolation as fused multiply-adds in
-// float32, rounded half to even; taps outside are 0. Bit-exact with cv2 on the tests' and the
-// benchmark's images, so the C++ and Python crops are the same model input.
+// source coordinates along the row and the two-step interpolation (along x, then y) as fused
+// multiply-adds in float32, rounded half to even; taps outside are 0. Bit-exact with cv2 on the
+// tests' and the benchmark's images, so the C++ and Python crops are the same model input.
+// Crops are never rotated (m01 = m10 = 0): the taps of each column and row are computed once,
+// and each source row's interpolation along x once for every output row that reads it.
+#if defined(__x86_64__)
+__attribute__((target_clones("fma", "default")))  // the FMA instruction where the CPU has it
+#endif
 void Bilinear(const Image& src, const Affine& to_output, Image* out) {
   const Affine to_src = to_output.Inverse();
   float m[2][3];
   for (int r = 0; r < 2; ++r) {
     for (int c = 0; c < 3; ++c) m[r][c] = static_cast<float>(to_src.m[r][c]);
   }
-  const int w = src.width, h = src.height;
-  auto pixel = [&](int x, int y, int c) -> float {
-    return x < 0 || x >= w || y < 0 || y >= h
-               ? 0.0f : src.rgb[(static_cast<size_t>(y) * w + x) * 3 + c];
-  };
-  for (int y = 0; y < out->height; ++y) {
-    const float row_x = static_cast<float>(y) * m[0][1] + m[0][2];
-    const float row_y = static_cast<float>(y) * m[1][1] + m[1][2];
-    uint8_t* row = &out->rgb[static_cast<size_t>(y) * out->width * 3];
-    for (int x = 0; x < out->width; ++x) {
-      const float sx = std::fma(m[0][0], static_cast<float>(x), row_x);
-      const float sy = std::fma(m[1][0], static_cast<float>(x), row_y);
-      const float fx = std::floor(sx), fy = std::floor(sy);
-      uint8_t* p = row + x * 3;
-      if (!(fx >= -1 && fx < w && fy >= -1 && fy < h)) {
-        p[0] = p[1] = p[2] = 0;
-        continue;
-      }
-      const int x0 = static_cast<int>(fx), y0 = static_cast<int>(fy);
-      const float ax = sx - fx, ay = sy - fy;
+  if (m[0][1] != 0.0f || m[1][0] != 0.0f) throw UserError("the crop warp takes no rotation");
+  const int w = src.width, h = src.height, out_w = out->width, values = out_w * 3;
+  std::vector<Tap> columns(out_w);
+  // Per column: the byte offsets of its two taps in a row (clamped into the row) and whether
+  // each is inside (1) or the border (0), so that the loop along x has no branch.
+  std::vector<int> offsets(2 * out_w);
+  std::vector<float> inside(2 * out_w);
+  for (int x = 0; x < out_w; ++x) {
+    columns[x] = MakeTap(std::fma(m[0][0], static_cast<float>(x), m[0][2]), w);
+    for (int k = 0; k < 2; ++k) {
+      const int i = columns[x].index + k;
+      inside[2 * x + k] = i >= 0 && i < w ? 1.0f : 0.0f;
+      offsets[2 * x + k] = std::min(std::max(i, 0), w - 1) * 3;
+    }
+  }
+  // Source row `r` interpolated along x for every output column: [out_w * 3], 0 outside.
+  auto along_x = [&](int r, float* __restrict dst) {
+    if (r < 0 || r >= h) {
+      std::fill(dst, dst + values, 0.0f);
+      return;
+    }
+    const uint8_t* __restrict line = &src.rgb[static_cast<size_t>(r) * w * 3];
+    for (int x = 0; x < out_w; ++x) {
+      const uint8_t* a = line + offsets[2 * x];
+      const uint8_t* b = line + offsets[2 * x + 1];
+      const float in_a = inside[2 * x], in_b = inside[2 * x + 1], weight = columns[x].weight;
       for (int c = 0; c < 3; ++c) {
-        const float p00 = pixel(x0, y0, c), p01 = pixel(x0 + 1, y0, c);
-        const float p10 = pixel(x0, y0 + 1, c), p11 = pixel(x0 + 1, y0 + 1, c);
-        const float top = std::fma(ax, p01 - p00, p00), bottom = std::fma(ax, p11 - p10, p10);
-        const float v = std::nearbyint(std::fma(ay, bottom - top, top));
-        p[c] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)));
+        const float p0 = a[c] * in_a, p1 = b[c] * in_b;  // exact: 0 or the pixel value
+        dst[x * 3 + c] = std::fma(weight, p1 - p0, p0);
       }
+    }
+  };
+  std::vector<float> upper(values), lower(values);
+  int upper_row = -3, lower_row = -3;  // the source rows held in upper and lower
+  for (int y = 0; y < out->height; ++y) {
+    const Tap ty = MakeTap(static_cast<float>(y) * m[1][1] + m[1][2], h);
+    uint8_t* row = &out->rgb[static_cast<size_t>(y) * values];
+    if (ty.index < -1 || ty.index >= h) {
+      std::fill(row, row + values, 0);
+      continue;
+    }
+    if (upper_row != ty.index) {
+      if (lower_row == ty.index) {
+        std::swap(upper, lower);
+        std::swap(upper_row, lower_row);
+      } else {
+        along_x(ty.index, upper.data());
+        upper_row = ty.index;
+      }
+    }
+    if (lower_row != ty.index + 1) {
+      along_x(ty.index + 1, lower.data());
+      lower_row = ty.index + 1;
+    }
+    for (int i = 0; i < values; ++i) {
+      const float v = RoundHalfEven(std::fma(ty.weight, lower[i] - upper[i], upper[i]));
+      row[i] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)));
+    }
+    for (int x = 0; x < out_w; ++x) {  // columns wholly outside are the border
+      if (columns[x].index < -1 || columns[x].index >= w) row[x * 3] = row[x * 3 + 1] = row[x * 3 + 2] = 0;
     }
   }
 }

@@ -28,6 +28,13 @@ struct Box {
   double x, y, w, h;  // original px, [x, y] the top-left corner, as the boxes files give them
 };
 
+// Rounds half to even in the default rounding mode, as OpenCV's saturate_cast and numpy's round
+// (|v| < 2^22), without a library call.
+inline float RoundHalfEven(float v) {
+  const float magic = 12582912.0f;  // 1.5 * 2^23: the sum keeps no fraction
+  return (v + magic) - magic;
+}
+
 // Model-input px -> image px for an object box scaled by `box_scale` about its centre (the
 // model's box margin for detector and user boxes). Throws UserError for a degenerate box.
 Affine InputToImage(const Box& box, int input_height, int input_width, double box_scale);

@@ -49,6 +49,7 @@ DarkDecoder::DarkDecoder(int height, int width, int stride, float sigma)
     sum += taps.back();
   }
   for (double t : taps) taps_.push_back(static_cast<float>(t / sum));
+  padded_.resize(static_cast<size_t>(width) + 2 * radius_);
   row_pass_.resize(static_cast<size_t>(height) * width);
   blurred_.resize(static_cast<size_t>(height) * width);
 }
@@ -68,22 +69,25 @@ std::vector<Keypoint> DarkDecoder::Decode(const float* heatmaps, int num_keypoin
     float ox, oy;
     const bool inner = px > r && px < w - 1 - r && py > r && py < h - 1 - r;
     if (inner) {
-      // DARK's modulation: separable blur (rows, then columns), rescaled to the old maximum.
+      // DARK's modulation: separable blur (rows, then columns; reflect padding), rescaled to the
+      // old maximum. Each output sums its taps in the same order in both passes.
       for (int y = 0; y < h; ++y) {
+        for (int x = -r; x < w + r; ++x) padded_[x + r] = map[y * w + Reflect(x, w)];
         for (int x = 0; x < w; ++x) {
           float acc = 0;
-          for (int t = -r; t <= r; ++t) acc += taps_[t + r] * map[y * w + Reflect(x + t, w)];
+          for (int t = 0; t <= 2 * r; ++t) acc += taps_[t] * padded_[x + t];
           row_pass_[y * w + x] = acc;
         }
       }
       float new_max = -INFINITY;
       for (int y = 0; y < h; ++y) {
-        for (int x = 0; x < w; ++x) {
-          float acc = 0;
-          for (int t = -r; t <= r; ++t) acc += taps_[t + r] * row_pass_[Reflect(y + t, h) * w + x];
-          blurred_[y * w + x] = acc;
-          new_max = std::max(new_max, acc);
+        float* out = &blurred_[y * w];
+        std::fill(out, out + w, 0.0f);
+        for (int t = 0; t <= 2 * r; ++t) {
+          const float* in = &row_pass_[Reflect(y + t - r, h) * w];
+          for (int x = 0; x < w; ++x) out[x] += taps_[t] * in[x];
         }
+        for (int x = 0; x < w; ++x) new_max = std::max(new_max, out[x]);
       }
       DarkOffset(blurred_.data(), w, cx, cy, peak / std::max(new_max, kLogEps), &ox, &oy);
     } else {

@@ -24,6 +24,7 @@ class DarkDecoder {
  private:
   int height_, width_, stride_, radius_;
   std::vector<float> taps_;                 // the normalised 1-D Gaussian, 2 radius + 1 taps
+  std::vector<float> padded_;               // scratch: one reflect-padded row [w + 2 radius]
   std::vector<float> row_pass_, blurred_;   // scratch [h, w]
 };
 

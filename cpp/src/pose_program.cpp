@@ -130,21 +130,31 @@ std::string Stem(const std::string& path) {
   return dot == std::string::npos || dot == 0 ? base : base.substr(0, dot);
 }
 
-// Fills the runtime's input from an RGB crop (float 0..255, or quantized for a uint8 input).
-void FillInput(const ModelInfo& info, const float* crop, void* input) {
-  const int h = info.input_height, w = info.input_width, plane = h * w;
+// Fills the runtime's input from an RGB crop [H, W, 3] (uint8 or float 0..255): float32, or
+// quantized (round half to even, as numpy) for a uint8 input; NHWC or NCHW.
+template <typename T>
+void FillInput(const ModelInfo& info, const T* __restrict crop, void* input) {
+  const int plane = info.input_height * info.input_width;
   const Quantization& q = info.input_quantization;
-  for (int i = 0; i < plane; ++i) {
-    for (int c = 0; c < 3; ++c) {
-      const size_t at = info.nchw ? static_cast<size_t>(c) * plane + i : static_cast<size_t>(i) * 3 + c;
-      const float v = crop[i * 3 + c];
-      if (info.input_uint8) {
-        const float qv = std::nearbyint(v / q.scale + q.zero_point);  // numpy's round: half even
-        static_cast<uint8_t*>(input)[at] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, qv)));
-      } else {
-        static_cast<float*>(input)[at] = v;
+  if (info.input_uint8) {
+    uint8_t* __restrict out = static_cast<uint8_t*>(input);
+    const float scale = q.scale, zero_point = q.zero_point;  // x / scale, as the Python side
+    const bool nchw = info.nchw;
+    for (int i = 0; i < plane; ++i) {
+      for (int c = 0; c < 3; ++c) {
+        const float v = RoundHalfEven(static_cast<float>(crop[i * 3 + c]) / scale + zero_point);
+        out[nchw ? c * plane + i : i * 3 + c] =
+            static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)));
       }
     }
+  } else if (info.nchw) {
+    float* out = static_cast<float*>(input);
+    for (int i = 0; i < plane; ++i) {
+      for (int c = 0; c < 3; ++c) out[c * plane + i] = static_cast<float>(crop[i * 3 + c]);
+    }
+  } else {
+    float* __restrict out = static_cast<float*>(input);
+    for (int i = 0; i < plane * 3; ++i) out[i] = static_cast<float>(crop[i]);
   }
 }
 
@@ -231,7 +241,7 @@ int Main(int argc, char** argv, const std::string& program, const std::string& s
   }
 
   std::vector<double> crop_ms, network_ms, decode_hm_ms, map_ms;
-  std::vector<float> crop_float(static_cast<size_t>(in_h) * in_w * 3), maps;
+  std::vector<float> maps;
   Image crop;
   DarkDecoder decoder(info.heatmap_height(), info.heatmap_width(), info.stride, info.sigma);
   std::vector<Keypoint> keypoints;
@@ -239,8 +249,7 @@ int Main(int argc, char** argv, const std::string& program, const std::string& s
     const auto t0 = Clock::now();
     if (raw.empty()) {
       crop = Warp(image, to_image, in_h, in_w);
-      for (size_t i = 0; i < crop_float.size(); ++i) crop_float[i] = crop.rgb[i];
-      FillInput(info, crop_float.data(), runtime->input());
+      FillInput(info, crop.rgb.data(), runtime->input());
     } else {
       FillInput(info, raw.data(), runtime->input());
     }

@@ -1,6 +1,6 @@
 // LiteRT logs its accelerator registry to stderr and MNN its CPU features to stdout when they
 // load: the programs' own output stays readable by silencing both while a model loads (and runs
-// for the first time). HOURGLASS_RUNTIME_LOGS=1 keeps the runtimes' messages.
+// for the first time). HOURGLASS_VERBOSE=1 (as for the Python side) keeps the runtimes' messages.
 #pragma once
 
 #include <cstdio>
@@ -14,7 +14,7 @@ namespace hourglass {
 class QuietNativeOutput {
  public:
   QuietNativeOutput() {
-    const char* keep = std::getenv("HOURGLASS_RUNTIME_LOGS");
+    const char* keep = std::getenv("HOURGLASS_VERBOSE");
     if (keep != nullptr && *keep != '\0' && *keep != '0') return;
     std::fflush(stdout);
     std::fflush(stderr);
