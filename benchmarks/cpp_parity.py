@@ -5,16 +5,23 @@
 
 Exports the model (export.py) to float32 TFLite, uint8 TFLite, float32 MNN and uint8 MNN, and
 float32 TFLite --with_decoder; builds hourglass_litert and hourglass_mnn (and hourglass_litert for
-aarch64, run under qemu) and runs every file on 3 openfield PNG frames, 2 COCO and 2 MPII JPEGs
-(parity only: the model knows mice), each letterboxed whole and in a box around its centre:
-  raw     the C++ program fed the Python crop as float32: largest keypoint distance (input px);
-  crop    largest grey-level difference of the C++ crop from Python's (PNG frames; decoders
-          differ on JPEG);
-  image   from the image file: largest keypoint distance from the Python predictor (image px);
-  latency batch 1, --threads: the C++ network time beside the Python predictor's on the same crop
-          (median of --count) as a ratio, and the C++ pre/post-processing (crop warp, heatmap
-          decoding, mapping to the image) beside Python's;
-  aarch64 under qemu-aarch64, the float32 TFLite keypoints' largest distance from the x86 build's.
+aarch64, run under qemu) and runs every file on images of three kinds: 3 openfield PNG frames
+(mice, which the model knows), the same frames written as JPEG (quality 95), and 2 COCO and 2 MPII
+JPEGs (people: parity only, on heatmaps without a clear peak). Each image is letterboxed whole,
+and cut in the box of the keypoints Python found there (the records' keypoint box rule):
+  raw      the C++ program fed the Python crop as float32: largest keypoint distance (input px);
+  crop     largest grey-level difference of the C++ crop from Python's on the PNG frames;
+  png, jpg largest keypoint distance from the Python predictor's, from the image file (image
+           px), on the mouse frames as PNG and as JPEG (stb_image and OpenCV's libjpeg-turbo
+           decode JPEG differently);
+  people   the same on the people JPEGs, median and largest;
+  latency  batch 1, --threads, a letterboxed mouse frame, the C++ program and the Python
+           predictor taking turns (--rounds rounds of --count runs each): the C++ network time beside
+           the Python predictor's as a ratio (Python's includes quantizing a uint8 input, which
+           the C++ program does while filling the input), and the C++ pre/post-processing
+           (crop warp, heatmap decoding, mapping to the image) beside Python's;
+  aarch64  under qemu-aarch64, the float32 TFLite keypoints' largest distance from the x86
+           build's.
 """
 
 import os
@@ -22,6 +29,7 @@ import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +42,7 @@ from hourglass.inference.runtime_predictors import load_runtime_predictor  # noq
 
 DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data')
 IMAGES = (('openfield/images', 3), ('coco_sample/images', 2), ('mpii_sample/images', 2))
+JPEG_QUALITY = 95
 FILES = (('tflite float32', 'plain', 'model_float32.tflite'),
          ('tflite uint8', 'plain', 'model_uint8.tflite'),
          ('mnn float32', 'plain', 'model.mnn'),
@@ -49,6 +58,8 @@ def parser():
   result.add_argument('--out', default='/tmp/cpp_parity')
   result.add_argument('--threads', type=int, default=2)
   result.add_argument('--count', type=int, default=50, help='timed runs per latency figure')
+  result.add_argument('--rounds', type=int, default=3,
+                      help='latency rounds in which C++ and Python take turns')
   result.add_argument('--no_aarch64', action='store_true', help='skip the qemu run')
   return result
 
@@ -63,18 +74,21 @@ def _export(model_dir, records_dir, out, with_decoder):
                   *(['--with_decoder'] if with_decoder else [])], check=True, cwd=ROOT)
 
 
-def _images():
-  out = []
+def _images(scratch):
+  """{'png': mouse frames, 'jpg': the same as JPEG, 'people': COCO and MPII JPEGs}."""
+  out = {'png': [], 'jpg': [], 'people': []}
   for folder, count in IMAGES:
     names = sorted(os.listdir(os.path.join(DATA, folder)))[:count]
-    out += [os.path.join(DATA, folder, name) for name in names]
+    paths = [os.path.join(DATA, folder, name) for name in names]
+    if folder.startswith('openfield'):
+      out['png'] += paths
+      for path in paths:
+        jpg = os.path.join(scratch, os.path.splitext(os.path.basename(path))[0] + '.jpg')
+        cv2.imwrite(jpg, cv2.imread(path), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        out['jpg'].append(jpg)
+    else:
+      out['people'] += paths
   return out
-
-
-def _centre_box(path):
-  import cv2  # pylint: disable=g-import-not-at-top
-  height, width = cv2.imread(path).shape[:2]
-  return [width / 4, height / 4, width / 2, height / 2]
 
 
 def _cpp(program, model, image, box, out, extra=(), qemu=False):
@@ -88,7 +102,7 @@ def _cpp(program, model, image, box, out, extra=(), qemu=False):
   return cpp_programs.read_keypoints(os.path.join(out, f'{stem}_keypoints.json'))
 
 
-def _python_latency(predictor, crop, image_rgb, to_image, count):
+def _python_latency(predictor, image_rgb, to_image, count):
   """(network ms, pre/post ms) medians of the Python predictor on one crop."""
   network, pre_post = [], []
   in_graph = predictor.decodes_in_graph('dark')
@@ -106,47 +120,65 @@ def _python_latency(predictor, crop, image_rgb, to_image, count):
   return 1000 * np.median(network[3:]), 1000 * np.median(pre_post[3:])
 
 
+def _compare(program, model, predictor, image, box, args, scratch):
+  """(raw distance input px, crop grey difference, image distance px, Python's reference)."""
+  ref = cpp_programs.python_reference(model, image, box, predictor=predictor)
+  crop_path = os.path.join(scratch, 'crop.png')
+  keypoints, _, _ = _cpp(program, model, image, box, scratch,
+                         [f'--save_crop={crop_path}', f'--threads={args.threads}', '--warmup=0'])
+  crop = cv2.cvtColor(cv2.imread(crop_path), cv2.COLOR_BGR2RGB)
+  raw = os.path.join(scratch, 'crop.f32')
+  ref.crop.astype(np.float32).tofile(raw)
+  proc = cpp_programs.run(program, [f'--model={model}', f'--raw_input={raw}',
+                                    f'--output_dir={scratch}', '--warmup=0'])
+  if proc.returncode:
+    raise SystemExit(proc.stdout + proc.stderr)
+  raw_keypoints, _, _ = cpp_programs.read_keypoints(os.path.join(scratch, 'crop_keypoints.json'))
+  to_input = np.linalg.inv(np.vstack([ref.input_to_image, [0, 0, 1]]))[:2]
+  return (np.abs(raw_keypoints - geometry.apply_affine(to_input, ref.keypoints)).max(),
+          np.abs(crop.astype(int) - ref.crop).max(), np.abs(keypoints - ref.keypoints).max(), ref)
+
+
 def _measure_file(program, model, images, args, scratch):
-  """One file's figures over every image and box: a dict of lists."""
-  import cv2  # pylint: disable=g-import-not-at-top
+  """One file's figures over every image, letterboxed and in a box: a dict of lists."""
   predictor = load_runtime_predictor(model, args.threads)
-  figures = {'raw': [], 'crop': [], 'image': [], 'latency': []}
-  for image in images:
-    rgb = cv2.cvtColor(cv2.imread(image), cv2.COLOR_BGR2RGB)
-    for box in (None, _centre_box(image)):
-      ref = cpp_programs.python_reference(model, image, box, predictor=predictor)
-      crop_path = os.path.join(scratch, 'crop.png')
-      keypoints, _, doc = _cpp(program, model, image, box, scratch,
-                               [f'--save_crop={crop_path}', f'--threads={args.threads}',
-                                f'--count={args.count}', '--warmup=5'])
-      figures['image'].append(np.abs(keypoints - ref.keypoints).max())
-      if image.endswith('.png'):
-        crop = cv2.cvtColor(cv2.imread(crop_path), cv2.COLOR_BGR2RGB)
-        figures['crop'].append(np.abs(crop.astype(int) - ref.crop).max())
-      raw = os.path.join(scratch, 'crop.f32')
-      ref.crop.astype(np.float32).tofile(raw)
-      proc = cpp_programs.run(program, [f'--model={model}', f'--raw_input={raw}',
-                                        f'--output_dir={scratch}', '--warmup=0'])
-      if proc.returncode:
-        raise SystemExit(proc.stdout + proc.stderr)
-      raw_keypoints, _, _ = cpp_programs.read_keypoints(
-          os.path.join(scratch, 'crop_keypoints.json'))
-      to_input = np.linalg.inv(np.vstack([ref.input_to_image, [0, 0, 1]]))[:2]
-      figures['raw'].append(np.abs(raw_keypoints - geometry.apply_affine(to_input, ref.keypoints))
-                            .max())
-      if box is None and 'openfield' in image:
-        timing = doc['timing_ms']
-        figures['latency'].append((timing['network'], timing['pre_post'],
-                                   *_python_latency(predictor, ref.crop, rgb, ref.input_to_image,
-                                                    args.count)))
+  figures = {'raw': [], 'crop': [], 'png': [], 'jpg': [], 'people': [], 'latency': []}
+  for kind, paths in images.items():
+    for image in paths:
+      raw, grey, distance, ref = _compare(program, model, predictor, image, None, args,
+                                                  scratch)
+      confident = ref.scores > 0.5 * ref.scores.max()
+      box = predictor.crop_rule.keypoint_box(ref.keypoints, confident)
+      boxed = _compare(program, model, predictor, image, box, args, scratch)
+      figures['raw'] += [raw, boxed[0]]
+      figures[kind] += [distance, boxed[2]]
+      if kind == 'png':
+        figures['crop'] += [grey, boxed[1]]
+  figures['latency'] = _latency(program, model, predictor, images['png'][0], args, scratch,
+                                args.rounds)
   return figures
+
+
+def _latency(program, model, predictor, image, args, scratch, rounds=3):
+  """(C++ network, C++ pre/post, Python network, Python pre/post) ms on the letterboxed image:
+  the medians of `rounds` rounds in which the C++ program and the Python predictor take turns."""
+  rgb = cv2.cvtColor(cv2.imread(image), cv2.COLOR_BGR2RGB)
+  to_image = geometry.letterbox_input_to_image(rgb.shape, predictor.input_shape)
+  figures = []
+  for _ in range(rounds):
+    _, _, doc = _cpp(program, model, image, None, scratch,
+                     [f'--threads={args.threads}', f'--count={args.count}', '--warmup=5'])
+    timing = doc['timing_ms']
+    figures.append((timing['network'], timing['pre_post'],
+                    *_python_latency(predictor, rgb, to_image, args.count)))
+  return np.median(np.array(figures), axis=0)
 
 
 def _aarch64(native_program, model, images, scratch):
   """Largest keypoint distance of the aarch64 build under qemu from the native build's."""
   program = cpp_programs.build_aarch64()
   worst = 0.0
-  for image in images[:3]:
+  for image in images['png'] + images['people'][:1]:
     native, _, _ = _cpp(native_program, model, image, None, scratch, ['--warmup=0'])
     arm, _, _ = _cpp(program, model, image, None, scratch, ['--warmup=0'], qemu=True)
     worst = max(worst, np.abs(arm - native).max())
@@ -163,18 +195,22 @@ def main(argv=None):
   programs = cpp_programs.build()
   scratch = os.path.join(args.out, 'scratch')
   os.makedirs(scratch, exist_ok=True)
-  images = _images()
-  print(f'{len(images)} images, each letterboxed and in a centre box; batch 1, {args.threads} '
-        f'threads, medians of {args.count} runs')
-  print(f'{"file":32s} {"raw px":>7s} {"crop":>5s} {"image px":>9s} | {"C++ net ms":>10s} '
-        f'{"Py net ms":>9s} {"Py/C++":>6s} | {"C++ pre/post":>12s} {"Py pre/post":>11s}')
+  images = _images(scratch)
+  print(f'{sum(len(v) for v in images.values())} images, each letterboxed and in a box; batch 1, '
+        f'{args.threads} threads, {args.rounds} rounds of {args.count} runs; distances: largest '
+        f'(people: median / largest)')
+  print(f'{"file":30s} {"raw px":>6s} {"crop":>4s} {"png px":>6s} {"jpg px":>6s} '
+        f'{"people px":>13s} | {"C++ net":>7s} {"Py net":>7s} {"Py/C++":>6s} | '
+        f'{"C++ pre/post":>12s} {"Py pre/post":>11s}')
   for label, kind, name in FILES:
     model = os.path.join(exports[kind], name)
     program = programs['mnn' if name.endswith('.mnn') else 'tflite']
     f = _measure_file(program, model, images, args, scratch)
-    cpp_net, cpp_pp, py_net, py_pp = np.median(np.array(f['latency']), axis=0)
-    print(f'{label:32s} {max(f["raw"]):7.4f} {max(f["crop"]):5d} {max(f["image"]):9.4f} | '
-          f'{cpp_net:10.3f} {py_net:9.3f} {py_net / cpp_net:6.2f} | {cpp_pp:12.3f} {py_pp:11.3f}')
+    cpp_net, cpp_pp, py_net, py_pp = f['latency']
+    people = f'{np.median(f["people"]):.3f} / {max(f["people"]):.2f}'
+    print(f'{label:30s} {max(f["raw"]):6.4f} {max(f["crop"]):4d} {max(f["png"]):6.4f} '
+          f'{max(f["jpg"]):6.3f} {people:>13s} | {cpp_net:7.2f} {py_net:7.2f} '
+          f'{py_net / cpp_net:6.2f} | {cpp_pp:9.3f} ms {py_pp:8.3f} ms', flush=True)
   if not args.no_aarch64:
     worst = _aarch64(programs['tflite'], os.path.join(exports['plain'], 'model_float32.tflite'),
                      images, scratch)

@@ -175,7 +175,9 @@ void Bilinear(const Image& src, const Affine& to_output, Image* out) {
       row[i] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)));
     }
     for (int x = 0; x < out_w; ++x) {  // columns wholly outside are the border
-      if (columns[x].index < -1 || columns[x].index >= w) row[x * 3] = row[x * 3 + 1] = row[x * 3 + 2] = 0;
+      if (columns[x].index < -1 || columns[x].index >= w) {
+        row[x * 3] = row[x * 3 + 1] = row[x * 3 + 2] = 0;
+      }
     }
   }
 }
@@ -192,7 +194,8 @@ Image Warp(const Image& image, const Affine& output_to_image, int out_height, in
     double min_x = 1e300, min_y = 1e300, max_x = -1e300, max_y = -1e300;
     const double corners[4][2] = {{-1.0, -1.0}, {static_cast<double>(out_width), -1.0},
                                   {-1.0, static_cast<double>(out_height)},
-                                  {static_cast<double>(out_width), static_cast<double>(out_height)}};
+                                  {static_cast<double>(out_width),
+                                   static_cast<double>(out_height)}};
     for (const auto& c : corners) {
       const auto p = output_to_image.Apply(c[0], c[1]);
       min_x = std::min(min_x, p[0]);
@@ -200,7 +203,9 @@ Image Warp(const Image& image, const Affine& output_to_image, int out_height, in
       min_y = std::min(min_y, p[1]);
       max_y = std::max(max_y, p[1]);
     }
-    auto clip = [](double v, int hi) { return static_cast<int>(std::min<double>(hi, std::max(0.0, v))); };
+    auto clip = [](double v, int hi) {
+      return static_cast<int>(std::min<double>(hi, std::max(0.0, v)));
+    };
     const int x0 = clip(std::floor(min_x) - 2 * factor, image.width) / factor * factor;
     const int y0 = clip(std::floor(min_y) - 2 * factor, image.height) / factor * factor;
     const int x1 = clip(std::ceil(max_x) + 2 * factor, image.width);

@@ -45,7 +45,8 @@ DarkDecoder::DarkDecoder(int height, int width, int stride, float sigma)
   std::vector<double> taps;
   double sum = 0;
   for (int i = -radius_; i <= radius_; ++i) {
-    taps.push_back(std::exp(-0.5 * (i / static_cast<double>(sigma)) * (i / static_cast<double>(sigma))));
+    const double z = i / static_cast<double>(sigma);
+    taps.push_back(std::exp(-0.5 * z * z));
     sum += taps.back();
   }
   for (double t : taps) taps_.push_back(static_cast<float>(t / sum));

@@ -111,7 +111,8 @@ class LiteRtRuntime : public Runtime {
     Check(LiteRtCreateOpaqueOptions("xnnpack", toml, [](void* p) { std::free(p); }, &cpu), path,
           "set its thread count");
     Check(LiteRtAddOpaqueOptions(options, cpu), path, "set its thread count");
-    const LiteRtStatus compiled = LiteRtCreateCompiledModel(environment_, model_, options, &compiled_);
+    const LiteRtStatus compiled =
+        LiteRtCreateCompiledModel(environment_, model_, options, &compiled_);
     LiteRtDestroyOptions(options);
     Check(compiled, path, "compile the model for the CPU");
 
@@ -128,7 +129,8 @@ class LiteRtRuntime : public Runtime {
                          info_.nchw ? info_.input_width : 3};
     LiteRtTensor input_tensor = nullptr;
     LiteRtRankedTensorType input_type;
-    Check(LiteRtGetSignatureInputTensorByIndex(signature, 0, &input_tensor), path, "read its input");
+    Check(LiteRtGetSignatureInputTensorByIndex(signature, 0, &input_tensor), path,
+          "read its input");
     Check(LiteRtGetRankedTensorType(input_tensor, &input_type), path, "read its input type");
     if (input_type.layout.rank != 4) throw UserError(path + ": the input is not [B, H, W, 3]");
     for (int d = 1; d < 4; ++d) {
@@ -150,7 +152,8 @@ class LiteRtRuntime : public Runtime {
     }
 
     std::vector<LiteRtLayout> layouts(num_outputs);
-    Check(LiteRtGetCompiledModelOutputTensorLayouts(compiled_, 0, num_outputs, layouts.data(), true),
+    Check(LiteRtGetCompiledModelOutputTensorLayouts(compiled_, 0, num_outputs, layouts.data(),
+                                                    true),
           path, "size its outputs");
     for (LiteRtParamIndex i = 0; i < num_outputs; ++i) {
       const char* name = nullptr;
@@ -184,7 +187,9 @@ class LiteRtRuntime : public Runtime {
     if (element == 0) throw UserError(path_ + ": a tensor of an unsupported type");
     b.uint8 = element == 1;
     b.count = 1;
-    for (unsigned d = 0; d < type.layout.rank; ++d) b.count *= static_cast<size_t>(type.layout.dimensions[d]);
+    for (unsigned d = 0; d < type.layout.rank; ++d) {
+      b.count *= static_cast<size_t>(type.layout.dimensions[d]);
+    }
     b.bytes = b.count * element;
     const size_t padded = (b.bytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of 64
     b.data = std::aligned_alloc(64, padded);

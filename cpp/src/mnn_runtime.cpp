@@ -83,7 +83,9 @@ class MnnRuntime : public Runtime {
     if (it == host_outputs_.end() && host_outputs_.size() == 1 && name == "heatmaps") {
       it = host_outputs_.begin();  // a single output is the heatmaps whatever its name
     }
-    if (it == host_outputs_.end()) throw UserError(path_ + ": the model has no output \"" + name + "\"");
+    if (it == host_outputs_.end()) {
+      throw UserError(path_ + ": the model has no output \"" + name + "\"");
+    }
     return {it->second->host<float>(), static_cast<size_t>(it->second->elementSize()), false};
   }
 

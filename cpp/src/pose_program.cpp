@@ -102,7 +102,8 @@ Flags ParseFlags(int argc, char** argv, bool* help) {
     else if (name == "threads") flags.threads = ParseInt(name, value, 1);
     else if (name == "count") flags.count = ParseInt(name, value, 1);
     else if (name == "warmup") flags.warmup = ParseInt(name, value, 0);
-    else if (name == "conf_threshold") flags.conf_threshold = static_cast<float>(ParseDouble(name, value));
+    else if (name == "conf_threshold")
+      flags.conf_threshold = static_cast<float>(ParseDouble(name, value));
     else if (name == "box") {
       std::vector<double> v;
       std::stringstream parts(value);
@@ -169,7 +170,8 @@ void HeatmapsChannelsFirst(const ModelInfo& info, const OutputView& out, std::ve
   const Quantization& q = info.heatmap_quantization;
   for (int i = 0; i < plane; ++i) {
     for (int k = 0; k < k_count; ++k) {
-      const size_t from = info.nchw ? static_cast<size_t>(k) * plane + i : static_cast<size_t>(i) * k_count + k;
+      const size_t from = info.nchw ? static_cast<size_t>(k) * plane + i
+                                    : static_cast<size_t>(i) * k_count + k;
       float v = out.uint8 ? static_cast<float>(static_cast<const uint8_t*>(out.data)[from])
                           : static_cast<const float*>(out.data)[from];
       if (q.on) v = (v - q.zero_point) * q.scale;
@@ -184,6 +186,156 @@ double Median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// What the model is fed: an image with its model-input -> image map, or a raw crop fed as is.
+struct Source {
+  Image image;             // empty for a raw input
+  std::vector<float> raw;  // [H, W, 3] float RGB, or empty
+  Affine to_image;         // model-input px -> image px (identity for a raw input)
+  std::string rule;        // how the crop was cut, for the report
+  double file_decoding_ms = 0;
+};
+
+Source LoadSource(const Flags& flags, const ModelInfo& info) {
+  Source source;
+  const int in_h = info.input_height, in_w = info.input_width;
+  source.to_image.m[0] = {1, 0, 0};
+  source.to_image.m[1] = {0, 1, 0};
+  if (!flags.raw_input.empty()) {
+    const std::string bytes = ReadTextFile(flags.raw_input, "the raw input");
+    const size_t expected = static_cast<size_t>(in_h) * in_w * 3 * sizeof(float);
+    if (bytes.size() != expected) {
+      throw UserError(flags.raw_input + ": " + std::to_string(bytes.size()) + " bytes; the model "
+                      "takes a float32 " + std::to_string(in_h) + "x" + std::to_string(in_w) +
+                      "x3 crop (" + std::to_string(expected) + " bytes)");
+    }
+    source.raw.resize(expected / sizeof(float));
+    std::memcpy(source.raw.data(), bytes.data(), expected);
+    source.rule = "raw model input";
+    return source;
+  }
+  const auto t0 = Clock::now();
+  source.image = LoadRgb(flags.image);
+  source.file_decoding_ms = Ms(t0, Clock::now());
+  const Image& image = source.image;
+  if (!flags.has_box) {
+    source.to_image = LetterboxInputToImage(image.height, image.width, in_h, in_w);
+    source.rule = "whole image, letterboxed";
+    return source;
+  }
+  const Box& b = flags.box;
+  if (b.w > 0 && b.h > 0 &&
+      (b.x >= image.width || b.y >= image.height || b.x + b.w <= 0 || b.y + b.h <= 0)) {
+    std::ostringstream message;
+    message << "--box " << b.x << "," << b.y << "," << b.w << "," << b.h
+            << " lies outside the image " << flags.image << " (" << image.width << "x"
+            << image.height << ")";
+    throw UserError(message.str());
+  }
+  source.to_image = InputToImage(b, in_h, in_w, info.box_margin);
+  std::ostringstream rule;
+  rule << "box enlarged x" << info.box_margin << " (the model's box margin)";
+  source.rule = rule.str();
+  return source;
+}
+
+// The keypoints (model-input px) of the last run: the in-graph decoder's outputs, or the
+// heatmaps decoded by DARK.
+std::vector<Keypoint> RunKeypoints(Runtime* runtime, bool in_graph, DarkDecoder* decoder,
+                                   std::vector<float>* maps, const std::string& model) {
+  const ModelInfo& info = runtime->info();
+  if (!in_graph) {
+    HeatmapsChannelsFirst(info, runtime->Output("heatmaps"), maps);
+    return decoder->Decode(maps->data(), info.num_keypoints());
+  }
+  const OutputView xy = runtime->Output("keypoints"), scores = runtime->Output("scores");
+  if (xy.uint8 || scores.uint8 || xy.count != 2 * scores.count ||
+      scores.count != static_cast<size_t>(info.num_keypoints())) {
+    throw UserError(model + ": the keypoints and scores outputs do not match the metadata");
+  }
+  std::vector<Keypoint> keypoints(scores.count);
+  const float* p = static_cast<const float*>(xy.data);
+  for (size_t k = 0; k < scores.count; ++k) {
+    keypoints[k] = {p[2 * k], p[2 * k + 1], static_cast<const float*>(scores.data)[k]};
+  }
+  return keypoints;
+}
+
+// Per timed run, milliseconds: crop (warp and filling the input), network, decode, map.
+struct Timings {
+  std::vector<double> crop, network, decode, map;
+  double PrePost() const {  // the median of crop + decode + map
+    std::vector<double> sum(crop.size());
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] = crop[i] + decode[i] + map[i];
+    return Median(sum);
+  }
+};
+
+void PrintReport(const Flags& flags, const Runtime& runtime, const Source& source,
+                 const std::string& decoder_name, const std::vector<Keypoint>& keypoints,
+                 const Timings& t) {
+  const ModelInfo& info = runtime.info();
+  std::printf("model: %s (%s, %s; %d keypoints; input %dx%d %s %s; decoder %s)\n",
+              flags.model.c_str(), info.format_name.c_str(), runtime.name().c_str(),
+              info.num_keypoints(), info.input_height, info.input_width,
+              info.nchw ? "NCHW" : "NHWC", info.input_uint8 ? "uint8" : "float32",
+              decoder_name.c_str());
+  if (source.raw.empty()) {
+    std::printf("image: %s (%dx%d); crop: %s\n", flags.image.c_str(), source.image.width,
+                source.image.height, source.rule.c_str());
+  } else {
+    std::printf("input: %s (%s; keypoints in model-input px)\n", flags.raw_input.c_str(),
+                source.rule.c_str());
+  }
+  int width = 8;
+  for (const auto& n : info.names) width = std::max(width, static_cast<int>(n.size()));
+  std::printf("%-*s %10s %10s %8s\n", width, "keypoint", "x", "y", "score");
+  for (int k = 0; k < info.num_keypoints(); ++k) {
+    std::printf("%-*s %10.3f %10.3f %8.4f\n", width, info.names[k].c_str(), keypoints[k].x,
+                keypoints[k].y, keypoints[k].score);
+  }
+  std::printf("time per image (median of %d runs after %d warm-up, %d threads): network %.3f ms; "
+              "pre/post %.3f ms (crop %.3f, decode %.3f, map %.4f); image file decoding %.3f ms\n",
+              flags.count, flags.warmup, flags.threads, Median(t.network), t.PrePost(),
+              Median(t.crop), Median(t.decode), Median(t.map), source.file_decoding_ms);
+}
+
+nlohmann::json Document(const std::string& program, const Flags& flags, const Runtime& runtime,
+                        const Source& source, const std::string& decoder_name,
+                        const std::vector<Keypoint>& keypoints, const Timings& t) {
+  const ModelInfo& info = runtime.info();
+  nlohmann::json doc;
+  doc["program"] = program;
+  doc["model"] = flags.model;
+  doc["format_name"] = info.format_name;
+  doc["runtime"] = runtime.name();
+  doc["decoder"] = decoder_name;
+  doc["crop"] = source.rule;
+  if (source.raw.empty()) {
+    doc["image"] = flags.image;
+    doc["image_size"] = {source.image.width, source.image.height};
+    doc["box"] = flags.has_box ? nlohmann::json({flags.box.x, flags.box.y, flags.box.w,
+                                                 flags.box.h})
+                               : nlohmann::json(nullptr);
+    doc["coordinates"] = "original image pixels, integer = pixel centre";
+  } else {
+    doc["raw_input"] = flags.raw_input;
+    doc["coordinates"] = "model-input pixels, integer = pixel centre";
+  }
+  const auto& m = source.to_image.m;
+  doc["input_to_image"] = {{m[0][0], m[0][1], m[0][2]}, {m[1][0], m[1][1], m[1][2]}};
+  doc["keypoints"] = nlohmann::json::array();
+  for (int k = 0; k < info.num_keypoints(); ++k) {
+    doc["keypoints"].push_back({{"name", info.names[k]}, {"x", keypoints[k].x},
+                                {"y", keypoints[k].y}, {"score", keypoints[k].score}});
+  }
+  doc["timing_ms"] = {{"runs", flags.count}, {"warmup", flags.warmup}, {"threads", flags.threads},
+                      {"network", Median(t.network)}, {"pre_post", t.PrePost()},
+                      {"crop", Median(t.crop)}, {"decode", Median(t.decode)},
+                      {"map", Median(t.map)}, {"image_file_decoding", source.file_decoding_ms},
+                      {"statistic", "median"}};
+  return doc;
+}
+
 int Main(int argc, char** argv, const std::string& program, const std::string& suffix) {
   bool help = false;
   const Flags flags = ParseFlags(argc, argv, &help);
@@ -193,164 +345,53 @@ int Main(int argc, char** argv, const std::string& program, const std::string& s
   }
   const std::unique_ptr<Runtime> runtime = LoadRuntime(flags.model, flags.threads);
   const ModelInfo& info = runtime->info();
-  const int in_h = info.input_height, in_w = info.input_width;
   const bool in_graph = !info.decoder.empty() &&
-      std::find(info.output_names.begin(), info.output_names.end(), "keypoints") != info.output_names.end();
+      std::find(info.output_names.begin(), info.output_names.end(), "keypoints") !=
+          info.output_names.end();
+  const Source source = LoadSource(flags, info);
 
-  // The source: an image with its input -> image map, or a raw crop fed as is.
-  Image image;
-  Affine to_image;
-  to_image.m[0] = {1, 0, 0};
-  to_image.m[1] = {0, 1, 0};
-  std::vector<float> raw;
-  double decode_ms = 0;
-  std::string box_rule;
-  if (!flags.raw_input.empty()) {
-    const std::string bytes = ReadTextFile(flags.raw_input, "the raw input");
-    const size_t expected = static_cast<size_t>(in_h) * in_w * 3 * sizeof(float);
-    if (bytes.size() != expected) {
-      throw UserError(flags.raw_input + ": " + std::to_string(bytes.size()) + " bytes; the model "
-                      "takes a float32 " + std::to_string(in_h) + "x" + std::to_string(in_w) +
-                      "x3 crop (" + std::to_string(expected) + " bytes)");
-    }
-    raw.resize(expected / sizeof(float));
-    std::memcpy(raw.data(), bytes.data(), expected);
-    box_rule = "raw model input";
-  } else {
-    const auto t0 = Clock::now();
-    image = LoadRgb(flags.image);
-    decode_ms = Ms(t0, Clock::now());
-    if (flags.has_box) {
-      const Box& b = flags.box;
-      if (b.w > 0 && b.h > 0 && (b.x >= image.width || b.y >= image.height || b.x + b.w <= 0 ||
-                                 b.y + b.h <= 0)) {
-        std::ostringstream message;
-        message << "--box " << b.x << "," << b.y << "," << b.w << "," << b.h
-                << " lies outside the image " << flags.image << " (" << image.width << "x"
-                << image.height << ")";
-        throw UserError(message.str());
-      }
-      to_image = InputToImage(b, in_h, in_w, info.box_margin);
-      std::ostringstream rule;
-      rule << "box enlarged x" << info.box_margin << " (the model's box margin)";
-      box_rule = rule.str();
-    } else {
-      to_image = LetterboxInputToImage(image.height, image.width, in_h, in_w);
-      box_rule = "whole image, letterboxed";
-    }
-  }
-
-  std::vector<double> crop_ms, network_ms, decode_hm_ms, map_ms;
+  Timings timings;
   std::vector<float> maps;
   Image crop;
   DarkDecoder decoder(info.heatmap_height(), info.heatmap_width(), info.stride, info.sigma);
   std::vector<Keypoint> keypoints;
   for (int run = 0; run < flags.warmup + flags.count; ++run) {
     const auto t0 = Clock::now();
-    if (raw.empty()) {
-      crop = Warp(image, to_image, in_h, in_w);
+    if (source.raw.empty()) {
+      crop = Warp(source.image, source.to_image, info.input_height, info.input_width);
       FillInput(info, crop.rgb.data(), runtime->input());
     } else {
-      FillInput(info, raw.data(), runtime->input());
+      FillInput(info, source.raw.data(), runtime->input());
     }
     const auto t1 = Clock::now();
     runtime->Run();
     const auto t2 = Clock::now();
-    if (in_graph) {
-      const OutputView xy = runtime->Output("keypoints"), scores = runtime->Output("scores");
-      if (xy.uint8 || scores.uint8 || xy.count != 2 * scores.count ||
-          scores.count != static_cast<size_t>(info.num_keypoints())) {
-        throw UserError(flags.model + ": the keypoints and scores outputs do not match the "
-                        "metadata");
-      }
-      keypoints.resize(scores.count);
-      for (size_t k = 0; k < scores.count; ++k) {
-        keypoints[k] = {static_cast<const float*>(xy.data)[2 * k],
-                        static_cast<const float*>(xy.data)[2 * k + 1],
-                        static_cast<const float*>(scores.data)[k]};
-      }
-    } else {
-      HeatmapsChannelsFirst(info, runtime->Output("heatmaps"), &maps);
-      keypoints = decoder.Decode(maps.data(), info.num_keypoints());
-    }
+    keypoints = RunKeypoints(runtime.get(), in_graph, &decoder, &maps, flags.model);
     const auto t3 = Clock::now();
     for (auto& kp : keypoints) {
-      const auto p = to_image.Apply(kp.x, kp.y);
+      const auto p = source.to_image.Apply(kp.x, kp.y);
       kp.x = p[0];
       kp.y = p[1];
     }
     const auto t4 = Clock::now();
     if (run >= flags.warmup) {
-      crop_ms.push_back(Ms(t0, t1));
-      network_ms.push_back(Ms(t1, t2));
-      decode_hm_ms.push_back(Ms(t2, t3));
-      map_ms.push_back(Ms(t3, t4));
+      timings.crop.push_back(Ms(t0, t1));
+      timings.network.push_back(Ms(t1, t2));
+      timings.decode.push_back(Ms(t2, t3));
+      timings.map.push_back(Ms(t3, t4));
     }
   }
-  std::vector<double> pre_post(crop_ms.size());
-  for (size_t i = 0; i < pre_post.size(); ++i) pre_post[i] = crop_ms[i] + decode_hm_ms[i] + map_ms[i];
 
-  // Print.
-  const std::string decoder_name = in_graph ? info.decoder + " (in the model's graph)" : "dark (C++)";
-  std::printf("model: %s (%s, %s; %d keypoints; input %dx%d %s %s; decoder %s)\n",
-              flags.model.c_str(), info.format_name.c_str(), runtime->name().c_str(),
-              info.num_keypoints(), in_h, in_w, info.nchw ? "NCHW" : "NHWC",
-              info.input_uint8 ? "uint8" : "float32", decoder_name.c_str());
-  if (raw.empty()) {
-    std::printf("image: %s (%dx%d); crop: %s\n", flags.image.c_str(), image.width, image.height,
-                box_rule.c_str());
-  } else {
-    std::printf("input: %s (%s; keypoints in model-input px)\n", flags.raw_input.c_str(),
-                box_rule.c_str());
-  }
-  size_t name_width = 8;
-  for (const auto& n : info.names) name_width = std::max(name_width, n.size());
-  std::printf("%-*s %10s %10s %8s\n", static_cast<int>(name_width), "keypoint", "x", "y", "score");
-  for (int k = 0; k < info.num_keypoints(); ++k) {
-    std::printf("%-*s %10.3f %10.3f %8.4f\n", static_cast<int>(name_width), info.names[k].c_str(),
-                keypoints[k].x, keypoints[k].y, keypoints[k].score);
-  }
-  std::printf("time per image (median of %d runs after %d warm-up, %d threads): network %.3f ms; "
-              "pre/post %.3f ms (crop %.3f, decode %.3f, map %.4f); image file decoding %.3f ms\n",
-              flags.count, flags.warmup, flags.threads, Median(network_ms), Median(pre_post),
-              Median(crop_ms), Median(decode_hm_ms), Median(map_ms), decode_ms);
-
-  // Write.
-  nlohmann::json doc;
-  doc["program"] = program;
-  doc["model"] = flags.model;
-  doc["format_name"] = info.format_name;
-  doc["runtime"] = runtime->name();
-  doc["decoder"] = decoder_name;
-  doc["crop"] = box_rule;
-  if (raw.empty()) {
-    doc["image"] = flags.image;
-    doc["image_size"] = {image.width, image.height};
-    doc["box"] = flags.has_box ? nlohmann::json({flags.box.x, flags.box.y, flags.box.w, flags.box.h})
-                               : nlohmann::json(nullptr);
-    doc["coordinates"] = "original image pixels, integer = pixel centre";
-  } else {
-    doc["raw_input"] = flags.raw_input;
-    doc["coordinates"] = "model-input pixels, integer = pixel centre";
-  }
-  doc["input_to_image"] = {{to_image.m[0][0], to_image.m[0][1], to_image.m[0][2]},
-                           {to_image.m[1][0], to_image.m[1][1], to_image.m[1][2]}};
-  doc["keypoints"] = nlohmann::json::array();
-  for (int k = 0; k < info.num_keypoints(); ++k) {
-    doc["keypoints"].push_back({{"name", info.names[k]}, {"x", keypoints[k].x},
-                                {"y", keypoints[k].y}, {"score", keypoints[k].score}});
-  }
-  doc["timing_ms"] = {{"runs", flags.count}, {"warmup", flags.warmup}, {"threads", flags.threads},
-                      {"network", Median(network_ms)}, {"pre_post", Median(pre_post)},
-                      {"crop", Median(crop_ms)}, {"decode", Median(decode_hm_ms)},
-                      {"map", Median(map_ms)}, {"image_file_decoding", decode_ms},
-                      {"statistic", "median"}};
-  const std::string stem = Stem(raw.empty() ? flags.image : flags.raw_input);
+  const std::string decoder_name =
+      in_graph ? info.decoder + " (in the model's graph)" : "dark (C++)";
+  PrintReport(flags, *runtime, source, decoder_name, keypoints, timings);
+  const std::string stem = Stem(source.raw.empty() ? flags.image : flags.raw_input);
   const std::string json_path = flags.output_dir + "/" + stem + "_keypoints.json";
-  SaveText(json_path, doc.dump(2) + "\n");
+  SaveText(json_path, Document(program, flags, *runtime, source, decoder_name, keypoints,
+                               timings).dump(2) + "\n");
   std::printf("wrote %s", json_path.c_str());
-  if (raw.empty()) {
-    Image picture = image;
+  if (source.raw.empty()) {
+    Image picture = source.image;
     DrawSkeleton(info, keypoints, flags.conf_threshold, &picture);
     const std::string picture_path = flags.output_dir + "/" + stem + "_skeleton.png";
     SaveImage(picture_path, picture);

@@ -1,7 +1,8 @@
 # Cross-build for 64-bit ARM Linux boards with Debian's g++-aarch64-linux-gnu:
-#   cmake -S cpp -B build/cpp-aarch64 -DCMAKE_TOOLCHAIN_FILE=cpp/toolchains/aarch64-linux-gnu.cmake \
+#   cmake -S cpp -B build/cpp-aarch64 \
+#         -DCMAKE_TOOLCHAIN_FILE=cpp/toolchains/aarch64-linux-gnu.cmake \
 #         -DHOURGLASS_MNN=OFF -DLITERT_LIBRARY=<aarch64 libLiteRt.so>
-# Run on the board, or here under qemu: qemu-aarch64 -L /usr/aarch64-linux-gnu build/...
+# Run on the board, or here under qemu with the -L folder docs/cpp.md describes.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
