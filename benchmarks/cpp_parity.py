@@ -16,7 +16,7 @@ and cut in the box of the keypoints Python found there (the records' keypoint bo
            decode JPEG differently);
   people   the same on the people JPEGs, median and largest;
   latency  batch 1, --threads, a letterboxed mouse frame, the C++ program and the Python
-           predictor taking turns (--rounds rounds of --count runs each): the C++ network time beside
+           predictor taking turns (--rounds rounds of --count runs): the C++ network time beside
            the Python predictor's as a ratio (Python's includes quantizing a uint8 input, which
            the C++ program does while filling the input), and the C++ pre/post-processing
            (crop warp, heatmap decoding, mapping to the image) beside Python's;
