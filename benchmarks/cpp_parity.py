@@ -29,7 +29,6 @@ import subprocess
 import sys
 import time
 
-import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,8 +36,6 @@ sys.path.insert(0, ROOT)
 
 from benchmarks import harness  # noqa: E402
 from core import geometry  # noqa: E402
-from hourglass.export import cpp_programs  # noqa: E402
-from hourglass.inference.runtime_predictors import load_runtime_predictor  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data')
 IMAGES = (('openfield/images', 3), ('coco_sample/images', 2), ('mpii_sample/images', 2))
@@ -76,6 +73,7 @@ def _export(model_dir, records_dir, out, with_decoder):
 
 def _images(scratch):
   """{'png': mouse frames, 'jpg': the same as JPEG, 'people': COCO and MPII JPEGs}."""
+  import cv2  # pylint: disable=g-import-not-at-top
   out = {'png': [], 'jpg': [], 'people': []}
   for folder, count in IMAGES:
     names = sorted(os.listdir(os.path.join(DATA, folder)))[:count]
@@ -92,6 +90,8 @@ def _images(scratch):
 
 
 def _cpp(program, model, image, box, out, extra=(), qemu=False):
+  """Runs a program on one image: (keypoints [K, 2], scores [K], its JSON document)."""
+  from hourglass.export import cpp_programs  # pylint: disable=g-import-not-at-top
   args = [f'--model={model}', f'--image={image}', f'--output_dir={out}', *extra]
   if box is not None:
     args.append('--box=' + ','.join(repr(float(v)) for v in box))
@@ -122,6 +122,8 @@ def _python_latency(predictor, image_rgb, to_image, count):
 
 def _compare(program, model, predictor, image, box, args, scratch):
   """(raw distance input px, crop grey difference, image distance px, Python's reference)."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  from hourglass.export import cpp_programs  # pylint: disable=g-import-not-at-top
   ref = cpp_programs.python_reference(model, image, box, predictor=predictor)
   crop_path = os.path.join(scratch, 'crop.png')
   keypoints, _, _ = _cpp(program, model, image, box, scratch,
@@ -141,6 +143,7 @@ def _compare(program, model, predictor, image, box, args, scratch):
 
 def _measure_file(program, model, images, args, scratch):
   """One file's figures over every image, letterboxed and in a box: a dict of lists."""
+  from hourglass.inference.runtime_predictors import load_runtime_predictor  # pylint: disable=g-import-not-at-top
   predictor = load_runtime_predictor(model, args.threads)
   figures = {'raw': [], 'crop': [], 'png': [], 'jpg': [], 'people': [], 'latency': []}
   for kind, paths in images.items():
@@ -162,6 +165,7 @@ def _measure_file(program, model, images, args, scratch):
 def _latency(program, model, predictor, image, args, scratch, rounds=3):
   """(C++ network, C++ pre/post, Python network, Python pre/post) ms on the letterboxed image:
   the medians of `rounds` rounds in which the C++ program and the Python predictor take turns."""
+  import cv2  # pylint: disable=g-import-not-at-top
   rgb = cv2.cvtColor(cv2.imread(image), cv2.COLOR_BGR2RGB)
   to_image = geometry.letterbox_input_to_image(rgb.shape, predictor.input_shape)
   figures = []
@@ -176,6 +180,7 @@ def _latency(program, model, predictor, image, args, scratch, rounds=3):
 
 def _aarch64(native_program, model, images, scratch):
   """Largest keypoint distance of the aarch64 build under qemu from the native build's."""
+  from hourglass.export import cpp_programs  # pylint: disable=g-import-not-at-top
   program = cpp_programs.build_aarch64()
   worst = 0.0
   for image in images['png'] + images['people'][:1]:
@@ -186,6 +191,7 @@ def _aarch64(native_program, model, images, scratch):
 
 
 def main(argv=None):
+  from hourglass.export import cpp_programs  # pylint: disable=g-import-not-at-top
   args = harness.start(parser(), argv)
   exports = {kind: os.path.join(args.out, f'export_{kind}') for kind in ('plain', 'decoder')}
   records = args.records_dir or os.path.join(os.path.dirname(args.model_dir.rstrip('/')),

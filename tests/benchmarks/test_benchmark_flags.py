@@ -18,6 +18,7 @@ SCRIPTS = sorted(name[:-len('.py')] for name in os.listdir(BENCHMARKS)
                  if name.endswith('.py') and name not in ('__init__.py', 'harness.py'))
 # The arguments a benchmark requires, as placeholders (nothing runs).
 REQUIRED = {
+    'cpp_parity': ['--model_dir=MODEL'],
     'frame_selection': ['--model_path=MODEL', '--synthetic=WALK_DIR'],
     'search_levels': ['MODEL_DIR', 'RECORDS_DIR'],
     'video_tracking': ['--model_path=MODEL'],

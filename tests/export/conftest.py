@@ -1,7 +1,8 @@
 """The export tests' expensive fixtures: a tiny model fitted for 300 steps (about a minute on a
 loaded 2-core machine) and one export.py run of every format. Session-scoped and used by
-tests/export/test_formats.py alone: under `--dist loadfile` a second file using them could land
-in the other worker and build them again."""
+tests/export/test_formats.py and tests/export/test_cpp_programs.py, which tests/conftest.py's
+scheduler keeps in one process (under `--dist loadfile` a second file could otherwise land in the
+other worker and build them again)."""
 
 import os
 import subprocess
