@@ -112,11 +112,14 @@ class TFLitePredictor(RuntimePredictor):
 
   def _run(self, x):
     if self.meta['input']['shape'][0] == -1 and self._batch != len(x):
-      # A dynamic-batch model: re-create the runner for the new batch size.
+      # A dynamic-batch model: re-create the runner for the new batch size. The old runner holds
+      # the interpreter's internal data, which LiteRT refuses to resize under it.
       index = self._runner.get_input_details()['image']['index']
-      self._interpreter.resize_tensor_input(index, list(x.shape), strict=False)
-      self._interpreter.allocate_tensors()
-      self._runner = self._interpreter.get_signature_runner(self._signature)
+      self._runner = None
+      with console.quiet_native_output():  # re-applying XNNPACK announces it again
+        self._interpreter.resize_tensor_input(index, list(x.shape), strict=False)
+        self._interpreter.allocate_tensors()
+        self._runner = self._interpreter.get_signature_runner(self._signature)
       self._batch = len(x)
     if self._ran:
       return self._runner(image=x)

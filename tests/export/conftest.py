@@ -55,3 +55,17 @@ def exported(trained):
   proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(work), check=False,
                         env=dict(env, TF_CPP_MIN_LOG_LEVEL='2'), timeout=900)
   return proc, out, str(work), log
+
+
+@pytest.fixture(scope='session')
+def nchw_dynamic_exports(trained, tmp_path_factory):
+  """The fitted model exported with NCHW ONNX and MNN files and a dynamic batch (TFLite too):
+  {format: (path, metadata)} of hourglass.export.runner.export_all."""
+  from hourglass.export import runner  # pylint: disable=g-import-not-at-top
+  from tests.support.fitted_model import DEFINITION  # pylint: disable=g-import-not-at-top
+  config = runner.ExportConfig(formats=('tflite', 'onnx', 'mnn'),
+                               output_dir=str(tmp_path_factory.mktemp('nchw_dynamic')),
+                               nchw=True, dynamic_batch=True)
+  exports, _ = runner.export_all(trained['model'], trained['config'], DEFINITION,
+                                 trained['codec'], config)
+  return exports

@@ -129,6 +129,17 @@ def test_raw_input_gives_the_keypoints_of_that_crop(programs, models, images, tm
     assert doc['timing_ms']['runs'] == 3 and doc['timing_ms']['network'] > 0
 
 
+def test_nchw_and_dynamic_batch_files(programs, nchw_dynamic_exports, images, tmp_path):
+  """A dynamic-batch TFLite file (resized to one image) and an NCHW dynamic-batch MNN file: the
+  Python predictor's keypoints within 0.05 px."""
+  image, box = images[0]
+  for name in ('tflite', 'mnn'):
+    model = nchw_dynamic_exports[name][0]
+    keypoints, _, _ = _run(programs[name], model, image, box, tmp_path)
+    ref = cpp_programs.python_reference(model, image, box)
+    assert np.abs(keypoints - ref.keypoints).max() <= 0.05, name
+
+
 def test_aarch64_build_under_qemu_matches_the_native_one(programs, models, images, tmp_path):
   """hourglass_litert cross-built for aarch64 (Debian's cross g++, the aarch64 wheel's
   libLiteRt.so) runs under qemu-aarch64 and finds the native build's keypoints within 0.05 px."""

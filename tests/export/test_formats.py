@@ -255,11 +255,10 @@ def test_broken_export_is_caught_by_parity(trained, tmp_path):
   assert report['formats'][0]['status'].startswith('FAILED: max heatmap difference')
 
 
-def test_nchw_dynamic_batch_onnx_and_mnn(trained, tmp_path):
-  config = runner.ExportConfig(formats=('onnx', 'mnn'), output_dir=str(tmp_path), nchw=True,
-                               dynamic_batch=True)
-  exports, _ = runner.export_all(trained['model'], trained['config'], DEFINITION,
-                                 trained['codec'], config)
+def test_nchw_dynamic_batch_onnx_and_mnn(trained, nchw_dynamic_exports):
+  """NCHW ONNX and MNN files and a dynamic batch (TFLite too) give Keras' heatmaps for batches
+  of three and of one image."""
+  exports = nchw_dynamic_exports
   rng = np.random.RandomState(2)
   images = np.stack([scene(rng)[0] for _ in range(3)]).astype(np.float32)
   reference = trained['model'](images).numpy()
@@ -271,6 +270,10 @@ def test_nchw_dynamic_batch_onnx_and_mnn(trained, tmp_path):
   atol = 1e-3 * export_report.heatmap_scale(reference)
   np.testing.assert_allclose(onnx_predictor(images), reference, atol=atol)
   np.testing.assert_allclose(load_predictor(exports['mnn'][0])(images), reference, atol=atol)
+  tflite_predictor = load_predictor(exports['tflite'][0])
+  assert tflite_predictor.meta['input']['shape'] == [-1, SIZE, SIZE, 3]
+  for batch in (images, images[:1], images):  # the batch size changes between calls
+    np.testing.assert_allclose(tflite_predictor(batch), reference[:len(batch)], atol=atol)
   seconds = latency.runtime_latency(exports['onnx'][0], 1, 2, images[:1])
   assert 0 < seconds < 5
 
