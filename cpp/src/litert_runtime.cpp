@@ -220,10 +220,6 @@ class LiteRtRuntime : public Runtime {
 }  // namespace
 
 std::unique_ptr<Runtime> LoadRuntime(const std::string& model_path, int threads) {
-  std::FILE* f = std::fopen(model_path.c_str(), "rb");
-  if (f == nullptr) throw UserError(model_path + ": no such model file");
-  std::fclose(f);
-  QuietNativeOutput quiet;
   return std::make_unique<LiteRtRuntime>(model_path, threads);
 }
 

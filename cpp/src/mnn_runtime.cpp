@@ -2,7 +2,6 @@
 // sources). An exported .mnn has no free-form field: its metadata is the "<file>.json" sidecar.
 // Models converted from ONNX take their tensors with the dimensions written in the ONNX graph,
 // which MNN tags NCHW whatever their order: host tensors in that (Caffe) order copy them as is.
-#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -28,7 +27,7 @@ class MnnRuntime : public Runtime {
     net_.reset(MNN::Interpreter::createFromFile(path.c_str()));
     if (!net_) throw UserError(path + ": not a loadable MNN model");
     const std::string sidecar = path + ".json";
-    info_ = ParseModelInfo(ReadTextFile(sidecar, "the model's metadata sidecar (export.py writes "
+    info_ = ParseModelInfo(ReadFile(sidecar, "the model's metadata sidecar (export.py writes "
                                         "it beside every .mnn)"), sidecar);
     if (info_.input_uint8) throw UserError(sidecar + ": MNN files take float input");
     MNN::ScheduleConfig config;
@@ -104,10 +103,6 @@ class MnnRuntime : public Runtime {
 }  // namespace
 
 std::unique_ptr<Runtime> LoadRuntime(const std::string& model_path, int threads) {
-  std::FILE* f = std::fopen(model_path.c_str(), "rb");
-  if (f == nullptr) throw UserError(model_path + ": no such model file");
-  std::fclose(f);
-  QuietNativeOutput quiet;
   return std::make_unique<MnnRuntime>(model_path, threads);
 }
 

@@ -108,7 +108,7 @@ ModelInfo ParseModelInfo(const std::string& json_text, const std::string& origin
   return info;
 }
 
-std::string ReadTextFile(const std::string& path, const std::string& what) {
+std::string ReadFile(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(path + ": cannot read " + what);
   std::ostringstream text;

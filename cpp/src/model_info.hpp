@@ -47,7 +47,7 @@ extern const char* const kMetadataKey;
 // anything missing or malformed.
 ModelInfo ParseModelInfo(const std::string& json_text, const std::string& origin);
 
-// Reads a whole file (UserError naming it when it cannot be read).
-std::string ReadTextFile(const std::string& path, const std::string& what);
+// Reads a whole file as bytes (UserError naming it when it cannot be read).
+std::string ReadFile(const std::string& path, const std::string& what);
 
 }  // namespace hourglass

@@ -20,6 +20,7 @@
 #include "heatmap_decoder.hpp"
 #include "image_io.hpp"
 #include "model_info.hpp"
+#include "quiet_output.hpp"
 #include "runtime.hpp"
 
 namespace hourglass {
@@ -201,7 +202,7 @@ Source LoadSource(const Flags& flags, const ModelInfo& info) {
   source.to_image.m[0] = {1, 0, 0};
   source.to_image.m[1] = {0, 1, 0};
   if (!flags.raw_input.empty()) {
-    const std::string bytes = ReadTextFile(flags.raw_input, "the raw input");
+    const std::string bytes = ReadFile(flags.raw_input, "the raw input");
     const size_t expected = static_cast<size_t>(in_h) * in_w * 3 * sizeof(float);
     if (bytes.size() != expected) {
       throw UserError(flags.raw_input + ": " + std::to_string(bytes.size()) + " bytes; the model "
@@ -336,6 +337,15 @@ nlohmann::json Document(const std::string& program, const Flags& flags, const Ru
   return doc;
 }
 
+// The program's runtime for the model file, loaded with the runtime's start-up messages silenced.
+std::unique_ptr<Runtime> OpenRuntime(const std::string& model_path, int threads) {
+  std::FILE* f = std::fopen(model_path.c_str(), "rb");
+  if (f == nullptr) throw UserError(model_path + ": no such model file");
+  std::fclose(f);
+  QuietNativeOutput quiet;
+  return LoadRuntime(model_path, threads);
+}
+
 int Main(int argc, char** argv, const std::string& program, const std::string& suffix) {
   bool help = false;
   const Flags flags = ParseFlags(argc, argv, &help);
@@ -343,7 +353,7 @@ int Main(int argc, char** argv, const std::string& program, const std::string& s
     std::printf(kUsage, program.c_str(), suffix.c_str());
     return 0;
   }
-  const std::unique_ptr<Runtime> runtime = LoadRuntime(flags.model, flags.threads);
+  const std::unique_ptr<Runtime> runtime = OpenRuntime(flags.model, flags.threads);
   const ModelInfo& info = runtime->info();
   const bool in_graph = !info.decoder.empty() &&
       std::find(info.output_names.begin(), info.output_names.end(), "keypoints") !=

@@ -32,8 +32,9 @@ class Runtime {
   virtual std::string name() const = 0;
 };
 
-// Loads an exported model for `threads` CPU threads; throws UserError naming the file when it is
-// not a model of this runtime or lacks the export metadata.
+// Loads an exported model (an existing file) for `threads` CPU threads; throws UserError naming
+// the file when it is not a model of this runtime or lacks the export metadata. Called by the
+// shared program, which checks the file exists and silences the runtime while it loads.
 std::unique_ptr<Runtime> LoadRuntime(const std::string& model_path, int threads);
 
 // The whole program (flags, image, crop, run, decode, outputs); returns the exit status.

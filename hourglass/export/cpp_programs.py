@@ -19,11 +19,11 @@ import subprocess
 import sys
 import zipfile
 
-import cv2
 import numpy as np
 
-from core import geometry
+from core import files, geometry
 from core.errors import UserInputError
+from hourglass.inference.frame_sources import read_image
 from hourglass.inference.runtime_predictors import load_runtime_predictor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -95,12 +95,9 @@ def aarch64_litert_library(cache_dir=AARCH64_CACHE_DIR):
   library = os.path.join(cache_dir, version, 'libLiteRt.so')
   if not os.path.isfile(library):
     os.makedirs(os.path.dirname(library), exist_ok=True)
-    with zipfile.ZipFile(wheels[-1]) as wheel:
-      data = wheel.read('ai_edge_litert/libLiteRt.so')
-    temporary = library + '.tmp-write'
-    with open(temporary, 'wb') as f:
-      f.write(data)
-    os.replace(temporary, library)
+    with zipfile.ZipFile(wheels[-1]) as wheel, files.atomic_path(library) as temporary:
+      with open(temporary, 'wb') as f:
+        f.write(wheel.read('ai_edge_litert/libLiteRt.so'))
   return library
 
 
@@ -117,11 +114,8 @@ def qemu_root(root=QEMU_ROOT):
     os.makedirs(os.path.join(root, 'proc'), exist_ok=True)
     if not os.path.islink(os.path.join(root, 'lib')):
       os.symlink(os.path.join(AARCH64_SYSROOT, 'lib'), os.path.join(root, 'lib'))
-    text = ''.join(_CPUINFO.format(i=i) for i in range(os.cpu_count() or 1))
-    temporary = os.path.join(root, 'proc', 'cpuinfo.tmp-write')
-    with open(temporary, 'w', encoding='ascii') as f:
-      f.write(text)
-    os.replace(temporary, os.path.join(root, 'proc', 'cpuinfo'))
+    files.write_text(os.path.join(root, 'proc', 'cpuinfo'),
+                     ''.join(_CPUINFO.format(i=i) for i in range(os.cpu_count() or 1)))
   return root
 
 
@@ -165,17 +159,14 @@ def python_reference(model_path, image_path, box=None, num_threads=2, predictor=
 
   Args:
     model_path: an exported .tflite or .mnn file.
-    image_path: the image file (read as predict reads it: OpenCV, RGB).
+    image_path: the image file (read as predict reads it).
     box: [x, y, w, h] original px, or None for the whole image letterboxed.
     predictor: a loaded runtime predictor of model_path, to reuse.
   Returns:
     Reference.
   """
   predictor = predictor or load_runtime_predictor(model_path, num_threads)
-  bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
-  if bgr is None:
-    raise UserInputError(f'{image_path}: cannot read the image')
-  rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+  rgb = read_image(image_path)
   shape = predictor.input_shape
   to_image = (geometry.input_to_image(box, shape, predictor.box_margin) if box is not None
               else geometry.letterbox_input_to_image(rgb.shape, shape))

@@ -28,7 +28,9 @@ class Frame:
   rgb: np.ndarray
 
 
-def _read_image(path):
+def read_image(path):
+  """An image file as RGB uint8 [H, W, 3], decoded as predict decodes it (OpenCV, EXIF
+  orientation applied). Raises UserInputError for a missing or undecodable file."""
   data = np.fromfile(path, np.uint8) if os.path.isfile(path) else None
   image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
   if image is None:
@@ -100,7 +102,7 @@ class Source:
   def __iter__(self):
     if self._capture is None:
       for index, path in enumerate(self._paths[:self.max_frames]):
-        yield Frame(index, os.path.basename(path), _read_image(path))
+        yield Frame(index, os.path.basename(path), read_image(path))
       return
     index, frame = 0, self._first
     try:
