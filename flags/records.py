@@ -85,6 +85,11 @@ absl_flags.DEFINE_integer('synthetic_count', _RECORDS['synthetic_count'],
 absl_flags.DEFINE_integer('synthetic_val_count', _RECORDS['synthetic_val_count'],
                           'make_records --source=synthetic: validation images to generate.',
                           lower_bound=0)
+absl_flags.DEFINE_integer('synthetic_objects', _RECORDS['synthetic_objects'],
+                          'make_records --source=synthetic: most creatures per image. 1: one '
+                          'creature per image; N > 1: 2..N look-alike creatures per 320x240 '
+                          'image (overlapping, occluding each other), one record each.',
+                          lower_bound=1, upper_bound=8)
 
 
 absl_flags.DEFINE_bool('verify_records', True,

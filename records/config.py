@@ -32,6 +32,8 @@ class MakeRecordsConfig:
     image_format: 'jpeg' or 'png' for the stored crops; jpeg_quality: 1-100.
     allow_outside_paths: accept image paths that lead outside the dataset folder.
     synthetic_count, synthetic_val_count: images the synthetic source generates per split.
+    synthetic_objects: most creatures per synthetic image; 1: one per image as before, N > 1:
+      2..N creatures per 320x240 image.
     shuffle: shuffle the training examples (seeded) before writing.
     progress: print a progress line.
     add_to: a records directory to grow: the new set is merged into its examples (the newer
@@ -65,6 +67,7 @@ class MakeRecordsConfig:
   allow_outside_paths: bool = False
   synthetic_count: int = 1000
   synthetic_val_count: int = 200
+  synthetic_objects: int = 1
   shuffle: bool = True
   progress: bool = True
   add_to: Optional[str] = None
@@ -90,6 +93,8 @@ class MakeRecordsConfig:
          f'val_fraction must be in [0, 1], got {self.val_fraction}'),
         (self.synthetic_count >= 0 and self.synthetic_val_count >= 0,
          'synthetic counts must be >= 0'),
+        (1 <= self.synthetic_objects <= 8,
+         f'synthetic_objects must be in [1, 8], got {self.synthetic_objects}'),
     ]
     for ok, message in checks:
       if not ok:

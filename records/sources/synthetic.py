@@ -10,8 +10,14 @@ textured backgrounds with noise and muted distractor shapes (lines, discs, boxes
 drawn over a random keypoint in about half of the images (points under it are labelled v=1), and
 creatures placed partly outside the frame (points outside get v=0).
 
+With `synthetic_objects` N > 1 (make_multi_scene), for detection and multi-object work, each
+320x240 image holds 2..N look-alike creatures (one colour scheme: identity cannot come from
+colour), each with its own pose, rotation and size; ~30% of the images put one onto another's
+box, ~10% of the creatures are cut by the frame, and points under a creature drawn later get v=1.
+Each creature is one example; those of an image share its path and image_id.
+
 The scenes (keypoints, occluder) are drawn in the main process; the pixels are rendered by the
-crop workers (`Scene.render`), which also write the images to `<folder>/images/`. The folder also
+crop workers (`render()`), which also write the images to `<folder>/images/`. The folder also
 receives `annotations.json` in the seed format and the definition files, so the set can be read
 again with `--source=json --classes_path=<folder>/classes.txt ...`.
 """
@@ -19,7 +25,7 @@ again with `--source=json --classes_path=<folder>/classes.txt ...`.
 import dataclasses
 import math
 import os
-from typing import Tuple
+from typing import List, Tuple
 
 import cv2
 import numpy as np
@@ -72,13 +78,36 @@ class Scene:
 
   def render(self) -> np.ndarray:
     """Draws the BGR uint8 image and writes it to save_path (if set)."""
-    rng = np.random.default_rng(self.render_seed)
-    image = render_frame(_background(rng, self.size), self.keypoints, self.thickness,
-                         self.occluder, rng)
-    if self.save_path and not os.path.exists(self.save_path):
-      with files.atomic_path(self.save_path) as tmp:  # a .jpg: imwrite goes by the extension
-        cv2.imwrite(tmp, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    return image
+    return _render(self, [self.keypoints], [self.thickness])
+
+
+@dataclasses.dataclass
+class MultiScene:
+  """One image of several creatures (picklable), shared by their examples: every render gives
+  the same pixels, the file is written once."""
+  size: Tuple[int, int]          # (height, width): MULTI_FRAME_SIZE
+  keypoints: List[np.ndarray]    # float64 [9, 2] per creature, in drawing order
+  thickness: List[float]         # per creature
+  occluder: Tuple                # () or (cx, cy, half_w, half_h, angle_deg, bgr)
+  render_seed: Tuple[int, ...]
+  save_path: str = ''
+
+  def render(self) -> np.ndarray:
+    """Draws the BGR uint8 image [H, W, 3] and writes it to save_path (if set)."""
+    return _render(self, self.keypoints, self.thickness)
+
+
+def _render(scene, keypoints, thickness):
+  """The scene's image with the creatures (lists, in drawing order); writes save_path once."""
+  rng = np.random.default_rng(scene.render_seed)
+  image = background(rng, scene.size)
+  for kp, t in zip(keypoints, thickness):
+    _draw_creature(image, kp, t)
+  image = _finish(image, scene.occluder, rng)
+  if scene.save_path and not os.path.exists(scene.save_path):
+    with files.atomic_path(scene.save_path) as tmp:  # a .jpg: imwrite goes by the extension
+      cv2.imwrite(tmp, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+  return image
 
 
 def _fixed(points):
@@ -92,7 +121,8 @@ def _rect(cx, cy, hw, hh, angle):
   return corners @ np.array([[c, s], [-s, c]]) + [cx, cy]
 
 
-def _background(rng, size):
+def background(rng, size):
+  """A textured background [H, W, 3] BGR with muted distractors (as the images have)."""
   h, w = size
   # Textured but muted: a grey level plus a weaker colour field, so limb colours stay distinct.
   base = (rng.uniform(60, 190, (4, 4, 1)) + rng.uniform(-45, 45, (4, 4, 3))).astype(np.float32)
@@ -115,6 +145,14 @@ def _background(rng, size):
   return image
 
 
+# Discs (name, BGR, radius / thickness) over the limbs: the head, then joint markers, hands and
+# feet last so a visible end point always shows its own side's colour (elbows: lighter, smaller).
+_DISCS = (('head', _HEAD_BGR, 1.6), ('hip', (30, 110, 30), 0.9),
+          ('left_elbow', (90, 90, 255), 0.7), ('right_elbow', (255, 170, 110), 0.7),
+          ('left_hand', (20, 20, 150), 0.9), ('right_hand', (150, 50, 10), 0.9),
+          ('left_foot', (20, 20, 150), 0.9), ('right_foot', (150, 50, 10), 0.9))
+
+
 def _draw_creature(image, kp, thickness):
   t = max(2, int(round(thickness)))
   for a, b, colour in _EDGES:
@@ -124,16 +162,22 @@ def _draw_creature(image, kp, thickness):
              cv2.LINE_AA, _SHIFT)
   cv2.line(image, tuple(_fixed(kp[_I['head']])), tuple(_fixed(kp[_I['neck']])),
            _LIMB_BGR[_GREEN], t, cv2.LINE_AA, _SHIFT)
-  cv2.circle(image, tuple(_fixed(kp[_I['head']])), int(thickness * 1.6 * (1 << _SHIFT)),
-             _HEAD_BGR, -1, cv2.LINE_AA, _SHIFT)
-  # Hands and feet last: a visible end point always shows its own side's colour.
-  for name, colour in (('hip', (30, 110, 30)), ('left_elbow', (90, 90, 255)),
-                       ('right_elbow', (255, 170, 110)), ('left_hand', (20, 20, 150)),
-                       ('right_hand', (150, 50, 10)), ('left_foot', (20, 20, 150)),
-                       ('right_foot', (150, 50, 10))):
-    radius = thickness * (0.7 if 'elbow' in name else 0.9)  # elbows: a lighter joint marker
-    cv2.circle(image, tuple(_fixed(kp[_I[name]])), int(radius * (1 << _SHIFT)), colour, -1,
-               cv2.LINE_AA, _SHIFT)
+  for name, colour, factor in _DISCS:
+    cv2.circle(image, tuple(_fixed(kp[_I[name]])), int(thickness * factor * (1 << _SHIFT)),
+               colour, -1, cv2.LINE_AA, _SHIFT)
+
+
+def covered(points, keypoints, thickness):
+  """[P] bool: the points [P, 2] under a creature (keypoints [9, 2], thickness) drawn over
+  them: within its line's half width + 1.5 px of a limb, or inside its head disc or a marker."""
+  pts = np.asarray(points, np.float64)[:, None]                        # [P, 1, 2]
+  a = keypoints[[_I[e[0]] for e in _EDGES]]
+  ab = keypoints[[_I[e[1]] for e in _EDGES]] - a                       # [E, 2]
+  t = np.clip(((pts - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0, 1)
+  to_limb = np.linalg.norm(pts - (a + t[..., None] * ab), axis=-1).min(1)
+  to_disc = (np.linalg.norm(pts - keypoints[[_I[d[0]] for d in _DISCS]], axis=-1)
+             - thickness * np.array([d[2] for d in _DISCS]))
+  return (to_limb <= max(2, int(round(thickness))) / 2 + 1.5) | (to_disc.min(1) < 0)
 
 
 # Limb angle ranges (degrees, y down): left arm, left forearm bend, right arm, right forearm
@@ -173,6 +217,11 @@ def render_frame(background, keypoints, thickness, occluder, rng):
   ((cx, cy, half_w, half_h, angle_deg, bgr) or ()) and sensor noise."""
   image = background.copy()
   _draw_creature(image, keypoints, thickness)
+  return _finish(image, occluder, rng)
+
+
+def _finish(image, occluder, rng):
+  """The occluder drawn over `image` (in place), then sensor noise: the BGR uint8 frame."""
   if occluder:
     cx, cy, hw, hh, angle, colour = occluder
     cv2.fillPoly(image, [_fixed(_rect(cx, cy, hw, hh, angle))], colour, cv2.LINE_AA, _SHIFT)
@@ -189,39 +238,104 @@ def occluded(keypoints, occluder):
                    for x, y in keypoints])
 
 
-def background(rng, size):
-  """A textured background [H, W, 3] BGR with muted distractors (as the images have)."""
-  return _background(rng, size)
-
-
 def make_scene(seed: int, split: str, index: int):
   """One scene and its visibility [9] (0 outside the frame, 1 occluded, 2 visible)."""
   rng = np.random.default_rng([seed, 0 if split == TRAIN else 1, index])
   h, w = (int(v) for v in rng.integers(140, 201, 2))
   torso = rng.uniform(16, 32)  # 2x range of object size
-  kp = _pose(rng, torso)
-  angle = math.radians(rng.uniform(-45, 45))
-  rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-  kp = (kp - kp[[1, 6]].mean(0)) @ rot.T
-  lo, hi = kp.min(0), kp.max(0)
-  if rng.random() < 0.35:  # partly out of frame: the centre anywhere in the image
-    centre = rng.uniform([0, 0], [w, h])
-  else:
-    centre = rng.uniform(-lo + 4, np.maximum(np.array([w, h]) - hi - 4, -lo + 5))
-  kp = kp + centre
+  kp = _body(rng, torso)
+  # 35% partly out of frame: the centre anywhere in the image.
+  kp = kp + (rng.uniform([0, 0], [w, h]) if rng.random() < 0.35 else
+             _inside(rng, kp, np.array([w, h])))
   vis = np.full((len(NAMES),), 2, np.int32)
   occluder = ()
   if rng.random() < 0.5:
-    target = kp[rng.integers(len(NAMES))]
-    hw, hh = rng.uniform(0.3, 0.5, 2) * torso
-    cx, cy = target + rng.uniform(-0.5, 0.5, 2) * [hw, hh]
-    occ_angle = rng.uniform(0, 90)
-    occluder = (cx, cy, hw, hh, occ_angle, tuple(float(v) for v in rng.uniform(60, 190, 3)))
+    occluder = _occluder(rng, kp[rng.integers(len(NAMES))], torso)
     vis[occluded(kp, occluder)] = 1
-  outside = (kp[:, 0] < 0) | (kp[:, 1] < 0) | (kp[:, 0] > w - 1) | (kp[:, 1] > h - 1)
-  vis[outside] = 0
+  vis[_outside(kp, w, h)] = 0
   scene = Scene((h, w), kp, torso * 0.2, occluder, (seed, 7, 0 if split == TRAIN else 1, index))
   return scene, vis
+
+
+def _body(rng, torso):
+  """A random creature [9, 2], rotated +-45 degrees about its torso's middle at the origin."""
+  kp = _pose(rng, torso)
+  angle = math.radians(rng.uniform(-45, 45))
+  rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+  return (kp - kp[[1, 6]].mean(0)) @ rot.T
+
+
+def _inside(rng, kp, size):
+  """A centre [2] that puts the box of kp [9, 2] 4 px inside a frame of size (w, h)."""
+  return rng.uniform(-kp.min(0) + 4, np.maximum(size - kp.max(0) - 4, -kp.min(0) + 5))
+
+
+def _outside(kp, w, h):
+  return (kp[:, 0] < 0) | (kp[:, 1] < 0) | (kp[:, 0] > w - 1) | (kp[:, 1] > h - 1)
+
+
+def _occluder(rng, target, torso):
+  """An occluder tuple (cx, cy, half_w, half_h, angle_deg, bgr) over the point target [2]."""
+  hw, hh = rng.uniform(0.3, 0.5, 2) * torso
+  cx, cy = target + rng.uniform(-0.5, 0.5, 2) * [hw, hh]
+  return (cx, cy, hw, hh, rng.uniform(0, 90), tuple(float(v) for v in rng.uniform(60, 190, 3)))
+
+
+MULTI_FRAME_SIZE = (240, 320)  # (height, width) of the images with several creatures
+_P_ONTO = 0.3  # images with a creature put onto another (the rest avoid overlap: ~30% for any N)
+_P_CUT = 0.1  # creatures cut by the frame edge
+
+
+def make_multi_scene(seed: int, split: str, index: int, max_objects: int):
+  """One image of 2..max_objects look-alike creatures (uniform count), drawn in list order:
+  (the MultiScene, [visibility [9] int32 per creature]: 0 outside the frame, 1 under a creature
+  drawn later or under the occluder, 2 visible)."""
+  rng = np.random.default_rng([seed, 0 if split == TRAIN else 1, index, 2])
+  h, w = MULTI_FRAME_SIZE
+  count = int(rng.integers(2, max_objects + 1))
+  onto = int(rng.integers(1, count)) if rng.random() < _P_ONTO else -1
+  keypoints, torsos = [], []
+  for j in range(count):
+    torso = rng.uniform(14, 28)
+    kp = _body(rng, torso)
+    keypoints.append(kp + _place(rng, kp, keypoints, np.array([w, h], np.float64), j == onto))
+    torsos.append(torso)
+  occluder = ()
+  if rng.random() < 0.5:
+    j = int(rng.integers(count))
+    occluder = _occluder(rng, keypoints[j][rng.integers(len(NAMES))], torsos[j])
+  vis = [np.full((len(NAMES),), 2, np.int32) for _ in range(count)]
+  for j, (kp, v) in enumerate(zip(keypoints, vis)):
+    for later in range(j + 1, count):  # drawn over kp
+      v[covered(kp, keypoints[later], torsos[later] * 0.2)] = 1
+    v[occluded(kp, occluder)] = 1
+    v[_outside(kp, w, h)] = 0
+  scene = MultiScene((h, w), keypoints, [t * 0.2 for t in torsos], occluder,
+                     (seed, 8, 0 if split == TRAIN else 1, index))
+  return scene, vis
+
+
+def _place(rng, kp, others, size, onto):
+  """A centre [2] for kp [9, 2] in a frame of size (w, h): onto one of `others`' boxes, cut by an
+  edge (_P_CUT), else inside, off the others' boxes if 20 tries find such a place."""
+  lo, hi = kp.min(0), kp.max(0)
+  if onto:
+    other = others[rng.integers(len(others))]
+    o_lo, o_hi = other.min(0), other.max(0)
+    # The boxes overlap for centres in (o_lo - hi, o_hi - lo); keep to its middle 70%.
+    centre = (o_lo - hi + o_hi - lo) / 2 + rng.uniform(-0.35, 0.35, 2) * (o_hi - o_lo + hi - lo)
+    return np.clip(centre, -lo + 4, np.maximum(size - hi - 4, -lo + 5))
+  if rng.random() < _P_CUT:  # one edge cuts 15-60% of the box off: some points get v=0
+    centre = _inside(rng, kp, size)
+    axis, cut = int(rng.integers(2)), rng.uniform(0.15, 0.6) * (hi - lo)
+    centre[axis] = (-lo[axis] - cut[axis] if rng.random() < 0.5
+                    else size[axis] - 1 - hi[axis] + cut[axis])
+    return centre
+  for _ in range(20):
+    centre = _inside(rng, kp, size)
+    if not any(np.all((lo + centre < o.max(0)) & (hi + centre > o.min(0))) for o in others):
+      break
+  return centre
 
 
 def load(config) -> SourceData:
@@ -235,32 +349,44 @@ def load(config) -> SourceData:
   data = SourceData([], definition(), len(NAMES), generated_dir=folder,
                     flips_unsupported='left limbs are red and right limbs blue: a flip '
                     'would show a red right arm')
-  records = []
-  object_id = 0
+  records, image_id, object_id = [], 0, 0
   for split, count in ((TRAIN, config.synthetic_count), (VAL, config.synthetic_val_count)):
     for index in range(int(count)):
-      scene, vis = make_scene(config.seed, split, index)
+      scene, creatures = _image(config, split, index)
       rel = f'images/{split}_{index:06d}.jpg'
       scene.save_path = os.path.join(folder, rel)
       if os.path.exists(scene.save_path):  # a rerun with another seed must not reuse pixels
         os.remove(scene.save_path)
-      kp = np.where(vis[:, None] > 0, scene.keypoints, 0.0)
-      records.append(_seed_record(rel, kp, vis, split, object_id))
-      if vis.any():
-        data.examples.append(Example(
-            image_path=scene.save_path, rel_path=rel, keypoints=kp, visibility=vis,
-            image_id=object_id, object_id=object_id, split=split, source_file='synthetic',
-            record=f'{split} {index}', expected_size=scene.size, render=scene))
-      else:
-        data.filter('no_keypoints')
-      object_id += 1
+      for keypoints, vis, name in creatures:
+        kp = np.where(vis[:, None] > 0, keypoints, 0.0)
+        records.append(_seed_record(rel, kp, vis, split, image_id))
+        if vis.any():
+          data.examples.append(Example(
+              image_path=scene.save_path, rel_path=rel, keypoints=kp, visibility=vis,
+              image_id=image_id, object_id=object_id, split=split, source_file='synthetic',
+              record=name, expected_size=scene.size, render=scene))
+        else:
+          data.filter('no_keypoints')
+        object_id += 1
+      image_id += 1
   try:
-    _write_annotations(folder, records)
+    definition().write_files(folder)
+    files.write_json(os.path.join(folder, 'annotations.json'), records)
   except OSError as e:
     raise UserInputError(f'{folder}: cannot write annotations.json ({e.strerror})') from None
   data.notes.append(f'synthetic: {config.synthetic_count} training and '
                     f'{config.synthetic_val_count} validation images in {folder}')
   return data
+
+
+def _image(config, split, index):
+  """(scene, [(keypoints [9, 2], visibility [9], record name)] per creature) of one image."""
+  if config.synthetic_objects > 1:
+    scene, vis = make_multi_scene(config.seed, split, index, config.synthetic_objects)
+    return scene, [(kp, v, f'{split} {index} creature {j}')
+                   for j, (kp, v) in enumerate(zip(scene.keypoints, vis))]
+  scene, vis = make_scene(config.seed, split, index)
+  return scene, [(scene.keypoints, vis, f'{split} {index}')]
 
 
 def _seed_record(rel, kp, vis, split, image_id):
@@ -272,8 +398,3 @@ def _seed_record(rel, kp, vis, split, image_id):
           'joint_self': [[float(x), float(y), int(v)] for (x, y), v in zip(kp, vis)],
           'objpos': [float(v) for v in (lo + hi) / 2], 'scale_provided': side / 200.0,
           'bbox': [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])]}
-
-
-def _write_annotations(folder, records):
-  definition().write_files(folder)
-  files.write_json(os.path.join(folder, 'annotations.json'), records)
