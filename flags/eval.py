@@ -32,6 +32,15 @@ absl_flags.DEFINE_string('detections', None,
                          'the COCO file --annotation_path, else by the integer file stem '
                          '(000000000785.jpg is image 785). Boxes are enlarged by the box margin '
                          'the model was trained with.')
+absl_flags.DEFINE_string('detector_path', None,
+                         'eval --eval_box=detector and predict: the detector that finds every '
+                         'object of each frame (trained with --mode=train --detector; a model '
+                         'directory or an exported file of it). Default: the detector the '
+                         '--model_path directory keeps in <model_dir>/detector; --detections wins '
+                         'over both. Its boxes are enlarged as the records\' crops were.')
+absl_flags.DEFINE_integer('max_objects', _PREDICT['max_objects'],
+                          'eval and predict with a detector: the most objects per frame (the '
+                          'best scoring).', lower_bound=1)
 absl_flags.DEFINE_enum('missing_boxes', _PREDICT['missing_boxes'], ['error', 'frame', 'skip'],
                        'predict with --detections: an image or frame without an entry in the '
                        'boxes file is an error (error), has its whole frame searched (frame), or '
@@ -59,12 +68,15 @@ absl_flags.DEFINE_integer('train_error_examples', _EVALUATE['train_error_example
                           'eval with record boxes: also evaluate the '
                           'first N training examples and print their error beside the split\'s '
                           '(a large gap is overfitting); 0: off.', lower_bound=0)
-absl_flags.DEFINE_enum('eval_box', _EVALUATE['eval_box'], ['record', 'frame', 'letterbox'],
+absl_flags.DEFINE_enum('eval_box', _EVALUATE['eval_box'],
+                       ['record', 'frame', 'letterbox', 'detector'],
                        'eval: crop each object by its record box (the COCO/MPII protocol); '
                        'frame: find the object in its whole original image with no box (the '
                        'whole-frame search predict and tracking use; PCK normalised as with the '
                        'record box; one object per image); letterbox: one pass on the whole '
-                       'image letterboxed to the model aspect.')
+                       'image letterboxed to the model aspect; detector: the boxes of the '
+                       'detector (--detector_path, or the model directory\'s), COCO keypoint AP '
+                       'beside the AP with the record boxes.')
 absl_flags.DEFINE_string('input', None,
                          'predict: an image, a folder of images, a video file, a webcam index '
                          '(0, 1, ...), a folder of videos or a comma-separated list of videos. '

@@ -99,6 +99,13 @@ absl_flags.DEFINE_integer('steps_per_epoch', None, 'Steps per epoch; default: tr
 absl_flags.DEFINE_bool('validate', _RUN['validate'],
                        'Validate on the val split (every --validation_steps); '
                        'without it the best model is the latest one at each --validation_steps.')
+absl_flags.DEFINE_bool('detector', _RUN['detector'],
+                       'Train the records\' detector instead of the keypoint model: it finds '
+                       'every object of a whole frame (its box), learned from the original '
+                       'frames and every labelled object\'s box, into <model_dir>/detector, '
+                       'where eval, predict and export find it beside the keypoint model. '
+                       'Input --model_input_shape, default 192x256; the model flags '
+                       '(--num_stacks, --mobile, --tiny) apply; best model by val box AP.')
 # Distribution and precision (issue: scale-out).
 absl_flags.DEFINE_enum('strategy', _STRATEGY['name'], list(training.STRATEGIES),
                        'default: one device (the first GPU, else the CPU; refuses '

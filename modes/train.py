@@ -19,5 +19,5 @@ def run(flag_values):
   config = configs.train_run_config(flag_values)
   with console.training_exits():
     result, trainer = train.run(config)
-  print(train.summary(trainer, config.model_dir))
+  print(train.summary(trainer))
   return result

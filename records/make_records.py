@@ -51,6 +51,10 @@ def make_records(config: MakeRecordsConfig):
   config.validate()
   start = time.time()
   data = get_source(config.source).load(config)
+  if data.generated_dir and not config.dataset_path:
+    # Generated images live in a folder of the source's choosing: the manifest names it, so
+    # that whole-frame eval and the detector find the originals.
+    config = dataclasses.replace(config, dataset_path=data.generated_dir)
   for note in data.notes:
     log.info(note)
   definition = choose_definition(data, config)

@@ -5,7 +5,8 @@ import fails here with the offending file, line and import, before it is ever ru
 The rules are those of hourglass/__init__.py's docstring; lowest layer first:
   core        the base: imports nothing of the project; every layer may import it.
   records     core, records.
-  pipelines   core, records, pipelines, hourglass.keypoints' codec and geometry.
+  pipelines   core, records, pipelines, hourglass.keypoints' codec and geometry, the detector's
+              targets (hourglass.detection.targets).
   hourglass   core, records, its own lower layers (_HOURGLASS).
   flags       constants only (FLAG_IMPORTS): defining the flags loads no TensorFlow.
   workflows   orchestration above hourglass and pipelines: core, records, pipelines,
@@ -40,11 +41,12 @@ MAX_FUNCTION_LINES = 60
 _HOURGLASS = {
     'keypoints': (),
     'model': ('keypoints',),
-    'training': ('keypoints', 'model'),
-    'inference': ('keypoints', 'model'),
-    'evaluation': ('keypoints', 'model', 'training', 'inference'),
-    'export': ('keypoints', 'model', 'training', 'inference', 'evaluation'),
-    'labelling': ('keypoints', 'model', 'inference'),
+    'detection': ('keypoints', 'model'),
+    'training': ('keypoints', 'model', 'detection'),
+    'inference': ('keypoints', 'model', 'detection'),
+    'evaluation': ('keypoints', 'model', 'detection', 'training', 'inference'),
+    'export': ('keypoints', 'model', 'detection', 'training', 'inference', 'evaluation'),
+    'labelling': ('keypoints', 'model', 'detection', 'inference'),
 }
 # What flags/ may import: constants only (package __init__s that hold choices, the records'
 # errors and source names, the pipeline config's defaults) and the atomic write of the resolved
@@ -107,8 +109,9 @@ def allowed(importer, imported):
     return target == 'records'
   if source == 'pipelines':
     return target in ('records', 'pipelines') or _within(
-        imported, ('hourglass.keypoints.codec', 'hourglass.keypoints.geometry')) or (
-            imported in ('hourglass', 'hourglass.keypoints'))
+        imported, ('hourglass.keypoints.codec', 'hourglass.keypoints.geometry',
+                   'hourglass.detection.targets')) or (
+            imported in ('hourglass', 'hourglass.keypoints', 'hourglass.detection'))
   if source == 'flags':
     return _within(imported, ('flags',)) or imported in FLAG_IMPORTS
   if source == 'hourglass':

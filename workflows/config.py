@@ -13,6 +13,7 @@ the modes write the resolved flags there.
 import dataclasses
 from typing import Callable, Optional, Tuple
 
+from hourglass.detection import MAX_OBJECTS
 from hourglass.evaluation.config import EvalConfig
 from hourglass.export.config import ExportConfig, ProofConfig
 from hourglass.labelling.selection import SelectConfig
@@ -39,6 +40,9 @@ class TrainRunConfig:
       records that do not support horizontal flips.
     validate: validate on the val split (when it has examples).
     default_precision: what an unset strategy.mixed_precision means ('auto' or 'float32').
+    detector: train the records' detector (whole frames, every object's box) into
+      <model_dir>/detector instead of the keypoint model (workflows/train_detector.py); its
+      input_shape is input_shape or hourglass.detection.DEFAULT_INPUT_SHAPE.
   """
   records_dir: str
   model_dir: str
@@ -55,6 +59,7 @@ class TrainRunConfig:
   seed: int = _PIPELINE.seed
   default_precision: str = 'auto'
   record_settings: Optional[Callable] = None
+  detector: bool = False
 
 
 @dataclasses.dataclass
@@ -78,6 +83,8 @@ class EvaluateConfig:
   eval_box: str = 'record'
   detections: Optional[str] = None
   detection_score_threshold: float = 0.0
+  detector_path: Optional[str] = None
+  max_objects: int = MAX_OBJECTS
   train_error_examples: int = 200
   record_settings: Optional[Callable] = None
 

@@ -9,7 +9,7 @@ from core.errors import UserInputError
 from hourglass.evaluation import evaluator, report
 from records.reader import load_manifest
 from workflows import datasets
-from workflows.models import load_model
+from workflows.models import load_detector_for, load_model
 
 
 def check_definitions(model_definition, records_definition, model_path, records_dir):
@@ -45,8 +45,8 @@ def dataset_root(manifest):
   """The dataset folder the records were made from (original images for detection crops)."""
   root = manifest.dataset_path
   if not root or not os.path.isdir(root):
-    raise UserInputError(f'{manifest.records_dir}: --detections and --eval_box=frame|letterbox '
-                         f'need the original images, but '
+    raise UserInputError(f'{manifest.records_dir}: --detections and --eval_box=frame|letterbox|'
+                         f'detector need the original images, but '
                          f'the manifest\'s settings.dataset_path ({root!r}) is not a folder here')
   return root
 
@@ -79,12 +79,31 @@ def _score(predictor, config, manifest, evaluation):
     return detection_eval.evaluate_with_detections(
         predictor, dataset, config.detections, dataset_root(manifest), evaluation,
         config.detection_score_threshold, predictor.box_margin)
+  if config.eval_box == 'detector':
+    return _score_with_detector(predictor, config, manifest, evaluation, dataset)
   if config.eval_box in ('frame', 'letterbox'):
     from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
     return detection_eval.evaluate_whole_frame(predictor, dataset, dataset_root(manifest),
                                                evaluation, config.eval_box)
   train = training_error(predictor, config, manifest, evaluation)
   return evaluator.evaluate(predictor, dataset, evaluation, {'train': train} if train else None)
+
+
+def _score_with_detector(predictor, config, manifest, evaluation, dataset):
+  """COCO keypoint AP with the detector's boxes, and beside it ('gt_box_coco') the AP of the
+  same model with the record boxes (mmpose reports both)."""
+  from hourglass.evaluation import detection_eval  # pylint: disable=g-import-not-at-top
+  detector = load_detector_for(config.model_path, config.detector_path,
+                               config.detection_score_threshold, config.max_objects,
+                               config.num_threads, required=True)
+  result = detection_eval.evaluate_with_detector(predictor, dataset, detector,
+                                                 dataset_root(manifest), evaluation)
+  record_boxes = evaluator.evaluate(predictor, dataset, dataclasses.replace(
+      evaluation, output_dir=None, save_result=False))
+  result['gt_box_coco'] = record_boxes.get('coco')
+  if evaluation.output_dir:
+    report.write_json(os.path.join(evaluation.output_dir, report.METRICS_FILE), result)
+  return result
 
 
 def run(config, log=print):

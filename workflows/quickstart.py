@@ -114,7 +114,7 @@ def _records_and_model(config, log):
     log(line)
   made = time.time()
   _, trainer = train.run(config.train, log)
-  log(train.summary(trainer, config.train.model_dir))
+  log(train.summary(trainer))
   return made - start, time.time() - made
 
 

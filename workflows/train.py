@@ -113,6 +113,9 @@ def _datasets(config, manifest, pipeline):
 def build_trainer(config, log=print):
   """Everything from a TrainRunConfig to a ready Trainer. Returns (trainer, manifest)."""
   strategy, compute_dtype = _strategy_and_precision(config, log)
+  if config.detector:
+    from workflows.train_detector import build_detector_trainer  # pylint: disable=g-import-not-at-top
+    return build_detector_trainer(config, strategy, compute_dtype, sized, log)
   from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   from hourglass.training import faults, run_plan  # pylint: disable=g-import-not-at-top
   from hourglass.training.trainer import Trainer  # pylint: disable=g-import-not-at-top
@@ -153,13 +156,17 @@ def run(config, log=print):
   return trainer.train(), trainer
 
 
-def summary(trainer, model_dir):
+def summary(trainer):
   """The line printed after training: the best model and its figures, and the run's files."""
   from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   from hourglass.training.run_outputs import last_model_dir  # pylint: disable=g-import-not-at-top
-  error = float(trainer.best_error.numpy())
-  judged = (f' (val mean error {error:.2f} px, PCK {float(trainer.best_pck.numpy()):.4f})'
-            if error < float('inf') else '')
+  from hourglass.training.tasks import DetectorTask  # pylint: disable=g-import-not-at-top
+  model_dir = trainer.config.model_dir
+  error, best = float(trainer.best_error.numpy()), float(trainer.best_pck.numpy())
+  judged = ''
+  if error < float('inf'):
+    judged = (f' (val box AP {best:.4f})' if isinstance(trainer.task, DetectorTask) else
+              f' (val mean error {error:.2f} px, PCK {best:.4f})')
   return (f'best model{judged}: {bundle_lib.best_model_dir(model_dir)}; the model it ended with: '
           f'{last_model_dir(model_dir)}; checkpoints, logs/ (TensorBoard), metrics.csv and '
           f'training_curves.png in {model_dir}')

@@ -103,10 +103,44 @@ def evaluate_with_detections(predictor, dataset, detections_path, dataset_root, 
   """
   start = time.perf_counter()
   detections = load_detections(detections_path, score_threshold=score_threshold)
+  return _evaluate_boxes(predictor, dataset, detections, detections_path, _images(dataset),
+                         dataset_root, config, box_scale, start)
+
+
+def detect_images(detector, image_paths, dataset_root):
+  """{image_id: [(bbox [4], score)]}: the detector's boxes on each evaluated original image
+  (hourglass.inference.detectors.Detector)."""
+  out = {}
+  progress = Progress(len(image_paths), 'detect', 'images')
+  for image_id, rel_path in sorted(image_paths.items()):
+    (boxes, scores), = detector.detect([_read_rgb(dataset_root, rel_path)])
+    out[image_id] = [(list(box), float(score)) for box, score in zip(boxes, scores)]
+    progress.update()
+  progress.close()
+  return out
+
+
+def evaluate_with_detector(predictor, dataset, detector, dataset_root, config):
+  """COCO keypoint AP of a predictor on the boxes a detector finds in the original images
+  (crops enlarged by the detector's crop scale); as evaluate_with_detections otherwise, with
+  the detector's name in 'detector'."""
+  start = time.perf_counter()
   image_paths = _images(dataset)
+  detections = detect_images(detector, image_paths, dataset_root)
+  result = _evaluate_boxes(predictor, dataset, detections, detector.name, image_paths,
+                           dataset_root, config, detector.crop_scale, start)
+  result['boxes'] = 'detector'
+  result['detector'] = result.pop('detections')
+  return result
+
+
+def _evaluate_boxes(predictor, dataset, detections, source, image_paths, dataset_root, config,
+                    box_scale, start):
+  """The result of evaluate_with_detections for detections {image_id: [(bbox, score)]} from
+  `source` (a file or a detector)."""
   poses = predict_detections(predictor, detections, image_paths, dataset_root, config, box_scale)
   if not poses:
-    raise UserInputError(f'{detections_path}: no detection on any of the {len(image_paths)} '
+    raise UserInputError(f'{source}: no detection on any of the {len(image_paths)} '
                          f'evaluated images (image ids {sorted(image_paths)[:5]}...)')
   definition = predictor.definition
   results = rescore_and_nms(poses, definition.oks_sigmas(), config.coco_keypoint_threshold)
@@ -120,7 +154,7 @@ def evaluate_with_detections(predictor, dataset, detections_path, dataset_root, 
   coco['ground_truth'] = config.coco_ground_truth or 'records'
   result = {'model': predictor.name, 'decoder': config.decoder,
             **evaluator.flip_test_entries(predictor, config), 'boxes': 'detections',
-            'detections': detections_path,
+            'detections': source,
             'num_detections': len(poses), 'num_results_after_nms': len(results),
             'num_images': len(image_paths), 'coco': coco,
             'seconds': time.perf_counter() - start}

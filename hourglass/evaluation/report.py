@@ -145,7 +145,11 @@ def format_summary(result):
     lines.append(f'PCKh@{t}: ' + '  '.join(f'{g} {v:.2f}' for g, v in table['groups'].items()))
   coco = result.get('coco')
   if coco:
-    lines.append('COCO ' + '  '.join(f'{k} {coco[k]:.4f}' for k in metrics_names()))
+    boxes = ' (detector boxes)' if result.get('gt_box_coco') else ''
+    lines.append(f'COCO{boxes} ' + '  '.join(f'{k} {coco[k]:.4f}' for k in metrics_names()))
+  if result.get('gt_box_coco'):
+    lines.append('COCO (record boxes) ' + '  '.join(
+        f'{k} {result["gt_box_coco"][k]:.4f}' for k in metrics_names()))
   if 'images_per_second' in result:
     lines.append(f'throughput: {result["images_per_second"]:.1f} images/s')
   return '\n'.join(lines)

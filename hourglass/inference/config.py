@@ -11,6 +11,7 @@ flags/ reads its defaults from them (flags.common.field_defaults).
 import dataclasses
 from typing import Optional
 
+from hourglass.detection import MAX_OBJECTS
 from hourglass.inference.smoothing import SmoothingConfig
 
 
@@ -92,6 +93,9 @@ class PredictConfig:
   (Predictor.box_margin, the margin its training crops had).
   analysis: tracking, search, smoothing and drawing settings of videos and webcams without
   detections (and the search settings of images without boxes).
+  detector_path: the detector that finds every object of each frame (hourglass.inference.
+  detectors); None: the model directory's own detector when it has one (and no --detections).
+  max_objects: the most objects the detector gives per frame.
   """
   input: str
   output: Optional[str] = None
@@ -103,6 +107,8 @@ class PredictConfig:
   detection_score_threshold: float = 0.0
   missing_boxes: str = 'error'
   box_scale: Optional[float] = None
+  detector_path: Optional[str] = None
+  max_objects: int = MAX_OBJECTS
   max_frames: Optional[int] = None
   batch_frames: int = 8
   log_every_s: float = 2.0

@@ -8,7 +8,9 @@
 Without a boxes file, each image is searched whole (hourglass.inference.search), and videos and
 webcams are tracked (hourglass.inference.video_analysis: DeepLabCut CSVs, smoothing, a tracking
 plot); `--input` may also be a folder of videos or a comma-separated list of videos. With
-`--detections`, every box of every frame is cropped (several objects).
+`--detections` or a detector (hourglass.inference.detectors), every box of every frame is
+cropped and the crops of a batch of frames run as one batch (several objects; videos too, frame
+by frame).
 Outputs: an image, a folder of images or a video (same fps and size as the input), and a JSON of
 keypoints in original frame pixels (integer = pixel centre) per image/frame beside it.
 """
@@ -26,6 +28,7 @@ from core.errors import UserInputError
 from core.progress import Progress
 from core.video import VideoWriter
 from hourglass.inference import box_files, frame_sources, keypoint_json, video_analysis
+from hourglass.inference.detectors import DetectorBoxes
 from hourglass.inference.search import FrameSearch
 from hourglass.keypoints import drawing
 
@@ -121,8 +124,10 @@ def _process(predictor, batch, detections, config, search):
   """Predicts every object of a list of frames: detector boxes in one batched call, frames
   without boxes by the whole-frame search."""
   shape = predictor.input_shape
-  # Detector boxes are enlarged as the training crops were (the model's box margin).
-  box_scale = config.box_scale or predictor.box_margin
+  # Detector boxes are enlarged as the training crops were: by the crop scale of a detector's
+  # records, for a boxes file by the model's box margin.
+  box_scale = (config.box_scale or getattr(detections, 'box_scale', None)
+               or predictor.box_margin)
   objects = {f.index: [] for f in batch}
   jobs = []
   for f in batch:
@@ -143,9 +148,11 @@ def _process(predictor, batch, detections, config, search):
   return objects
 
 
-def _document(predictor, config, source, frames):
-  """The keypoints JSON of a run: the model, the input and one entry per frame."""
-  return {'model': predictor.name, 'input': config.input, 'keypoint_names':
+def _document(predictor, config, source, frames, detections):
+  """The keypoints JSON of a run: the model (and the detector), the input and one entry per
+  frame."""
+  pair = {'detector': detections.path} if isinstance(detections, DetectorBoxes) else {}
+  return {'model': predictor.name, **pair, 'input': config.input, 'keypoint_names':
           list(predictor.definition.names), 'conf_threshold': config.conf_threshold,
           'coordinates': 'original image pixels, integer = pixel centre',
           'fps': source.fps, 'size': list(source.size) if source.size else None,
@@ -176,8 +183,11 @@ class PredictSummary:
   summaries: List[str] = dataclasses.field(default_factory=list)
 
 
-def predict_source(predictor, config):
+def predict_source(predictor, config, detector=None):
   """Runs the predictor over every frame of config.input and writes drawings + JSON.
+
+  `detector`: a hourglass.inference.detectors.Detector that finds the objects of every frame
+  (config.detections, a boxes file, wins over it); None: the single-object search and tracking.
 
   A bad frame or boxes entry mid-stream still writes what came before it (drawings and JSON),
   then raises.
@@ -189,6 +199,8 @@ def predict_source(predictor, config):
       without boxes (config.missing_boxes 'error').
   """
   detections = box_files.load_boxes(config.detections, config.annotation_path)
+  if detections is None and detector is not None:
+    detections = DetectorBoxes(detector)
   videos = frame_sources.video_inputs(config.input)
   if videos and detections is None:
     return _analyze_videos(predictor, videos, config)
@@ -204,7 +216,7 @@ def predict_source(predictor, config):
   if not count:
     writer.abort()
     raise error or UserInputError(f'--input {config.input}: no frame could be read')
-  writer.close(_document(predictor, config, source, records))
+  writer.close(_document(predictor, config, source, records, detections))
   if error is not None:
     raise UserInputError(f'{error}\n(kept: the {count} frame(s) before it, in '
                          f'{writer.json_path})') from None

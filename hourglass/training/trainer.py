@@ -24,7 +24,7 @@ from core.progress import Progress
 from hourglass.model.config import ModelConfig
 from hourglass.model.network import build_training_model
 from hourglass.training import (checkpointing, losses, optimizers, quantization_aware, run_outputs,
-                                run_plan, schedules, validation)
+                                run_plan, schedules, tasks)
 from hourglass.training import strategy as strategy_lib
 from hourglass.training.faults import Faults
 from hourglass.training.faults import warning as fault_warning
@@ -51,13 +51,16 @@ class Trainer:
       hourglass.model.bundle.crop_settings), or None when unknown.
     flip: the records' horizontal flip support for the bundles ({'supported', 'reason'},
       hourglass.model.bundle.flip_settings), or None when unknown (counted as supported).
+    task: what is learned (hourglass.training.tasks): KeypointTask (None) or DetectorTask,
+      whose datasets give {'maps', 'size_weights', 'count'} targets.
   """
 
   def __init__(self, config: TrainConfig, strategy, model_config: ModelConfig, definition, codec,
                train_dataset_fn: Callable, eval_dataset_fn: Optional[Callable] = None,
                weights_path: Optional[str] = None, log=print, faults: Optional[Faults] = None,
-               crop: Optional[dict] = None, flip: Optional[dict] = None):
+               crop: Optional[dict] = None, flip: Optional[dict] = None, task=None):
     self.config, self.strategy, self.model_config = config, strategy, model_config
+    self.task = task or tasks.KeypointTask()
     self.definition, self.codec, self.log = definition, codec, log
     self.train_dataset_fn, self.eval_dataset_fn = train_dataset_fn, eval_dataset_fn
     self.chief = strategy_lib.is_chief(strategy)
@@ -90,8 +93,8 @@ class Trainer:
       # A quantization-aware run is judged (and its best model chosen) on its int8 simulation:
       # its float model matters through the uint8 export.
       judged = self.fake_quant.model if self.fake_quant else self.model
-      self.validator = validation.Validator(judged, strategy, eval_dataset_fn, config, codec,
-                                            definition, self.chief)
+      self.validator = self.task.validator(judged, strategy, eval_dataset_fn, config, codec,
+                                           definition, self.chief)
     self._writer = None
     # The trainer module's builder, looked up at build time (tests replace it).
     self._bundles = run_outputs.BundleWriter(lambda c: build_training_model(c), model_config,
@@ -161,9 +164,7 @@ class Trainer:
         outputs = self.fake_quant.model(images, training=False)
       else:
         outputs = self.model(images, training=True)
-      total, per_stack = losses.per_example_loss(
-          self.config.loss_type, outputs, targets['heatmaps'], targets['weights'],
-          self.config.huber_delta)
+      total, per_stack = self.task.loss(self.config, outputs, targets)
       loss = losses.global_average(total, self.config.batch_size)
       if self.faults.nonfinite_steps:  # a test hook; a production step has no such op
         loss = self.faults.poison(loss, step)
@@ -350,10 +351,10 @@ class Trainer:
     config = self.config
     self._recompute_bn()
     metrics = self.validator.run(step, self._writer) if self.validator else {}
-    error = metrics.get('mean_error_px', math.nan)
+    error = self.task.error(metrics)
     improved = not self.validator or self._better(error)
     if improved:
-      pck = metrics.get('pck', math.nan)
+      pck = self.task.score(metrics)
       self.best_pck.assign(pck if not math.isnan(pck) else 0.0)
       self.best_error.assign(error if not math.isnan(error) else math.inf)
       self.stale_validations.assign(0)
@@ -375,7 +376,8 @@ class Trainer:
     return dict(row, **{f'val_{k}': v for k, v in metrics.items()})
 
   def _better(self, error):
-    """A lower val mean pixel error (as stored in float32) than the best so far.
+    """A lower validation error (the task's: mean pixel error, or 1 - box AP; as stored in
+    float32) than the best so far.
 
     The mean error, not PCK@0.5: on a few validation frames PCK moves in steps of one keypoint
     and saturates at 1.0 early, so it kept early models over later, more accurate ones.
