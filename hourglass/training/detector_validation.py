@@ -1,7 +1,6 @@
 """Validation of a detector during training: box AP (pycocotools) and recall at IoU 0.5 on the
 val frames, in original image pixels."""
 
-import numpy as np
 import tensorflow as tf
 
 from hourglass.detection import SCORE_THRESHOLD, decoder, MIN_PEAK

@@ -95,6 +95,8 @@ def metrics_row(step, steps_per_epoch, span, metrics, learning_rate, elapsed_s):
               val_loss=metrics.get('loss', ''), val_pck=metrics.get('pck', ''),
               val_mean_error_px=metrics.get('mean_error_px', ''),
               val_mean_error_input_px=metrics.get('mean_error_input_px', ''),
+              val_ap=metrics.get('ap', ''), val_ap50=metrics.get('ap50', ''),
+              val_recall50=metrics.get('recall50', ''),
               learning_rate=learning_rate,
               images_per_s=images / seconds if seconds else float('nan'),
               elapsed_s=round(elapsed_s, 1))

@@ -8,8 +8,10 @@ import numpy as np
 
 from core import files
 
+# The detector's runs fill val_ap, val_ap50, val_recall50 (box AP) instead of PCK and errors.
 CSV_FIELDS = ('epoch', 'step', 'train_loss', 'val_loss', 'val_pck', 'val_mean_error_px',
-              'val_mean_error_input_px', 'learning_rate', 'images_per_s', 'elapsed_s')
+              'val_mean_error_input_px', 'learning_rate', 'images_per_s', 'elapsed_s', 'val_ap',
+              'val_ap50', 'val_recall50')
 
 
 def read_metrics_csv(path):
