@@ -2,11 +2,11 @@
 keypoints with its boxes.
 
     python benchmarks/detector_synthetic.py [--out=runs/detector_synthetic] \
-        [--detector_minutes=12] [--keypoint_minutes=6]
+        [--detector_steps=800] [--keypoint_steps=600]
 
 Makes records of 320x240 images with 2-4 look-alike creatures (--synthetic_objects=4, seed 0,
-800 training and 100 validation images), trains the detector (mobile tiny 1-stack, 192x256)
-and a keypoint model (mobile tiny 1-stack, 128x128) within the time budgets, then evaluates the
+800 training and 100 validation images), trains the detector (mobile tiny 1-stack, 128x160,
+batch 16) and a keypoint model (mobile tiny 1-stack, 128x128, batch 16), then evaluates the
 keypoint model with the detector's boxes (--eval_box=detector: COCO keypoint AP with the
 detector's boxes beside the AP with the record boxes). Each stage is the product's own command
 line (main.py). Goals (issue 39): box AP@0.5 >= 0.95; keypoint AP with the detector's boxes
@@ -43,8 +43,8 @@ def _rows(model_dir):
 def parser():
   result = harness.new_parser(__doc__)
   result.add_argument('--out', default=os.path.join(ROOT, 'runs', 'detector_synthetic'))
-  result.add_argument('--detector_minutes', type=float, default=12.0)
-  result.add_argument('--keypoint_minutes', type=float, default=6.0)
+  result.add_argument('--detector_steps', type=int, default=800)
+  result.add_argument('--keypoint_steps', type=int, default=600)
   result.add_argument('--train_count', type=int, default=800)
   result.add_argument('--val_count', type=int, default=100)
   return result
@@ -58,13 +58,11 @@ def main(argv=None):
            f'--synthetic_count={args.train_count}', f'--synthetic_val_count={args.val_count}',
            f'--records_dir={records}', '--model_input_shape=128x128')
   common = ('--mobile', '--tiny', '--num_stacks=1', '--batch_size=16', '--nomixed_precision',
-            '--learning_rate=2e-3', '--steps_per_loop=20', '--train_steps=100000')
+            '--learning_rate=2e-3', '--steps_per_loop=20', '--validation_steps=200')
   detector_s = _main_py('--mode=train', '--detector', f'--records_dir={records}',
-                        f'--model_dir={model}', *common, '--validation_steps=200',
-                        f'--train_minutes={args.detector_minutes}')
+                        f'--model_dir={model}', *common, f'--train_steps={args.detector_steps}')
   keypoint_s = _main_py('--mode=train', f'--records_dir={records}', f'--model_dir={model}',
-                        *common, '--validation_steps=200', '--rotation=30',
-                        f'--train_minutes={args.keypoint_minutes}')
+                        *common, '--rotation=30', f'--train_steps={args.keypoint_steps}')
   out = os.path.join(args.out, 'eval_detector')
   _main_py('--mode=eval', f'--model_path={model}', f'--records_dir={records}',
            f'--output_dir={out}', '--eval_box=detector')

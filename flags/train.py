@@ -104,7 +104,7 @@ absl_flags.DEFINE_bool('detector', _RUN['detector'],
                        'every object of a whole frame (its box), learned from the original '
                        'frames and every labelled object\'s box, into <model_dir>/detector, '
                        'where eval, predict and export find it beside the keypoint model. '
-                       'Input --model_input_shape, default 192x256; the model flags '
+                       'Input --model_input_shape, default 128x160; the model flags '
                        '(--num_stacks, --mobile, --tiny) apply; best model by val box AP.')
 # Distribution and precision (issue: scale-out).
 absl_flags.DEFINE_enum('strategy', _STRATEGY['name'], list(training.STRATEGIES),

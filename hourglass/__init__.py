@@ -3,6 +3,7 @@
     keypoints/   the heatmap codec, in-graph geometry, metrics, drawing
     model/       config, blocks, network, summary, bundles, BN folding, separable fusion,
                  the metadata readers of exported files
+    detection/   the detector's target maps and loss, its numpy decoder (boxes, NMS), box AP
     training/    trainer, validation, checkpoints, losses, optimizers, schedules, strategies,
                  quantization-aware fine-tuning, test hooks (faults)
     inference/   the Predictor interface and every backend, loading one from a path, frame
@@ -14,13 +15,14 @@
 
 Imports point one way (tests/test_layering.py enforces it, imports inside functions included):
 
-    core <- records <- keypoints <- model <- {training, inference} <- evaluation <- export
-                                        inference <- labelling
+    core <- records <- keypoints <- model <- detection <- {training, inference} <- evaluation
+                                        <- export;   inference <- labelling
 
 training and inference never import each other; what two of them need lives in the lower one.
 Around this package (the whole rule set is tests/test_layering.py's docstring):
 `core/` imports no other project package; `records/` imports only `core/`; `pipelines/` imports
-`core/`, `records/` and the codec and geometry of `hourglass/keypoints/`; `hourglass/` never
+`core/`, `records/`, the codec and geometry of `hourglass/keypoints/` and the detector's targets
+(`hourglass/detection/targets.py`); `hourglass/` never
 imports `pipelines/`, `workflows/` or `flags/` (the trainer and evaluator take datasets);
 `workflows/` builds the datasets and calls `hourglass/` for the modes; `flags/` imports constants
 only (the choices in the package `__init__`s, and the config dataclasses it reads its defaults

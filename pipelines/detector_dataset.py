@@ -13,6 +13,9 @@ Boxes are each record's object box (records/schema.py OBJECT_BBOX: the annotatio
 the labelled keypoints' box enlarged by the box margin). `crop_scale` is how much larger the
 keypoint model's training crops were than those boxes (the records' box margin for sources
 with boxes, 1 for boxes made from keypoints): detector boxes are enlarged by it for the crops.
+Objects of the records' kind that are no labels (the manifest's ignore_boxes: COCO crowds,
+people without keypoints) are ignore regions: the centre loss is off there, so the detector
+learns them neither as objects nor as background.
 """
 
 import dataclasses
@@ -48,6 +51,9 @@ class FrameIndex:
     counts: int32 [N] objects per frame.
     crop_scale: the median over objects of crop box / object box (the module docstring).
     dropped: objects beyond MAX_TRAINING_BOXES in a frame (left out of the targets).
+    ignore: float32 [N, MAX_TRAINING_BOXES, 4] boxes of objects that are no labels (the
+      manifest's ignore_boxes: COCO crowds, people without keypoints), original px.
+    ignore_counts: int32 [N].
   """
   paths: list
   image_ids: np.ndarray
@@ -55,6 +61,8 @@ class FrameIndex:
   counts: np.ndarray
   crop_scale: float
   dropped: int
+  ignore: np.ndarray
+  ignore_counts: np.ndarray
 
 
 def original_root(manifest):
@@ -98,17 +106,23 @@ def frame_index(records_dir, split):
                          f'{split!r} split is missing; the detector trains on the original '
                          f'frames (run make_records again with them at hand)')
   names = sorted(frames)
-  boxes = np.zeros((len(names), MAX_TRAINING_BOXES, 4), np.float32)
-  counts = np.zeros(len(names), np.int32)
-  dropped = 0
-  for i, name in enumerate(names):
-    kept = frames[name][1][:MAX_TRAINING_BOXES]
-    dropped += len(frames[name][1]) - len(kept)
-    boxes[i, :len(kept)] = kept
-    counts[i] = len(kept)
+  boxes, counts, dropped = _padded([frames[n][1] for n in names])
+  ignore_boxes = manifest.ignore_boxes
+  ignore, ignore_counts, _ = _padded([ignore_boxes.get(n, []) for n in names])
   return FrameIndex([os.path.join(root, n) for n in names],
                     np.array([frames[n][0] for n in names], np.int64), boxes, counts,
-                    float(np.median(ratios)), dropped)
+                    float(np.median(ratios)), dropped, ignore, ignore_counts)
+
+
+def _padded(box_lists):
+  """(float32 [N, MAX_TRAINING_BOXES, 4], counts int32 [N], boxes dropped beyond the cap)."""
+  boxes = np.zeros((len(box_lists), MAX_TRAINING_BOXES, 4), np.float32)
+  counts = np.zeros(len(box_lists), np.int32)
+  for i, found in enumerate(box_lists):
+    kept = np.asarray(found[:MAX_TRAINING_BOXES], np.float32).reshape(-1, 4)
+    boxes[i, :len(kept)] = kept
+    counts[i] = len(kept)
+  return boxes, counts, int(sum(len(b) for b in box_lists) - counts.sum())
 
 
 def _crop_ratio(bbox, box_in_crop, crop_to_original, input_shape):
@@ -161,29 +175,42 @@ def _move_boxes(matrix, boxes):
   return tf.concat([tf.minimum(a, b), tf.abs(b - a)], -1)
 
 
-def _frames(index, config, input_shape, shuffle_seed=None):
+def _frames(index, input_shape, shuffle_seed=None):
   """Per-frame dataset of dicts: 'image' uint8 [H, W, 3] (fitted, padded), 'boxes' [M, 4]
   fitted-image px, 'count', 'content' [2] fitted size (w, h), 'to_frame' [3, 3] fitted ->
   frame px, 'image_id'."""
   ds = tf.data.Dataset.from_tensor_slices((index.paths, index.boxes, index.counts,
-                                           index.image_ids))
+                                           index.image_ids, index.ignore, index.ignore_counts))
   if shuffle_seed is not None:
     ds = ds.shuffle(len(index.paths), seed=shuffle_seed, reshuffle_each_iteration=False)
 
-  def load(path, boxes, count, image_id):
+  def load(path, boxes, count, image_id, ignore, ignore_count):
     image, content_scale, frame = _fitted(path, input_shape)
     to_frame = augment.affine(1.0 / content_scale[0], 0.0, 0.5 / content_scale[0] - 0.5,
                               0.0, 1.0 / content_scale[1], 0.5 / content_scale[1] - 0.5)
     return {'image': image, 'boxes': _to_content(boxes, content_scale), 'count': count,
             'content': tf.round(frame * content_scale), 'to_frame': to_frame,
-            'image_id': image_id}
+            'image_id': image_id, 'ignore': _to_content(ignore, content_scale),
+            'ignore_count': ignore_count}
   return ds.map(load, num_parallel_calls=AUTOTUNE)
 
 
-def _targets(boxes, counts, input_shape, stride):
+def _targets(batch, matrix, input_shape, stride):
+  """{'maps', 'size_weights', 'centre_weights', 'count'} of a batch of fitted frames moved by
+  `matrix` [B, 3, 3] into the input."""
   heatmap_shape = (input_shape[0] // stride, input_shape[1] // stride)
-  return tf.map_fn(lambda a: detection_targets.encode(a[0], a[1], heatmap_shape, stride),
-                   (boxes, counts), fn_output_signature=(tf.float32, tf.float32))
+
+  def one(args):
+    boxes, count, ignore, ignore_count = args
+    maps, size_weights = detection_targets.encode(boxes, count, heatmap_shape, stride)
+    return maps, size_weights, detection_targets.ignore_weights(ignore, ignore_count,
+                                                                heatmap_shape, stride)
+  maps, size_weights, centre_weights = tf.map_fn(
+      one, (_move_boxes(matrix, batch['boxes']), batch['count'],
+            _move_boxes(matrix, batch['ignore']), batch['ignore_count']),
+      fn_output_signature=(tf.float32, tf.float32, tf.float32))
+  return {'maps': maps, 'size_weights': size_weights, 'centre_weights': centre_weights,
+          'count': batch['count']}
 
 
 def build_train_dataset(records_dir, config: PipelineConfig, input_shape, *, epoch=0,
@@ -196,7 +223,7 @@ def build_train_dataset(records_dir, config: PipelineConfig, input_shape, *, epo
     input_shape: (H, W) detector input.
   Returns:
     Dataset of (images uint8 [B, H, W, 3], {'maps' float32 [B, h, w, 3], 'size_weights'
-    [B, h, w], 'count' int32 [B]}).
+    [B, h, w], 'centre_weights' [B, h, w] (0 in ignore regions), 'count' int32 [B]}).
   """
   index = frame_index(records_dir, 'train')
   batch = (input_context.get_per_replica_batch_size(config.batch_size) if input_context
@@ -205,7 +232,7 @@ def build_train_dataset(records_dir, config: PipelineConfig, input_shape, *, epo
     raise RecordsError(f'{records_dir}: {len(index.paths)} training frames cannot fill one '
                        f'batch of {batch}; lower --batch_size or add data')
   seed = int(config.seed) * 1000003 + int(epoch)
-  ds = _frames(index, config, input_shape, seed)
+  ds = _frames(index, input_shape, seed)
   if input_context and input_context.num_input_pipelines > 1:
     ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
   geometry = dataclasses.replace(config, rotation_prob=0.0, flip_prob=0.5)
@@ -221,9 +248,7 @@ def build_train_dataset(records_dir, config: PipelineConfig, input_shape, *, epo
     identity = tf.eye(3, batch_shape=shape)
     images = augment.apply_colour(images, tf.where(changed[:, None, None], colour, identity),
                                   tf.where(changed, contrast, 1.0))
-    boxes = _move_boxes(matrix, b['boxes'])
-    maps, weights = _targets(boxes, b['count'], input_shape, config.stride)
-    return images, {'maps': maps, 'size_weights': weights, 'count': b['count']}
+    return images, _targets(b, matrix, input_shape, config.stride)
   ds = ds.batch(batch, drop_remainder=True).enumerate().map(finish, num_parallel_calls=AUTOTUNE)
   return ds.prefetch(AUTOTUNE).with_options(dataset_options(config))
 
@@ -232,8 +257,8 @@ def build_eval_dataset(records_dir, config: PipelineConfig, input_shape, split='
   """Un-augmented detector batches in frame order.
 
   Returns:
-    Dataset of dicts: 'image' uint8 [B, H, W, 3], 'maps', 'size_weights', 'count' (as the
-    training targets), 'input_to_frame' float32 [B, 2, 3] (input px -> original px),
+    Dataset of dicts: 'image' uint8 [B, H, W, 3], 'maps', 'size_weights', 'centre_weights',
+    'count' (as the training targets), 'input_to_frame' float32 [B, 2, 3] (input px -> original px),
     'frame_boxes' [B, M, 4] original px, 'image_id' int64 [B].
   """
   index = frame_index(records_dir, split)
@@ -242,13 +267,11 @@ def build_eval_dataset(records_dir, config: PipelineConfig, input_shape, split='
   def finish(b, original):
     to_input = _centring(b['content'], input_shape)
     images = augment.warp(b['image'], to_input, input_shape)
-    maps, weights = _targets(_move_boxes(to_input, b['boxes']), b['count'], input_shape,
-                             config.stride)
     input_to_frame = b['to_frame'] @ tf.linalg.inv(to_input)
-    return {'image': images, 'maps': maps, 'size_weights': weights, 'count': b['count'],
-            'input_to_frame': input_to_frame[:, :2], 'frame_boxes': original,
-            'image_id': b['image_id']}
-  ds = tf.data.Dataset.zip((_frames(index, config, input_shape), frame_boxes))
+    return dict(_targets(b, to_input, input_shape, config.stride), image=images,
+                input_to_frame=input_to_frame[:, :2], frame_boxes=original,
+                image_id=b['image_id'])
+  ds = tf.data.Dataset.zip((_frames(index, input_shape), frame_boxes))
   ds = ds.batch(config.batch_size).map(finish, num_parallel_calls=AUTOTUNE)
   options = dataset_options(config)
   options.deterministic = True

@@ -101,6 +101,8 @@ def _write(examples, config, data, writer, existing, described):
     new_set['examples'] = sum(len(ids) for ids in written.values())
     identities, sets = {split: [[i, 0] for i in ids] for split, ids in written.items()}, [new_set]
     skipped, filtered = [s.to_dict() for s in skipped], data.filtered
+  ignore = dict(existing.manifest.ignore_boxes) if existing else {}
+  ignore.update(data.ignore_boxes)
   writer.close(
       definition=definition, input_shape=config.input_shape,
       crop_shape=crop_shape(config.input_shape, config.crop_margin),
@@ -109,7 +111,8 @@ def _write(examples, config, data, writer, existing, described):
       filtered=dict(filtered),
       extra={reader.NOTES_KEY: list(data.notes), 'seconds': round(time.time() - start, 3),
              reader.OBJECT_SCALE_KEY: object_scale(fractions), reader.FLIP_KEY: flip,
-             reader.ANNOTATION_SETS_KEY: sets, reader.IDENTITIES_KEY: identities})
+             reader.ANNOTATION_SETS_KEY: sets, reader.IDENTITIES_KEY: identities,
+             reader.IGNORE_BOXES_KEY: ignore})
 
 
 def _settings(config, sets):

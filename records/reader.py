@@ -32,6 +32,7 @@ FLIP_KEY = 'horizontal_flip'
 FLIP_NO_PAIRS_KEY = 'no_pairs'
 ANNOTATION_SETS_KEY = 'annotation_sets'
 IDENTITIES_KEY = 'identities'
+IGNORE_BOXES_KEY = 'ignore_boxes'
 
 
 class Manifest:
@@ -133,6 +134,12 @@ class Manifest:
     """split -> [[image identity, annotation set index], ...] in record order ({} when not
     recorded)."""
     return dict(self.raw.get(IDENTITIES_KEY) or {})
+
+  @property
+  def ignore_boxes(self) -> Dict:
+    """image path (as the records store it) -> [[x, y, w, h], ...]: objects of the records'
+    kind that are no labels (COCO crowds, people without keypoints); {} when none."""
+    return dict(self.raw.get(IGNORE_BOXES_KEY) or {})
 
   def __repr__(self):
     counts = ', '.join(f'{s}={self.count(s)}' for s in self.split_names)

@@ -52,7 +52,21 @@ def encode(boxes, count, heatmap_shape, stride):
   return tf.concat([heat[..., None], sizes], -1), heat
 
 
-def per_example_loss(outputs, maps, size_weights, counts):
+def ignore_weights(boxes, count, heatmap_shape, stride):
+  """[h, w] centre-map weights: 0 at map pixels whose centre lies in one of the first `count`
+  ignore boxes [M, 4] (x, y, w, h model-input px: objects that are no labels), else 1."""
+  height, width = heatmap_shape
+  boxes = tf.convert_to_tensor(boxes, tf.float32)
+  real = tf.range(tf.shape(boxes)[0]) < count
+  xs = tf.range(width, dtype=tf.float32) * stride + (stride - 1) / 2.0   # input px
+  ys = tf.range(height, dtype=tf.float32) * stride + (stride - 1) / 2.0
+  in_x = (xs[None] >= boxes[:, :1]) & (xs[None] <= boxes[:, :1] + boxes[:, 2:3])  # [M, w]
+  in_y = (ys[None] >= boxes[:, 1:2]) & (ys[None] <= boxes[:, 1:2] + boxes[:, 3:4])  # [M, h]
+  inside = in_y[:, :, None] & in_x[:, None, :] & real[:, None, None]
+  return 1.0 - tf.cast(tf.reduce_any(inside, 0), tf.float32)
+
+
+def per_example_loss(outputs, maps, size_weights, counts, centre_weights=None):
   """The detector loss of a batch, per example and per stack.
 
   Centre: squared error summed over the map, per object (as the keypoint heatmap loss, whose
@@ -61,6 +75,7 @@ def per_example_loss(outputs, maps, size_weights, counts):
   Args:
     outputs: a list of num_stacks tensors [B, h, w, 3] (or one tensor).
     maps: [B, h, w, 3] targets; size_weights: [B, h, w]; counts: [B] objects per frame.
+    centre_weights: [B, h, w] weights of the centre loss (ignore_weights), or None (all 1).
   Returns:
     (total [B], [per stack [B]]).
   """
@@ -70,7 +85,10 @@ def per_example_loss(outputs, maps, size_weights, counts):
   per_stack = []
   for out in outputs:
     out = tf.cast(out, tf.float32)
-    centre = tf.reduce_sum(tf.square(out[..., 0] - maps[..., 0]), [1, 2]) / objects
+    centre_error = tf.square(out[..., 0] - maps[..., 0])
+    if centre_weights is not None:
+      centre_error *= centre_weights
+    centre = tf.reduce_sum(centre_error, [1, 2]) / objects
     sizes = tf.reduce_sum(tf.abs(out[..., 1:] - maps[..., 1:]), -1) * size_weights
     per_stack.append(centre + SIZE_WEIGHT * tf.reduce_sum(sizes, [1, 2]) / weight_sum)
   return tf.add_n(per_stack), per_stack

@@ -6,7 +6,7 @@
   of their own heatmaps. A float format beyond its tolerance FAILS the export.
 - Accuracy: PCK, PCK@0.1 and mean error on the val records (the --mode=eval path), with 95%
   paired bootstrap intervals of each format's PCK@0.1 drop and mean error change from Keras
-  (hourglass.evaluation.bootstrap).
+  (hourglass.evaluation.bootstrap); for a detector, box AP and recall on the val frames.
 - Speed: median latency of one image with 1 and 2 threads (hourglass.export.latency: TensorFlow
   models in a child process, since TensorFlow's thread pools are fixed once created).
 Every model is used through the Predictor interface (hourglass.inference.predictors) alone.
@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from hourglass.detection import evaluation as detection_evaluation
 from hourglass.evaluation import bootstrap, evaluator
 from hourglass.export import FLOAT_FORMATS
 from hourglass.export import latency as latency_lib
@@ -139,6 +140,16 @@ def accuracy(predictor, dataset, config):
           'coco_ap': result.get('coco', {}).get('AP'), PER_KEYPOINT: per_keypoint}
 
 
+def detector_accuracy(predictor, dataset, config):
+  """Box AP, AP@0.5 and recall@0.5 of a detector's maps on the val frames of `dataset`
+  (pipelines/detector_dataset.py build_eval_dataset), in original pixels."""
+  del config  # the detector's decoding settings are its own
+  scores = detection_evaluation.score_frames(
+      dataset, lambda batch: predictor(batch['image'].numpy()), predictor.codec.stride)
+  return {'box_ap': scores['ap'], 'box_ap50': scores['ap50'], 'recall50': scores['recall50'],
+          'num_objects': scores['objects']}
+
+
 def latency(predictor, path, config, image):
   """{threads: median ms} of one image through the model of `predictor`, loaded from `path`
   again at each thread count (hourglass.export.latency; a TensorFlow model in a child process).
@@ -165,6 +176,8 @@ def file_size(path):
 
 
 def _accuracy_deltas(row, keras_row):
+  if 'box_ap' in row and 'box_ap' in keras_row:
+    row['box_ap_drop_points'] = 100.0 * (keras_row['box_ap'] - row['box_ap'])
   if 'pck' not in row or 'pck' not in keras_row:
     return
   row['pck_drop_points'] = 100.0 * (keras_row['pck'] - row['pck'])
@@ -192,7 +205,7 @@ def counted_keypoints(keras_predictor, keras_heatmaps, labelled, config):
 
 
 def prove(exports, keras_predictor, keras_path, check_images, dataset, config,
-          check_labelled=None):
+          check_labelled=None, accuracy_fn=accuracy):
   """Checks every export and gathers the report.
 
   Args:
@@ -204,6 +217,8 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config,
     config: ProofConfig.
     check_labelled: bool [N, K], the check images' labelled keypoints, or None when they have
       no labels (the parity distances then count the keypoints confident in Keras).
+    accuracy_fn: (predictor, dataset, config) -> figures: `accuracy` (PCK and errors), or
+      `detector_accuracy` (box AP) for a detector.
   Returns:
     the report dict; report['failures'] lists failed float formats with the reason.
   """
@@ -216,7 +231,7 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config,
                'size_bytes': file_size(os.path.join(keras_path, 'model.keras'))
                if os.path.isdir(keras_path) else file_size(keras_path)}
   if dataset is not None:
-    keras_row.update(accuracy(keras_predictor, dataset, config))
+    keras_row.update(accuracy_fn(keras_predictor, dataset, config))
   if config.latency_threads:
     keras_row['latency_ms'] = latency(keras_predictor, keras_path, config, latency_image)
   rows, failures = [], []
@@ -229,7 +244,7 @@ def prove(exports, keras_predictor, keras_path, check_images, dataset, config,
     if problem:
       failures.append(f'{fmt} ({path}): {problem}')
     if dataset is not None:
-      row.update(accuracy(predictor, dataset, config))
+      row.update(accuracy_fn(predictor, dataset, config))
       _accuracy_deltas(row, keras_row)
     if config.latency_threads:
       row['latency_ms'] = latency(predictor, path, config, latency_image)

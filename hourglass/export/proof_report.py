@@ -75,12 +75,29 @@ def _fmt(value, spec):
   return '-' if value is None else format(value, spec)
 
 
+def _accuracy_columns(detector):
+  """(column names, row -> text functions) of the accuracy figures: box AP for a detector,
+  PCK and errors for a keypoint model."""
+  if detector:
+    return (['box AP', 'AP drop (pts)', 'AP@0.5', 'recall@0.5'],
+            [lambda r: _fmt(r.get('box_ap'), '.4f'),
+             lambda r: _fmt(r.get('box_ap_drop_points'), '+.2f'),
+             lambda r: _fmt(r.get('box_ap50'), '.4f'), lambda r: _fmt(r.get('recall50'), '.4f')])
+  change = lambda r: ('-' if r.get('mean_error_change_pct') is None else
+                      f'{r["mean_error_change_pct"]:+.1f}%')
+  return (['PCK', 'PCK drop (pts)', 'PCK@0.1', 'mean err (px)', 'err change'],
+          [lambda r: _fmt(r.get('pck'), '.4f'), lambda r: _fmt(r.get('pck_drop_points'), '+.2f'),
+           lambda r: _fmt(r.get('pck_at_0.1'), '.4f'),
+           lambda r: _fmt(r.get('mean_error_px'), '.2f'), change])
+
+
 def to_markdown(report, command=None):
   """The report as a Markdown page."""
   lines = ['# Export report', '']
   if command:
     lines += [f'Command: `{command}`', '']
-  lines += [f'Parity on {report["check_samples"]} val crops against Keras (decoder '
+  lines += [f'Parity on {report["check_samples"]} {report.get("check_images", "val crops")} '
+            f'against Keras (decoder '
             f'{report["decoder"]}); accuracy through the --mode=eval path; latency = median of one '
             f'image on this machine.', '']
   if report.get('keypoints_counted_as'):
@@ -98,22 +115,19 @@ def to_markdown(report, command=None):
   if report.get('fused_separable_convs'):
     lines += [f'{report["fused_separable_convs"]} 1x1 separable convs written as plain 1x1 convs '
               '(--fuse_separable): the same function, one op less each.', '']
-  lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | kp dist (px) | PCK '
-            '| PCK drop (pts) | PCK@0.1 | mean err (px) | err change | ms 1 thr | ms 2 thr '
-            '| status |',
-            '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+  names, columns = _accuracy_columns('box_ap' in report['keras'])
+  lines += ['| format | size (KB) | max diff | mean diff | kp within 1 px | kp dist (px) | '
+            + ' | '.join(names) + ' | ms 1 thr | ms 2 thr | status |',
+            '|---' * (9 + len(names)) + '|']
   for row in [report['keras']] + report['formats']:
     p = row.get('parity', {})
     ms = row.get('latency_ms', {})
-    change = row.get('mean_error_change_pct')
     lines.append('| ' + ' | '.join([
         row['format'], f'{row["size_bytes"] / 1024:.0f}', _fmt(p.get('max_abs_diff'), '.2e'),
         _fmt(p.get('mean_abs_diff'), '.2e'), _fmt(p.get('keypoints_within_1px'), '.3f'),
-        _fmt(p.get('keypoint_distance_px'), '.3f'), _fmt(row.get('pck'), '.4f'),
-        _fmt(row.get('pck_drop_points'), '+.2f'),
-        _fmt(row.get('pck_at_0.1'), '.4f'), _fmt(row.get('mean_error_px'), '.2f'),
-        '-' if change is None else f'{change:+.1f}%', _fmt(ms.get('1'), '.2f'),
-        _fmt(ms.get('2'), '.2f'), row.get('status', 'reference')]) + ' |')
+        _fmt(p.get('keypoint_distance_px'), '.3f')] + [column(row) for column in columns] + [
+            _fmt(ms.get('1'), '.2f'), _fmt(ms.get('2'), '.2f'),
+            row.get('status', 'reference')]) + ' |')
   lines += ['', '## Checks', '']
   for name, check in report['checks'].items():
     lines.append(f'- {name}: {"met" if check["met"] else "NOT met"}: ' + _check_text(name, check))

@@ -78,10 +78,14 @@ class Detector:
 
 def find_detector(model_path):
   """The detector a keypoint model directory keeps (<model_dir>/detector), found from the model
-  directory or from one of its bundles (best_model, last_model); None when it has none."""
-  if not model_path or not os.path.isdir(model_path):
+  directory or from one of its bundles (best_model, last_model); for an exported file, the file
+  of the same name in detector/ beside it (export.py writes it there). None when it has none."""
+  if not model_path or not os.path.exists(model_path):
     return None
   path = os.path.normpath(model_path)
+  if not os.path.isdir(path) or os.path.isfile(os.path.join(path, 'saved_model.pb')):
+    exported = os.path.join(os.path.dirname(path), detection.DETECTOR_DIR, os.path.basename(path))
+    return exported if os.path.exists(exported) else None
   for candidate in (os.path.join(path, detection.DETECTOR_DIR),
                     os.path.join(os.path.dirname(path), detection.DETECTOR_DIR)):
     if bundle_lib.find_bundle(candidate):
@@ -113,8 +117,16 @@ class DetectorBoxes:
     self.detector = detector
     self.path = detector.name
     self.box_scale = detector.crop_scale
+    self._found = {}
+
+  def prepare(self, frames):
+    """Detects the objects of a batch of frames in one call (lookup then reads them)."""
+    found = self.detector.detect([frame.rgb for frame in frames])
+    self._found = {frame.index: result for frame, result in zip(frames, found)}
 
   def lookup(self, frame):
-    """[(x, y, w, h, score)] of a frame (frame_sources.Frame with .rgb)."""
-    (boxes, scores), = self.detector.detect([frame.rgb])
+    """[(x, y, w, h, score)] of a frame (frame_sources.Frame with .rgb, .index)."""
+    if frame.index not in self._found:
+      self.prepare([frame])
+    boxes, scores = self._found.pop(frame.index)
     return [tuple(float(v) for v in box) + (float(score),) for box, score in zip(boxes, scores)]

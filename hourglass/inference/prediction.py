@@ -120,9 +120,20 @@ def _boxes_for(frame, detections, shape, box_scale, config):
   return out
 
 
-def _process(predictor, batch, detections, config, search):
-  """Predicts every object of a list of frames: detector boxes in one batched call, frames
-  without boxes by the whole-frame search."""
+def predict_objects(predictor, batch, detections, config, search):
+  """Predicts every object of a list of frames: the crops of every box (a boxes file's, or a
+  detector's: DetectorBoxes) in one batched call, frames without boxes by the whole-frame
+  search.
+
+  Args:
+    batch: frame_sources.Frame list (.index, .rgb).
+    detections: box_files.Boxes, DetectorBoxes or None (search every frame).
+    config: PredictConfig (decoder, flip test, box scale, score threshold, missing boxes).
+    search: a FrameSearch for frames without boxes (None when every frame has boxes).
+  Returns:
+    {frame index: [{'keypoints' [K, 2] frame px, 'scores' [K], 'box' [x, y, w, h],
+    'box_score'}]}.
+  """
   shape = predictor.input_shape
   # Detector boxes are enlarged as the training crops were: by the crop scale of a detector's
   # records, for a boxes file by the model's box margin.
@@ -130,6 +141,8 @@ def _process(predictor, batch, detections, config, search):
                or predictor.box_margin)
   objects = {f.index: [] for f in batch}
   jobs = []
+  if isinstance(detections, DetectorBoxes):
+    detections.prepare(batch)  # the batch's frames through the detector in one call
   for f in batch:
     boxes = _boxes_for(f, detections, shape, box_scale, config)
     if boxes is None:
@@ -238,7 +251,7 @@ def _predict_frames(predictor, source, detections, config, writer):
 
   def flush():
     nonlocal objects_total
-    results = _process(predictor, batch, detections, config, search)
+    results = predict_objects(predictor, batch, detections, config, search)
     for frame in batch:
       objs = results[frame.index]
       writer.write(frame, drawing.draw_objects(frame.rgb, objs, predictor.definition,

@@ -32,12 +32,13 @@ class KeypointTask:
 
 
 class DetectorTask:
-  """The detector's maps (targets {'maps', 'size_weights', 'count'},
+  """The detector's maps (targets {'maps', 'size_weights', 'centre_weights', 'count'},
   hourglass/detection/targets.py); the best model has the highest val box AP."""
 
   def loss(self, config, outputs, targets):
     return detection_targets.per_example_loss(outputs, targets['maps'],
-                                              targets['size_weights'], targets['count'])
+                                              targets['size_weights'], targets['count'],
+                                              targets['centre_weights'])
 
   def validator(self, model, strategy, dataset_fn, config, codec, definition, chief):
     return detector_validation.DetectorValidator(model, dataset_fn, codec.stride)

@@ -135,6 +135,7 @@ def _read_file(coco, path, root, config, data: SourceData) -> None:
     record = ann.get('id', index)
     if ann.get('iscrowd'):
       data.filter('crowd')
+      _ignore(ann, images, folder, root, config, data)
       continue
     try:
       example = _parse_annotation(ann, images, k, folder, root, config)
@@ -143,9 +144,23 @@ def _read_file(coco, path, root, config, data: SourceData) -> None:
       continue
     if example is None:
       data.filter('no_keypoints')
+      _ignore(ann, images, folder, root, config, data)
       continue
     example.split, example.source_file, example.record = split, path, record
     data.examples.append(example)
+
+
+def _ignore(ann, images, folder, root, config, data):
+  """Records the box of an object that is no label (a crowd, a person without keypoints) as an
+  ignore region of its image (SourceData.ignore_boxes); a malformed one is left out."""
+  image = images.get(_key(ann.get('image_id')))
+  try:
+    x, y, w, h = (float(v) for v in ann.get('bbox'))
+    image_path = resolve_image(folder, image.get('file_name'), config.allow_outside_paths)
+  except (TypeError, ValueError, OverflowError, AttributeError, BadExample):
+    return
+  if all(math.isfinite(v) for v in (x, y, w, h)) and w > 0 and h > 0:
+    data.ignore_boxes.setdefault(relative_to(image_path, root), []).append([x, y, w, h])
 
 
 def _parse_annotation(ann, images, k, folder, root, config):

@@ -23,6 +23,9 @@ class SourceData:
     filtered: deliberate filters, reason -> count (crowd, no_keypoints); never an error.
     notes: messages for the user (e.g. how the split was chosen).
     generated_dir: for generated data, the folder the images are written to.
+    ignore_boxes: image path (relative, as the records store it) -> [[x, y, w, h], ...] of the
+      objects of the records' kind that are no labels (COCO crowds, people without keypoints):
+      the detector learns neither object nor background there.
     flips_unsupported: why a horizontal flip makes the labels wrong whatever the pairs (the
       pixels tell left from right); '' when it does not.
   """
@@ -34,6 +37,7 @@ class SourceData:
   notes: List[str] = dataclasses.field(default_factory=list)
   generated_dir: Optional[str] = None
   flips_unsupported: str = ''
+  ignore_boxes: Dict[str, List[List[float]]] = dataclasses.field(default_factory=dict)
 
   def filter(self, reason: str) -> None:
     self.filtered[reason] = self.filtered.get(reason, 0) + 1

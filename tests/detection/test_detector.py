@@ -8,7 +8,6 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from core.errors import UserInputError
 from hourglass import detection
@@ -61,20 +60,32 @@ def test_box_ap_and_recall():
 @pytest.fixture(scope='module')
 def multi(tmp_path_factory):
   """Synthetic records with 2-3 creatures per image, a detector trained on them through
-  main.py's train mode, and a keypoint model beside it in the same model directory."""
+  main.py's train mode, and an (untrained, seeded) keypoint model of the creatures beside it
+  in the same model directory."""
+  import keras  # pylint: disable=g-import-not-at-top
+
+  from hourglass.keypoints.codec import HeatmapCodec  # pylint: disable=g-import-not-at-top
+  from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
+  from hourglass.model.config import ModelConfig  # pylint: disable=g-import-not-at-top
+  from hourglass.model.network import build_inference_model  # pylint: disable=g-import-not-at-top
   from modes import train as train_mode  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('detector')
   records = str(root / 'records')
-  make_records(MakeRecordsConfig(source='synthetic', output_dir=records, input_shape=(64, 64),
-                                 synthetic_objects=3, synthetic_count=24, synthetic_val_count=4,
-                                 num_workers=1, progress=False))
+  manifest = make_records(MakeRecordsConfig(
+      source='synthetic', output_dir=records, input_shape=(64, 64), synthetic_objects=3,
+      synthetic_count=16, synthetic_val_count=4, num_workers=1, progress=False))
   model_dir = str(root / 'model')
-  common = ('--mobile', '--tiny', '--num_stacks=1', '--batch_size=4', '--nomixed_precision',
-            f'--records_dir={records}', f'--model_dir={model_dir}', '--steps_per_loop=10')
-  train_mode.run(parse_flags('--mode=train', '--detector', '--model_input_shape=64x96',
-                             '--train_steps=30', '--validation_steps=30',
-                             '--learning_rate=5e-3', *common))
-  train_mode.run(parse_flags('--mode=train', '--train_steps=1', *common))
+  train_mode.run(parse_flags(
+      '--mode=train', '--detector', '--model_input_shape=64x96', '--train_steps=20',
+      '--validation_steps=20', '--learning_rate=5e-3', '--mobile', '--tiny', '--num_stacks=1',
+      '--batch_size=4', '--nomixed_precision', f'--records_dir={records}',
+      f'--model_dir={model_dir}', '--steps_per_loop=10'))
+  keras.utils.set_random_seed(0)
+  config = ModelConfig(num_stacks=1, mobile=True, tiny=True, input_height=64, input_width=64,
+                       num_keypoints=manifest.num_keypoints)
+  bundle_lib.save_bundle(os.path.join(model_dir, 'best_model'), build_inference_model(config),
+                         config, manifest.definition, HeatmapCodec((64, 64), 4, 2.0).to_dict(),
+                         bundle_lib.crop_settings(manifest))
   return {'records': records, 'model_dir': model_dir, 'root': root}
 
 
@@ -86,7 +97,7 @@ def test_detector_trains_through_main(multi):
     rows = f.read().splitlines()
   header = rows[0].split(',')
   last = dict(zip(header, rows[-1].split(',')))
-  assert last['step'] == '30' and 0.0 <= float(last['val_ap']) <= 1.0
+  assert last['step'] == '20' and 0.0 <= float(last['val_ap']) <= 1.0
   assert 0.0 <= float(last['val_recall50']) <= 1.0
   detector = load_detector(detector_dir)
   assert detector.predictor.input_shape == (64, 96)
@@ -140,29 +151,86 @@ def test_eval_with_the_detector(multi, tmp_path):
                               '--eval_box=detector', '--detector_path='))
 
 
-def test_exports_find_the_keras_detectors_boxes(multi, tmp_path):
-  from hourglass.export.config import ExportConfig  # pylint: disable=g-import-not-at-top
-  from hourglass.export.runner import export_all  # pylint: disable=g-import-not-at-top
-  from hourglass.model import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
-  found = os.path.join(find_detector(multi['model_dir']), 'best_model')
-  model, config, definition, codec_settings, info = bundle_lib.load_bundle(found,
-                                                                          with_info=True)
-  codec = bundle_lib.codec_from_settings(codec_settings)
-  exports, _ = export_all(model, config, definition, codec,
-                          ExportConfig(output_dir=str(tmp_path),
-                                       formats=('saved_model', 'tflite', 'onnx')),
-                          crop=info.get('crop'))
-  keras = load_detector(found, score_threshold=0.05)
+def test_export_proves_every_file_against_keras(multi, tmp_path):
+  """export.py's mode on the detector: each file proved (parity, box AP in the report), and the
+  exported detectors find the Keras detector's boxes."""
+  from modes import export as export_mode  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / 'exports')
+  detector_dir = find_detector(multi['model_dir'])
+  report = export_mode.run(parse_flags(
+      f'--model_dir={detector_dir}', f'--records_dir={multi["records"]}',
+      f'--output_dir={out}', '--formats=saved_model,tflite,onnx', '--latency_threads=',
+      '--check_samples=4'))
+  assert not report['failures'] and 'detector' not in report
+  keras_ap = report['keras']['box_ap']
+  for row in report['formats']:
+    assert row['status'] == 'ok' and row['parity']['max_abs_diff'] < 1e-3, row['format']
+    assert row['box_ap'] == pytest.approx(keras_ap, abs=0.02), row['format']
+  with open(os.path.join(out, 'export_report.md'), encoding='utf-8') as f:
+    assert '| box AP |' in f.read()
+  keras = load_detector(detector_dir, score_threshold=0.05)
   frames = [cv2.cvtColor(cv2.imread(_frame(multi)), cv2.COLOR_BGR2RGB)]
   expected = keras.detect(frames)[0]
-  inputs = np.zeros((1,) + keras.predictor.input_shape + (3,), np.float32) + 128
-  for name, (path, _) in exports.items():
-    exported = load_detector(path, score_threshold=0.05)
+  for row in report['formats']:
+    exported = load_detector(row['path'], score_threshold=0.05)
     assert exported.crop_scale == pytest.approx(keras.crop_scale)
-    np.testing.assert_allclose(exported.predictor(inputs), keras.predictor(inputs), atol=1e-4)
     boxes, scores = exported.detect(frames)[0]
-    assert len(boxes) == len(expected[0]), name
+    assert len(boxes) == len(expected[0]), row['format']
     np.testing.assert_allclose(boxes, expected[0], atol=0.01)
     np.testing.assert_allclose(scores, expected[1], atol=1e-4)
-  assert tf.io.gfile.exists(exports['saved_model'][0])
-  assert load_predictor(exports['onnx'][0]).definition.names == detection.CHANNELS
+  assert load_predictor(report['formats'][-1]['path']).definition.names == detection.CHANNELS
+
+
+def test_find_detector_beside_models_and_exports(tmp_path):
+  """<model_dir>/detector from the model directory or its bundles; for an exported file, the
+  file of the same name in detector/ beside it (where export.py writes it)."""
+  model_dir = tmp_path / 'model'
+  for bundle in ('best_model', 'detector/best_model'):
+    (model_dir / bundle).mkdir(parents=True)
+    (model_dir / bundle / 'model_info.json').write_text('{}')
+  assert find_detector(str(model_dir)) == str(model_dir / 'detector')
+  assert find_detector(str(model_dir / 'best_model')) == str(model_dir / 'detector')
+  exports = tmp_path / 'exports'
+  (exports / 'detector').mkdir(parents=True)
+  for name in ('model_float32.tflite', 'detector/model_float32.tflite', 'model.onnx'):
+    (exports / name).write_bytes(b'')
+  assert find_detector(str(exports / 'model_float32.tflite')) == str(
+      exports / 'detector' / 'model_float32.tflite')
+  assert find_detector(str(exports / 'model.onnx')) is None
+  assert find_detector(str(tmp_path / 'missing')) is None
+
+
+def test_records_without_their_originals(multi, tmp_path):
+  """The detector reads the original frames: records whose dataset folder is gone get one
+  error naming the records and the missing folder."""
+  from pipelines import detector_dataset  # pylint: disable=g-import-not-at-top
+  moved = str(tmp_path / 'records')
+  shutil.copytree(multi['records'], moved, ignore=shutil.ignore_patterns('synthetic_data'))
+  manifest = os.path.join(moved, 'manifest.json')
+  with open(manifest, encoding='utf-8') as f:
+    raw = json.load(f)
+  raw['settings']['dataset_path'] = str(tmp_path / 'gone')
+  with open(manifest, 'w', encoding='utf-8') as f:
+    json.dump(raw, f)
+  with pytest.raises(UserInputError, match='run make_records again'):
+    detector_dataset.frame_index(moved, 'train')
+
+
+def test_objects_without_keypoints_are_ignore_regions(coco_sample_records):
+  """COCO's crowds and people without keypoints are in the manifest's ignore_boxes, and the
+  detector's centre loss is off inside them (not learned as background)."""
+  from pipelines import detector_dataset  # pylint: disable=g-import-not-at-top
+  from pipelines.config import PipelineConfig  # pylint: disable=g-import-not-at-top
+  from records.reader import load_manifest  # pylint: disable=g-import-not-at-top
+  records = coco_sample_records((64, 64))
+  ignore = load_manifest(records).ignore_boxes
+  assert sum(len(v) for v in ignore.values()) == 2  # 14 people, 12 with keypoints
+  index = detector_dataset.frame_index(records, 'val')
+  assert int(index.ignore_counts.sum()) == 2
+  batch = next(iter(detector_dataset.build_eval_dataset(
+      records, PipelineConfig(batch_size=len(index.paths)), (128, 160))))
+  weights = batch['centre_weights'].numpy()
+  for i in np.nonzero(index.ignore_counts)[0]:
+    assert 0.0 < weights[i].mean() < 1.0  # some map pixels ignored, not all
+  assert np.all(weights[index.ignore_counts == 0] == 1.0)
+  assert np.all(batch['maps'].numpy()[..., 0].max(axis=(1, 2)) > 0.5)  # every frame's objects
