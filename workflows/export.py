@@ -110,6 +110,9 @@ directory that keeps a detector (<model_dir>/detector) has it exported and prove
                            proof_lib.detector_accuracy if detector else proof_lib.accuracy)
   if detector:
     report['check_images'] = 'val frames (letterboxed to the detector input)'
+    report['keypoints_counted_as'] = 'of the centre map: each frame\'s strongest object centre'
+    report['accuracy_from'] = ('box AP (pycocotools) and recall at IoU 0.5 of the decoded boxes '
+                               'on the val frames, in original pixels')
   report['calibration_samples'] = 0 if calibration is None else int(len(calibration))
   report.update(rewrites)
   proof_report.write_report(config.export.output_dir, report, config.command)

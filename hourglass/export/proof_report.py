@@ -97,9 +97,9 @@ def to_markdown(report, command=None):
   if command:
     lines += [f'Command: `{command}`', '']
   lines += [f'Parity on {report["check_samples"]} {report.get("check_images", "val crops")} '
-            f'against Keras (decoder '
-            f'{report["decoder"]}); accuracy through the --mode=eval path; latency = median of one '
-            f'image on this machine.', '']
+            f'against Keras (decoder {report["decoder"]}); '
+            f'{report.get("accuracy_from", "accuracy through the --mode=eval path")}; latency = '
+            f'median of one image on this machine.', '']
   if report.get('keypoints_counted_as'):
     lines += [f'"kp within 1 px" and "kp dist" count the keypoints '
               f'{report["keypoints_counted_as"]}.', '']
