@@ -167,14 +167,16 @@ def test_calibration_on_black_frames_fails_the_uint8_bound(trained, exported, tm
   depends little on the calibration here (its input scale is fixed to 0..255): black frames
   left it at 0.5-1.6 px in different runs, no further from Keras than the real calibration on
   one of them (0.51 against 0.54), so only its calibration on real crops (the val split) is
-  bounded."""
+  bounded, and it is not exported from the black frames."""
   from workflows.config import ExportRunConfig  # pylint: disable=g-import-not-at-top
   from workflows.export import check_inputs  # pylint: disable=g-import-not-at-top
   blank = str(tmp_path / 'blank_records')
   make_records(blank, train=8, val=8, seed=7, blank_train=True)
   keras_predictor = KerasPredictor(trained['model'], DEFINITION, trained['codec'], 'keras')
   distances = {}
-  for split, formats in (('train', ('tflite_uint8', 'mnn_uint8')), ('val', ('tflite_uint8',))):
+  # Only the formats a bound is asserted on: a black-frame tflite_uint8 export (a SavedModel and
+  # a calibrated conversion, ~20 s) would be measured for nothing.
+  for split, formats in (('train', ('mnn_uint8',)), ('val', ('tflite_uint8',))):
     export = runner.ExportConfig(formats=formats, output_dir=str(tmp_path / split))
     config = ExportRunConfig(model_dir='unused', export=export, records_dir=trained['records'],
                              check_samples=8, batch_size=8, calibration_records=blank,

@@ -1,5 +1,10 @@
 """MultiWorkerMirroredStrategy: two worker processes on loopback ports train in step; only the
-chief writes into model_dir; a restart of both resumes from the chief's checkpoint."""
+chief writes into model_dir; a restart of both resumes from the chief's checkpoint.
+
+The workers train the small BN model with SyncBN (tests/support/tiny_training.small_bn_model, as
+the other replica tests do): what is tested is the strategy, the chief's outputs and the resume,
+none of which depends on the network; tracing the SyncBN hourglass in four worker processes
+costs minutes."""
 
 import json
 import os
@@ -36,8 +41,8 @@ def _run_workers(settings, tmp_path, tag):
   results = []
   try:
     for proc in procs:
-      # The same limit as tiny_training.run_subprocess: two TensorFlow workers on two loaded
-      # cores took 190-340 s here.
+      # The same limit as tiny_training.run_subprocess: two TensorFlow workers share two
+      # loaded cores.
       out, err = proc.communicate(timeout=600)
       lines = [l for l in out.splitlines() if l.startswith('RESULT ')]
       assert proc.returncode == 0 and lines, err[-4000:]
@@ -57,8 +62,8 @@ def test_two_workers_train_in_step_and_resume(tmp_path):
   model_dir = str(tmp_path / 'model')
   run = dict(model_dir=model_dir, steps_per_epoch=4, steps_per_loop=2, checkpoint_steps=2,
              learning_rate=1e-3, decay_type='none')
-  settings = {'strategy': 'multi_worker', 'sync_bn': True, 'batch': 4, 'count': 32,
-              'shuffle_seed': 1, 'runs': [dict(run, total_epoch=1)]}
+  settings = {'model': 'small', 'strategy': 'multi_worker', 'sync_bn': True, 'batch': 4,
+              'count': 32, 'shuffle_seed': 1, 'runs': [dict(run, total_epoch=1)]}
   chief, worker = _run_workers(settings, tmp_path, 'first')
   assert (chief['chief'], worker['chief']) == (True, False)
   assert chief['replicas'] == worker['replicas'] == 2

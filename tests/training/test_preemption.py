@@ -6,9 +6,11 @@ The kill points come from the trainer's test hook (modes/train.py reads
 HOURGLASS_TEST_KILL_AT): 'after_step:N' (SIGKILL right after step N, before its checkpoint)
 and 'before_latest:N' (SIGKILL after checkpoint N's files are written, before the state file
 names it the latest); an active hook announces itself. Tiny model (64x64, 1 stack, tiny),
-deterministic mode, 2 epochs of 6 steps, a checkpoint every 3 steps. The uninterrupted reference
-runs beside the chain (2 cores). Every process has a timeout and is killed when the test ends, a
-failed assertion included.
+deterministic mode, 2 epochs of 6 steps, a checkpoint every 3 steps, BN's moving statistics as
+training left them (--bn_statistics_batches=0: recomputing them at the run's end would overwrite
+them, and the comparison would no longer see whether they survived each kill). The uninterrupted
+reference runs beside the chain (2 cores). Every process has a timeout and is killed when the test
+ends, a failed assertion included.
 """
 
 import csv
@@ -42,7 +44,7 @@ def _command(records, model_dir):
           f'--records_dir={records}', f'--model_dir={model_dir}', '--num_stacks=1',
           '--nomobile', '--tiny', '--batch_size=4', '--total_epoch=2', '--deterministic',
           '--steps_per_loop=2', '--checkpoint_steps=3', '--keep_checkpoints=10',
-          '--novalidate', '--learning_rate=2e-3', '--seed=3']
+          '--novalidate', '--bn_statistics_batches=0', '--learning_rate=2e-3', '--seed=3']
 
 
 class Run:

@@ -1,7 +1,7 @@
 """The training loop: loss falls, exact resume, the model-config guard, --weights_path.
 
 Tiny models (64x64, 1 stack, tiny) and a few dozen steps; exact resume runs in a subprocess
-because op determinism is process-wide.
+because op determinism is process-wide, on the small BN model (tests/support/tiny_training.py).
 """
 
 import os
@@ -84,7 +84,10 @@ def test_exact_resume_matches_an_uninterrupted_run(tmp_path):
   # Run 1 trains 12 steps without a stop (checkpoints every 2 steps). Run 2 starts from run 1's
   # state as a kill right after the step-6 checkpoint left it (mid-epoch 2: the resumed epoch
   # must skip its first 2 batches) and trains to the end.
-  results = support.run_subprocess({'records_dir': records, 'runs': [
+  # The small BN model (BN layers, so the recomputed statistics are still compared):
+  # what must resume is the trainer's state, data order and schedule, whatever the network;
+  # test_preemption.py resumes the hourglass itself.
+  results = support.run_subprocess({'model': 'small', 'records_dir': records, 'runs': [
       dict(base, model_dir=straight, weights_out=str(tmp_path / 'a.npz')),
       dict(base, model_dir=resumed, resume_from=[straight, 6],
            weights_out=str(tmp_path / 'b.npz'))]})
