@@ -79,8 +79,8 @@ def detector_inputs(codec, config):
 
 def run(config):
   """Exports and proves; writes export_report.md/.json into config.export.output_dir. A model
-directory that keeps a detector (<model_dir>/detector) has it exported and proved too, into
-<output_dir>/detector (report['detector']; its failures count as the model's).
+  directory that keeps a detector (<model_dir>/detector) has it exported and proved too, into
+  <output_dir>/detector (report['detector']; its failures count as the model's).
 
   Returns:
     the report dict ('failures' lists the float formats beyond tolerance).
