@@ -19,6 +19,8 @@ SCRIPTS = sorted(name[:-len('.py')] for name in os.listdir(BENCHMARKS)
 # The arguments a benchmark requires, as placeholders (nothing runs).
 REQUIRED = {
     'cpp_parity': ['--model_dir=MODEL'],
+    'detector_speed': ['--model_path=MODEL', '--detector_path=DETECTOR',
+                       '--single_model_path=MODEL'],
     'frame_selection': ['--model_path=MODEL', '--synthetic=WALK_DIR'],
     'search_levels': ['MODEL_DIR', 'RECORDS_DIR'],
     'video_tracking': ['--model_path=MODEL'],
