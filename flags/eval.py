@@ -46,7 +46,8 @@ absl_flags.DEFINE_enum('missing_boxes', _PREDICT['missing_boxes'], ['error', 'fr
                        'boxes file is an error (error), has its whole frame searched (frame), or '
                        'gets no object (skip).')
 absl_flags.DEFINE_float('detection_score_threshold', _EVALUATE['detection_score_threshold'],
-                        'Detector boxes scoring under this are ignored.')
+                        'Detector boxes scoring under this are ignored (a detector\'s own '
+                        'default, 0.3, when this is 0).')
 absl_flags.DEFINE_integer('num_threads', None,
                           'eval and predict with a .tflite, .onnx or .mnn model: CPU threads of '
                           'its runtime (default: the runtime\'s own choice; MNN: 2).',
