@@ -16,22 +16,12 @@ line (main.py). Goals (issue 39): box AP@0.5 >= 0.95; keypoint AP with the detec
 import csv
 import json
 import os
-import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks import harness  # noqa: E402
-
-
-def _main_py(*flags):
-  command = [sys.executable, os.path.join(ROOT, 'main.py'), *flags]
-  print('$', ' '.join(command), flush=True)
-  start = time.time()
-  subprocess.run(command, check=True, cwd=ROOT)
-  return time.time() - start
 
 
 def _rows(model_dir):
@@ -54,18 +44,21 @@ def main(argv=None):
   args = harness.start(parser(), argv)
   records = os.path.join(args.out, 'records')
   model = os.path.join(args.out, 'model')
-  _main_py('--mode=make_records', '--source=synthetic', '--synthetic_objects=4',
-           f'--synthetic_count={args.train_count}', f'--synthetic_val_count={args.val_count}',
-           f'--records_dir={records}', '--model_input_shape=128x128')
+  harness.run_main_py('--mode=make_records', '--source=synthetic', '--synthetic_objects=4',
+                      f'--synthetic_count={args.train_count}',
+                      f'--synthetic_val_count={args.val_count}', f'--records_dir={records}',
+                      '--model_input_shape=128x128')
   common = ('--mobile', '--tiny', '--num_stacks=1', '--batch_size=16', '--nomixed_precision',
             '--learning_rate=2e-3', '--steps_per_loop=20', '--validation_steps=200')
-  detector_s = _main_py('--mode=train', '--detector', f'--records_dir={records}',
-                        f'--model_dir={model}', *common, f'--train_steps={args.detector_steps}')
-  keypoint_s = _main_py('--mode=train', f'--records_dir={records}', f'--model_dir={model}',
-                        *common, '--rotation=30', f'--train_steps={args.keypoint_steps}')
+  detector_s = harness.run_main_py('--mode=train', '--detector', f'--records_dir={records}',
+                                   f'--model_dir={model}', *common,
+                                   f'--train_steps={args.detector_steps}')
+  keypoint_s = harness.run_main_py('--mode=train', f'--records_dir={records}',
+                                   f'--model_dir={model}', *common, '--rotation=30',
+                                   f'--train_steps={args.keypoint_steps}')
   out = os.path.join(args.out, 'eval_detector')
-  _main_py('--mode=eval', f'--model_path={model}', f'--records_dir={records}',
-           f'--output_dir={out}', '--eval_box=detector')
+  harness.run_main_py('--mode=eval', f'--model_path={model}', f'--records_dir={records}',
+                      f'--output_dir={out}', '--eval_box=detector')
   with open(os.path.join(out, 'metrics.json'), encoding='utf-8') as f:
     result = json.load(f)
   rows = _rows(os.path.join(model, 'detector'))

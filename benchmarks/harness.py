@@ -12,6 +12,8 @@ import argparse
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 from core import cpu
@@ -32,6 +34,17 @@ def start(parser, argv=None):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   print(machine_line(), flush=True)
   return args
+
+
+def run_main_py(*flags):
+  """Runs `python main.py *flags` in the project root (the product's own command line, printed
+  first); raises CalledProcessError when it fails. Returns its wall seconds."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  command = [sys.executable, os.path.join(root, 'main.py'), *flags]
+  print('$', ' '.join(command), flush=True)
+  start = time.time()
+  subprocess.run(command, check=True, cwd=root)
+  return time.time() - start
 
 
 def machine_line():

@@ -21,9 +21,7 @@ epochs would take 25 minutes) against ~8 at 192x192.
 
 import json
 import os
-import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -31,14 +29,6 @@ sys.path.insert(0, ROOT)
 from benchmarks import harness  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'openfield')
-
-
-def _main_py(*flags):
-  command = [sys.executable, os.path.join(ROOT, 'main.py'), *flags]
-  print('$', ' '.join(command), flush=True)
-  start = time.time()
-  subprocess.run(command, check=True, cwd=ROOT)
-  return time.time() - start
 
 
 def _eval_figures(output_dir):
@@ -94,21 +84,21 @@ def main(argv=None):
     f.write('leftear,rightear,h\n')
   records = os.path.join(args.out, 'records')
   model = os.path.join(args.out, 'model')
-  _main_py('--mode=make_records', '--source=deeplabcut', f'--dataset_path={data}',
-           f'--val_list={os.path.join(DATA, "val_frames.txt")}', f'--matchpoint_path={matchpoint}',
-           f'--records_dir={records}', f'--model_input_shape={args.size}', '--num_workers=1')
-  seconds = _main_py('--mode=train', f'--records_dir={records}', f'--model_dir={model}',
-                     '--mobile', '--tiny', '--num_stacks=2', f'--batch_size={args.batch}',
-                     *([f'--total_epoch={args.epochs}'] if args.epochs else []),
-                     '--learning_rate=2e-3', '--warmup_epochs=1', '--rotation=30',
-                     '--steps_per_loop=12', f'--seed={args.seed}',
-                     ('--mixed_precision' if args.precision == 'bfloat16'
-                      else '--nomixed_precision'))
+  harness.run_main_py('--mode=make_records', '--source=deeplabcut', f'--dataset_path={data}',
+                      f'--val_list={os.path.join(DATA, "val_frames.txt")}',
+                      f'--matchpoint_path={matchpoint}', f'--records_dir={records}',
+                      f'--model_input_shape={args.size}', '--num_workers=1')
+  seconds = harness.run_main_py(
+      '--mode=train', f'--records_dir={records}', f'--model_dir={model}', '--mobile', '--tiny',
+      '--num_stacks=2', f'--batch_size={args.batch}',
+      *([f'--total_epoch={args.epochs}'] if args.epochs else []), '--learning_rate=2e-3',
+      '--warmup_epochs=1', '--rotation=30', '--steps_per_loop=12', f'--seed={args.seed}',
+      ('--mixed_precision' if args.precision == 'bfloat16' else '--nomixed_precision'))
   rows = []
   for box in ('record', 'frame', 'letterbox'):
     out = os.path.join(args.out, f'eval_{box}')
-    _main_py('--mode=eval', f'--model_path={model}', f'--records_dir={records}',
-             f'--output_dir={out}', f'--eval_box={box}')
+    harness.run_main_py('--mode=eval', f'--model_path={model}', f'--records_dir={records}',
+                        f'--output_dir={out}', f'--eval_box={box}')
     rows.append((box, *_eval_figures(out)))
   length = f'{args.epochs} epochs' if args.epochs else 'the default length'
   frames = f'{args.train_frames} train frames' if args.train_frames else '99 train frames'
