@@ -6,7 +6,7 @@ against the single-object rate (openfield's video, tracked) in the same run.
 
 Multi: synthetic frames with exactly 3 creatures (records/sources/synthetic.py, scaled from
 320x240 to 640x480), keypoints only: per batch of 8 frames the detector in one call, then the 3
-crops of every frame in one call (hourglass.inference.prediction.predict_objects, what predict
+crops of every frame in one call (hourglass.inference.objects.predict_objects, what predict
 runs). Single: openfield's m3v1mp4.mp4 tracked, keypoints only (hourglass.inference.
 video_analysis.analyze). Each rate over --frames frames after a warm-up, 2 threads per runtime.
 Goal (issue 39): multi >= 0.33x single.
@@ -57,7 +57,7 @@ def multi_rate(args, frames):
   from hourglass.inference.detectors import DetectorBoxes, load_detector
   from hourglass.inference.frame_sources import Frame
   from hourglass.inference.loading import load_predictor
-  from hourglass.inference.prediction import predict_objects
+  from hourglass.inference.objects import predict_objects
   # pylint: enable=g-import-not-at-top
   predictor = load_predictor(args.model_path, num_threads=args.threads)
   boxes = DetectorBoxes(load_detector(args.detector_path, num_threads=args.threads))

@@ -3,7 +3,8 @@ flags/ reads its defaults from them (flags.common.field_defaults).
 
     PredictConfig            one --mode=predict run
       AnalysisConfig         a video analysis (tracking, search, smoothing, drawing)
-        TrackConfig          the tracker
+        TrackConfig          the single-object tracker
+        IdentityConfig       identities of several objects (hourglass/inference/identities.py)
         SearchConfig         the whole-frame search
         SmoothingConfig      the filters (hourglass/inference/smoothing.py)
 """
@@ -59,11 +60,39 @@ class TrackConfig:
 
 
 @dataclasses.dataclass
+class IdentityConfig:
+  """Settings of identity tracking (several objects per frame: a detector or a boxes file).
+
+  Attributes:
+    num_objects: a known number of objects (DeepLabCut's `individuals`): exactly that many
+      tracks, which never end and take back the objects that come back; None: tracks start
+      and end with the objects.
+    lost_frames: a track not matched for more than this many frames ends (without
+      num_objects); until then the same assignment can find it again.
+    confirm_frames: a new track gets its id once matched in this many consecutive frames (its
+      first frames are then given the id too); unconfirmed objects have no id.
+    min_similarity: a track and an object are paired by the assignment only at this similarity
+      (the mean of box IoU and OKS against the track's predicted place) or more.
+    duplicate_oks: an object whose keypoints match a better-scoring object of the same frame at
+      this OKS or more is the same object found twice (two boxes on one animal): dropped.
+    detect_every: the detector runs on every N-th frame; on the frames between, each track is
+      cropped where its keypoints predict it (1: the detector on every frame).
+  """
+  num_objects: Optional[int] = None
+  lost_frames: int = 90
+  confirm_frames: int = 3
+  min_similarity: float = 0.1
+  duplicate_oks: float = 0.7
+  detect_every: int = 1
+
+
+@dataclasses.dataclass
 class AnalysisConfig:
   """Settings of a video analysis.
 
   Attributes:
     track, search, smoothing: the tracker's, the whole-frame search's and the filters' settings.
+    identity: identity tracking of several objects (videos with a detector or boxes file).
     pcutoff (property): a keypoint is confident at this score: smoothing.min_score, the one
       setting (--pcutoff) of the filters, the summary and the plot.
     conf_threshold: keypoints under it are not drawn (drawing only; every file keeps them all).
@@ -74,6 +103,7 @@ class AnalysisConfig:
   track: TrackConfig = dataclasses.field(default_factory=TrackConfig)
   search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
   smoothing: SmoothingConfig = dataclasses.field(default_factory=SmoothingConfig)
+  identity: IdentityConfig = dataclasses.field(default_factory=IdentityConfig)
   conf_threshold: float = 0.1
   draw: bool = True
   trail: int = 0

@@ -23,7 +23,7 @@ def objects_json(objects, conf_threshold, names: Sequence[str]):
   return out
 
 
-def _points_json(xy, scores, names):
+def points_json(xy, scores, names):
   return {n: [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
           if np.isfinite(x) else None for n, (x, y), s in zip(names, xy, scores)}
 
@@ -33,9 +33,9 @@ def result_json(result, model_name, config):
   frames = []
   for t in range(result.frames):
     entry = {'frame': t, 'how': result.how[t],
-             'keypoints': _points_json(result.keypoints[t], result.scores[t], result.names)}
+             'keypoints': points_json(result.keypoints[t], result.scores[t], result.names)}
     if result.smoothed is not None:
-      entry['smoothed'] = _points_json(result.smoothed[t], result.scores[t], result.names)
+      entry['smoothed'] = points_json(result.smoothed[t], result.scores[t], result.names)
       entry['interpolated'] = [n for n, i in zip(result.names, result.interpolated[t]) if i]
     frames.append(entry)
   return {'model': model_name, 'input': result.path, 'keypoint_names': result.names,

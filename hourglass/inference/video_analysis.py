@@ -192,6 +192,12 @@ def output_stem(spec, output=None, several=False):
   return base
 
 
+def labelled_video_path(stem, output=None, several=False):
+  """The labelled video: --output itself when it names one video, else <stem>.mp4."""
+  return (output if output and not several and output.lower().endswith(
+      frame_sources.VIDEO_EXTENSIONS) else f'{stem}.mp4')
+
+
 def render_labelled_video(spec, path, result, definition, config):
   """Second pass over a video file: draws the (smoothed, else raw) keypoints on every frame and
   writes the labelled video atomically. Returns (seconds drawing, seconds encoding)."""
@@ -271,9 +277,7 @@ def analyze_and_write(predictor, spec, config: Optional[AnalysisConfig] = None, 
   os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
   written = {}
   live_writer = None
-  # The labelled video: --output itself when it names one video, else <stem>.mp4.
-  video_path = (output if output and not several and output.lower().endswith(
-      frame_sources.VIDEO_EXTENSIONS) else f'{stem}.mp4')
+  video_path = labelled_video_path(stem, output, several)
   if config.draw and frame_sources.Source.is_webcam(spec):  # live: drawn as the frames come
     written['video'] = video_path
     live_writer = _LiveWriter(written['video'], predictor.definition, config)

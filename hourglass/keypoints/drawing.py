@@ -36,7 +36,7 @@ def _default_sizes(shape, radius, thickness):
 
 
 def draw_keypoints(image_rgb, keypoints, scores_or_visible, definition, conf_threshold=0.0,
-                   radius=None, thickness=None):
+                   radius=None, thickness=None, colour=None):
   """Draws the skeleton and keypoints of one object on a copy of an RGB image.
 
   Args:
@@ -48,6 +48,7 @@ def draw_keypoints(image_rgb, keypoints, scores_or_visible, definition, conf_thr
     conf_threshold: keypoints whose score is not above this are not drawn, nor their edges.
     radius: keypoint circle radius in pixels; default scales with the image size.
     thickness: skeleton line thickness in pixels; default scales with the image size.
+    colour: (r, g, b) for every edge and point (an identity's colour); None: the definition's.
   Returns:
     np.uint8 [H, W, 3] RGB: a new image; the input is not modified.
   """
@@ -65,19 +66,44 @@ def draw_keypoints(image_rgb, keypoints, scores_or_visible, definition, conf_thr
   # Keep coordinates inside the int32 range cv2 accepts; far-away points are clipped by cv2.
   limit = 1e5
   point_colour = keypoint_colours(definition)
-  for i, j, colour in definition.skeleton:
+  for i, j, edge_colour in definition.skeleton:
     if shown[i] and shown[j] and np.all(np.abs(keypoints[[i, j]]) < limit):
-      cv2.line(image, _fixed(keypoints[i]), _fixed(keypoints[j]), tuple(int(c) for c in colour),
-               thickness, cv2.LINE_AA, _SHIFT)
+      cv2.line(image, _fixed(keypoints[i]), _fixed(keypoints[j]),
+               tuple(int(c) for c in colour or edge_colour), thickness, cv2.LINE_AA, _SHIFT)
   for k in np.flatnonzero(shown):
     if np.all(np.abs(keypoints[k]) < limit):
-      colour = point_colour[int(k)]
+      point = tuple(int(c) for c in colour) if colour else point_colour[int(k)]
       # A dark disc one pixel larger underneath: a rim that keeps points visible on
       # backgrounds of their own colour, without eating into the coloured centre.
       cv2.circle(image, _fixed(keypoints[k]), (radius + 1) * _SCALE, (0, 0, 0), -1, cv2.LINE_AA,
                  _SHIFT)
-      cv2.circle(image, _fixed(keypoints[k]), radius * _SCALE, colour, -1, cv2.LINE_AA, _SHIFT)
+      cv2.circle(image, _fixed(keypoints[k]), radius * _SCALE, point, -1, cv2.LINE_AA, _SHIFT)
   return image
+
+
+# Identity colours (r, g, b): Tableau's ten, told apart on video and by most colour-blind eyes.
+_IDENTITY_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
+                     (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+                     (188, 189, 34), (23, 190, 207))
+
+
+def identity_colour(track_id):
+  """(r, g, b) of a track id (the ten colours repeat from id 10)."""
+  return _IDENTITY_COLOURS[int(track_id) % len(_IDENTITY_COLOURS)]
+
+
+def draw_label(image_rgb, text, anchor, colour):
+  """Writes `text` in place (white on a box of `colour`) with its lower-left corner at anchor
+  (x, y) px, kept inside the image. image_rgb: uint8 [H, W, 3], modified."""
+  scale = max(0.4, min(image_rgb.shape[:2]) / 800)
+  (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+  x = int(np.clip(anchor[0], 0, max(0, image_rgb.shape[1] - w - 2)))
+  y = int(np.clip(anchor[1], h + base + 2, image_rgb.shape[0] - 1))
+  cv2.rectangle(image_rgb, (x, y - h - base - 2), (x + w + 2, y), tuple(int(c) for c in colour),
+                -1)
+  cv2.putText(image_rgb, text, (x + 1, y - base), cv2.FONT_HERSHEY_SIMPLEX, scale,
+              (255, 255, 255), 1, cv2.LINE_AA)
+  return image_rgb
 
 
 def draw_objects(image_rgb, objects, definition, conf_threshold):
