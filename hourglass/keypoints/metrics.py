@@ -10,6 +10,8 @@ Pure numpy (and pycocotools for AP). Conventions:
   and right joint; Mean = over all labelled joints except pelvis and thorax (weighted by joint
   counts, as the MPII evaluation code and mmpose compute it).
 - COCO AP: pycocotools COCOeval(iouType='keypoints') with the definition's per-keypoint sigmas.
+- OKS: `coco_oks` is pycocotools' computeOks (the similarity AP matches by), for identity
+  tracking's per-frame matching; `oks` is mmpose's variant (mean of both areas) for OKS NMS.
 """
 
 import contextlib
@@ -165,6 +167,34 @@ def oks(reference, candidates, area_ref, area_candidates, sigmas):
   scale = (area_ref + np.asarray(area_candidates, np.float64)) / 2.0 + np.spacing(1)
   e = d2 / variances[None] / scale[:, None] / 2.0
   return np.mean(np.exp(-e), axis=1)
+
+
+def coco_oks(a, b, visible, area, sigmas):
+  """COCO object keypoint similarity, exactly pycocotools' COCOeval.computeOks where the truth has
+  a visible point: e = d^2 / (2 sigma)^2 / (area + eps) / 2, mean of exp(-e) over visible points.
+
+  Where the truth has no visible point, computeOks measures to an enlarged truth box; here the
+  similarity is 0 (a creature with nothing visible is absent). A NaN predicted point scores 0.
+  Broadcasts: pairwise [G, M] similarities with a[None], b[:, None], visible[:, None],
+  area[:, None].
+
+  Args:
+    a: [..., K, 2] predicted points; b: [..., K, 2] truth points (same px as area).
+    visible: [..., K] bool, the truth points that count.
+    area: [...] truth object area (px^2, COCO's 'area').
+    sigmas: [K] per-keypoint OKS sigmas.
+  Returns:
+    [...] float64 OKS in [0, 1].
+  """
+  d2 = np.sum((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2, axis=-1)
+  variances = (2.0 * np.asarray(sigmas, np.float64)) ** 2
+  scale = np.asarray(area, np.float64)[..., None] + np.spacing(1)
+  e = d2 / variances / scale / 2.0
+  visible = np.asarray(visible, bool)
+  # isfinite: a NaN point (missing in the prediction) counts as infinitely far, not as NaN.
+  similar = np.where(visible & np.isfinite(e), np.exp(-np.where(np.isfinite(e), e, 0.0)), 0.0)
+  count = np.sum(visible, axis=-1)
+  return np.where(count > 0, np.sum(similar, axis=-1) / np.maximum(count, 1), 0.0)
 
 
 def oks_nms(keypoints, scores, areas, sigmas, threshold=0.9):
