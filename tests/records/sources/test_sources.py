@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from core.errors import AnnotationError, DefinitionError, UserInputError
+from core.errors import DefinitionError, UserInputError
 from records import schema
 from records.keypoint_definition import builtin_definition
 from records.make_records import make_records, MakeRecordsConfig
@@ -142,16 +142,6 @@ def test_deeplabcut_empty_cells_are_unlabelled(shared_data, tmp_path):
   np.testing.assert_array_equal(record[schema.KEYPOINTS_VISIBILITY], [2, 0, 2])
   np.testing.assert_allclose(to_original(record)[[0, 2]], [[21.5, 265.4], [19.9, 250.0]],
                              atol=1e-3)
-
-
-def test_deeplabcut_multi_animal_is_a_clear_error(tmp_path):
-  root = tmp_path / 'ma'
-  _write_dlc(root, ['scorer,me,me,me,me', 'individuals,a1,a1,a2,a2',
-                    'bodyparts,nose,nose,nose,nose', 'coords,x,y,x,y',
-                    'labeled-data/v/img0000.png,1,2,3,4'])
-  with pytest.raises(AnnotationError, match='multi-animal') as info:
-    make_records(_config(tmp_path, source='deeplabcut', dataset_path=str(root)))
-  assert 'CollectedData_me.csv' in str(info.value)
 
 
 def _labelme_doc(image_name, shapes):
