@@ -13,10 +13,16 @@ cvat, label_studio) ask a `FrameReview` about every point they read:
 - a frame marked reviewed counts every point as accepted: labelme's image flag `reviewed` ticked
   (the writer puts the flag in the file, so labelme shows it as a checkbox), a CVAT tag
   `reviewed` on the image, Label Studio's `reviewed` choice;
+- an object marked reviewed counts its own points as accepted, where the tool offers a mark per
+  object: labelme's shape flag `reviewed` on any point of the object (written on the points of
+  grouped objects; labelme's Edit Label dialog shows it), Label Studio's per-region `reviewed`
+  choice on the object's rectangle or one of its keypoints. CVAT has none (an image tag belongs
+  to no object): there the mark is per frame only;
 - `--accept_unreviewed` takes untouched points as labels too (counted all the same).
 
 A point's key is (object, label), the object being the tool's group (labelme and CVAT
-`group_id`, Label Studio `parentID`), so the rule holds per object. An object left with no label
+`group_id`, Label Studio `parentID`), so the rule holds per object: moving a point of one object
+makes no other object's untouched points labels. An object left with no label
 is not written, and a frame left with none is skipped: `ReviewTally` counts both for the note
 make_records prints.
 
@@ -31,7 +37,7 @@ neither and are labels as before.
 
 import dataclasses
 import math
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from records.example import BadExample
 
@@ -97,11 +103,14 @@ class FrameReview:
     reviewed: the labeller marked the whole frame as accepted.
     accept: --accept_unreviewed: untouched points are labels too.
     untouched_points: how many points `untouched` found untouched (counted also when accepted).
+    reviewed_objects: the objects (object_key of their groups) the labeller marked as accepted,
+      where the tool has a mark per object.
   """
   written: Optional[Dict[Key, Tuple[float, float]]] = None
   reviewed: bool = False
   accept: bool = False
   untouched_points: int = 0
+  reviewed_objects: FrozenSet[str] = frozenset()
 
   def untouched(self, group, label: str, xy, model_output: bool = True) -> bool:
     """Whether the point (group, label) at `xy` is model output nobody reviewed and so must stay
@@ -111,7 +120,7 @@ class FrameReview:
       model_output: whether the tool marks the point as the model's (CVAT source auto/file, an
         old labelme file's `score` description); with marks the written place decides too.
     """
-    if self.reviewed or not model_output:
+    if self.reviewed or not model_output or object_key(group) in self.reviewed_objects:
       return False
     if self.written is not None:
       at = self.written.get((object_key(group), str(label)))

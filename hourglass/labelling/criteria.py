@@ -9,13 +9,17 @@
   model is guessing (often left/right swaps). Only for models whose records support horizontal
   flips (Predictor.flip_supported).
 
+- Identity doubt (several objects): frames where the number of objects changes or differs
+  from the expected one, or where the tracker re-found a track or assigned one with a low
+  similarity (identity_doubt), so that the labeller checks who is who where it is in doubt.
+
 Distances are judged against the object's size in that frame: the larger side of its confident
 keypoints' extent (the video's median where a frame has fewer than two confident keypoints), so
 that one rule fits a mouse at 30 px and a person at 300 px.
 """
 
 import dataclasses
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -137,3 +141,55 @@ def measure(keypoints, scores, smoothed, pcutoff, flip_px=None):
   scores = np.asarray(scores, np.float64)
   return Trouble(scores, float(pcutoff), jump_distances(keypoints, smoothed), flip_px,
                  object_sizes(keypoints, scores, pcutoff))
+
+
+def identity_doubt(object_counts, expected_count: Optional[int] = None,
+                   identity_events=None) -> Tuple[np.ndarray, List[str]]:
+  """Per frame, how much the object count or an identity is in doubt, and why (for
+  selection.select's identity_doubt and identity_reasons).
+
+  A frame's doubt is the larger of:
+  - count: 1 where object_counts[t] differs from expected_count (when given), or from
+    object_counts[t - 1] (t >= 1; an object came or went, or the detector flickered); reason
+    'count: 2 objects, expected 3' or 'count: 3 objects (2 in the frame before)';
+  - identity: identity_events[t]; reason 'identity: a track re-found, started or ended' where
+    it is 1, else 'identity: assignment similarity 0.62' (1 - the event).
+  Count wins a tie; a frame of no doubt has 0 and the reason ''.
+
+  Args:
+    object_counts: [T] int, the objects found (tracks present) in each frame.
+    expected_count: how many objects the video holds, or None when unknown (then only changes
+      of the count are in doubt).
+    identity_events: None, or [T] float in [0, 1], the tracker's worst identity event of each
+      frame: 1 where a track was re-found after a gap, or started or ended mid-video (not at
+      the first or last frame), else the largest 1 - similarity of that frame's assignments of
+      detections to tracks; 0 for none. NaN counts 0; values are clipped to [0, 1].
+  Returns:
+    (doubt [T] float in [0, 1], reasons [T] str).
+  Raises:
+    ValueError: the arrays are not [T] each.
+  """
+  counts = np.asarray(object_counts)
+  if counts.ndim != 1:
+    raise ValueError(f'identity_doubt: object_counts {counts.shape}, expected [T]')
+  counts = counts.astype(np.int64)
+  events = np.zeros(len(counts)) if identity_events is None else np.asarray(identity_events,
+                                                                             np.float64)
+  if events.shape != counts.shape:
+    raise ValueError(f'identity_doubt: identity_events {events.shape} for {len(counts)} frames')
+  events = np.clip(np.nan_to_num(events, nan=0.0), 0.0, 1.0)
+  doubt, reasons = np.zeros(len(counts)), [''] * len(counts)
+  for t, (count, event) in enumerate(zip(counts, events)):
+    if expected_count is not None and count != expected_count:
+      doubt[t], reasons[t] = 1.0, f'count: {_objects(count)}, expected {expected_count}'
+    elif t and count != counts[t - 1]:
+      doubt[t], reasons[t] = 1.0, f'count: {_objects(count)} ({counts[t - 1]} in the frame before)'
+    elif event > 0:
+      doubt[t] = event
+      reasons[t] = ('identity: a track re-found, started or ended' if event >= 1 else
+                    f'identity: assignment similarity {1.0 - event:.2f}')
+  return doubt, reasons
+
+
+def _objects(n):
+  return f'{n} object' if n == 1 else f'{n} objects'

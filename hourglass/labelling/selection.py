@@ -9,7 +9,11 @@ Each frame gets a trouble value in [0, 1], the largest of:
   own jitter: on the synthetic walk the quickstart model's raw points lie 1-3 px, 0.02-0.04 of
   the object, from its smoothed track);
 - flip: the same for the disagreement of the plain and the mirrored prediction
-  (`flip_fraction`).
+  (`flip_fraction`);
+- identity doubt (videos of several objects, when the caller gives it): `identity_doubt` [T] in
+  [0, 1] as criteria.identity_doubt makes it (1: the object count or an identity is certainly in
+  doubt), with a reason per frame ('count: ...', 'identity: ...'); the word before the colon is
+  the pick's kind.
 Frames are taken in order of trouble (ties: the larger distance), each at least `spacing`
 frames from those already taken (default: the video's length / (2 N)), so that one bad moment
 gives one frame, not N neighbours. When fewer than N frames are troubled (trouble >=
@@ -47,8 +51,9 @@ class SelectConfig:
 
 @dataclasses.dataclass
 class Pick:
-  """A chosen frame: its index, trouble value, kind ('confidence', 'jump', 'flip' or
-  'coverage': the measure that decided) and the reasons in words."""
+  """A chosen frame: its index, trouble value, kind (the measure that decided: 'confidence',
+  'jump', 'flip', the identity doubt's reason word, e.g. 'count' or 'identity', or 'coverage')
+  and the reasons in words."""
   frame: int
   trouble: float
   kind: str
@@ -81,15 +86,31 @@ def trouble_values(trouble, config: SelectConfig, capped=True):
 
 
 KINDS = ('confidence', 'jump', 'flip')
+# The kind of an identity doubt whose reason names none ('' or no 'word:' prefix).
+DOUBT_KIND = 'identity'
 
 
-def describe(t, trouble, values, names: Sequence[str], config: SelectConfig):
+def doubt_kind(reason: str) -> str:
+  """The kind of an identity-doubt pick: its reason's word before the first colon ('count: 2
+  objects, expected 3' -> 'count'), or the whole reason when it is one word, else
+  DOUBT_KIND."""
+  head = str(reason or '').split(':', 1)[0].strip()
+  return head if head and ' ' not in head else DOUBT_KIND
+
+
+def describe(t, trouble, values, names: Sequence[str], config: SelectConfig,
+             identity_reasons: Optional[Sequence[str]] = None):
   """The reasons of frame t in words: every measure at half its full value or more, else the
-  largest one."""
-  shown = [i for i in range(3) if values[t, i] >= 0.5] or [int(np.argmax(values[t]))]
+  largest one. `values` [T, 3], or [T, 4] with the identity doubt, whose words are
+  identity_reasons[t]."""
+  shown = [i for i in range(values.shape[1]) if values[t, i] >= 0.5] or [
+      int(np.argmax(values[t]))]
   scores, reasons = trouble.scores[t], []
   for i in shown:
-    if KINDS[i] == 'confidence':
+    if i == len(KINDS):
+      text = identity_reasons[t] if identity_reasons is not None else ''
+      reasons.append(text or f'{DOUBT_KIND}: in doubt {values[t, i]:.2f}')
+    elif KINDS[i] == 'confidence':
       under = np.flatnonzero(scores < trouble.pcutoff)
       if len(under) == len(scores):
         reasons.append(f'no keypoint reaches pcutoff {trouble.pcutoff:g} (object not found or '
@@ -111,19 +132,41 @@ def describe(t, trouble, values, names: Sequence[str], config: SelectConfig):
   return reasons
 
 
-def select(trouble, names: Sequence[str], config: Optional[SelectConfig] = None) -> List[Pick]:
+def _measures(trouble, config, identity_doubt, identity_reasons):
+  """([T, 3] or [T, 4] measures, capped and as measured): trouble_values, then the identity
+  doubt (NaN as 0, clipped to [0, 1]) when given."""
+  values = trouble_values(trouble, config)
+  uncapped = trouble_values(trouble, config, capped=False)
+  if identity_doubt is None:
+    return values, uncapped
+  doubt = np.asarray(identity_doubt, np.float64)
+  if doubt.shape != (trouble.frames,) or (
+      identity_reasons is not None and len(identity_reasons) != trouble.frames):
+    raise ValueError(f'select: identity_doubt {doubt.shape} / identity_reasons for '
+                     f'{trouble.frames} frames: expected [{trouble.frames}] each')
+  doubt = np.clip(np.nan_to_num(doubt, nan=0.0), 0.0, 1.0)[:, None]
+  return np.concatenate([values, doubt], 1), np.concatenate([uncapped, doubt], 1)
+
+
+def select(trouble, names: Sequence[str], config: Optional[SelectConfig] = None,
+           identity_doubt=None, identity_reasons: Optional[Sequence[str]] = None) -> List[Pick]:
   """The frames to label, in frame order (see the module docstring).
 
   Args:
     trouble: criteria.Trouble of T frames; names: the K keypoint names.
+    identity_doubt: None, or [T] float in [0, 1]: how much the object count or an identity is
+      in doubt per frame (criteria.identity_doubt; NaN counts 0).
+    identity_reasons: [T] str, why each frame's identity is in doubt ('count: ...',
+      'identity: ...', '' where none): the pick's reason, and its word before the colon the
+      pick's kind.
   Returns:
     list of Pick, at most config.num_frames.
   """
   config = config or SelectConfig()
-  values = trouble_values(trouble, config)
+  values, uncapped = _measures(trouble, config, identity_doubt, identity_reasons)
   total = values.max(axis=1)
   # Among frames of equal trouble (full jumps or flips are all 1), the larger measure first.
-  order = np.lexsort((-trouble_values(trouble, config, capped=False).max(axis=1), -total))
+  order = np.lexsort((-uncapped.max(axis=1), -total))
   count = min(config.num_frames, trouble.frames)
   spacing = (trouble.frames // (2 * max(count, 1)) if config.spacing is None
              else config.spacing)
@@ -135,8 +178,11 @@ def select(trouble, names: Sequence[str], config: Optional[SelectConfig] = None)
     if taken[max(0, t - spacing):t + spacing + 1].any():
       continue
     taken[t] = True
-    picks.append(Pick(int(t), float(total[t]), KINDS[int(np.argmax(values[t]))],
-                      describe(t, trouble, values, names, config)))
+    best = int(np.argmax(values[t]))
+    kind = KINDS[best] if best < len(KINDS) else doubt_kind(
+        identity_reasons[t] if identity_reasons is not None else '')
+    picks.append(Pick(int(t), float(total[t]), kind,
+                      describe(t, trouble, values, names, config, identity_reasons)))
   while len(picks) < count:
     t = _farthest(taken)
     taken[t] = True
@@ -156,9 +202,11 @@ def _farthest(taken):
 
 
 def counts(picks):
-  """{kind: number of picks} in KINDS order, then coverage."""
+  """{kind: number of picks} in KINDS order, then the identity doubts' kinds in order of first
+  appearance, then coverage."""
   out = {}
-  for kind in KINDS + ('coverage',):
+  others = [p.kind for p in picks if p.kind not in KINDS + ('coverage',)]
+  for kind in KINDS + tuple(dict.fromkeys(others)) + ('coverage',):
     n = sum(p.kind == kind for p in picks)
     if n:
       out[kind] = n

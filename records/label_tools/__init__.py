@@ -12,8 +12,8 @@ copied into `output_dir`, what each tool imports:
   into the task's Raw label editor, and `pre_annotations.json` (records/label_tools/cvat_files.py).
 
 Each file keeps where it put every point and offers a `reviewed` mark (records/pre_annotations.py):
-the readers take a point as a label only once the labeller moved it, added it or marked the
-frame reviewed, so untouched model output never becomes a label.
+the readers take a point as a label only once the labeller moved it, added it or marked its
+object or frame reviewed, so untouched model output never becomes a label.
 
 Conventions (those of the readers, so that write -> accept -> read is the identity):
 - Coordinates are original-image pixels, pixel-centre convention (integer = pixel centre), as
@@ -25,19 +25,27 @@ Conventions (those of the readers, so that write -> accept -> read is the identi
   for it, and the reader gives it visibility 0. Present keypoints are written visible; the
   score goes where the format has room for it (labelme `description`, Label Studio `score`,
   a CVAT XML comment).
-- One item is one image holding one object; keypoint names are in the definition's order.
+- One item is one image holding one object (keypoints [K, 2]) or several (keypoints
+  [N, K, 2], an object with no finite row writing nothing). Each object is one group of the
+  tool (records/label_tools/objects.py): labelme `group_id`, CVAT `group_id` (track id + 1:
+  CVAT exports no group 0), Label Studio one rectangle (the object's box) named by its
+  keypoints' `parentID`; the group id is the object's track id when given, so the labeller
+  sees the ids of the video's results. A one-object item without a track id is written exactly
+  as before objects existed (no group in labelme, CVAT group 1, no Label Studio rectangle unless
+  it has a box). Keypoint names are in the definition's order.
 - Write each tool into its own folder: the labelme and Label Studio readers read every *.json
   of --dataset_path.
 """
 
 import dataclasses
 import os
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
 from core.errors import UserInputError
 from records.label_tools import cvat_files, label_studio_files, labelme_files
+from records.label_tools.objects import checked_arrays
 
 TOOLS = ('labelme', 'label_studio', 'cvat')
 
@@ -46,16 +54,21 @@ _WRITERS = {'labelme': labelme_files, 'label_studio': label_studio_files, 'cvat'
 
 @dataclasses.dataclass
 class LabelItem:
-  """One image to pre-annotate.
+  """One image to pre-annotate, holding one object or N.
 
   Attributes:
     image: file name relative to the output folder, the image already copied there by the
       caller ('/' separators; subfolders allowed, never '..' or absolute).
     width, height: the image size in pixels.
-    keypoints: [K, 2] float pixel-centre coordinates; NaN rows = no pre-annotation (keypoint
-      absent or not confident).
-    scores: [K] the model's confidence per keypoint.
+    keypoints: [K, 2] (one object) or [N, K, 2] float pixel-centre coordinates; NaN rows = no
+      pre-annotation (keypoint absent or not confident; an object of NaN rows only is absent).
+    scores: [K] or [N, K] the model's confidence per keypoint.
     note: why the frame was chosen ('' for none).
+    boxes: None, or [4] / [N, 4] x, y, w, h original px per object (the detector's; NaN rows:
+      none). Label Studio draws them as the objects' rectangles, which its reader takes as the
+      objects' boxes; labelme and CVAT do not write them.
+    track_ids: None, or [N] distinct non-negative ints: the objects' group ids in the files
+      (None: the object's index, or no group for a one-object item).
   """
   image: str
   width: int
@@ -63,6 +76,8 @@ class LabelItem:
   keypoints: np.ndarray
   scores: np.ndarray
   note: str = ''
+  boxes: Optional[np.ndarray] = None
+  track_ids: Optional[Sequence[int]] = None
 
 
 def write_for_labelling(tool: str, output_dir: str, items: Sequence[LabelItem],
@@ -73,7 +88,7 @@ def write_for_labelling(tool: str, output_dir: str, items: Sequence[LabelItem],
   Args:
     tool: one of TOOLS.
     output_dir: the folder holding the images (created when missing).
-    items: LabelItem per image.
+    items: LabelItem per image (one object or several each).
     names: the K keypoint names, in the definition's (heatmap channel) order.
     skeleton: (start, end) pairs of names or indices, checked; the point-per-keypoint files
       written here carry no edges (see cvat_files for why).
@@ -129,7 +144,9 @@ def _check_skeleton(skeleton, names):
 
 
 def _checked(item, i, k, output_dir):
-  """`item` with the image path normalised ('/'), arrays as float64; UserInputError if bad."""
+  """`item` with the image path normalised ('/'), arrays as float64 shaped per object
+  (keypoints [N, K, 2], scores [N, K], boxes [N, 4] with NaN rows, track_ids [N] or None);
+  UserInputError if bad."""
   what = f'labelling item {i} ({getattr(item, "image", None)!r:.80})'
   image = str(item.image).replace('\\', '/')
   parts = image.split('/')
@@ -143,11 +160,6 @@ def _checked(item, i, k, output_dir):
              for v in (width, height)):
     raise UserInputError(f'{what}: width/height {width!r:.20}/{height!r:.20} are not an image '
                          f'size')
-  keypoints = np.asarray(item.keypoints, np.float64)
-  scores = np.asarray(item.scores, np.float64)
-  if keypoints.shape != (k, 2) or scores.shape != (k,):
-    raise UserInputError(f'{what}: keypoints {keypoints.shape} / scores {scores.shape}, '
-                         f'expected ({k}, 2) / ({k},) for {k} names')
-  if np.isinf(keypoints).any():
-    raise UserInputError(f'{what}: an infinite coordinate (use NaN for no pre-annotation)')
-  return LabelItem(image, int(width), int(height), keypoints, scores, str(item.note or ''))
+  keypoints, scores, boxes, track_ids = checked_arrays(item, k, what)
+  return LabelItem(image, int(width), int(height), keypoints, scores, str(item.note or ''),
+                   boxes, track_ids)

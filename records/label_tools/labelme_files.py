@@ -1,13 +1,17 @@
 """labelme pre-annotations: one `<image stem>.json` beside each image, one `point` shape per
-present keypoint, labelled by its name.
+present keypoint, labelled by its name, the points of one object sharing its `group_id`.
 
 The fields are those labelme's own LabelFile writes and reads (labelme/label_file.py): a file's
 `version`, `flags`, `shapes`, `imagePath` (relative to the JSON file: the image's file name),
 `imageData` (null: labelme loads the image from imagePath), `imageHeight`, `imageWidth`; a
-shape's `label`, `points` ([[x, y]]), `group_id` (null: one object per image), `description`
-(here the model's score; labelme 5 shows and keeps it), `shape_type` ('point') and `flags`.
-The file's `flags` hold `reviewed: false`: labelme shows each image flag as a checkbox (the Flags
-panel), and ticking it accepts every point of the image as it is. Other top-level keys are kept
+shape's `label`, `points` ([[x, y]]), `group_id` (the object's group id, records/label_tools/
+objects.py: its track id, else its index; null for the one object of an item without track
+ids), `description` (here the model's score; labelme 5 shows and keeps it), `shape_type`
+('point') and `flags`. The file's `flags` hold `reviewed: false`: labelme shows each image flag
+as a checkbox (the Flags panel), and ticking it accepts every point of the image as it is.
+Points of a grouped object also carry the shape flag `reviewed: false`: labelme shows a shape's
+flags as checkboxes in its Edit Label dialog, and ticking it on any point of the object accepts
+that object's points (the reader groups by group_id). Other top-level keys are kept
 by labelme as they are: `note` (why the frame was chosen), `model`, and `pre_annotations`, where
 each point was written (records/pre_annotations.py: a point still there in an image not ticked
 reviewed is not read as a label).
@@ -24,6 +28,7 @@ import numpy as np
 from core import files
 from core.errors import UserInputError
 from records import pre_annotations
+from records.label_tools.objects import item_objects
 
 # The labelme release whose file layout this follows (5.x: shapes carry a description).
 LABELME_VERSION = '5.5.0'
@@ -49,19 +54,22 @@ def write(output_dir, items, names, model_name=''):
 def document(item, names, model_name=''):
   """The labelme file (a dict) of one item."""
   shapes, written = [], []
-  for name, (x, y), score in zip(names, item.keypoints, item.scores):
-    if not (np.isfinite(x) and np.isfinite(y)):
-      continue
-    x, y = round(float(x), 4), round(float(y), 4)
-    written.append((None, name, x, y))
-    shapes.append({
-        'label': name,
-        'points': [[x, y]],
-        'group_id': None,
-        'description': f'score {float(score):.3f}' if np.isfinite(score) else '',
-        'shape_type': 'point',
-        'flags': {},
-    })
+  for obj in item_objects(item):
+    # A per-object review mark only where there are objects to tell apart.
+    flags = {} if obj.group is None else {pre_annotations.REVIEWED: False}
+    for name, (x, y), score in zip(names, obj.keypoints, obj.scores):
+      if not (np.isfinite(x) and np.isfinite(y)):
+        continue
+      x, y = round(float(x), 4), round(float(y), 4)
+      written.append((obj.group, name, x, y))
+      shapes.append({
+          'label': name,
+          'points': [[x, y]],
+          'group_id': obj.group,
+          'description': f'score {float(score):.3f}' if np.isfinite(score) else '',
+          'shape_type': 'point',
+          'flags': dict(flags),
+      })
   doc = {
       'version': LABELME_VERSION,
       'flags': {pre_annotations.REVIEWED: False},

@@ -11,9 +11,12 @@ task's annotation.
 - Model pre-annotations (records/label_tools/label_studio_files.py) are labels only once reviewed
   (records/pre_annotations.py): the task's `data.pre_annotations` says where each predicted point
   was written; a point of the annotation still there is left unlabelled unless the annotation
-  holds the `reviewed` choice, and a task with those marks and no annotation is untouched as a
-  whole. An object left with no label is filtered (unreviewed); --accept_unreviewed takes them
-  all (an unsubmitted task's points from its marks).
+  holds the `reviewed` choice, or a per-region `reviewed` choice (a result with the id of the
+  object's rectangle or of one of its keypoints: Label Studio gives a perRegion choice its
+  region's id) accepts its object; and a task with those marks and no annotation is untouched as
+  a whole. The rule holds per object (the point's parentID): moving one object's points accepts
+  no other object's. An object left with no label is filtered (unreviewed); --accept_unreviewed
+  takes them all (an unsubmitted task's points from its marks, grouped by their objects).
 - Results: `keypointlabels` are keypoints (one label each), `rectanglelabels` are boxes; other
   result types (choices, text, polygons, ...) are ignored. Coordinates are percent of the image:
   x_px = x / 100 * original_width, y_px = y / 100 * original_height, used as pixel-centre
@@ -139,15 +142,17 @@ def _read_task(task, n, path, root, config, indices, data, counts):
     if annotation is None and written is None:
       data.filter(reason)
       return
-    review = pre_annotations.FrameReview(written, _reviewed(annotation),
-                                         config.accept_unreviewed)
     if annotation is None:  # never submitted: the written points, untouched
-      results, boxes, size = [], {}, None
-      points = [_Point(None, None, label, xy) for (_, label), xy in written.items()]
+      results, size = [], None
+      points = [_Point(None, obj or None, label, xy) for (obj, label), xy in written.items()]
+      boxes = {p.parent: None for p in points if p.parent is not None}
     else:
       record += f', annotation {annotation.get("id", "?")!r:.40}'
       results = annotation['result']
       points, boxes, size = _results(results)
+    reviewed, reviewed_objects = _reviewed(results, points, boxes)
+    review = pre_annotations.FrameReview(written, reviewed, config.accept_unreviewed,
+                                         reviewed_objects=reviewed_objects)
     if not points and not boxes:
       data.filter('no_keypoints')
       return
@@ -185,14 +190,25 @@ def _written(task):
   return pre_annotations.read_marks(value, f'data.{pre_annotations.MARKS_KEY}')
 
 
-def _reviewed(annotation):
-  """Whether the annotation holds the `reviewed` choice (the written label config offers it)."""
-  for result in (annotation or {}).get('result') or ():
+def _reviewed(results, points, boxes):
+  """(whether the task is reviewed, the objects reviewed) by the `reviewed` choices of the
+  results (the written label config offers them): a choice whose result id is a region's (a
+  per-region choice) accepts that region's object, the rectangle or the keypoint's parent; any
+  other the whole task."""
+  owner = {rid: rid for rid in boxes}
+  owner.update((p.id, p.parent) for p in points if p.id is not None)
+  task, objects = False, set()
+  for result in results:
     value = result.get('value') if isinstance(result, dict) else None
     choices = value.get('choices') if isinstance(value, dict) else None
-    if isinstance(choices, list) and pre_annotations.REVIEWED in choices:
-      return True
-  return False
+    if not (isinstance(choices, list) and pre_annotations.REVIEWED in choices):
+      continue
+    rid = _key(result.get('id'))
+    if rid is not None and rid in owner:
+      objects.add(pre_annotations.object_key(owner[rid]))
+    else:
+      task = True
+  return task, frozenset(objects)
 
 
 def _chosen(task, counts=None, marked=False):

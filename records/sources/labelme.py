@@ -12,9 +12,11 @@
 - Coordinates are taken as labelme writes them (pixel units, used as pixel-centre coordinates).
 - Model pre-annotations (records/label_tools/labelme_files.py) are labels only once reviewed
   (records/pre_annotations.py): a point still where the file's `pre_annotations` says it was
-  written, in an image whose `reviewed` flag is not ticked, is left unlabelled; in files without
+  written, in an image whose `reviewed` flag is not ticked, is left unlabelled, unless a point of
+  its group carries the shape flag `reviewed` ticked (the object is reviewed); in files without
   those marks, point shapes described `score <number>` (how the writer marked model points before)
-  are. An object left with no label is filtered (unreviewed); --accept_unreviewed takes them all.
+  are. The rule holds per group: moving one object's points accepts no other object's. An object
+  left with no label is filtered (unreviewed); --accept_unreviewed takes them all.
 """
 
 import glob
@@ -46,7 +48,7 @@ def load(config) -> SourceData:
   for image_id, (path, doc) in enumerate(documents):
     try:
       groups, image_path, size = _parse_document(doc, path, root, config)
-      review = _review(doc, config.accept_unreviewed)
+      review = _review(doc, groups, config.accept_unreviewed)
     except BadExample as e:
       data.skipped.append(Skip(path, None, str(e)))
       continue
@@ -115,13 +117,21 @@ def _parse_document(doc, path, root, config):
   return groups, image_path, size
 
 
-def _review(doc, accept):
-  """The FrameReview of one labelme document (BadExample for malformed marks)."""
-  flags = doc.get('flags')
-  reviewed = isinstance(flags, dict) and flags.get(pre_annotations.REVIEWED) is True
+def _review(doc, groups, accept):
+  """The FrameReview of one labelme document (BadExample for malformed marks): the image flag
+  `reviewed` accepts the frame, the shape flag `reviewed` on any point of a group its object."""
+  reviewed = _ticked(doc)
+  objects = frozenset(pre_annotations.object_key(group) for group, shapes in groups.items()
+                      if any(_ticked(shape) for shape in shapes))
   written = pre_annotations.read_marks(doc.get(pre_annotations.MARKS_KEY),
                                        pre_annotations.MARKS_KEY)
-  return pre_annotations.FrameReview(written, reviewed, accept)
+  return pre_annotations.FrameReview(written, reviewed, accept, reviewed_objects=objects)
+
+
+def _ticked(entry):
+  """Whether a labelme document or shape has its flag `reviewed` ticked."""
+  flags = entry.get('flags')
+  return isinstance(flags, dict) and flags.get(pre_annotations.REVIEWED) is True
 
 
 def _model_output(shape, review):

@@ -82,3 +82,65 @@ def test_a_predict_analysis_json_is_read_with_its_raw_and_smoothed_points(tmp_pa
   path.write_text(json.dumps(doc))
   with pytest.raises(UserInputError, match='gone.mp4 .field "input". does not exist'):
     tracks.from_analysis_json(str(path))
+
+
+def _folder_of_frames(folder, frames=3, width=96, height=64):
+  os.makedirs(folder)
+  for t in range(frames):
+    cv2.imwrite(os.path.join(folder, f'frame{t}.png'), np.zeros((height, width, 3), np.uint8))
+  return folder
+
+
+def test_several_objects_are_handed_out_each_with_its_track_id(tmp_path):
+  """keypoints [T, N, K, 2] with N = 3 (track ids 3, 7, 9), the second absent in frame 1: every
+  present object is one group of the tool's file, and selection.png draws them all."""
+  from hourglass.labelling import handout, selection
+  from records.keypoint_definition import KeypointDefinition
+  spec = _folder_of_frames(str(tmp_path / 'frames'))
+  definition = KeypointDefinition(('a', 'b', 'c'),
+                                  skeleton=((0, 1, (255, 0, 0)), (1, 2, (0, 255, 0))))
+  base = np.array([[4.0, 30.0], [10.0, 30.0], [10.0, 38.0]])  # under the sheet's title strip
+  keypoints = np.stack([np.stack([base + [30.0 * j + t, 20.0 * (j % 2)] for j in range(3)])
+                        for t in range(3)])  # [T, N, K, 2]
+  scores = np.full((3, 3, 3), 0.9)
+  keypoints[1, 1], scores[1, 1] = np.nan, 0.0  # object 1 absent in frame 1
+  scores[0, 2, 2] = 0.1  # under pcutoff: no pre-annotation
+  boxes = np.concatenate([keypoints.min(2) - 2, keypoints.max(2) - keypoints.min(2) + 4], -1)
+  picks = [selection.Pick(0, 0.5, 'count', ['count: 3 objects (2 in the frame before)']),
+           selection.Pick(1, 0.4, 'confidence', ['x'])]
+  out = str(tmp_path / 'out')
+  written = handout.hand_out(spec, picks, keypoints, scores, 0.4, 'labelme', out, definition,
+                             track_ids=[3, 7, 9], boxes=boxes)
+  groups = []
+  for path in sorted(written['labelme']):
+    with open(path) as f:
+      shapes = json.load(f)['shapes']
+    groups.append({g: sorted(s['label'] for s in shapes if s['group_id'] == g)
+                   for g in {s['group_id'] for s in shapes}})
+  assert groups == [{3: ['a', 'b', 'c'], 7: ['a', 'b', 'c'], 9: ['a', 'b']},
+                    {3: ['a', 'b', 'c'], 9: ['a', 'b', 'c']}]
+  with open(written['selection']) as f:
+    rows = list(csv.DictReader(f))
+  assert rows[0]['kind'] == 'count' and rows[0]['reasons'].startswith('count: ')
+  # The sheet: every present object drawn (its points' pixels no longer black).
+  sheet = cv2.imread(written['sheet'])
+  assert sheet is not None
+  pixels = {t: np.zeros((64, 96, 3), np.uint8) for t in (0, 1)}
+  drawn = handout.contact_sheet(str(tmp_path / 'sheet.png'), picks[:1], pixels, keypoints,
+                                scores, definition, 0.4, width=96, track_ids=[3, 7, 9])
+  tile = cv2.imread(drawn)
+  for j in range(3):
+    x, y = keypoints[0, j, 0].round().astype(int)
+    assert tile[y - 1:y + 2, x - 1:x + 2].any(), j
+  # Label Studio: one rectangle per present object, named by its track id, parents of its points.
+  written = handout.hand_out(spec, picks, keypoints, scores, 0.4, 'label_studio',
+                             str(tmp_path / 'ls'), definition, track_ids=[3, 7, 9], boxes=boxes)
+  with open(written['tasks']) as f:
+    tasks = json.load(f)
+  assert [[r['id'] for r in t['predictions'][0]['result'] if r['type'] == 'rectanglelabels']
+          for t in tasks] == [['obj0_3', 'obj0_7', 'obj0_9'], ['obj1_3', 'obj1_9']]
+  # The one-object arrays [T, K, 2] / [T, K] still give one ungrouped object.
+  written = handout.hand_out(spec, picks, keypoints[:, 0], scores[:, 0], 0.4, 'labelme',
+                             str(tmp_path / 'one'), definition)
+  with open(sorted(written['labelme'])[0]) as f:
+    assert {s['group_id'] for s in json.load(f)['shapes']} == {None}

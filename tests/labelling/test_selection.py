@@ -129,3 +129,34 @@ def test_among_full_troubles_the_larger_measure_comes_first():
   assert [(p.frame, p.kind, p.trouble) for p in picks] == [(200, 'flip', 1.0)]
   assert 'right_hand 30.0 px (0.75 of the object) between the plain and the mirrored' in (
       picks[0].reasons[0])
+
+
+def test_a_count_change_is_picked_with_the_reason_count():
+  """Two objects, a third appearing at frame 120 and a weak assignment at frame 200 (similarity
+  0.7) beside a frame with one keypoint unsure (trouble 0.25): the count change, then the
+  identity doubt (0.3) are picked first, each saying why."""
+  keypoints, scores, smoothed = steady_track()
+  scores[50, 0] = 0.1
+  counts = np.where(np.arange(T) < 120, 2, 3)
+  events = np.zeros(T)
+  events[200] = 0.3
+  events[10] = np.nan  # no event measured
+  doubt, reasons = criteria.identity_doubt(counts, None, events)
+  assert doubt[120] == 1.0 and reasons[120] == 'count: 3 objects (2 in the frame before)'
+  assert reasons[200] == 'identity: assignment similarity 0.70' and doubt[10] == 0.0
+  trouble = criteria.measure(keypoints, scores, smoothed, 0.4)
+  picks = selection.select(trouble, NAMES, selection.SelectConfig(num_frames=3),
+                           identity_doubt=doubt, identity_reasons=reasons)
+  assert [(p.frame, p.kind) for p in picks] == [(50, 'confidence'), (120, 'count'),
+                                                 (200, 'identity')]
+  assert picks[1].reasons == [reasons[120]] and picks[1].trouble == 1.0
+  assert selection.counts(picks) == {'confidence': 1, 'count': 1, 'identity': 1}
+  # Without the doubt the measures (and the picks) are those of one object.
+  plain = selection.select(trouble, NAMES, selection.SelectConfig(num_frames=1))
+  assert [(p.frame, p.kind) for p in plain] == [(50, 'confidence')]
+  # An expected count: every frame short of it is in doubt; a re-found track counts 1.
+  events[250] = 1.0
+  doubt, reasons = criteria.identity_doubt(counts, 3, events)
+  assert doubt[:120].min() == 1.0 and reasons[0] == 'count: 2 objects, expected 3'
+  assert reasons[250] == 'identity: a track re-found, started or ended' and doubt[250] == 1.0
+  assert reasons[121] == '' and doubt[121] == 0.0
