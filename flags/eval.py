@@ -4,7 +4,7 @@ from absl import flags as absl_flags
 
 from flags.common import field_defaults
 from hourglass.evaluation.config import EvalConfig
-from hourglass.inference.config import AnalysisConfig, PredictConfig, TrackConfig
+from hourglass.inference.config import AnalysisConfig, IdentityConfig, PredictConfig, TrackConfig
 from hourglass.inference.smoothing import SmoothingConfig
 from hourglass.keypoints import DECODERS
 from workflows.config import EvaluateConfig
@@ -14,6 +14,7 @@ _EVALUATE = field_defaults(EvaluateConfig)
 _SMOOTHING = field_defaults(SmoothingConfig)
 _TRACK = field_defaults(TrackConfig)
 _ANALYSIS = field_defaults(AnalysisConfig)
+_IDENTITY = field_defaults(IdentityConfig)
 _PREDICT = field_defaults(PredictConfig)
 
 absl_flags.DEFINE_enum('decoder', _EVAL['decoder'], list(DECODERS),
@@ -120,3 +121,21 @@ absl_flags.DEFINE_integer('trail', _ANALYSIS['trail'], 'predict, tracked videos:
 absl_flags.DEFINE_integer('max_frames', None,
                           'predict: stop after this many frames/images (for a quick look).',
                           lower_bound=1)
+absl_flags.DEFINE_integer('num_objects', None,
+                          'predict, videos with a detector or --detections: the number of '
+                          'objects (animals) in the video, as DeepLabCut\'s individuals: exactly '
+                          'that many identities, never ended, each taking back its animal when it '
+                          'returns. Default: identities start and end with the objects.',
+                          lower_bound=1)
+absl_flags.DEFINE_integer('track_lost_frames', _IDENTITY['lost_frames'],
+                          'predict, videos with several objects: an identity not seen for more '
+                          'than this many frames ends (until then it is found again); not with '
+                          '--num_objects.', lower_bound=0)
+absl_flags.DEFINE_integer('track_confirm_frames', _IDENTITY['confirm_frames'],
+                          'predict, videos with several objects: a new object gets an identity '
+                          'once found in this many consecutive frames (its first frames get it '
+                          'too).', lower_bound=1)
+absl_flags.DEFINE_integer('detect_every', _IDENTITY['detect_every'],
+                          'predict, videos with a detector: run it on every N-th frame; on the '
+                          'frames between, each identity is cropped where its keypoints move '
+                          '(1: every frame).', lower_bound=1)

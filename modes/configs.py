@@ -209,7 +209,7 @@ def analysis_config(flag_values):
   """The video analysis settings of the tracking and smoothing flags (predict, select_frames)."""
   from hourglass.inference.smoothing import SmoothingConfig  # pylint: disable=g-import-not-at-top
   # pylint: disable-next=g-import-not-at-top
-  from hourglass.inference.config import AnalysisConfig, TrackConfig
+  from hourglass.inference.config import AnalysisConfig, IdentityConfig, TrackConfig
   return AnalysisConfig(
       track=TrackConfig(min_score=flag_values.track_min_score,
                         check_every=flag_values.search_every),
@@ -217,6 +217,10 @@ def analysis_config(flag_values):
                                 flag_values.smooth_window, flag_values.smooth_polyorder,
                                 flag_values.max_gap, flag_values.one_euro_min_cutoff,
                                 flag_values.one_euro_beta),
+      identity=IdentityConfig(num_objects=flag_values.num_objects,
+                              lost_frames=flag_values.track_lost_frames,
+                              confirm_frames=flag_values.track_confirm_frames,
+                              detect_every=flag_values.detect_every),
       draw=flag_values.draw, trail=flag_values.trail, max_frames=flag_values.max_frames)
 
 
