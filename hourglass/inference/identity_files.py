@@ -48,7 +48,7 @@ def result_document(result, model_name, detector_name, config):
   column = {int(t): n for n, t in enumerate(result.track_ids)}
   frames = []
   for t, objects in enumerate(result.objects):
-    entries = keypoint_json.objects_json(objects, 0.0, result.names)
+    entries = keypoint_json.objects_json(objects, -np.inf, result.names)  # every keypoint kept
     for obj, entry in zip(objects, entries):
       track_id = obj['track_id']
       entry['track_id'] = track_id if track_id >= 0 else None
