@@ -135,12 +135,20 @@ class SelectFramesConfig:
       (comma-separated, or a folder of videos).
     output_dir: where the frames and the tool's files go (a sub-folder per input when several).
     model_path: the model that predicts (None: only analysis JSONs can be read).
-    analysis: the tracking and smoothing settings (hourglass.inference.config.AnalysisConfig; None: its
-      defaults); its pcutoff is the confidence the criteria and the pre-annotations use.
+    analysis: the tracking and smoothing settings (hourglass.inference.config.AnalysisConfig;
+      None: its defaults); its pcutoff is the confidence the criteria and the pre-annotations
+      use, its identity.num_objects the expected object count of several.
     selection: how many frames and how far apart; spacing None: the selection's rule, 0 for
       folders of images.
     flip_check: measure the plain against the mirrored prediction.
     label_tool: 'labelme', 'label_studio' or 'cvat'.
+    detections: a boxes file of every frame's objects (predict's --detections): videos are
+      analysed with identities (several objects per frame).
+    detector_path: the detector that finds the objects (default: the model directory's own,
+      <model_dir>/detector; none there: one object is tracked); --detections wins over it.
+    detection_score_threshold: boxes (the detector's or the file's) scoring under it are
+      ignored (0: the detector's own default); max_objects: the most objects the detector gives
+      per frame.
   """
   input: str
   output_dir: str
@@ -152,6 +160,10 @@ class SelectFramesConfig:
   label_tool: str = 'labelme'
   batch_size: int = _PIPELINE.batch_size
   num_threads: Optional[int] = None
+  detections: Optional[str] = None
+  detector_path: Optional[str] = None
+  detection_score_threshold: float = 0.0
+  max_objects: int = MAX_OBJECTS
 
 
 @dataclasses.dataclass

@@ -1,9 +1,17 @@
 """The predictions frame selection starts from: a video analysed now, the JSON of an earlier
-`--mode=predict` analysis (`<stem>_keypoints.json`, hourglass.inference.video_analysis), or a
-folder of images (each searched whole, no track).
+`--mode=predict` analysis (`<stem>_keypoints.json` of one tracked object, hourglass.inference.
+video_analysis, or `<stem>.json` of several objects with identities, hourglass.inference.
+identity_files), or a folder of images (each searched whole, no track).
 
     track = from_input(predictor, 'clip.mp4', analysis_config)
     track.keypoints, track.scores, track.smoothed      # [T, K, 2], [T, K], [T, K, 2] or None
+
+A video analysed with a detector or a boxes file (`detections`), or an identity JSON, gives a
+Track of several objects (track.several): keypoints [T, N, K, 2] (NaN where identity
+track_ids[n] is absent), scores [T, N, K] (0 there), smoothed [T, N, K, 2] or None, boxes
+[T, N, 4], counts [T] (objects per frame) and doubt [T] (the tracker's identity events).
+Objects without an identity (not yet confirmed, or a repeat of another object) count in
+`counts` but are in no column: they are no animal of their own to hand out.
 """
 
 import dataclasses
@@ -14,20 +22,30 @@ import numpy as np
 
 from core.errors import UserInputError
 from core.progress import Progress
-from hourglass.inference import frame_sources, video_analysis
+from hourglass.inference import frame_sources, identity_analysis, video_analysis
+from hourglass.inference.config import PredictConfig
 from hourglass.inference.search import FrameSearch
 
 
 @dataclasses.dataclass
 class Track:
-  """Per-frame predictions of one input.
+  """Per-frame predictions of one input (one object, or N identities).
 
   Attributes:
     spec: the video file or image folder the frames come from.
     kind: 'video' or 'folder'.
     names: the K keypoint names.
-    keypoints [T, K, 2] frame px, scores [T, K]: the raw predictions.
-    smoothed: [T, K, 2] (NaN gaps) of a video's offline filter, None for folders.
+    keypoints [T, K, 2] frame px, scores [T, K]: the raw predictions; several objects:
+      [T, N, K, 2] (NaN where absent) and [T, N, K] (0 there).
+    smoothed: [T, K, 2] (NaN gaps) of a video's offline filter ([T, N, K, 2], per identity),
+      None for folders or without smoothing.
+    track_ids: [N] int, the identity of each column; None for one object.
+    boxes: [T, N, 4] x, y, w, h frame px per identity (NaN where absent), or None.
+    counts: [T] int objects per frame (with an identity or not), or None.
+    doubt: [T] float in [0, 1], the tracker's identity events (IdentityTracker.doubt: 1 where a
+      track started after the first frame, ended or was re-found; else 1 - the frame's lowest
+      assignment similarity), or None.
+    num_objects: the number of objects the analysis was told (--num_objects), or None.
   """
   spec: str
   kind: str
@@ -35,34 +53,129 @@ class Track:
   keypoints: np.ndarray
   scores: np.ndarray
   smoothed: Optional[np.ndarray]
+  track_ids: Optional[np.ndarray] = None
+  boxes: Optional[np.ndarray] = None
+  counts: Optional[np.ndarray] = None
+  doubt: Optional[np.ndarray] = None
+  num_objects: Optional[int] = None
+
+  @property
+  def several(self):
+    """Whether the track holds identities (arrays [T, N, ...])."""
+    return self.track_ids is not None
+
+  @property
+  def frames(self):
+    return len(self.scores)
+
+  @property
+  def present(self):
+    """[T, N] bool: identity n has an object in frame t (several objects only)."""
+    return np.isfinite(self.boxes[..., 0])
+
+
+def _points(entry, names):
+  """[K, 3] x, y, score of a JSON keypoints entry {name: [x, y, score] or null} (NaN for null)."""
+  return np.array([p[:3] if p else [np.nan] * 3 for p in (entry[n] for n in names)], np.float64)
 
 
 def from_analysis_json(path):
-  """The Track of a `--mode=predict` video analysis JSON (raw and smoothed keypoints)."""
+  """The Track of a `--mode=predict` video analysis JSON: one tracked object (frames[t].keypoints,
+  raw and smoothed) or several with identities (frames[t].objects, each with its track_id)."""
   from core import files  # pylint: disable=g-import-not-at-top
   doc = files.read_json(path, 'video analysis')
   try:
-    names, frames = list(doc['keypoint_names']), doc['frames']
-    spec = doc['input']
-    raw = np.array([[p if p else [np.nan] * 3 for p in (f['keypoints'][n] for n in names)]
-                    for f in frames], np.float64)
-    smoothed = None
-    if frames and 'smoothed' in frames[0]:
-      smoothed = np.array([[(p[:2] if p else [np.nan] * 2) for p in
-                            (f['smoothed'][n] for n in names)] for f in frames], np.float64)
-  except (KeyError, TypeError, IndexError, ValueError) as e:
+    names, frames, spec = list(doc['keypoint_names']), doc['frames'], doc['input']
+    several = 'tracks' in doc or any('objects' in f for f in frames[:1])
+    track = _identity_track(doc, names, frames) if several else _single_track(names, frames)
+  except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
     raise UserInputError(f'{path}: not a --mode=predict video analysis JSON ({type(e).__name__}: '
-                         f'{e}); expected keypoint_names, input and frames[].keypoints') from None
+                         f'{e}); expected keypoint_names, input and frames[].keypoints (one '
+                         f'object) or frames[].objects (several)') from None
   if not os.path.isfile(str(spec)):
     raise UserInputError(f'{path}: its video {spec} (field "input") does not exist')
-  return Track(str(spec), 'video', names, raw[..., :2], np.nan_to_num(raw[..., 2]), smoothed)
+  track.spec = str(spec)
+  return track
+
+
+def _single_track(names, frames):
+  """The Track (spec unset) of one tracked object's frames."""
+  raw = np.array([_points(f['keypoints'], names) for f in frames], np.float64)
+  smoothed = None
+  if frames and 'smoothed' in frames[0]:
+    smoothed = np.array([_points(f['smoothed'], names)[:, :2] for f in frames], np.float64)
+  raw = raw.reshape(len(frames), len(names), 3)
+  return Track('', 'video', names, raw[..., :2], np.nan_to_num(raw[..., 2]), smoothed)
+
+
+def _identity_track(doc, names, frames):
+  """The Track (spec unset) of an identity JSON (hourglass.inference.identity_files): a column
+  per track id; objects whose track_id is null are counted only."""
+  ids = sorted({int(o['track_id']) for f in frames for o in f['objects']
+                if o.get('track_id') is not None})
+  column = {t: n for n, t in enumerate(ids)}
+  shape = (len(frames), len(ids), len(names))
+  keypoints, scores = np.full(shape + (2,), np.nan), np.zeros(shape)
+  smoothed, boxes = np.full(shape + (2,), np.nan), np.full(shape[:2] + (4,), np.nan)
+  any_smoothed = False
+  for t, frame in enumerate(frames):
+    for obj in frame['objects']:
+      if obj.get('track_id') is None:
+        continue
+      n = column[int(obj['track_id'])]
+      raw = _points(obj['keypoints'], names)
+      keypoints[t, n], scores[t, n] = raw[:, :2], np.nan_to_num(raw[:, 2])
+      boxes[t, n] = np.asarray(obj['box'], np.float64)[:4]
+      if obj.get('smoothed'):
+        smoothed[t, n], any_smoothed = _points(obj['smoothed'], names)[:, :2], True
+  counts = np.array([len(f['objects']) for f in frames], int)
+  settings = doc.get('identity_settings') or {}
+  track = Track('', 'video', names, keypoints, scores, smoothed if any_smoothed else None,
+                np.array(ids, int), boxes, counts, None, settings.get('num_objects'))
+  track.doubt = identity_events(track.present, doc.get('tracks') or ())
+  return track
+
+
+def identity_events(present, spans=()):
+  """The tracker's identity doubt as far as a JSON keeps it (not the assignment similarities):
+  1 where an identity appears after the first frame (started, or re-found after a gap) or
+  where a span of `spans` ({'last', 'ended'}) ended, else 0.
+
+  Args:
+    present: [T, N] bool.
+  Returns:
+    [T] float.
+  """
+  present = np.asarray(present, bool)
+  events = np.zeros(len(present))
+  if len(present) > 1:
+    events[1:][(present[1:] & ~present[:-1]).any(axis=1)] = 1.0
+  for span in spans:
+    if span.get('ended') and 0 <= int(span['last']) < len(events):
+      events[int(span['last'])] = 1.0
+  return events
 
 
 def from_video(predictor, spec, config):
-  """Tracks a video now (video_analysis.analyze, no drawing)."""
+  """Tracks a video's one object now (video_analysis.analyze, no drawing)."""
   result = video_analysis.analyze(predictor, spec, dataclasses.replace(config, draw=False))
   return Track(str(spec), 'video', result.names, result.keypoints, result.scores,
                result.smoothed)
+
+
+def from_video_objects(predictor, spec, detections, config):
+  """Analyses every object of a video with identities now (identity_analysis.analyze_objects,
+  no drawing; a frame of another size mid-stream ends the video there, as from_video does).
+
+  Args:
+    detections: hourglass.inference.detectors.DetectorBoxes or a box_files.Boxes.
+    config: PredictConfig (decoder, box settings, and its analysis' identity, track, search and
+      smoothing settings).
+  """
+  result = identity_analysis.analyze_objects(predictor, spec, detections, config)
+  return Track(str(spec), 'video', result.names, result.keypoints, result.scores,
+               result.smoothed, result.track_ids, result.boxes, result.counts, result.doubt,
+               config.analysis.identity.num_objects)
 
 
 def from_folder(predictor, folder, search_config=None):
@@ -82,12 +195,17 @@ def from_folder(predictor, folder, search_config=None):
                np.array(keypoints, np.float64), np.array(scores, np.float64), None)
 
 
-def from_input(predictor, spec, config):
+def from_input(predictor, spec, config, detections=None, predict_config=None):
   """The Track of one input: an analysis JSON, a video file, or a folder of images.
 
   Args:
     predictor: any Predictor, or None for an analysis JSON (then no flip check is possible).
     config: hourglass.inference.config.AnalysisConfig for videos analysed now.
+    detections: None (a video's one object is tracked), or the boxes of every frame's objects
+      (DetectorBoxes or box_files.Boxes): a video is analysed with identities. Folders of
+      images are searched for one object either way.
+    predict_config: the PredictConfig of that analysis (default: PredictConfig's defaults with
+      `config` as its analysis).
   """
   spec = str(spec)
   if spec.lower().endswith('.json'):
@@ -96,6 +214,9 @@ def from_input(predictor, spec, config):
     raise UserInputError(f'--input {spec}: a video or folder needs --model_path (only a '
                          f'--mode=predict analysis JSON can be read without a model)')
   if frame_sources.Source.is_video_file(spec):
+    if detections is not None:
+      return from_video_objects(predictor, spec, detections, predict_config or PredictConfig(
+          input=spec, analysis=config))
     return from_video(predictor, spec, config)
   if os.path.isdir(spec):
     return from_folder(predictor, spec, config.search)
