@@ -32,11 +32,17 @@ from scipy.optimize import linear_sum_assignment
 from hourglass.inference.config import IdentityConfig
 from hourglass.keypoints.metrics import coco_oks
 
+# An object holding the predicted centre of a recently seen track no object took, within this
+# fraction of its box's half sides, may be two animals in one: it gets no id and neither track
+# moves to it.
+_MERGE_REACH = 0.7
+# ... a track seen at most this many frames ago.
+_MERGE_MEMORY = 30
 # The velocity is a running mean: this much of each new displacement.
-_VELOCITY_WEIGHT = 0.5
+_VELOCITY_WEIGHT = 0.3
 # A lost track is predicted to move on at its velocity for at most this many frames (after
 # that it is looked for where it was then).
-_MAX_EXTRAPOLATION = 5
+_MAX_EXTRAPOLATION = 10
 
 
 def box_iou(a, b):
@@ -125,10 +131,10 @@ class IdentityTracker:
     self.ids.append(ids)
     self.doubt.append(0.0)
     kept = self._distinct(objects)
-    pairs = self._associate(frame, objects, kept)
+    pairs, shared = self._associate(frame, objects, kept)
     for t, o in pairs:
       self._match(self.tracks[t], frame, objects[o], o)
-    left = [o for o in kept if o not in {o for _, o in pairs}]
+    left = [o for o in kept if o not in {o for _, o in pairs} | shared]
     self._start(frame, objects, left)
     self._forget(frame)
     for track in self.tracks:
@@ -165,19 +171,20 @@ class IdentityTracker:
     return float(coco_oks(np.asarray(a), np.asarray(b), visible, area, self.sigmas))
 
   def _similarity(self, frame, track, obj):
-    """Mean of box IoU and OKS of an object and where the track should be now."""
+    """OKS of an object and the track's pose where it should be now (box IoU where they share
+    no confident keypoint)."""
     shift = track.shift(frame)
     box = np.concatenate([track.box[:2] + shift, track.box[2:]])
-    iou = box_iou(box[None], np.asarray(obj['box'])[None])[0, 0]
     visible = track.confident & self._confident(obj)
-    similarity = self._oks(obj['keypoints'], track.keypoints + shift, visible, _area(box))
-    return 0.5 * (iou + similarity)
+    if not visible.any():
+      return float(box_iou(box[None], np.asarray(obj['box'])[None])[0, 0])
+    return self._oks(obj['keypoints'], track.keypoints + shift, visible, _area(box))
 
   def _associate(self, frame, objects, kept):
     """[(track index, object index)]: the assignment by similarity, then the lost tracks by
     distance."""
     if not self.tracks or not kept:
-      return []
+      return [], set()
     similarity = np.array([[self._similarity(frame, track, objects[o]) for o in kept]
                            for track in self.tracks])
     rows, cols = linear_sum_assignment(-similarity)
@@ -188,8 +195,29 @@ class IdentityTracker:
         worst = min(worst, similarity[r, c])
     if pairs:
       self.doubt[frame] = max(self.doubt[frame], 1.0 - worst)
-    pairs += self._reach_lost(frame, objects, kept, pairs)
-    return pairs
+    shared = self._shared(frame, objects, pairs)
+    if shared:
+      self.doubt[frame] = 1.0
+    pairs = [(t, o) for t, o in pairs if o not in shared]
+    pairs += self._reach_lost(frame, objects, [o for o in kept if o not in shared], pairs)
+    return pairs, shared
+
+  def _shared(self, frame, objects, pairs):
+    """The objects of `pairs` that may be two animals in one (one hidden by the other): their
+    box holds the predicted centre of another recently seen track no object took."""
+    taken = {t for t, _ in pairs}
+    hidden = [track for t, track in enumerate(self.tracks) if t not in taken and track.id >= 0
+              and frame - track.last_frame <= _MERGE_MEMORY]
+    if not hidden:
+      return set()
+    centres = np.array([track.centre(frame) for track in hidden])
+    shared = set()
+    for _, o in pairs:
+      x, y, w, h = objects[o]['box']
+      if np.any((np.abs(centres[:, 0] - x - w / 2) <= _MERGE_REACH * w / 2) &
+                (np.abs(centres[:, 1] - y - h / 2) <= _MERGE_REACH * h / 2)):
+        shared.add(o)
+    return shared
 
   def _reach_lost(self, frame, objects, kept, pairs):
     """[(track, object)] of the left-over confirmed tracks and confident objects, by predicted
@@ -214,7 +242,8 @@ class IdentityTracker:
     gap = frame - track.last_frame
     both = confident & track.confident
     if both.any() and gap > 0:
-      step = np.mean(keypoints[both] - track.keypoints[both], axis=0) / gap
+      # The median: a keypoint that jumps (to another animal, or a wrong peak) moves no track.
+      step = np.median(keypoints[both] - track.keypoints[both], axis=0) / gap
       track.velocity = (1 - _VELOCITY_WEIGHT) * track.velocity + _VELOCITY_WEIGHT * step
     if gap > 1 and track.id >= 0:
       self.spans[track.id].refound += 1

@@ -29,6 +29,7 @@ from hourglass.inference import frame_sources
 from hourglass.inference import smoothing as smoothing_lib
 from hourglass.inference.identities import IdentityTracker
 from hourglass.inference.objects import predict_objects
+from hourglass.inference.search import FrameSearch
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -173,15 +174,17 @@ def _batch_objects(predictor, batch, detections, tracker, config, timings):
   tick = time.perf_counter()
   every = config.analysis.identity.detect_every
   frame = batch[0].index
-  boxes = None if every == 1 or frame % every == 0 else tracker.predicted_boxes(
-      frame, predictor.crop_rule)
-  if boxes:  # objects of the tracks' own crops: only those the model still finds
+  if every > 1 and frame % every:  # objects of the tracks' own crops (the box rule's boxes)
+    boxes = tracker.predicted_boxes(frame, predictor.crop_rule)
     found = predict_objects(predictor, batch, _TrackBoxes(boxes),
                             dataclasses.replace(config, box_scale=1.0), None)
     found = {frame: [o for o in found[frame]
                      if np.mean(o['scores']) >= config.analysis.track.min_score]}
   else:
-    found = predict_objects(predictor, batch, detections, config, None)
+    # A boxes file without a frame's entry and --missing_boxes=frame: the whole-frame search.
+    search = (FrameSearch(predictor, config.analysis.search) if config.missing_boxes == 'frame'
+              else None)
+    found = predict_objects(predictor, batch, detections, config, search)
   tock = time.perf_counter()
   for f in batch:
     tracker.update(f.index, found[f.index])
