@@ -22,6 +22,7 @@ REQUIRED = {
     'detector_speed': ['--model_path=MODEL', '--detector_path=DETECTOR',
                        '--single_model_path=MODEL'],
     'frame_selection': ['--model_path=MODEL', '--synthetic=WALK_DIR'],
+    'identity_tracking': ['--model_path=MODEL', '--detector_path=DETECTOR', '--out=DIR'],
     'search_levels': ['MODEL_DIR', 'RECORDS_DIR'],
     'video_tracking': ['--model_path=MODEL'],
 }
