@@ -2,20 +2,26 @@
 its keypoints) are assigned to tracks that keep one id from their first frame to their last.
 
 Association is an optimal assignment (scipy.optimize.linear_sum_assignment) on the similarity
-of each track and object: the mean of their box IoU and keypoint similarity (OKS, the
-definition's sigmas), both taken against where the track should be now (its last keypoints
-and box moved by its velocity, a running mean of its confident keypoints' motion). Pairs under
-`min_similarity` stay apart. A track missed for some frames (occluded, out of view) is then
-looked for by distance: an object left over is given to the lost track whose predicted centre
-is nearest, within a reach that grows with the frames it has been missing (`_reach`); with a
-known number of objects every left-over object goes to a left-over track, however far.
+of each track and object: OKS (the definition's sigmas) of the object's keypoints and the
+track's pose where it should be now (its last keypoints moved by its velocity, a running mean of
+the median motion of its confident keypoints, for at most _MAX_EXTRAPOLATION frames); box IoU
+where they share no confident keypoint. Among look-alike animals the pose tells overlapping ones
+apart where boxes cannot, and OKS scales with the animal's size. Pairs under `min_similarity`
+stay apart. A track missed for some frames (hidden, out of view) is then looked for by distance:
+an object left over goes to the lost track whose predicted centre is nearest, within a reach
+that grows with the frames it has been missing (`_reach`); with a known number of objects every
+left-over object goes to a left-over track, however far.
 
-Before association, an object whose keypoints repeat those of a better-scoring object of the
-same frame (OKS >= duplicate_oks: two boxes on one animal, or the crop of an animal hidden
-under another predicting the one on top) is dropped, so that two tracks never follow one
-animal. A new track needs `confirm_frames` consecutive matches before it gets an id (and its
-first frames get it too); a track unmatched for more than `lost_frames` ends (never with
-num_objects, which also caps the tracks at that number).
+Two cases keep two tracks off one animal. An object repeating a better-scoring object of the
+same frame (OKS >= duplicate_oks: two boxes on one animal) is dropped. An object whose box holds
+the predicted centre of a recently seen track no object took may be two animals in one (the
+detector finds one box where one animal hides another, and the keypoint model then shows the one
+on top, or a mix): it keeps its track only when its pose continues that track's closely
+(_CONTINUE_OKS); otherwise it gets no id and no track moves to it, so that when the animals part
+each is found again from where it was. A new track needs `confirm_frames` consecutive matches
+before it gets an id (and its first frames get it too); a track unmatched for more than
+`lost_frames` ends (never with num_objects, which also caps the tracks at that number). The
+constants were tuned on the synthetic 3-creature video, seed 0 (docs/benchmarks.md).
 
     tracker = IdentityTracker(definition.oks_sigmas(), IdentityConfig(num_objects=3))
     for t, objects in enumerate(frames):         # objects: dicts 'keypoints' [K, 2], 'scores'
@@ -33,10 +39,11 @@ from hourglass.inference.config import IdentityConfig
 from hourglass.keypoints.metrics import coco_oks
 
 # An object holding the predicted centre of a recently seen track no object took, within this
-# fraction of its box's half sides, may be two animals in one: it gets no id and neither track
-# moves to it.
+# fraction of its box's half sides, may be two animals in one (one hidden by the other): unless
+# its pose continues its track's at _CONTINUE_OKS or more, it gets no id and no track moves to it.
 _MERGE_REACH = 0.7
-# ... a track seen at most this many frames ago.
+_CONTINUE_OKS = 0.85
+# ... of a track seen at most this many frames ago.
 _MERGE_MEMORY = 30
 # The velocity is a running mean: this much of each new displacement.
 _VELOCITY_WEIGHT = 0.3
@@ -198,7 +205,8 @@ class IdentityTracker:
     shared = self._shared(frame, objects, pairs)
     if shared:
       self.doubt[frame] = 1.0
-    pairs = [(t, o) for t, o in pairs if o not in shared]
+    pairs = [(t, o) for t, o in pairs if o not in shared or
+             similarity[t, kept.index(o)] >= _CONTINUE_OKS]
     pairs += self._reach_lost(frame, objects, [o for o in kept if o not in shared], pairs)
     return pairs, shared
 
