@@ -9,7 +9,8 @@ For each setting (without and with --num_objects=3, for each --detect_every), ke
   tracks per frame at OKS >= 0.5); goals <= 2 switches, IDF1 >= 0.9;
 - the mean keypoint error of the tracked creatures against the error with true boxes (each
   creature cropped by the training box rule around its true visible keypoints); goal <= 1.25x;
-- frames until the creature that leaves the frame for 45 frames is matched again; goal <= 5;
+- frames until the creature that leaves the frame (wholly outside for 59 frames of seed 0) is
+  matched again once back; goal <= 5;
 - speed: frames/s of the tracked pass against the detector + crops pass without identities
   (hourglass.inference.objects.predict_objects over the same frames, same batches), taking turns
   in one run; goal: tracking costs <= 10%.
@@ -61,7 +62,7 @@ def true_box_error(predictor, video, truth):
   # pylint: disable=g-import-not-at-top
   from hourglass.inference import frame_sources
   from hourglass.inference.config import PredictConfig
-  from hourglass.inference.objects import predict_objects
+  from hourglass.inference.objects import FixedBoxes, predict_objects
   # pylint: enable=g-import-not-at-top
   config, errors = PredictConfig(input=video, box_scale=1.0), []
   visible_all = truth.likelihood > 0
@@ -70,22 +71,13 @@ def true_box_error(predictor, video, truth):
     present = [g for g in range(visible.shape[0]) if visible[g].any()]
     boxes = [predictor.crop_rule.keypoint_box(truth.xy[frame.index, g], visible[g])
              for g in present]
-    found = predict_objects(predictor, [frame], _Boxes(boxes), config, None)[frame.index]
+    found = predict_objects(predictor, [frame], FixedBoxes(boxes, 'true boxes'), config,
+                            None)[frame.index]
+    assert len(found) == len(present), 'a true box was dropped'
     for g, obj in zip(present, found):
       d = np.linalg.norm(obj['keypoints'] - truth.xy[frame.index, g], axis=-1)
       errors.append(d[visible[g]])
   return float(np.mean(np.concatenate(errors)))
-
-
-class _Boxes:
-  """Fixed boxes for every frame (the lookup of a boxes file)."""
-
-  def __init__(self, boxes):
-    self.boxes, self.path = boxes, 'true boxes'
-
-  def lookup(self, frame):
-    del frame
-    return [list(b) + [1.0] for b in self.boxes]
 
 
 def untracked_seconds(predictor, detector, video, frames):
@@ -180,7 +172,8 @@ def report(name, s, result, seconds, plain, reference, events):
   """The line of one tracked pass against the goals."""
   leaver = events['leaving']['individual']
   ok = (s.id_switches <= 2 and s.identity.idf1 >= 0.9 and s.mean_error <= 1.25 * reference
-        and (not events['outside'][leaver] or (s.refound is not None and s.refound <= 5)))
+        and (not events['outside'][leaver] or (s.refound is not None and s.refound <= 5))
+        and plain / seconds >= 1 / 1.1)
   identities_ms = 1000 * result.timings['identities'] / result.frames
   return (f'{name}: {s.id_switches} switches, IDF1 {s.identity.idf1:.3f} (IDP '
           f'{s.identity.idp:.3f}, IDR {s.identity.idr:.3f}), {len(result.track_ids)} ids, '

@@ -27,28 +27,31 @@ absl_flags.DEFINE_bool('flip_test', _EVAL['flip_test'],
 absl_flags.DEFINE_string('detections', None,
                          'Detector boxes. eval: a COCO detection results json (image_id, '
                          'category_id, bbox, score); objects are cropped by these boxes instead '
-                         'of the ground truth, rescored and OKS-NMSed. predict: a json of boxes '
+                         'of the ground truth, rescored and OKS-NMSed. predict and select_frames: '
+                         'a json of boxes '
                          'per image file name or frame index ({"name.jpg": [[x, y, w, h, score], '
                          '...]}) or COCO detection results, matched to files by the image ids of '
                          'the COCO file --annotation_path, else by the integer file stem '
                          '(000000000785.jpg is image 785). Boxes are enlarged by the box margin '
                          'the model was trained with.')
 absl_flags.DEFINE_string('detector_path', None,
-                         'eval --eval_box=detector and predict: the detector that finds every '
+                         'eval --eval_box=detector, predict and select_frames: the detector that '
+                         'finds every '
                          'object of each frame (trained with --mode=train --detector; a model '
                          'directory or an exported file of it). Default: the detector the '
                          '--model_path directory keeps in <model_dir>/detector; --detections wins '
                          'over both. Its boxes are enlarged as the records\' crops were.')
 absl_flags.DEFINE_integer('max_objects', _PREDICT['max_objects'],
-                          'eval and predict with a detector: the most objects per frame (the '
-                          'best scoring).', lower_bound=1)
+                          'eval, predict and select_frames with a detector: the most objects '
+                          'per frame (the best scoring).', lower_bound=1)
 absl_flags.DEFINE_enum('missing_boxes', _PREDICT['missing_boxes'], ['error', 'frame', 'skip'],
-                       'predict with --detections: an image or frame without an entry in the '
+                       'predict and select_frames with --detections: an image or frame '
+                       'without an entry in the '
                        'boxes file is an error (error), has its whole frame searched (frame), or '
                        'gets no object (skip).')
 absl_flags.DEFINE_float('detection_score_threshold', _EVALUATE['detection_score_threshold'],
-                        'Detector boxes scoring under this are ignored (a detector\'s own '
-                        'default, 0.3, when this is 0).')
+                        'eval, predict and select_frames: detector boxes scoring under this are '
+                        'ignored (a detector\'s own default, 0.3, when this is 0).')
 absl_flags.DEFINE_integer('num_threads', None,
                           'eval and predict with a .tflite, .onnx or .mnn model: CPU threads of '
                           'its runtime (default: the runtime\'s own choice; MNN: 2).',
@@ -107,8 +110,10 @@ absl_flags.DEFINE_float('one_euro_beta', _SMOOTHING['beta'],
                         'predict, one_euro: how fast the cutoff grows with speed (higher: less '
                         'lag when the object moves).')
 absl_flags.DEFINE_float('track_min_score', _TRACK['min_score'],
-                        'predict, tracked videos: a tracked crop whose mean keypoint score is '
-                        'under this is lost, and the whole frame is searched again.')
+                        'predict and select_frames, tracked videos: a tracked crop whose mean '
+                        'keypoint score is under this is lost, and the whole frame is searched '
+                        'again; with several objects, an object starts an identity only with a '
+                        'mean keypoint score of at least this.')
 absl_flags.DEFINE_integer('search_every', _TRACK['check_every'],
                           'predict, tracked videos: frames between two whole-frame searches '
                           'that check the track (0: only when it is lost).', lower_bound=0)
@@ -122,20 +127,24 @@ absl_flags.DEFINE_integer('max_frames', None,
                           'predict: stop after this many frames/images (for a quick look).',
                           lower_bound=1)
 absl_flags.DEFINE_integer('num_objects', None,
-                          'predict, videos with a detector or --detections: the number of '
+                          'predict and select_frames, videos with a detector or --detections: '
+                          'the number of '
                           'objects (animals) in the video, as DeepLabCut\'s individuals: exactly '
                           'that many identities, never ended, each taking back its animal when it '
                           'returns. Default: identities start and end with the objects.',
                           lower_bound=1)
 absl_flags.DEFINE_integer('track_lost_frames', _IDENTITY['lost_frames'],
-                          'predict, videos with several objects: an identity not seen for more '
+                          'predict and select_frames, videos with several objects: an identity '
+                          'not seen for more '
                           'than this many frames ends (until then it is found again); not with '
                           '--num_objects.', lower_bound=0)
 absl_flags.DEFINE_integer('track_confirm_frames', _IDENTITY['confirm_frames'],
-                          'predict, videos with several objects: a new object gets an identity '
+                          'predict and select_frames, videos with several objects: a new object '
+                          'gets an identity '
                           'once found in this many consecutive frames (its first frames get it '
                           'too).', lower_bound=1)
 absl_flags.DEFINE_integer('detect_every', _IDENTITY['detect_every'],
-                          'predict, videos with a detector: run it on every N-th frame; on the '
-                          'frames between, each identity is cropped where its keypoints move '
-                          '(1: every frame).', lower_bound=1)
+                          'predict and select_frames, videos with a detector: run it on every '
+                          'N-th frame; on the frames between, each identity is cropped where its '
+                          'keypoints move (1: every frame; a --detections file\'s boxes are used '
+                          'on every frame).', lower_bound=1)

@@ -148,7 +148,8 @@ class SelectFramesConfig:
       <model_dir>/detector; none there: one object is tracked); --detections wins over it.
     detection_score_threshold: boxes (the detector's or the file's) scoring under it are
       ignored (0: the detector's own default); max_objects: the most objects the detector gives
-      per frame.
+      per frame; missing_boxes: a frame the boxes file has no entry for (predict's
+      --missing_boxes).
   """
   input: str
   output_dir: str
@@ -164,6 +165,7 @@ class SelectFramesConfig:
   detector_path: Optional[str] = None
   detection_score_threshold: float = 0.0
   max_objects: int = MAX_OBJECTS
+  missing_boxes: str = 'error'
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from core.errors import UserInputError
 from hourglass.inference import box_files, frame_sources
 from hourglass.inference.config import AnalysisConfig, PredictConfig
 from hourglass.inference.detectors import DetectorBoxes
@@ -159,7 +160,7 @@ def _objects_config(config, spec, analysis):
       input=str(spec), decoder=config.decoder, detections=config.detections,
       detection_score_threshold=config.detection_score_threshold,
       detector_path=config.detector_path, max_objects=config.max_objects,
-      max_frames=analysis.max_frames, analysis=analysis)
+      missing_boxes=config.missing_boxes, max_frames=analysis.max_frames, analysis=analysis)
 
 
 def select_one(predictor, spec, config, output_dir, log=print, detections=None):
@@ -184,10 +185,12 @@ def select_one(predictor, spec, config, output_dir, log=print, detections=None):
     picks = selection.select(trouble, track.names, settings)
   definition = (predictor.definition if predictor is not None else
                 KeypointDefinition(tuple(track.names)))
-  written = handout.hand_out(track.spec, picks, track.keypoints, track.scores, pcutoff,
-                             config.label_tool, output_dir, definition,
+  keypoints, scores, track_ids, boxes = (tracks.handout_arrays(track) if track.several else
+                                         (track.keypoints, track.scores, None, None))
+  written = handout.hand_out(track.spec, picks, keypoints, scores, pcutoff, config.label_tool,
+                             output_dir, definition,
                              predictor.name if predictor is not None else '',
-                             track_ids=track.track_ids, boxes=track.boxes)
+                             track_ids=track_ids, boxes=boxes)
   # The keypoint order of the model, for reading the corrections back (--classes_path): the
   # tools' files list only the keypoints pre-annotated, in no guaranteed order.
   written.update(definition.write_files(output_dir))
@@ -229,6 +232,10 @@ def run(config, log=print):
     predictor = load_model(config.model_path, config.batch_size, config.num_threads)
   detections = object_boxes(config)
   inputs = inputs_of(config.input)
+  if config.detections and len(inputs) > 1:
+    raise UserInputError(f'--detections {config.detections}: one boxes file for {len(inputs)} '
+                         f'inputs; its frame indices belong to one video: select each video '
+                         f'with its own boxes file, or use a detector')
   results = {}
   for spec in inputs:
     out = config.output_dir

@@ -72,7 +72,8 @@ class IdentityConfig:
     confirm_frames: a new track gets its id once matched in this many consecutive frames (its
       first frames are then given the id too); unconfirmed objects have no id.
     min_similarity: a track and an object are paired by the assignment only at this similarity
-      (the mean of box IoU and OKS against the track's predicted place) or more.
+      (OKS against the track's predicted pose; box IoU where they share no confident
+      keypoint) or more.
     duplicate_oks: an object whose keypoints match a better-scoring object of the same frame at
       this OKS or more is the same object found twice (two boxes on one animal): dropped.
     detect_every: the detector runs on every N-th frame; on the frames between, each track is

@@ -35,6 +35,7 @@ from typing import List, Optional
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from hourglass.detection.decoder import iou
 from hourglass.inference.config import IdentityConfig
 from hourglass.keypoints.metrics import coco_oks
 
@@ -50,16 +51,6 @@ _VELOCITY_WEIGHT = 0.3
 # A lost track is predicted to move on at its velocity for at most this many frames (after
 # that it is looked for where it was then).
 _MAX_EXTRAPOLATION = 10
-
-
-def box_iou(a, b):
-  """IoU of boxes a [M, 4] and b [N, 4] ([x, y, w, h]) -> [M, N]."""
-  a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None]
-  w = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
-  h = np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
-  inter = np.clip(w, 0, None) * np.clip(h, 0, None)
-  union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
-  return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 @dataclasses.dataclass
@@ -104,10 +95,11 @@ class IdentityTracker:
 
   Attributes:
     ids: per frame, [objects of the frame] int: the track id of each object, -1 for none
-      (unconfirmed, a duplicate, or a confident object over num_objects).
+      (unconfirmed, a duplicate, possibly two animals in one, a confident object over
+      num_objects, or one under min_score no track took).
     doubt: per frame, float in [0, 1]: 1 where a track started after the first frame, ended or
-      was found again after a gap; else 1 - the lowest similarity of the frame's pairs (0 for
-      none) (hourglass.labelling's identity doubt).
+      was found again after a gap, or an object may hold two animals; else 1 - the lowest
+      similarity of the frame's pairs (0 for none) (hourglass.labelling's identity doubt).
     spans: {id: Span} of every confirmed track.
   """
 
@@ -184,7 +176,7 @@ class IdentityTracker:
     box = np.concatenate([track.box[:2] + shift, track.box[2:]])
     visible = track.confident & self._confident(obj)
     if not visible.any():
-      return float(box_iou(box[None], np.asarray(obj['box'])[None])[0, 0])
+      return float(iou(box[None], np.asarray(obj['box'])[None])[0, 0])
     return self._oks(obj['keypoints'], track.keypoints + shift, visible, _area(box))
 
   def _associate(self, frame, objects, kept):
@@ -257,8 +249,8 @@ class IdentityTracker:
       self.spans[track.id].refound += 1
       self.doubt[frame] = 1.0
     track.hits = track.hits + 1 if gap == 1 else 1
-    track.keypoints = np.where(confident[:, None], keypoints, track.keypoints + gap *
-                               track.velocity)
+    track.keypoints = np.where(confident[:, None], keypoints,
+                               track.keypoints + track.shift(frame))
     track.confident = confident | track.confident
     track.box, track.last_frame = np.asarray(obj['box'], np.float64), frame
     track.pending.append((frame, index))

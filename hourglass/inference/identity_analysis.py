@@ -28,7 +28,8 @@ from core.progress import Progress
 from hourglass.inference import frame_sources
 from hourglass.inference import smoothing as smoothing_lib
 from hourglass.inference.identities import IdentityTracker
-from hourglass.inference.objects import predict_objects
+from hourglass.inference.detectors import DetectorBoxes
+from hourglass.inference.objects import FixedBoxes, predict_objects
 from hourglass.inference.search import FrameSearch
 
 
@@ -43,7 +44,8 @@ class IdentityAnalysis:
     smoothed [T, N, K, 2] (NaN where missing) and interpolated [T, N, K] bool, or None: the
     filter `smoothing` run per identity.
     objects: per frame, the objects predicted (dicts 'keypoints', 'scores', 'box',
-      'box_score', 'track_id' (-1: none: unconfirmed, or a repeat of another object)).
+      'box_score', 'track_id' (-1: none: unconfirmed, a repeat of another object, possibly
+      two animals in one, or over num_objects)).
     doubt: [T] float in [0, 1] (IdentityTracker.doubt); spans: {id: Span}.
     timings: seconds per stage ('decode', 'objects': detector and crops, 'identities').
     seconds: wall time of the pass; error: the message of a bad frame that ended the video
@@ -87,17 +89,6 @@ class IdentityAnalysis:
     return self.keypoints[:, n], self.scores[:, n]
 
 
-class _TrackBoxes:
-  """The boxes of the tracks seen on the frame before (frames the detector skips)."""
-
-  def __init__(self, boxes):
-    self.boxes, self.path = boxes, 'the tracks'
-
-  def lookup(self, frame):
-    del frame
-    return [list(box) + [1.0] for box in self.boxes]
-
-
 def analyze_objects(predictor, spec, detections, config):
   """Predicts every object of every frame of a video and keeps their identities.
 
@@ -126,7 +117,7 @@ def analyze_objects(predictor, spec, detections, config):
   track_ids, keypoints, scores, boxes = identity_arrays(objects, predictor.definition.num_keypoints)
   smoothed, interpolated, method = smooth_identities(keypoints, scores, analysis.smoothing,
                                                      source.fps)
-  _warn_count(spec, objects, analysis.identity.num_objects)
+  _warn_count(spec, objects, analysis.identity.num_objects, len(track_ids))
   return IdentityAnalysis(
       path=str(spec), names=list(predictor.definition.names), fps=source.fps, size=source.size,
       track_ids=track_ids, keypoints=keypoints, scores=scores, boxes=boxes, smoothed=smoothed,
@@ -174,9 +165,10 @@ def _batch_objects(predictor, batch, detections, tracker, config, timings):
   tick = time.perf_counter()
   every = config.analysis.identity.detect_every
   frame = batch[0].index
-  if every > 1 and frame % every:  # objects of the tracks' own crops (the box rule's boxes)
+  if every > 1 and frame % every and isinstance(detections, DetectorBoxes):
+    # Objects of the tracks' own crops (the box rule's boxes) on the frames the detector skips.
     boxes = tracker.predicted_boxes(frame, predictor.crop_rule)
-    found = predict_objects(predictor, batch, _TrackBoxes(boxes),
+    found = predict_objects(predictor, batch, FixedBoxes(boxes, 'the tracks'),
                             dataclasses.replace(config, box_scale=1.0), None)
     found = {frame: [o for o in found[frame]
                      if np.mean(o['scores']) >= config.analysis.track.min_score]}
@@ -233,13 +225,13 @@ def smooth_identities(keypoints, scores, settings, fps):
   return np.stack(smoothed, 1), np.stack(interpolated, 1), method
 
 
-def _warn_count(spec, objects, num_objects):
+def _warn_count(spec, objects, num_objects, identities):
   """Logs when the frames show fewer objects than --num_objects, or their count changes."""
   counts = np.array([len(o) for o in objects])
   if num_objects is not None and counts.max() < num_objects:
-    logging.warning('%s: --num_objects=%d, but no frame shows more than %d object(s): %d '
-                    'track(s) kept; is the number right, and does the detector find them all?',
-                    spec, num_objects, counts.max(), counts.max())
+    logging.warning('%s: --num_objects=%d, but no frame shows more than %d object(s) (%d '
+                    'identities); is the number right, and does the detector find them all?',
+                    spec, num_objects, counts.max(), identities)
   elif num_objects is None and len(set(counts.tolist())) > 1:
     values, frames = np.unique(counts, return_counts=True)
     logging.info('%s: the number of objects changes: %s', spec, ', '.join(

@@ -4,7 +4,9 @@ identity_analysis), beside `<stem>`:
 - `<stem>.csv` and `<stem>_filtered.csv`: DeepLabCut's multi-animal layout (records/dlc_csv.py),
   one individual per identity, named `individual<id>`, raw and smoothed per identity;
 - `<stem>.json`: every frame's objects, each with its `track_id` (null: no identity: not yet
-  confirmed, or a repeat of another object), raw and smoothed keypoints, and the tracks' spans;
+  confirmed, a repeat of another object, possibly two animals in one, or over --num_objects),
+  raw keypoints and, where the identity has an object, smoothed ones; the frame's identity
+  doubt (IdentityTracker.doubt); and the tracks' spans;
 - `<stem>_tracking.png`: when each identity was seen and where its centre went;
 - `<stem>.mp4`: the labelled video, each identity in its colour with its id, drawn in a second
   pass over the file (the smoothed keypoints, else the raw).
@@ -56,7 +58,7 @@ def result_document(result, model_name, detector_name, config):
         n = column[track_id]
         entry['smoothed'] = keypoint_json.points_json(result.smoothed[t, n], result.scores[t, n],
                                                       result.names)
-    frames.append({'frame': t, 'objects': entries})
+    frames.append({'frame': t, 'doubt': round(float(result.doubt[t]), 4), 'objects': entries})
   spans = [dataclasses.asdict(result.spans[int(t)]) for t in result.track_ids]
   return {'model': model_name, 'detector': detector_name, 'input': result.path,
           'keypoint_names': result.names,

@@ -15,6 +15,18 @@ from hourglass.inference.detectors import DetectorBoxes
 MISSING_BOXES = ('error', 'frame', 'skip')
 
 
+class FixedBoxes:
+  """The same boxes [[x, y, w, h]] for any frame, scored 1: the lookup of a boxes file, for
+  crops the caller chose (a track's, a true box)."""
+
+  def __init__(self, boxes, path):
+    self.boxes, self.path = boxes, path
+
+  def lookup(self, frame):
+    del frame
+    return [list(box) + [1.0] for box in self.boxes]
+
+
 def _boxes_for(frame, detections, shape, box_scale, config):
   """[(input_to_original [2, 3], box [x, y, w, h], score)] for one frame; None: search the
   whole frame.

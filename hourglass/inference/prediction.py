@@ -9,8 +9,9 @@ Without a boxes file, each image is searched whole (hourglass.inference.search),
 webcams are tracked (hourglass.inference.video_analysis: DeepLabCut CSVs, smoothing, a tracking
 plot); `--input` may also be a folder of videos or a comma-separated list of videos. With
 `--detections` or a detector (hourglass.inference.detectors), every box of every frame is
-cropped and the crops of a batch of frames run as one batch (several objects; videos too, frame
-by frame).
+cropped and the crops of a batch of frames run as one batch (several objects); video files are
+then tracked with identities (hourglass.inference.identity_files), webcams predicted frame by
+frame.
 Outputs: an image, a folder of images or a video (same fps and size as the input), and a JSON of
 keypoints in original frame pixels (integer = pixel centre) per image/frame beside it.
 """
@@ -147,7 +148,7 @@ def predict_source(predictor, config, detector=None):
   videos = frame_sources.video_inputs(config.input)
   if videos and detections is None:
     return _analyze_videos(predictor, videos, config)
-  if videos:
+  if videos and not frame_sources.Source.is_webcam(videos[0]):
     return _track_identities(predictor, videos, detections, config)
   source = frame_sources.Source(config.input, config.max_frames)
   writer = _Writer(source, config.output or default_output(source))
@@ -240,7 +241,16 @@ def _analyze_videos(predictor, videos, config):
 
 def _track_identities(predictor, videos, detections, config):
   """Several objects through each video, with identities (hourglass.inference.
-  identity_files)."""
+  identity_files).
+
+  Raises:
+    UserInputError: one boxes file (--detections) for several videos (its frame indices name
+      one video's frames).
+  """
+  if len(videos) > 1 and not isinstance(detections, DetectorBoxes):
+    raise UserInputError(f'--detections {config.detections}: one boxes file for {len(videos)} '
+                         f'videos; its frame indices belong to one video: predict each video '
+                         f'with its own boxes file, or use a detector')
   config = dataclasses.replace(config, analysis=dataclasses.replace(
       config.analysis, search=_search_config(config)))
   start, frames, objects, written, lines = time.perf_counter(), 0, 0, [], []

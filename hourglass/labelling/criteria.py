@@ -152,12 +152,13 @@ def identity_doubt(object_counts, expected_count: Optional[int] = None,
   - count: 1 where object_counts[t] differs from expected_count (when given), or from
     object_counts[t - 1] (t >= 1; an object came or went, or the detector flickered); reason
     'count: 2 objects, expected 3' or 'count: 3 objects (2 in the frame before)';
-  - identity: identity_events[t]; reason 'identity: a track re-found, started or ended' where
-    it is 1, else 'identity: assignment similarity 0.62' (1 - the event).
+  - identity: identity_events[t]; reason 'identity: a track re-found, started or ended, or two
+    animals in one box' where it is 1, else 'identity: assignment similarity 0.62' (1 - the
+    event).
   Count wins a tie; a frame of no doubt has 0 and the reason ''.
 
   Args:
-    object_counts: [T] int, the objects found (tracks present) in each frame.
+    object_counts: [T] int, the objects found in each frame (with an identity or not).
     expected_count: how many objects the video holds, or None when unknown (then only changes
       of the count are in doubt).
     identity_events: None, or [T] float in [0, 1], the tracker's worst identity event of each
@@ -186,8 +187,8 @@ def identity_doubt(object_counts, expected_count: Optional[int] = None,
       doubt[t], reasons[t] = 1.0, f'count: {_objects(count)} ({counts[t - 1]} in the frame before)'
     elif event > 0:
       doubt[t] = event
-      reasons[t] = ('identity: a track re-found, started or ended' if event >= 1 else
-                    f'identity: assignment similarity {1.0 - event:.2f}')
+      reasons[t] = ('identity: a track re-found, started or ended, or two animals in one box'
+                    if event >= 1 else f'identity: assignment similarity {1.0 - event:.2f}')
   return doubt, reasons
 
 

@@ -10,8 +10,10 @@ A video analysed with a detector or a boxes file (`detections`), or an identity 
 Track of several objects (track.several): keypoints [T, N, K, 2] (NaN where identity
 track_ids[n] is absent), scores [T, N, K] (0 there), smoothed [T, N, K, 2] or None, boxes
 [T, N, 4], counts [T] (objects per frame) and doubt [T] (the tracker's identity events).
-Objects without an identity (not yet confirmed, or a repeat of another object) count in
-`counts` but are in no column: they are no animal of their own to hand out.
+Objects without an identity (not yet confirmed, possibly two animals in one, over
+--num_objects) are in no column (their trouble is not measured) but in `unidentified`, and
+`handout_arrays` hands them out beside the identities: an animal left out of a labelled frame
+would be learnt as background.
 """
 
 import dataclasses
@@ -42,10 +44,12 @@ class Track:
     track_ids: [N] int, the identity of each column; None for one object.
     boxes: [T, N, 4] x, y, w, h frame px per identity (NaN where absent), or None.
     counts: [T] int objects per frame (with an identity or not), or None.
-    doubt: [T] float in [0, 1], the tracker's identity events (IdentityTracker.doubt: 1 where a
-      track started after the first frame, ended or was re-found; else 1 - the frame's lowest
-      assignment similarity), or None.
+    doubt: [T] float in [0, 1], the tracker's identity doubt (IdentityTracker.doubt: 1 where a
+      track started after the first frame, ended or was re-found, or an object may hold two
+      animals; else 1 - the frame's lowest assignment similarity), or None.
     num_objects: the number of objects the analysis was told (--num_objects), or None.
+    unidentified: per frame, [(keypoints [K, 2], scores [K], box [4])] of the objects without an
+      identity, or None.
   """
   spec: str
   kind: str
@@ -58,6 +62,7 @@ class Track:
   counts: Optional[np.ndarray] = None
   doubt: Optional[np.ndarray] = None
   num_objects: Optional[int] = None
+  unidentified: Optional[list] = None
 
   @property
   def several(self):
@@ -130,10 +135,41 @@ def _identity_track(doc, names, frames):
         smoothed[t, n], any_smoothed = _points(obj['smoothed'], names)[:, :2], True
   counts = np.array([len(f['objects']) for f in frames], int)
   settings = doc.get('identity_settings') or {}
+  unidentified = [[(_points(o['keypoints'], names)[:, :2],
+                    np.nan_to_num(_points(o['keypoints'], names)[:, 2]),
+                    np.asarray(o['box'], np.float64)[:4])
+                   for o in f['objects'] if o.get('track_id') is None] for f in frames]
   track = Track('', 'video', names, keypoints, scores, smoothed if any_smoothed else None,
-                np.array(ids, int), boxes, counts, None, settings.get('num_objects'))
-  track.doubt = identity_events(track.present, doc.get('tracks') or ())
+                np.array(ids, int), boxes, counts, None, settings.get('num_objects'),
+                unidentified)
+  # The tracker's own doubt when the JSON keeps it (identity_files writes it per frame).
+  if all('doubt' in f for f in frames):
+    track.doubt = np.array([float(f['doubt']) for f in frames])
+  else:
+    track.doubt = identity_events(track.present, doc.get('tracks') or ())
   return track
+
+
+def handout_arrays(track):
+  """The several-object arrays to hand out: every identity, then the objects without one, each
+  frame's j-th in column N + j with the stand-in id max(track_ids) + 1 + j.
+
+  Returns:
+    (keypoints [T, N + J, K, 2] NaN where absent, scores [T, N + J, K], track_ids [N + J],
+    boxes [T, N + J, 4]).
+  """
+  extra = max((len(f) for f in track.unidentified or ()), default=0)
+  if not extra:
+    return track.keypoints, track.scores, track.track_ids, track.boxes
+  frames, n, k = track.keypoints.shape[:3]
+  keypoints = np.concatenate([track.keypoints, np.full((frames, extra, k, 2), np.nan)], 1)
+  scores = np.concatenate([track.scores, np.zeros((frames, extra, k))], 1)
+  boxes = np.concatenate([track.boxes, np.full((frames, extra, 4), np.nan)], 1)
+  for t, objects in enumerate(track.unidentified):
+    for j, (points, point_scores, box) in enumerate(objects):
+      keypoints[t, n + j], scores[t, n + j], boxes[t, n + j] = points, point_scores, box
+  first = int(track.track_ids.max()) + 1 if len(track.track_ids) else 0
+  return keypoints, scores, np.concatenate([track.track_ids, first + np.arange(extra)]), boxes
 
 
 def identity_events(present, spans=()):
@@ -173,9 +209,11 @@ def from_video_objects(predictor, spec, detections, config):
       smoothing settings).
   """
   result = identity_analysis.analyze_objects(predictor, spec, detections, config)
+  unidentified = [[(o['keypoints'], o['scores'], np.asarray(o['box'], np.float64))
+                   for o in frame if o['track_id'] < 0] for frame in result.objects]
   return Track(str(spec), 'video', result.names, result.keypoints, result.scores,
                result.smoothed, result.track_ids, result.boxes, result.counts, result.doubt,
-               config.analysis.identity.num_objects)
+               config.analysis.identity.num_objects, unidentified)
 
 
 def from_folder(predictor, folder, search_config=None):

@@ -5,14 +5,14 @@ The creatures are the multi-creature images' (records/sources/synthetic.py, `syn
 > 1): one colour scheme, so identity cannot come from colour. Each frame is drawn as those
 320x240 images are, then scaled 2x to 640x480 (as benchmarks/detector_speed.py shows a detector
 trained on them), so the creatures' size and look stay in what the detector and the keypoint
-model have seen: torso 33..49 px at 640x480 (the images' 14..28 px, scaled 2x).
+model have seen: torso 33..49 px at 640x480 (inside the images' 14..28 px, scaled 2x: 28..56).
 
 Motion: each creature walks along smoothed waypoints (at most MAX_SPEED px a frame, centre),
 sways and moves its limbs as in synthetic_video.py. Every ~100 frames two of them walk into each
 other and pass within a body length (BODY_LENGTH torsos, head to feet), then turn and change
 speed; the one lower in the frame is drawn later and covers the other (covered points get
-visibility 1, as in the images). One creature walks out of the frame, stays out for about 55
-frames, and comes back.
+visibility 1, as in the images). One creature walks out of the frame, stays wholly outside for
+47-60 frames (seeds 0-39; seed 0: frames 392-450, 59 frames), and comes back.
 
 Written as an mp4 and, beside it, `<stem>_truth.csv` in DeepLabCut's multi-animal layout
 (records/dlc_csv.py; individuals individual0..2; likelihood 1 visible, 0.5 covered by another
@@ -47,7 +47,7 @@ PLANNED = 900  # frames the motion is planned for; shorter videos are its first 
 _SPEED = 6.0  # waypoint speed limit (px/frame); smoothing a path never makes it faster
 _INTERIOR = (np.array([110.0, 120.0]), np.array([530.0, 360.0]))  # waypoint centres, in frame
 _MEET_EVERY = 100  # frames between two meetings
-_AWAY = 15  # frames the leaving creature lingers outside (entirely outside: ~_AWAY + 35)
+_AWAY = 15  # frames the leaving creature lingers past the edge (wholly outside: 47-60 frames)
 _SIGMA = 5.0  # frames: the Gaussian smoothing of the waypoint path
 _TORSO = 41.0  # a typical torso (px), for planning distances before the sizes are drawn
 
@@ -305,7 +305,7 @@ def plan(frames=900, seed=0):
     HerdPlan of `frames` frames; its events: 'crossings' [{'frame', 'pair' [a, b], 'distance',
     'body_length'}], 'outside' and 'occluded' {individual: [[first, last]] frame ranges (all
     points outside the frame; some point covered by another creature)}, 'leaving'
-    {'individual', 'side'} (the one that walks out and back: outside about frames 390..490),
+    {'individual', 'side'} (the one that walks out and back; wholly outside: 'outside'),
     'max_speed' (centres) and 'max_keypoint_speed' px/frame, 'torso_range' px.
   """
   rng = np.random.default_rng([seed, 17])

@@ -4,7 +4,7 @@ object that vanishes and returns, one-frame false objects, a known number of obj
 import numpy as np
 
 from hourglass.inference.config import IdentityConfig
-from hourglass.inference.identities import IdentityTracker, box_iou
+from hourglass.inference.identities import IdentityTracker
 
 SIGMAS = [0.05, 0.05, 0.05, 0.05]
 # A 40x40 px creature: head, tail, left, right around its centre.
@@ -86,11 +86,6 @@ def test_num_objects_caps_the_tracks():
   seen = run(tracker, frames)
   assert len(tracker.spans) == 2
   assert sum(len(set(ids) - {-1}) for ids in seen.values()) == 2
-
-
-def test_box_iou():
-  iou = box_iou([[0, 0, 10, 10]], [[5, 0, 10, 10], [20, 20, 5, 5], [0, 0, 10, 10]])
-  np.testing.assert_allclose(iou, [[50 / 150, 0.0, 1.0]])
 
 
 def test_two_animals_in_one_object():

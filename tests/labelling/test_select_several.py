@@ -142,8 +142,10 @@ def test_predicts_identity_json_is_read_with_its_objects(predicted, tmp_path, ca
   gone = [n for n in range(3) if not track.present[12:17, n].any()]
   assert len(gone) == 1 and track.present[:12].all() and track.present[17:].all()
   assert np.isnan(track.keypoints[12:17, gone[0]]).all() and not track.scores[12:17, gone[0]].any()
-  # The tracker's events as far as the file keeps them: the re-found identity.
-  assert np.flatnonzero(track.doubt).tolist() == [17]
+  # The tracker's own doubt, kept per frame in the file: 1 where the identity is re-found.
+  with open(predicted['path']) as f:
+    assert track.doubt.tolist() == [fr['doubt'] for fr in json.load(f)['frames']]
+  assert track.doubt[17] == 1.0
   out = str(tmp_path / 'from_json')
   config = SelectFramesConfig(input=predicted['path'], output_dir=out,
                               analysis=AnalysisConfig(smoothing=SmoothingConfig(min_score=-1.0)),
@@ -205,10 +207,12 @@ def test_a_frames_trouble_is_its_most_troubled_objects_and_names_it(herd, tmp_pa
   assert by_frame[8].kind == 'jump'
   assert by_frame[8].reasons[0].startswith('id 7: jump: a 40.0 px (1.33 of the object)')
   assert by_frame[14].reasons == ['count: 3 objects (2 in the frame before)']
-  assert by_frame[24].reasons == ['identity: a track re-found, started or ended']
+  assert by_frame[24].reasons == [
+      'identity: a track re-found, started or ended, or two animals in one box']
   assert by_frame[25].reasons == ['count: 1 object (2 in the frame before)']
-  # The object without an id is counted, but is no group of its own; id 4 is gone at 25.
-  assert {s['group_id'] for s in _labelme(out, 14)['shapes']} == {4, 7}
+  # The object without an id is handed out too, with the next free id as its group; id 4 is
+  # gone at 25.
+  assert {s['group_id'] for s in _labelme(out, 14)['shapes']} == {4, 7, 8}
   assert {s['group_id'] for s in _labelme(out, 25)['shapes']} == {7}
   # The expected count: the analysis' --num_objects (the file's), else --num_objects.
   with open(path) as f:
