@@ -94,3 +94,26 @@ def test_num_objects_above_what_the_frames_show(tiny_bundle_dir, herd_clip, tmp_
   csv = dlc_csv.read_multi_animal_csv(str(tmp_path / 'five.csv'))
   assert len(csv.individuals) == 3 and len(csv.frames) == FRAMES
   assert not os.path.exists(out)
+
+
+def test_a_frame_without_boxes_and_one_file_for_several_videos(tiny_bundle_dir, herd_clip,
+                                                               tmp_path):
+  from core.errors import UserInputError  # pylint: disable=g-import-not-at-top
+  video, _, boxes = herd_clip
+  with open(boxes) as f:
+    entries = json.load(f)
+  del entries['7']
+  partial = str(tmp_path / 'partial.json')
+  with open(partial, 'w') as f:
+    json.dump(entries, f)
+  herd = (video, None, partial)
+  with pytest.raises(UserInputError, match='no boxes for .* \\(frame 7\\)'):
+    _predict(tiny_bundle_dir, herd, str(tmp_path / 'a.mp4'), '--nodraw', '--max_frames=10')
+  # --missing_boxes=frame: that frame's whole image is searched (one object), none is lost.
+  summary = _predict(tiny_bundle_dir, herd, str(tmp_path / 'b.mp4'), '--nodraw',
+                     '--max_frames=10', '--missing_boxes=frame')
+  with open(tmp_path / 'b.json') as f:
+    frames = json.load(f)['frames']
+  assert summary.frames == 10 and [len(f['objects']) for f in frames] == [3] * 7 + [1] + [3] * 2
+  with pytest.raises(UserInputError, match='one boxes file for 2 videos'):
+    _predict(tiny_bundle_dir, (f'{video},{video}', None, boxes), str(tmp_path / 'c'))
