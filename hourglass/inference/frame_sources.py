@@ -99,6 +99,13 @@ class Source:
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     self.total = count if count > 0 else None
 
+  def size_error(self, frame):
+    """The message for a video frame of another size than the first (None when it fits)."""
+    if frame.rgb.shape[:2] == (self.size[1], self.size[0]):
+      return None
+    return (f'{self.spec}, frame {frame.index}: {frame.rgb.shape[1]}x{frame.rgb.shape[0]} '
+            f'pixels, but the video started at {self.size[0]}x{self.size[1]}')
+
   def __iter__(self):
     if self._capture is None:
       for index, path in enumerate(self._paths[:self.max_frames]):

@@ -143,9 +143,8 @@ def _track_frames(predictor, source, detections, tracker, config):
     tick = time.perf_counter()
     frame = next(frames, None)
     timings['decode'] += time.perf_counter() - tick
-    if frame is not None and frame.rgb.shape[:2] != (source.size[1], source.size[0]):
-      error = (f'{spec}, frame {frame.index}: {frame.rgb.shape[1]}x{frame.rgb.shape[0]} '
-               f'pixels, but the video started at {source.size[0]}x{source.size[1]}')
+    error = source.size_error(frame) if frame is not None else None
+    if error:
       frame = None
     if frame is not None:
       batch.append(frame)

@@ -21,7 +21,7 @@ import numpy as np
 from core import files
 from core.errors import UserInputError
 from core.video import VideoWriter
-from hourglass.inference import frame_sources, identity_analysis, keypoint_json
+from hourglass.inference import frame_sources, identity_analysis, keypoint_json, track_files
 from hourglass.inference.video_analysis import labelled_video_path, output_stem
 from records import dlc_csv
 
@@ -96,11 +96,7 @@ def plot_identities(path, result, title):
   if len(result.track_ids):
     axes[1].legend(loc='upper right', ncol=min(len(result.track_ids), 8), fontsize=7)
   axes[0].set_title(title, fontsize=9)
-  figure.tight_layout()
-  with files.atomic_path(path) as tmp:
-    figure.savefig(tmp, dpi=90, format='png')
-  pyplot.close(figure)
-  return os.path.abspath(path)
+  return track_files.save_png(figure, path)
 
 
 def render_video(spec, path, result, definition, conf_threshold):

@@ -224,19 +224,12 @@ def _analyze_videos(predictor, videos, config):
   analysis = dataclasses.replace(
       config.analysis, conf_threshold=config.conf_threshold, max_frames=config.max_frames,
       log_every_s=config.log_every_s, search=_search_config(config))
-  start, frames, written, lines = time.perf_counter(), 0, [], []
-  for spec in videos:
+
+  def one(spec, several):
     result, paths = video_analysis.analyze_and_write(predictor, spec, analysis, config.output,
-                                                     several=len(videos) > 1)
-    frames += result.frames
-    written.append(paths)
-    lines.append(video_analysis.summary_line(result, analysis))
-    print(lines[-1])
-  elapsed = time.perf_counter() - start
-  first = written[0]
-  return PredictSummary(frames=frames, objects=frames, output=first.get('video', first['csv']),
-                        json=first['json'], frames_per_second=frames / max(elapsed, 1e-9),
-                        videos=written, summaries=lines)
+                                                     several=several)
+    return result.frames, result.frames, paths, video_analysis.summary_line(result, analysis)
+  return _each_video(videos, one)
 
 
 def _track_identities(predictor, videos, detections, config):
@@ -253,15 +246,25 @@ def _track_identities(predictor, videos, detections, config):
                          f'with its own boxes file, or use a detector')
   config = dataclasses.replace(config, analysis=dataclasses.replace(
       config.analysis, search=_search_config(config)))
+
+  def one(spec, several):
+    result, paths = identity_files.analyze_and_write(predictor, spec, detections, config,
+                                                     several=several)
+    return (result.frames, int(result.counts.sum()), paths,
+            identity_analysis.summary_line(result))
+  return _each_video(videos, one)
+
+
+def _each_video(videos, run_one):
+  """Runs run_one(spec, several) -> (frames, objects, written paths, summary line) on each video,
+  printing its summary line. Returns the run's PredictSummary."""
   start, frames, objects, written, lines = time.perf_counter(), 0, 0, [], []
   for spec in videos:
-    result, paths = identity_files.analyze_and_write(predictor, spec, detections, config,
-                                                     several=len(videos) > 1)
-    frames += result.frames
-    objects += int(result.counts.sum())
+    done, found, paths, line = run_one(spec, len(videos) > 1)
+    frames, objects = frames + done, objects + found
     written.append(paths)
-    lines.append(identity_analysis.summary_line(result))
-    print(lines[-1])
+    lines.append(line)
+    print(line)
   elapsed = time.perf_counter() - start
   first = written[0]
   return PredictSummary(frames=frames, objects=objects, output=first.get('video', first['csv']),

@@ -36,6 +36,12 @@ def plot_tracks(path, names, scores, xy, smoothed, searched, pcutoff, fps, title
   axes[2].set_xlabel('time (s); red: whole-frame searches; thin: raw, thick: smoothed')
   axes[0].legend(loc='lower left', ncol=min(len(names), 6), fontsize=7)
   axes[0].set_title(title, fontsize=9)
+  return save_png(figure, path)
+
+
+def save_png(figure, path):
+  """Writes a matplotlib figure as a PNG atomically and closes it. Returns the absolute path."""
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
   figure.tight_layout()
   with files.atomic_path(path) as tmp:
     figure.savefig(tmp, dpi=90, format='png')

@@ -157,9 +157,8 @@ def _track_frames(source, tracker, online, config, on_frame):
       decode_s += time.perf_counter() - tick
       if frame is None:
         break
-      if frame.rgb.shape[:2] != (source.size[1], source.size[0]):
-        error = (f'{spec}, frame {frame.index}: {frame.rgb.shape[1]}x{frame.rgb.shape[0]} '
-                 f'pixels, but the video started at {source.size[0]}x{source.size[1]}')
+      error = source.size_error(frame)
+      if error:
         break
       step = tracker.step(frame.rgb)
       keypoints.append(step.keypoints)
